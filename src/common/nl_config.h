@@ -1,0 +1,108 @@
+/* Configuration: the main file (INI) and the environment file it selects, parsed into one
+ * struct through one setter. Strict: unknown key, duplicate key, bad value -> error naming
+ * file and line. See man/nhslogin.conf.5 for every key. */
+#ifndef NL_CONFIG_H
+#define NL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define NL_CONFIG_MAX_FILE (64 * 1024)
+#define NL_CONFIG_DEFAULT_PATH NL_SYSCONFDIR "/nhslogin/nhslogin.conf"
+#define NL_DEFAULT_SOCKET NL_RUNSTATEDIR "/nhslogin/nhslogind.sock"
+
+enum nl_claim { NL_CLAIM_NHS_NUMBER = 0, NL_CLAIM_EMAIL, NL_CLAIM_SUB };
+enum nl_map_rule { NL_MAP_FILE = 0, NL_MAP_EMAIL_LOCAL };
+enum nl_flow_mode { NL_FLOW_BRIDGE = 0, NL_FLOW_DEVICE };
+/* What the module does when the conversation cannot show text (cron, non-interactive sudo). */
+enum nl_noninteractive { NL_NONINTERACTIVE_IGNORE = 0, NL_NONINTERACTIVE_DENY };
+
+#define NL_MAX_ALGS 8
+
+/* The environment file (environments/NAME.conf): no sections. */
+struct nl_env {
+	char *name;          /* NAME, from the main file's environment = NAME */
+	char *path;          /* the file read */
+	char *issuer;        /* required; https, or http on loopback only */
+	char *client_id;     /* required */
+	char *client_key;    /* required; PEM private key path, absolute after load */
+	char *scope;         /* default "openid profile" */
+	char *vtr;           /* JSON array of vectors; default ["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"] */
+	char *redirect_uri;  /* required; the daemon serves its callback at this URI's path */
+	char *allowed_algs[NL_MAX_ALGS]; /* default {"RS512"}; never none/HS* */
+	size_t n_allowed_algs;
+	char *ca_file;       /* optional CA bundle for the provider */
+	enum nl_flow_mode flow; /* bridge (default) | device */
+};
+
+struct nl_config {
+	char *path;              /* main file read, or NULL */
+	/* top level */
+	char *environment;       /* required when the environment is loaded */
+	char *environments_dir;  /* default: <dir of main file>/environments */
+	/* [daemon] */
+	char *socket_path;       /* default NL_DEFAULT_SOCKET */
+	char *socket_group;      /* optional group allowed to use the socket; NULL = root only */
+	char *state_dir;         /* token cache; default NL_LOCALSTATEDIR "/lib/nhslogin" */
+	char *cache_dir;         /* discovery/JWKS cache; default NL_LOCALSTATEDIR "/cache/nhslogin" */
+	unsigned flow_ttl;       /* seconds a flow lives; default 300, 30..3600 */
+	unsigned max_flows;      /* total flows in progress; default 1024, 1..100000 */
+	unsigned max_flows_per_user; /* default 3, 1..100 */
+	unsigned wait_max;       /* longest single wait in seconds; default 25, 1..60 */
+	unsigned http_timeout;   /* provider request timeout, seconds; default 10, 1..60 */
+	bool debug;              /* default false */
+	/* [bridge] */
+	char *listen;            /* HOST:PORT; default 127.0.0.1:8765 */
+	char *public_url;        /* base URL the phone uses; default http://<listen> */
+	char *tls_cert;          /* optional PEM cert for the listener */
+	char *tls_key;           /* optional PEM key for the listener (checked as a secret) */
+	unsigned code_attempts;  /* wrong user codes allowed per client address per 10 min; default 10 */
+	/* [identity] */
+	enum nl_claim claim;     /* default nhs_number */
+	enum nl_map_rule rule;   /* map (default) | email_local */
+	char *map_file;          /* "local_user claim_value" a line; required for rule = map */
+	char *email_domain;      /* required for rule = email_local: only this domain maps */
+	int min_level;           /* 0, 5 or 9 from P0/P5/P9; default 9 */
+	unsigned reuse_window;   /* seconds; default 0 = never reuse */
+	bool userinfo;           /* call /userinfo and check sub; default false */
+	/* [pam] (also the module's arguments) */
+	unsigned pam_timeout;    /* seconds the module waits in all; default 0 = the flow's expiry */
+	bool pam_debug;
+	bool pam_noqr;
+	bool pam_strict;         /* unknown PAM user -> PAM_USER_UNKNOWN instead of PAM_IGNORE-free deny */
+	bool pam_enter_prompt;   /* offer "press Enter when signed in" (OpenSSH keyboard-interactive) */
+	enum nl_noninteractive pam_noninteractive;
+	/* the environment */
+	struct nl_env env;
+};
+
+enum nl_config_flags {
+	NL_CONFIG_MAIN_ONLY = 1 << 0,   /* do not read the environment file (the PAM module) */
+	NL_CONFIG_NO_OWNER_CHECK = 1 << 1, /* skip owner/mode checks (only for nhsloginctl check to report) */
+};
+
+/* Fill defaults. Always call before load/set. */
+void nl_config_init(struct nl_config *cfg);
+/* Read the main file at path, then (unless NL_CONFIG_MAIN_ONLY) environments_dir/NAME.conf,
+ * then validate. Errors: "FILE:LINE: reason" in err. Files must be root- (or euid-) owned and
+ * not group/world-writable. Relative paths inside a file are resolved against its directory. */
+int nl_config_load(const char *path, struct nl_config *cfg, unsigned flags, char *err, size_t errlen);
+/* The one setter: section is "" for top level, "daemon", "bridge", "identity", "pam", or
+ * "env" for environment-file keys. Rejects unknown keys and bad values with a reason in err. */
+int nl_config_set(struct nl_config *cfg, const char *section, const char *key, const char *value, char *err,
+                  size_t errlen);
+/* Cross-field checks after all sets (required keys present, loopback-only http, ...). */
+int nl_config_validate(const struct nl_config *cfg, unsigned flags, char *err, size_t errlen);
+void nl_config_free(struct nl_config *cfg);
+
+/* Open a file for reading safely: O_NOFOLLOW|O_CLOEXEC, regular file, size <= max_size,
+ * owned by root or the effective uid, not group/world-writable; if secret, no group/other
+ * access at all. Returns the fd in *fd. err names the file and the problem. */
+int nl_open_checked(const char *path, bool secret, size_t max_size, int *fd, char *err, size_t errlen);
+/* Read a whole file through nl_open_checked into a new NUL-terminated buffer (*out, *len).
+ * If secret, the caller frees with nl_free_secret_buf(*out, *len + 1). */
+int nl_read_file_checked(const char *path, bool secret, size_t max_size, char **out, size_t *len, char *err,
+                         size_t errlen);
+
+#endif

@@ -1,0 +1,32 @@
+/* The socket protocol framing: one JSON object a line, at most NL_IPC_MAX_LINE bytes
+ * (newline included). See doc/protocol.md for the messages. */
+#ifndef NL_IPC_H
+#define NL_IPC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define NL_IPC_MAX_LINE (64 * 1024)
+
+/* A line reader over a stream fd with a fixed buffer of NL_IPC_MAX_LINE (no growth). */
+struct nl_linebuf {
+	char buf[NL_IPC_MAX_LINE];
+	size_t len;
+};
+
+/* Blocking client side: send one message (a line) within timeout_ms. */
+int nl_ipc_send(int fd, const json_t *msg, int timeout_ms);
+/* Blocking client side: read one line within timeout_ms (poll), parse it as a JSON object.
+ * NL_ERR_TOO_BIG if a line exceeds the limit, NL_ERR_CLOSED on EOF, NL_ERR_TIMEOUT. */
+int nl_ipc_recv(int fd, struct nl_linebuf *lb, int timeout_ms, json_t **out);
+/* Non-blocking server side: read what is available into lb. Returns 1 if data arrived,
+ * 0 if it would block, NL_ERR_CLOSED on EOF, NL_ERR_TOO_BIG when the buffer is full
+ * without a newline, or NL_ERR_IO. */
+int nl_linebuf_fill(struct nl_linebuf *lb, int fd);
+/* Take one complete line out of lb, if any: returns 1 and a parsed object in *out, 0 if no
+ * complete line yet, or NL_ERR_INVALID (the bad line is consumed). Wipes consumed bytes. */
+int nl_linebuf_take(struct nl_linebuf *lb, json_t **out, char *err, size_t errlen);
+/* Connect to a Unix socket path with a timeout. */
+int nl_ipc_connect(const char *path, int timeout_ms, int *fd);
+
+#endif

@@ -1,0 +1,28 @@
+/* ID token validation: every rule of DESIGN.md, fail closed. Pure: no I/O, the clock passed in. */
+#ifndef NL_IDTOKEN_H
+#define NL_IDTOKEN_H
+
+#include "nl_jose.h"
+
+struct nl_idtoken_policy {
+	const char *issuer;              /* exact match */
+	const char *client_id;           /* must be in aud; azp rules */
+	const char *const *allowed_algs; /* e.g. {"RS512"} */
+	size_t n_allowed_algs;
+	const char *nonce;               /* the flow's nonce; must equal (constant time) */
+	const char *vtr;                 /* JSON array of requested vectors; vot must be one of them */
+	int min_level;                   /* 0, 5, 9: vot's P level must be >= */
+	long skew;                       /* seconds, <= 60 */
+	time_t now;
+};
+
+/* Validate compact against set and policy. On success *claims (a new reference) holds the
+ * verified claims. On failure returns an nl_err and *rule names the failed rule, one of:
+ * "format", "alg", "kid", "signature", "iss", "aud", "azp", "exp", "iat", "nonce", "sub",
+ * "vot", "level". NL_ERR_KEY with rule "kid" means: the kid is not in the set (refetch once). */
+int nl_idtoken_validate(const char *compact, size_t len, const struct nl_jwks *set,
+                        const struct nl_idtoken_policy *p, json_t **claims, const char **rule);
+/* The identity level (0, 5, 9) of a vot like "P9.Cp.Cd", or -1 if malformed. */
+int nl_vot_level(const char *vot);
+
+#endif

@@ -1,0 +1,90 @@
+/* The OpenID client of nhslogind: discovery and JWKS caches (memory and disk), the authorize
+ * URL, code exchange with the private_key_jwt assertion, ID token validation, userinfo, and the
+ * RFC 8628 device grant for native mode. Thread-safe: one internal mutex guards the caches;
+ * network calls are made without holding it. */
+#ifndef NL_OIDC_H
+#define NL_OIDC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <time.h>
+#include "nl_config.h"
+
+struct nl_oidc;
+
+/* Why a sign-in did not succeed, as the socket protocol's reason words. */
+enum nl_outcome {
+	NL_OUT_OK = 0,
+	NL_OUT_DENIED,        /* provider or person refused (access_denied, invalid_grant) */
+	NL_OUT_EXPIRED,
+	NL_OUT_INVALID_TOKEN, /* an ID token rule failed */
+	NL_OUT_LEVEL,         /* identity level below min_level */
+	NL_OUT_UNAVAILABLE,   /* provider unreachable, slow, or answered nonsense */
+	NL_OUT_PENDING,       /* device mode: authorization_pending */
+	NL_OUT_SLOW_DOWN,     /* device mode: slow_down */
+};
+const char *nl_outcome_word(enum nl_outcome o);
+
+/* A verified sign-in. Free with nl_identity_clear (wipes the refresh token). */
+struct nl_identity {
+	json_t *claims;        /* the verified ID token claims (plus userinfo claims if fetched) */
+	char *sub;
+	char *vot;
+	int level;             /* 0, 5, 9 */
+	time_t auth_time;      /* auth_time claim, or iat */
+	time_t id_exp;
+	char *refresh_token;   /* secret, may be NULL */
+};
+void nl_identity_clear(struct nl_identity *id);
+
+struct nl_oidc_stats {
+	unsigned long discovery_fetches, jwks_fetches, token_requests, userinfo_requests;
+	time_t discovery_fetched_at, jwks_fetched_at; /* 0 if never */
+	char last_error[256];
+};
+
+/* Load the client key (checked as a secret) and remember cfg (not copied: cfg must outlive). */
+int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, size_t errlen);
+void nl_oidc_free(struct nl_oidc *o);
+/* Make sure discovery and JWKS are loaded: memory, then cache_dir files if fresh, then network.
+ * Honours Cache-Control max-age within [300 s, 24 h]; default 1 h. */
+int nl_oidc_ready(struct nl_oidc *o, char *err, size_t errlen);
+/* Drop memory and disk caches. */
+void nl_oidc_flush(struct nl_oidc *o);
+void nl_oidc_get_stats(struct nl_oidc *o, struct nl_oidc_stats *st);
+/* Does discovery advertise S256 PKCE? */
+bool nl_oidc_pkce_s256(struct nl_oidc *o);
+/* Does discovery have a device_authorization_endpoint? */
+bool nl_oidc_has_device_endpoint(struct nl_oidc *o);
+
+/* The /authorize URL for a flow: response_type=code, scope, client_id, redirect_uri, state,
+ * nonce, vtr, and code_challenge(+method S256) when code_challenge != NULL. New string. */
+int nl_oidc_authorize_url(struct nl_oidc *o, const char *state, const char *nonce, const char *code_challenge,
+                          char **url);
+/* PKCE helper: a new random verifier and its S256 challenge. Free both with nl_free_secret. */
+int nl_pkce_pair(char **verifier, char **challenge);
+
+/* Exchange code at /token (private_key_jwt, RS512), validate the ID token with nonce, fetch
+ * userinfo if configured (sub must match). On failure *outcome says why and err has one line
+ * naming the rule that failed (no secrets). */
+int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_verifier, const char *nonce,
+                          struct nl_identity *id, enum nl_outcome *outcome, char *err, size_t errlen);
+
+/* RFC 8628 native mode. */
+struct nl_device_auth {
+	char *device_code;   /* secret */
+	char *user_code;
+	char *verification_uri;
+	char *verification_uri_complete; /* may be NULL */
+	int expires_in;
+	int interval;
+};
+void nl_device_auth_clear(struct nl_device_auth *d);
+int nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, char *err, size_t errlen);
+/* Poll /token once. outcome NL_OUT_PENDING / NL_OUT_SLOW_DOWN (caller adds 5 s to its interval)
+ * / NL_OUT_DENIED / NL_OUT_EXPIRED / NL_OUT_OK (id filled, ID token validated; no nonce in the
+ * device grant, so nonce is not required) / others. */
+int nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_identity *id,
+                        enum nl_outcome *outcome, char *err, size_t errlen);
+
+#endif

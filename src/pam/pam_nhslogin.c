@@ -1,0 +1,1 @@
+/* pam_nhslogin: PAM entry points (to be written). */
