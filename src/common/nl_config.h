@@ -57,17 +57,17 @@ struct nl_config {
 	char *public_url;        /* base URL the phone uses; default http://<listen> */
 	char *tls_cert;          /* optional PEM cert for the listener */
 	char *tls_key;           /* optional PEM key for the listener (checked as a secret) */
-	unsigned code_attempts;  /* wrong user codes allowed per client address per 10 min; default 10 */
+	unsigned code_attempts;  /* wrong user codes allowed per client address per 10 min; default 10, 1..1000 */
 	/* [identity] */
 	enum nl_claim claim;     /* default nhs_number */
 	enum nl_map_rule rule;   /* map (default) | email_local */
 	char *map_file;          /* "local_user claim_value" a line; required for rule = map */
 	char *email_domain;      /* required for rule = email_local: only this domain maps */
 	int min_level;           /* 0, 5 or 9 from P0/P5/P9; default 9 */
-	unsigned reuse_window;   /* seconds; default 0 = never reuse */
+	unsigned reuse_window;   /* seconds; default 0 = never reuse; up to 43200 */
 	bool userinfo;           /* call /userinfo and check sub; default false */
 	/* [pam] (also the module's arguments) */
-	unsigned pam_timeout;    /* seconds the module waits in all; default 0 = the flow's expiry */
+	unsigned pam_timeout;    /* seconds the module waits in all; default 0 = the flow's expiry; up to 3600 */
 	bool pam_debug;
 	bool pam_noqr;
 	bool pam_strict;         /* unknown PAM user -> PAM_USER_UNKNOWN instead of PAM_IGNORE-free deny */
@@ -86,13 +86,19 @@ enum nl_config_flags {
 void nl_config_init(struct nl_config *cfg);
 /* Read the main file at path, then (unless NL_CONFIG_MAIN_ONLY) environments_dir/NAME.conf,
  * then validate. Errors: "FILE:LINE: reason" in err. Files must be root- (or euid-) owned and
- * not group/world-writable. Relative paths inside a file are resolved against its directory. */
+ * not group/world-writable. Relative paths inside a file are resolved against its directory.
+ * Unless NL_CONFIG_MAIN_ONLY, the secret files named (client_key, tls_key) are opened to check
+ * their owner and mode. Fills public_url from listen when unset. On error cfg may hold part of
+ * the files' values: the caller still calls nl_config_free. */
 int nl_config_load(const char *path, struct nl_config *cfg, unsigned flags, char *err, size_t errlen);
 /* The one setter: section is "" for top level, "daemon", "bridge", "identity", "pam", or
- * "env" for environment-file keys. Rejects unknown keys and bad values with a reason in err. */
+ * "env" for environment-file keys. Rejects unknown keys and bad values with a reason in err.
+ * Through this function (no file) a path value must be absolute. A later set replaces. */
 int nl_config_set(struct nl_config *cfg, const char *section, const char *key, const char *value, char *err,
                   size_t errlen);
-/* Cross-field checks after all sets (required keys present, loopback-only http, ...). */
+/* Cross-field checks after all sets (required keys present, loopback-only http, client_id
+ * not a REPLACE-... placeholder, vtr reaching min_level, ...). With NL_CONFIG_MAIN_ONLY only
+ * what the PAM module needs is checked. */
 int nl_config_validate(const struct nl_config *cfg, unsigned flags, char *err, size_t errlen);
 void nl_config_free(struct nl_config *cfg);
 

@@ -14,19 +14,27 @@ struct nl_linebuf {
 	size_t len;
 };
 
-/* Blocking client side: send one message (a line) within timeout_ms. */
+/* Blocking client side: send one message (a JSON object, as one line) within timeout_ms.
+ * NL_ERR_TOO_BIG if it would exceed NL_IPC_MAX_LINE, NL_ERR_CLOSED if the peer has gone,
+ * NL_ERR_TIMEOUT. Never raises SIGPIPE. */
 int nl_ipc_send(int fd, const json_t *msg, int timeout_ms);
 /* Blocking client side: read one line within timeout_ms (poll), parse it as a JSON object.
- * NL_ERR_TOO_BIG if a line exceeds the limit, NL_ERR_CLOSED on EOF, NL_ERR_TIMEOUT. */
+ * NL_ERR_TOO_BIG if a line exceeds the limit, NL_ERR_CLOSED on EOF, NL_ERR_TIMEOUT,
+ * NL_ERR_INVALID for a line that is not a JSON object (consumed). lb must start zeroed and
+ * keeps any bytes after the line for the next call. */
 int nl_ipc_recv(int fd, struct nl_linebuf *lb, int timeout_ms, json_t **out);
 /* Non-blocking server side: read what is available into lb. Returns 1 if data arrived,
- * 0 if it would block, NL_ERR_CLOSED on EOF, NL_ERR_TOO_BIG when the buffer is full
- * without a newline, or NL_ERR_IO. */
+ * 0 if it would block (or lb is full but holds a complete line: take it first), NL_ERR_CLOSED on EOF,
+ * NL_ERR_TOO_BIG when the buffer is full without a newline, or NL_ERR_IO. */
 int nl_linebuf_fill(struct nl_linebuf *lb, int fd);
 /* Take one complete line out of lb, if any: returns 1 and a parsed object in *out, 0 if no
  * complete line yet, or NL_ERR_INVALID (the bad line is consumed). Wipes consumed bytes. */
 int nl_linebuf_take(struct nl_linebuf *lb, json_t **out, char *err, size_t errlen);
-/* Connect to a Unix socket path with a timeout. */
+/* Wipe whatever lb still holds and empty it (before closing a connection or reusing lb). */
+void nl_linebuf_clear(struct nl_linebuf *lb);
+/* Connect to a Unix socket path with a timeout. On success *fd is a blocking, close-on-exec
+ * stream socket. NL_ERR_UNAVAILABLE if nothing listens there (missing path, refused),
+ * NL_ERR_PERM on EACCES, NL_ERR_TOO_BIG if the path does not fit sun_path, NL_ERR_TIMEOUT. */
 int nl_ipc_connect(const char *path, int timeout_ms, int *fd);
 
 #endif

@@ -44,7 +44,7 @@ static void sanitize(char *s)
 			*s = '?';
 }
 
-static void emit(int prio, const char *fn, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void emit(int prio, const char *fn, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int off = 0;
