@@ -9,12 +9,31 @@
 
 #define NL_MAP_MAX_FILE (4 * 1024 * 1024)
 
-/* Map claims to a local user name. Re-reads the map file when it changed (mtime/size).
- * Returns 0 and a new string in *local_user, NL_ERR_NOT_FOUND when nothing matches, or
- * NL_ERR_CONFIG / NL_ERR_PERM for a bad map file (err names file and line). Thread-safe. */
+/* Map claims to a local user name.
+ * claim (cfg->claim) picks nhs_number, email or sub; it must be a string. An email claim is
+ * refused (NL_ERR_CLAIM) when email_verified is present and not true; an nhs_number claim must be
+ * a valid NHS number (10 digits, modulus 11 check digit).
+ * rule map: the map file's "local_user claim_value" lines ('#' comment lines and blank lines
+ * allowed; local_user [a-z_][a-z0-9_.-]{0,31}; one value a line, no whitespace inside; with
+ * claim nhs_number every value a valid NHS number, with email every value an address). A value
+ * naming two different users is an error naming both lines. Values compare exactly, emails
+ * ASCII case-insensitively. The file is read through nl_read_file_checked (root/euid owned, not
+ * group/world-writable, at most NL_MAP_MAX_FILE) and cached; it is re-read when its inode, size,
+ * mtime, ctime, mode or owner change.
+ * rule email_local: the email claim (verified as above); its domain must equal cfg->email_domain
+ * (ASCII case-insensitive) and its lower-cased local part must be a valid user name.
+ * Returns 0 and a new string in *local_user; NL_ERR_NOT_FOUND when the claim is absent or nothing
+ * matches; NL_ERR_CLAIM for an unverified email or a malformed claim; NL_ERR_CONFIG / NL_ERR_PERM /
+ * NL_ERR_IO for a bad map file or settings (err names file and line). Thread-safe. */
 int nl_map_identity(const struct nl_config *cfg, const json_t *claims, char **local_user, char *err,
                     size_t errlen);
-/* Check a map file's syntax and mode (for nhsloginctl check). */
+/* Check a map file's syntax and mode (for nhsloginctl check) without knowing the claim: any value
+ * of 10 digits must have a valid NHS number check digit; ambiguity is an error as above. */
 int nl_map_check_file(const char *path, char *err, size_t errlen);
+/* Check cfg's map file as nl_map_identity would read it (the values' kind from cfg->claim).
+ * 0 if rule is not map. */
+int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen);
+/* Forget the cached map file (nhsloginctl flush; tests). */
+void nl_map_cache_flush(void);
 
 #endif
