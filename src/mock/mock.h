@@ -1,0 +1,333 @@
+/* nhslogin-mock: a local NHS login OpenID provider for tests and demos. Internal interfaces
+ * shared by its files: settings, the in-memory store, signing keys, faults and the HTTP layer. */
+#ifndef NL_MOCK_H
+#define NL_MOCK_H
+
+#include <cjose/cjose.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MOCK_MAX_BODY          (64 * 1024) /* longest request body accepted */
+#define MOCK_MAX_PARAMS        64          /* most query/form parameters in one request */
+#define MOCK_MAX_REDIRECT_URIS 10          /* NHS login's per-client limit */
+#define MOCK_MAX_USERS         100
+#define MOCK_MAX_CLIENTS       100
+#define MOCK_MAX_VTR           16   /* most vectors in one vtr */
+#define MOCK_MAX_ENTRIES       4096 /* bound of each table: codes, tokens, jtis, devices, requests */
+#define MOCK_MAX_STATE_FILE    (1024 * 1024)
+
+#define MOCK_CODE_TTL               600  /* authorization code, 10 min */
+#define MOCK_ID_TOKEN_TTL           3600 /* ID token, 60 min */
+#define MOCK_ACCESS_TOKEN_TTL       300  /* access token, 5 min */
+#define MOCK_REFRESH_TOKEN_TTL      (30 * 24 * 3600)
+#define MOCK_DEVICE_TTL             600
+#define MOCK_AUTHREQ_TTL            600 /* an authorize page waiting for a decision */
+#define MOCK_ASSERTION_MAX_LIFETIME 3600
+#define MOCK_SKEW                   30 /* clock skew allowed on client assertions (iat) */
+
+#define MOCK_JWT_ALG     "RS512"
+#define MOCK_DEFAULT_VTR "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]"
+
+struct mock_user {
+	char *username;
+	char *sub;
+	char *nhs_number;
+	char *email;
+	char *family_name;
+	char *given_name;
+	char *birthdate;
+	char *phone_number;
+	char *gp_ods_code;
+	int level; /* identity proofing level: 0, 5 or 9 */
+};
+
+struct mock_client {
+	char *client_id;
+	char *redirect_uris[MOCK_MAX_REDIRECT_URIS];
+	size_t n_redirect_uris;
+	cjose_jwk_t *key;    /* the client's public key for private_key_jwt */
+	bool refresh_tokens; /* issue refresh tokens to this client */
+	char *scopes;        /* space-separated scopes the client may ask for; NULL = all supported */
+};
+
+/* Command line settings. */
+struct mock_settings {
+	char *listen;       /* HOST:PORT as given */
+	char *issuer;       /* --issuer override, or NULL */
+	char *auto_approve; /* username, or NULL */
+	bool device_endpoint;
+	unsigned device_interval; /* seconds, default 5 */
+	char *state_dir;
+	bool allow_remote; /* listen on a non-loopback address */
+	bool debug;
+	char *cli_clients[MOCK_MAX_CLIENTS]; /* --client CLIENT_ID:PUBKEY_PEM_PATH:REDIRECT_URI */
+	size_t n_cli_clients;
+};
+
+/* Endpoints counted by /_mock/stats. */
+enum mock_ep {
+	MOCK_EP_DISCOVERY = 0,
+	MOCK_EP_JWKS,
+	MOCK_EP_AUTHORIZE,
+	MOCK_EP_TOKEN,
+	MOCK_EP_USERINFO,
+	MOCK_EP_DEVICE_AUTHORIZATION,
+	MOCK_EP_DEVICE_PAGE,
+	MOCK_EP_COUNT,
+	MOCK_EP_NONE = -1, /* not an OP endpoint (control, stats): never faulted, not counted */
+};
+
+/* Faults: see faults.c. Each is a bit; some carry a parameter. */
+enum mock_fault {
+	MOCK_FAULT_STATUS_500 = 1u << 0,
+	MOCK_FAULT_DELAY = 1u << 1,
+	MOCK_FAULT_TOKEN_NO_ID_TOKEN = 1u << 2,
+	MOCK_FAULT_TOKEN_NOT_JSON = 1u << 3,
+};
+
+struct mock_faults {
+	unsigned active; /* enum mock_fault bits */
+	long delay_ms;
+};
+
+/* One signing key. */
+struct mock_key {
+	cjose_jwk_t *jwk;
+	char *kid;
+};
+
+/* Tables of the store (store.c). Every secret string is wiped when dropped. */
+struct mock_code {
+	char *code;
+	char *client_id;
+	char *redirect_uri;
+	char *nonce;
+	char *vot;
+	char *scope;
+	char *challenge; /* PKCE S256 challenge or NULL */
+	const struct mock_user *user;
+	time_t auth_time;
+	time_t expires;
+	bool used;
+	uint64_t grant; /* tokens from this code carry the same grant id */
+};
+
+enum mock_token_kind { MOCK_TOKEN_ACCESS, MOCK_TOKEN_REFRESH };
+
+struct mock_token {
+	char *token;
+	enum mock_token_kind kind;
+	char *client_id;
+	char *scope;
+	char *vot;
+	char *nonce;
+	const struct mock_user *user;
+	time_t auth_time;
+	time_t expires;
+	bool revoked;
+	uint64_t grant;
+};
+
+struct mock_authreq {
+	char *id; /* random, in the page's form */
+	char *client_id;
+	char *redirect_uri;
+	char *state;
+	char *nonce;
+	char *scope;
+	char *challenge;
+	char *vtr[MOCK_MAX_VTR];
+	size_t n_vtr;
+	time_t expires;
+};
+
+enum mock_device_status { MOCK_DEVICE_PENDING, MOCK_DEVICE_APPROVED, MOCK_DEVICE_DENIED, MOCK_DEVICE_DONE };
+
+struct mock_device {
+	char *device_code;
+	char user_code[10]; /* XXXX-XXXX */
+	char *client_id;
+	char *scope;
+	char *nonce; /* optional */
+	char *vtr[MOCK_MAX_VTR];
+	size_t n_vtr;
+	char *vot; /* set on approval */
+	enum mock_device_status status;
+	const struct mock_user *user;
+	time_t auth_time;
+	time_t expires;
+	int64_t last_poll_ms; /* 0: never polled */
+	uint64_t grant;
+};
+
+struct mock_jti {
+	char *client_id;
+	char *jti;
+	time_t exp;
+};
+
+/* A growable array of pointers, bounded by MOCK_MAX_ENTRIES. */
+struct mock_list {
+	void **items;
+	size_t n;
+	size_t cap;
+};
+
+/* The whole provider. One instance, shared by the connection threads under lock. */
+struct mock {
+	struct mock_settings set;
+	char *issuer;          /* no trailing slash */
+	char *token_endpoint;  /* <issuer>/token: the audience of client assertions */
+	char *device_endpoint; /* <issuer>/device_authorization */
+	char *vtm;             /* <issuer>/trustmark/<host> */
+	struct mock_user *users;
+	size_t n_users;
+	struct mock_client *clients;
+	size_t n_clients;
+	const struct mock_user *auto_user;
+
+	pthread_mutex_t lock;    /* guards everything below */
+	struct mock_key keys[2]; /* keys[0] signs; JWKS lists all present */
+	size_t n_keys;
+	struct mock_list codes, tokens, authreqs, devices, jtis;
+	uint64_t next_grant;
+	unsigned long stats[MOCK_EP_COUNT];
+	struct mock_faults faults;
+};
+
+extern struct mock *mock_g;
+
+/* ---- state.c: users, clients, signing key from the state dir or defaults ---- */
+int mock_load_state(struct mock *m, char *err, size_t errlen);
+void mock_free_state(struct mock *m);
+const struct mock_user *mock_find_user(const struct mock *m, const char *username);
+const struct mock_client *mock_find_client(const struct mock *m, const char *client_id);
+bool mock_client_has_redirect(const struct mock_client *c, const char *redirect_uri);
+
+/* ---- keys.c: signing keys, JWKS, signing (callers hold the lock) ---- */
+int mock_key_generate(struct mock_key *key);
+int mock_keys_init(struct mock *m, char *err, size_t errlen);
+int mock_keys_rotate(struct mock *m);
+void mock_keys_free(struct mock *m);
+json_t *mock_jwks_json(const struct mock *m);
+int mock_sign(const struct mock *m, const json_t *claims, char **out);
+
+/* ---- store.c (callers hold the lock) ---- */
+int mock_list_add(struct mock_list *l, void *item);
+void mock_store_purge(struct mock *m, time_t now);
+void mock_store_free(struct mock *m);
+void mock_code_free(struct mock_code *c);
+void mock_token_free(struct mock_token *t);
+void mock_authreq_free(struct mock_authreq *a);
+void mock_device_free(struct mock_device *d);
+struct mock_code *mock_find_code(const struct mock *m, const char *code);
+struct mock_token *mock_find_token(const struct mock *m, const char *token, enum mock_token_kind kind);
+struct mock_authreq *mock_take_authreq(struct mock *m, const char *id);
+struct mock_device *mock_find_device(const struct mock *m, const char *device_code);
+struct mock_device *mock_find_user_code(const struct mock *m, const char *user_code);
+void mock_revoke_grant(struct mock *m, uint64_t grant);
+/* Record a client assertion's jti; NL_ERR_DENIED if seen before, NL_ERR_LIMIT if the set is full. */
+int mock_jti_remember(struct mock *m, const char *client_id, const char *jti, time_t exp);
+/* A random UUID (version 4) string. */
+int mock_uuid(char out[37]);
+
+/* ---- scopes and vectors (authorize.c) ---- */
+extern const char *const mock_scopes_supported[]; /* NULL-terminated */
+size_t mock_n_scopes(void);
+bool mock_scope_has(const char *scope, const char *name);
+/* The scope granted for a request: the known scopes asked for, in order (unknown ones are
+ * ignored, as NHS login does). NL_ERR_DENIED (with *why) if openid is missing, a scope is not
+ * allowed for the client, or the combination is refused. New string in *out. */
+int mock_scope_grant(const struct mock_client *c, const char *req, char **out, const char **why);
+/* Parse a vtr JSON array into vectors (new strings). NL_ERR_INVALID with a reason. */
+int mock_vtr_parse(const char *json, char **vtr, size_t *n, char *err, size_t errlen);
+/* The first vector the user's level satisfies, or NULL. */
+const char *mock_vot_choose(char *const *vtr, size_t n, const struct mock_user *user);
+void mock_vtr_free(char **vtr, size_t n);
+
+/* ---- endpoints.c ---- */
+/* Add the claims scope releases about u to o (userinfo and the ID token). */
+void mock_user_claims(const struct mock *m, const struct mock_user *u, const char *scope, json_t *o);
+
+/* ---- faults.c ---- */
+/* Apply a control request {"fault": NAME, ...}. Returns 0 or NL_ERR_INVALID with a reason. */
+int mock_fault_control(struct mock *m, const json_t *req, char *err, size_t errlen);
+json_t *mock_faults_json(const struct mock *m);
+/* Before an OP endpoint answers: milliseconds to sleep, and whether to answer 500. */
+void mock_fault_before(struct mock *m, enum mock_ep ep, long *delay_ms, bool *status_500);
+/* Hooks where faults change what the token endpoint says. The hostile faults of later issues
+ * add one case to these. */
+void mock_fault_id_token_claims(const struct mock *m, json_t *claims);
+/* Returns true if the fault replaces the whole token response with (*body, *ctype) (static). */
+bool mock_fault_token_body(const struct mock *m, const char **body, const char **ctype);
+void mock_fault_token_json(const struct mock *m, json_t *resp);
+
+/* ---- http.c: requests and replies ---- */
+struct MHD_Connection;
+struct mock_param {
+	char *name;
+	char *value;
+};
+struct mock_req {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	char *body;
+	size_t body_len;
+	bool too_big;
+	struct mock_param params[MOCK_MAX_PARAMS];
+	size_t n_params;
+	bool dup_param;  /* a parameter was repeated */
+	bool bad_params; /* too many, or bad encoding */
+	int status;      /* status sent, for the log line */
+};
+const char *mock_param(const struct mock_req *r, const char *name);
+const char *mock_header(const struct mock_req *r, const char *name);
+bool mock_req_from_loopback(const struct mock_req *r);
+/* Parse the form body into params (content type must be form-urlencoded). */
+int mock_req_parse_form(struct mock_req *r);
+int mock_reply(struct mock_req *r, unsigned status, const char *ctype, const char *body, size_t len,
+               const char *const *headers);
+int mock_reply_json(struct mock_req *r, unsigned status, json_t *obj, const char *cache_control);
+int mock_reply_html(struct mock_req *r, unsigned status, const char *title, const char *body_html);
+int mock_reply_redirect(struct mock_req *r, const char *location);
+/* An OAuth error: HTTP status with {"error","error_description"}; never cached. */
+int mock_reply_oauth_error(struct mock_req *r, unsigned status, const char *error, const char *desc);
+/* HTML-escape s into a new string. */
+char *mock_html_escape(const char *s);
+/* Build uri?name=value&... (values encoded, NULL values skipped) into a new string. */
+char *mock_url_with_params(const char *uri, const char *const *kv, size_t n_kv);
+int mock_http_start(struct mock *m, int listen_fd, void **daemon_out);
+void mock_http_stop(void *daemon);
+
+/* ---- endpoint handlers (one per path) ---- */
+int mock_handle_discovery(struct mock_req *r);
+int mock_handle_jwks(struct mock_req *r);
+int mock_handle_authorize(struct mock_req *r);
+int mock_handle_decision(struct mock_req *r);
+int mock_handle_token(struct mock_req *r);
+int mock_handle_userinfo(struct mock_req *r);
+int mock_handle_device_authorization(struct mock_req *r);
+int mock_handle_device_page(struct mock_req *r);
+int mock_handle_control(struct mock_req *r);
+int mock_handle_stats(struct mock_req *r);
+
+/* ---- token.c helpers shared with device.c ---- */
+/* Authenticate the client of a token/device request (private_key_jwt). On failure replies
+ * invalid_client and returns NULL; *replied tells the caller to return rv. */
+const struct mock_client *mock_client_auth(struct mock_req *r, const char *const *audiences, size_t n_aud,
+                                           int *rv);
+/* Mint tokens and reply with the token response (caller holds the lock). with_id_token is false on
+ * refresh. */
+int mock_issue_tokens(struct mock_req *r, const struct mock_client *c, const struct mock_user *u,
+                      const char *scope, const char *vot, const char *nonce, time_t auth_time, uint64_t grant,
+                      bool with_id_token);
+/* ---- device.c ---- */
+/* The device_code grant at /token, for an authenticated client. */
+int mock_grant_device(struct mock_req *r, const struct mock_client *c);
+
+#endif
