@@ -66,7 +66,7 @@ int nl_pkce_pair(char **verifier, char **challenge);
 
 /* Exchange code at /token (private_key_jwt, RS512), validate the ID token with nonce, fetch
  * userinfo if configured (sub must match). On failure *outcome says why and err has one line
- * naming the rule that failed (no secrets). */
+ * naming the rule that failed (no secrets). Returns 0 (NL_OUT_OK, id filled) or a negative nl_err. */
 int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_verifier, const char *nonce,
                           struct nl_identity *id, enum nl_outcome *outcome, char *err, size_t errlen);
 
@@ -83,7 +83,8 @@ void nl_device_auth_clear(struct nl_device_auth *d);
 int nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, char *err, size_t errlen);
 /* Poll /token once. outcome NL_OUT_PENDING / NL_OUT_SLOW_DOWN (caller adds 5 s to its interval)
  * / NL_OUT_DENIED / NL_OUT_EXPIRED / NL_OUT_OK (id filled, ID token validated; no nonce in the
- * device grant, so nonce is not required) / others. */
+ * device grant, so nonce is not required) / others. Returns 0 only with NL_OUT_OK; otherwise a
+ * negative nl_err (NL_ERR_LIMIT for pending and slow_down) - callers switch on *outcome. */
 int nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_identity *id,
                         enum nl_outcome *outcome, char *err, size_t errlen);
 

@@ -1,0 +1,760 @@
+/* The bridge web listener on libmicrohttpd: the code entry page (/d), the hop to the provider's
+ * /authorize, and the redirect_uri callback that exchanges the code and finishes the flow. One
+ * thread per connection, because a callback blocks for up to http_timeout on the exchange. */
+#include "config.h"
+#include "bridge.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "nl_err.h"
+#include "nl_log.h"
+#include "nl_wipe.h"
+#include "pages.h"
+
+#if MHD_VERSION >= 0x00097002
+typedef enum MHD_Result mhd_result;
+#else
+typedef int mhd_result;
+#endif
+
+#define BRIDGE_BODY_MAX       4096 /* a POST body: one short form field */
+#define BRIDGE_CODE_MAX       64   /* what we keep of a typed code */
+#define BRIDGE_PARAM_MAX      4096 /* state / code / error query values */
+#define BRIDGE_CONN_LIMIT     256  /* connections (threads) at once */
+#define BRIDGE_CONN_PER_IP    32   /* a hospital Wi-Fi NAT puts many phones behind one address */
+#define BRIDGE_CONN_TIMEOUT   30   /* seconds of silence before a connection is dropped */
+#define BRIDGE_ORIGIN_MAX     256
+#define BRIDGE_TLS_PRIORITIES "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
+
+struct nl_bridge {
+	const struct nl_config *cfg;
+	struct nl_flows *fl;
+	struct nl_oidc *oidc;
+	struct nl_tokcache *tc;
+	struct MHD_Daemon *mhd;
+	uint16_t port;
+	bool tls;
+	char *cb_path;  /* the path of redirect_uri */
+	char *base_url; /* what the phone uses, without a trailing '/' */
+	char *cert_pem;
+	char *key_pem; /* secret */
+	size_t key_len;
+	pthread_mutex_t mu;                    /* guards authz_origin */
+	char issuer_origin[BRIDGE_ORIGIN_MAX]; /* "" if unusable */
+	char authz_origin[BRIDGE_ORIGIN_MAX];  /* learned from the first authorize URL */
+};
+
+/* One request's state between libmicrohttpd's calls. */
+struct req {
+	bool started;
+	struct MHD_PostProcessor *pp;
+	size_t body_len;
+	char code[BRIDGE_CODE_MAX + 1]; /* the form's code field */
+	size_t code_len;
+	bool code_too_long;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- URLs and origins ---- */
+
+/* "scheme://host[:port]" of url into out, or "" if it has characters a CSP source cannot hold. */
+static void url_origin(const char *url, char *out, size_t outlen)
+{
+	const char *p, *end;
+	size_t n;
+
+	out[0] = '\0';
+	if (url == NULL || (p = strstr(url, "://")) == NULL)
+		return;
+	end = p + 3 + strcspn(p + 3, "/?#");
+	n = (size_t)(end - url);
+	if (n >= outlen || end == p + 3)
+		return;
+	for (const char *c = url; c < end; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      strchr(".-:/[]", *c) != NULL))
+			return;
+	memcpy(out, url, n);
+	out[n] = '\0';
+}
+
+/* The path of redirect_uri ("/" if it has none). New string, or NULL. */
+static char *url_path(const char *url)
+{
+	const char *p = url != NULL ? strstr(url, "://") : NULL;
+	size_t n;
+
+	if (p == NULL)
+		return NULL;
+	p += 3;
+	p += strcspn(p, "/?#");
+	if (*p != '/')
+		return strdup("/");
+	n = strcspn(p, "?#");
+	return strndup(p, n);
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+	return false;
+}
+
+/* HOST:PORT or [V6]:PORT into a resolved address (numeric port). */
+static int parse_listen(const char *listen, struct addrinfo **out, char *host, size_t hostlen, char *err,
+                        size_t errlen)
+{
+	struct addrinfo hints = {0};
+	const char *colon, *h = listen;
+	size_t hlen;
+	int rc;
+
+	if (listen == NULL || (colon = strrchr(listen, ':')) == NULL || colon[1] == '\0') {
+		set_err(err, errlen, "bridge: listen must be HOST:PORT");
+		return NL_ERR_CONFIG;
+	}
+	hlen = (size_t)(colon - listen);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= hostlen) {
+		set_err(err, errlen, "bridge: listen must be HOST:PORT");
+		return NL_ERR_CONFIG;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, out)) != 0) {
+		set_err(err, errlen, "bridge: listen %s: %s", listen, gai_strerror(rc));
+		return NL_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/* ---- responses ---- */
+
+static void csp_header(struct nl_bridge *b, char *out, size_t len)
+{
+	char authz[BRIDGE_ORIGIN_MAX];
+
+	pthread_mutex_lock(&b->mu);
+	memcpy(authz, b->authz_origin, sizeof(authz));
+	pthread_mutex_unlock(&b->mu);
+	/* form-action governs the redirect after POST /d too, so it names the provider */
+	snprintf(out, len,
+	         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'%s%s%s%s; "
+	         "frame-ancestors 'none'; base-uri 'none'",
+	         b->issuer_origin[0] != '\0' ? " " : "", b->issuer_origin,
+	         authz[0] != '\0' && strcmp(authz, b->issuer_origin) != 0 ? " " : "",
+	         authz[0] != '\0' && strcmp(authz, b->issuer_origin) != 0 ? authz : "");
+}
+
+/* Queue html (taken; NULL means out of memory) with status and the security headers on every
+ * page; location (may be NULL) makes it a redirect. */
+static mhd_result send_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                            const char *url, unsigned status, char *html, const char *location)
+{
+	static char oom[] = "<!DOCTYPE html><title>Error</title><p>Something went wrong. Try again.</p>";
+	struct MHD_Response *resp;
+	char csp[3 * BRIDGE_ORIGIN_MAX];
+	mhd_result ret;
+
+	if (html == NULL) {
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		location = NULL;
+		resp = MHD_create_response_from_buffer(strlen(oom), oom, MHD_RESPMEM_PERSISTENT);
+	} else {
+		resp = MHD_create_response_from_buffer(strlen(html), html, MHD_RESPMEM_MUST_FREE);
+	}
+	if (resp == NULL) {
+		free(html);
+		return MHD_NO;
+	}
+	csp_header(b, csp, sizeof(csp));
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8") !=
+	        MHD_YES ||
+	    MHD_add_response_header(resp, "Content-Security-Policy", csp) != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Frame-Options", "DENY") != MHD_YES ||
+	    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
+	    (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST") != MHD_YES) ||
+	    (b->tls &&
+	     MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000") != MHD_YES) ||
+	    (location != NULL &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	/* the path only: query strings carry codes and never reach a log */
+	nl_debug("bridge: %s %.128s -> %u", method, url, status);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static mhd_result send_message(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                               const char *url, unsigned status, const char *title, const char *text, bool ok,
+                               bool again)
+{
+	return send_page(b, conn, method, url, status, nl_page_message(title, text, ok, again), NULL);
+}
+
+/* ---- the code entry page ---- */
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+	socklen_t salen = 0;
+
+	snprintf(out, len, "?");
+	if (sa == NULL)
+		return;
+	salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (getnameinfo(sa, salen, out, (socklen_t)len, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(out, len, "?");
+}
+
+/* Remember the provider's /authorize origin for form-action (it may differ from the issuer's). */
+static void learn_authz_origin(struct nl_bridge *b, const char *url)
+{
+	char origin[BRIDGE_ORIGIN_MAX];
+
+	url_origin(url, origin, sizeof(origin));
+	if (origin[0] == '\0')
+		return;
+	pthread_mutex_lock(&b->mu);
+	memcpy(b->authz_origin, origin, sizeof(origin));
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* The phone sent a code (form or QR link): on to /authorize, or a page saying what is wrong. */
+static mhd_result handle_code(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                              const char *url, const char *typed)
+{
+	struct nl_flow_authz a = {0};
+	char client[NI_MAXHOST], err[256] = "";
+	char *to = NULL;
+	mhd_result ret;
+	int r;
+
+	if (typed == NULL || typed[0] == '\0')
+		return send_page(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
+		                 nl_page_form(NULL, "Enter the code shown on your workstation screen."),
+		                 NULL);
+	client_address(conn, client, sizeof(client));
+	r = nl_flows_begin_authz(b->fl, typed, client, &a);
+	switch (r) {
+	case 0:
+		break;
+	case NL_ERR_NOT_FOUND:
+	case NL_ERR_INVALID:
+		return send_page(
+		    b, conn, method, url, MHD_HTTP_BAD_REQUEST,
+		    nl_page_form(strlen(typed) <= 20 ? typed : NULL,
+		                 "That code was not recognised - check the code on your screen."),
+		    NULL);
+	case NL_ERR_LIMIT:
+		return send_message(b, conn, method, url, MHD_HTTP_TOO_MANY_REQUESTS,
+		                    "Too many attempts - wait 10 minutes",
+		                    "Too many wrong codes were entered. Wait 10 minutes, then enter the code "
+		                    "shown on your workstation screen.",
+		                    false, false);
+	case NL_ERR_EXPIRED:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_GONE,
+		    "This code has expired - start again at your workstation",
+		    "Codes only work for a few minutes. Start signing in again at your workstation "
+		    "to get a new code.",
+		    false, false);
+	default:
+		nl_err("bridge: cannot start sign-in from a code: %s", nl_strerror(r));
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, "Sign-in is not available",
+		    "Something went wrong on this server. Try again in a minute.", false, true);
+	}
+	if ((r = nl_oidc_ready(b->oidc, err, sizeof(err))) != 0 ||
+	    (r = nl_oidc_authorize_url(b->oidc, a.state, a.nonce,
+	                               nl_oidc_pkce_s256(b->oidc) ? a.code_challenge : NULL, &to)) != 0) {
+		nl_err("bridge: flow %s: NHS login not reachable: %s", a.id,
+		       err[0] != '\0' ? err : nl_strerror(r));
+		nl_flow_authz_clear(&a);
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "NHS login cannot be reached right now",
+		    "Try again in a minute. If this keeps happening, use another way to sign in "
+		    "and tell your IT service desk.",
+		    false, true);
+	}
+	nl_info("bridge: flow %s: code accepted from %s, on to NHS login", a.id, client);
+	learn_authz_origin(b, to);
+	ret =
+	    send_page(b, conn, method, url, MHD_HTTP_FOUND,
+	              nl_page_message("Continue to NHS login", "Taking you to NHS login.", true, false), to);
+	nl_free_secret(to);
+	nl_flow_authz_clear(&a);
+	return ret;
+}
+
+static mhd_result handle_form(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                              const char *url, struct req *rq)
+{
+	const char *code;
+
+	if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+		if (rq->code_too_long)
+			return send_page(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
+			                 nl_page_form(NULL,
+			                              "That code was not recognised - check the code on your "
+			                              "screen."),
+			                 NULL);
+		return handle_code(b, conn, method, url, rq->code);
+	}
+	/* GET /d?code=XXXXXXXX (the QR code) goes straight on; HEAD never changes anything */
+	code = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "code");
+	if (code != NULL && code[0] != '\0' && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+		return handle_code(b, conn, method, url, strlen(code) <= BRIDGE_CODE_MAX ? code : "-");
+	return send_page(b, conn, method, url, MHD_HTTP_OK, nl_page_form(NULL, NULL), NULL);
+}
+
+/* ---- the callback ---- */
+
+/* An OAuth error word for the log: [a-z_] only, else "other". */
+static const char *error_word(const char *e)
+{
+	size_t i;
+
+	for (i = 0; e[i] != '\0'; i++)
+		if (i >= 64 || !((e[i] >= 'a' && e[i] <= 'z') || e[i] == '_'))
+			return "other";
+	return i > 0 ? e : "other";
+}
+
+static mhd_result result_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                              const char *url, enum nl_flow_reason reason)
+{
+	static const char again[] = " Start again at your workstation if you want to try again.";
+	char text[512];
+
+	switch (reason) {
+	case NL_REASON_NONE:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_OK, "Signed in - return to your workstation",
+		    "You have signed in with NHS login. Your workstation will continue in a moment. "
+		    "You can close this page.",
+		    true, false);
+	case NL_REASON_DENIED:
+		snprintf(text, sizeof(text),
+		         "NHS login did not sign you in, so your workstation stays locked.%s", again);
+		return send_message(b, conn, method, url, MHD_HTTP_FORBIDDEN, "Sign-in was not completed",
+		                    text, false, false);
+	case NL_REASON_MISMATCH:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "Wrong account",
+		    "This NHS login is not linked to the account being signed in to at the "
+		    "workstation. Check the user name on the workstation, or ask your IT service desk.",
+		    false, false);
+	case NL_REASON_NO_MAPPING:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "No account for this NHS login",
+		    "Your NHS login is not linked to an account on this workstation. Ask your IT "
+		    "service desk to link it.",
+		    false, false);
+	case NL_REASON_LEVEL:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "Identity check needed",
+		    "Your NHS login has not been checked to the level this workstation needs. Prove "
+		    "your identity in the NHS App or NHS login settings, then try again.",
+		    false, false);
+	case NL_REASON_EXPIRED:
+	case NL_REASON_CANCELLED:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_GONE,
+		    "This code has expired - start again at your workstation",
+		    "The sign-in at your workstation has ended. Start again there to get a new code.", false,
+		    false);
+	case NL_REASON_INVALID_TOKEN:
+		snprintf(text, sizeof(text), "The answer from NHS login could not be checked.%s", again);
+		return send_message(b, conn, method, url, MHD_HTTP_BAD_GATEWAY,
+		                    "Sign-in could not be checked", text, false, false);
+	default:
+		snprintf(text, sizeof(text), "NHS login could not be reached to finish signing in.%s", again);
+		return send_message(b, conn, method, url, MHD_HTTP_BAD_GATEWAY,
+		                    "Sign-in could not be finished", text, false, false);
+	}
+}
+
+static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                                  const char *url)
+{
+	const char *state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
+	const char *code = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "code");
+	const char *error = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error");
+	struct nl_flow_exchange x = {0};
+	struct nl_identity id = {0};
+	enum nl_outcome outcome = NL_OUT_UNAVAILABLE;
+	enum nl_flow_reason reason;
+	char err[256] = "";
+	int r;
+
+	if (state == NULL || state[0] == '\0' || strlen(state) > BRIDGE_PARAM_MAX)
+		return send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
+		                    "This sign-in link is not valid", "Start again at your workstation.",
+		                    false, false);
+	r = nl_flows_take_state(b->fl, state, &x);
+	if (r == NL_ERR_NOT_FOUND || r == NL_ERR_INVALID) {
+		nl_notice("bridge: callback with an unknown or used state");
+		return send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
+		                    "This sign-in link has already been used or has expired",
+		                    "Start again at your workstation.", false, false);
+	}
+	if (r == NL_ERR_EXPIRED)
+		return result_page(b, conn, method, url, NL_REASON_EXPIRED);
+	if (r != 0) {
+		nl_err("bridge: callback: %s", nl_strerror(r));
+		return result_page(b, conn, method, url, NL_REASON_UNAVAILABLE);
+	}
+	if (error != NULL) {
+		const char *w = error_word(error);
+		outcome = strcmp(w, "server_error") == 0 || strcmp(w, "temporarily_unavailable") == 0
+		              ? NL_OUT_UNAVAILABLE
+		              : NL_OUT_DENIED;
+		snprintf(err, sizeof(err), "NHS login answered error=%s", w);
+	} else if (code == NULL || code[0] == '\0' || strlen(code) > BRIDGE_PARAM_MAX) {
+		snprintf(err, sizeof(err), "callback without a usable code");
+	} else if ((r = nl_oidc_exchange_code(b->oidc, code, x.code_verifier, x.nonce, &id, &outcome, err,
+	                                      sizeof(err))) != 0 &&
+	           outcome == NL_OUT_OK) {
+		outcome = NL_OUT_UNAVAILABLE; /* never approve on an error */
+	}
+	reason = nl_signin_complete(b->cfg, b->fl, b->tc, x.id, x.user, outcome,
+	                            outcome == NL_OUT_OK ? &id : NULL, err);
+	nl_identity_clear(&id);
+	nl_flow_exchange_clear(&x);
+	return result_page(b, conn, method, url, reason);
+}
+
+/* ---- libmicrohttpd glue ---- */
+
+static mhd_result on_post_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                const char *content_type, const char *transfer_encoding, const char *data,
+                                uint64_t off, size_t size)
+{
+	struct req *rq = cls;
+
+	(void)kind, (void)filename, (void)content_type, (void)transfer_encoding, (void)off;
+	if (key == NULL || strcmp(key, "code") != 0)
+		return MHD_YES;
+	if (rq->code_len + size > BRIDGE_CODE_MAX) {
+		rq->code_too_long = true;
+		return MHD_YES;
+	}
+	memcpy(rq->code + rq->code_len, data, size);
+	rq->code_len += size;
+	rq->code[rq->code_len] = '\0';
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+
+	(void)cls, (void)conn, (void)toe;
+	if (rq == NULL)
+		return;
+	if (rq->pp != NULL)
+		MHD_destroy_post_processor(rq->pp);
+	nl_wipe(rq, sizeof(*rq));
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* First call of a POST to /d: refuse a declared oversize body before reading it. */
+static mhd_result post_begin(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                             const char *url, struct req *rq)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	if (cl != NULL && strtoull(cl, NULL, 10) > BRIDGE_BODY_MAX)
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_CONTENT_TOO_LARGE, "Too much data",
+		    "That was more than a code. Enter the code shown on your workstation screen.", false,
+		    true);
+	rq->pp = MHD_create_post_processor(conn, 1024, on_post_field, rq);
+	/* NULL: not a form encoding; the code stays empty and the page says so */
+	return MHD_YES;
+}
+
+static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                             const char *version, const char *upload_data, size_t *upload_data_size,
+                             void **con_cls)
+{
+	struct nl_bridge *b = cls;
+	struct req *rq = *con_cls;
+	bool is_form = strcmp(url, "/d") == 0, is_cb = strcmp(url, b->cb_path) == 0;
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+	(void)version;
+	if (rq == NULL) {
+		if ((rq = calloc(1, sizeof(*rq))) == NULL)
+			return MHD_NO;
+		*con_cls = rq;
+		if (is_form && post)
+			return post_begin(b, conn, method, url, rq);
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		rq->body_len += *upload_data_size;
+		if (rq->body_len > BRIDGE_BODY_MAX)
+			return MHD_NO; /* a chunked body past the bound: drop the connection */
+		if (rq->pp != NULL && MHD_post_process(rq->pp, upload_data, *upload_data_size) != MHD_YES)
+			rq->code_too_long = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (is_form && (get || post))
+		return handle_form(b, conn, method, url, rq);
+	if (is_cb && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+		return handle_callback(b, conn, method, url);
+	if (strcmp(url, "/") == 0 && get)
+		return send_page(b, conn, method, url, MHD_HTTP_FOUND,
+		                 nl_page_message("Enter your code", "Go to the code entry page.", true, true),
+		                 "/d");
+	if (is_form || is_cb || strcmp(url, "/") == 0)
+		return send_message(b, conn, method, url, MHD_HTTP_METHOD_NOT_ALLOWED, "Not allowed",
+		                    "This page cannot be used that way.", false, true);
+	return send_message(b, conn, method, url, MHD_HTTP_NOT_FOUND, "Page not found",
+	                    "To sign in, enter the code shown on your workstation screen.", false, true);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	nl_debug("bridge: libmicrohttpd: %s", line);
+}
+
+/* ---- start and stop ---- */
+
+/* Plain http only where no one else can listen in: a loopback address, or behind a reverse proxy that
+ * terminates TLS, which the configuration says with an https public_url (the proxy must forward /d
+ * and the redirect_uri path unchanged). Behind a proxy every phone has the proxy's address, so the
+ * wrong-code limit and the per-address connection limit count all phones together. */
+static int check_transport(const struct nl_config *cfg, const struct addrinfo *ai, bool tls, char *err,
+                           size_t errlen)
+{
+	bool https_public = cfg->public_url != NULL && strncmp(cfg->public_url, "https://", 8) == 0;
+
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+		set_err(err, errlen, "bridge: tls_cert and tls_key must be set together");
+		return NL_ERR_CONFIG;
+	}
+	if (!tls && !https_public && !is_loopback(ai->ai_addr)) {
+		set_err(err, errlen,
+		        "bridge: plain http on %s is refused: set tls_cert/tls_key, or a https public_url "
+		        "with a TLS reverse proxy in front",
+		        cfg->listen);
+		return NL_ERR_CONFIG;
+	}
+	return 0;
+}
+
+static int load_tls(struct nl_bridge *b, char *err, size_t errlen)
+{
+	size_t len = 0;
+	int r;
+
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		set_err(err, errlen, "bridge: this libmicrohttpd has no TLS support");
+		return NL_ERR_CONFIG;
+	}
+	if ((r = nl_read_file_checked(b->cfg->tls_cert, false, 1024 * 1024, &b->cert_pem, &len, err,
+	                              errlen)) != 0)
+		return r;
+	return nl_read_file_checked(b->cfg->tls_key, true, 1024 * 1024, &b->key_pem, &b->key_len, err,
+	                            errlen);
+}
+
+static int make_base_url(struct nl_bridge *b, const char *host, int family)
+{
+	const char *pub = b->cfg->public_url;
+	size_t n;
+
+	if (pub != NULL && pub[0] != '\0') {
+		n = strlen(pub);
+		while (n > 0 && pub[n - 1] == '/')
+			n--;
+		b->base_url = strndup(pub, n);
+	} else if (asprintf(&b->base_url, "%s://%s%s%s:%u", b->tls ? "https" : "http",
+	                    family == AF_INET6 ? "[" : "", host, family == AF_INET6 ? "]" : "",
+	                    (unsigned)b->port) < 0) {
+		b->base_url = NULL;
+	}
+	return b->base_url != NULL ? 0 : NL_ERR_NOMEM;
+}
+
+static int start_mhd(struct nl_bridge *b, const struct addrinfo *ai, char *err, size_t errlen)
+{
+	struct MHD_OptionItem opts[16];
+	size_t n = 0;
+	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	                 MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+#define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
+	OPT(MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, BRIDGE_CONN_LIMIT, NULL);
+	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, BRIDGE_CONN_PER_IP, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, BRIDGE_CONN_TIMEOUT, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, b);
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, b);
+	if (b->tls) {
+		flags |= MHD_USE_TLS;
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, b->cert_pem);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, b->key_pem);
+		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)BRIDGE_TLS_PRIORITIES);
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	b->mhd =
+	    MHD_start_daemon(flags, 0, NULL, NULL, on_request, b, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (b->mhd == NULL) {
+		set_err(err, errlen, "bridge: cannot listen on %s", b->cfg->listen);
+		return NL_ERR_IO;
+	}
+	if ((info = MHD_get_daemon_info(b->mhd, MHD_DAEMON_INFO_LISTEN_FD)) == NULL ||
+	    getsockname(info->listen_fd, (struct sockaddr *)&ss, &sl) != 0) {
+		set_err(err, errlen, "bridge: cannot read the bound port");
+		return NL_ERR_IO;
+	}
+	b->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+int nl_bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                    struct nl_tokcache *tc, struct nl_bridge **out, char *err, size_t errlen)
+{
+	struct nl_bridge *b = NULL;
+	struct addrinfo *ai = NULL;
+	char host[NI_MAXHOST];
+	int r = NL_ERR_INTERNAL;
+
+	if (cfg == NULL || fl == NULL || oidc == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	if ((b = calloc(1, sizeof(*b))) == NULL || pthread_mutex_init(&b->mu, NULL) != 0) {
+		free(b);
+		set_err(err, errlen, "bridge: out of memory");
+		return NL_ERR_NOMEM;
+	}
+	b->cfg = cfg;
+	b->fl = fl;
+	b->oidc = oidc;
+	b->tc = tc;
+	b->tls = cfg->tls_cert != NULL && cfg->tls_key != NULL;
+	url_origin(cfg->env.issuer, b->issuer_origin, sizeof(b->issuer_origin));
+	if ((r = parse_listen(cfg->listen, &ai, host, sizeof(host), err, errlen)) != 0 ||
+	    (r = check_transport(cfg, ai, b->tls, err, errlen)) != 0)
+		goto out;
+	if ((b->cb_path = url_path(cfg->env.redirect_uri)) == NULL || strcmp(b->cb_path, "/d") == 0 ||
+	    strcmp(b->cb_path, "/") == 0) {
+		set_err(err, errlen,
+		        "bridge: redirect_uri must be an absolute URL with its own path (not / or /d)");
+		r = NL_ERR_CONFIG;
+		goto out;
+	}
+	if ((b->tls && (r = load_tls(b, err, errlen)) != 0) || (r = start_mhd(b, ai, err, errlen)) != 0 ||
+	    (r = make_base_url(b, host, ai->ai_family)) != 0)
+		goto out;
+	nl_info("bridge: listening on %s port %u (%s); phones open %s/d, callback %s", host,
+	        (unsigned)b->port, b->tls ? "https" : "http", b->base_url, b->cb_path);
+	*out = b;
+	b = NULL;
+	r = 0;
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	nl_bridge_stop(b);
+	return r;
+}
+
+void nl_bridge_stop(struct nl_bridge *b)
+{
+	if (b == NULL)
+		return;
+	if (b->mhd != NULL)
+		MHD_stop_daemon(b->mhd);
+	pthread_mutex_destroy(&b->mu);
+	free(b->cb_path);
+	free(b->base_url);
+	free(b->cert_pem);
+	if (b->key_pem != NULL)
+		nl_free_secret_buf(b->key_pem, b->key_len + 1);
+	free(b);
+}
+
+uint16_t nl_bridge_port(const struct nl_bridge *b)
+{
+	return b != NULL ? b->port : 0;
+}
+
+int nl_bridge_verification_uri(const struct nl_bridge *b, const char *user_code, char **uri,
+                               char **uri_complete)
+{
+	char code[NL_USER_CODE_LEN + 1];
+	char *u = NULL, *c = NULL;
+
+	if (b == NULL || user_code == NULL || uri == NULL || uri_complete == NULL)
+		return NL_ERR_INTERNAL;
+	if (nl_user_code_normalize(user_code, code) != 0)
+		return NL_ERR_INVALID;
+	if (asprintf(&u, "%s/d", b->base_url) < 0)
+		return NL_ERR_NOMEM;
+	if (asprintf(&c, "%s/d?code=%s", b->base_url, code) < 0) {
+		free(u);
+		return NL_ERR_NOMEM;
+	}
+	*uri = u;
+	*uri_complete = c;
+	return 0;
+}

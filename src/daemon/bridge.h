@@ -1,0 +1,40 @@
+/* The bridge: nhslogind's web listener (libmicrohttpd). The phone enters the user code (or
+ * arrives with it in the URL from the QR code), is sent to the provider's /authorize, and comes
+ * back to the redirect_uri callback, where the code is exchanged and the flow finished. */
+#ifndef NL_BRIDGE_H
+#define NL_BRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "nl_config.h"
+#include "flows.h"
+#include "oidc.h"
+#include "tokcache.h"
+
+struct nl_bridge;
+
+/* Start listening on cfg->listen (port 0 picks a free port) with TLS if cfg->tls_cert/tls_key.
+ * The objects passed must outlive the bridge. */
+int nl_bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                    struct nl_tokcache *tc, struct nl_bridge **out, char *err, size_t errlen);
+void nl_bridge_stop(struct nl_bridge *b);
+/* The port actually bound. */
+uint16_t nl_bridge_port(const struct nl_bridge *b);
+/* The page the phone opens (public_url + "/d"), and the same with the code for the QR code
+ * (public_url + "/d?code=XXXXXXXX"). public_url defaults to http://<listen with the bound port>.
+ * New strings in *uri and *uri_complete. */
+int nl_bridge_verification_uri(const struct nl_bridge *b, const char *user_code, char **uri,
+                               char **uri_complete);
+
+/* The end of every sign-in, bridge or device mode: given the provider's outcome and (on
+ * NL_OUT_OK) the verified identity, map it to a local account (nl_map_identity), store it in the
+ * token cache when it is the flow's user, finish the flow with the right reason, and log one
+ * line (flow id, outcome, mapped user; never a secret). detail (may be NULL) is the one-line
+ * reason for the log. tc may be NULL (no caching). Returns how the flow ended: NL_REASON_NONE
+ * for approved, else the reason (NL_REASON_EXPIRED if the flow had already ended). */
+enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
+                                       struct nl_tokcache *tc, const char *flow_id, const char *flow_user,
+                                       enum nl_outcome outcome, const struct nl_identity *id,
+                                       const char *detail);
+
+#endif

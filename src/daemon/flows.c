@@ -1,0 +1,905 @@
+/* The flows table of nhslogind: sign-ins in progress, indexed by a keyed hash of each secret and
+ * then compared in constant time; limits, expiry, the user-code guessing limit and the wake-up
+ * fd. One mutex guards everything; no call leaves this file while it is held but for logging. */
+#include "config.h"
+#include "flows.h"
+#include "nl_err.h"
+#include "nl_log.h"
+#include "nl_time.h"
+#include "nl_wipe.h"
+#include "oidc.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The guessing limit on user codes. Per client address: cfg->code_attempts wrong codes in a
+ * window of GUESS_WINDOW seconds, remembered for at most GUESS_CLIENTS addresses (the one whose
+ * window is oldest is forgotten first). Globally: at most GUESS_GLOBAL_PER_MIN wrong codes a
+ * minute from everyone, so that many addresses cannot share the work. The global cap means a
+ * flood of wrong codes can hold up honest phones for up to a minute; that is the price of
+ * keeping a distributed guesser at 100 guesses a minute against >= 2^36 codes. */
+#define GUESS_WINDOW         600
+#define GUESS_CLIENTS        1024
+#define GUESS_CLIENT_MAX     64
+#define GUESS_GLOBAL_PER_MIN 100
+/* An ended flow stays readable (for the waiter to learn the outcome) this long. */
+#define ENDED_GRACE  60
+#define UNIQUE_TRIES 32
+
+enum ix { IX_DC = 0, IX_STATE, IX_UCODE, IX_ID, IX_USER, IX_N };
+
+struct flow {
+	struct flow *next[IX_N]; /* hash bucket chains */
+	uint64_t hash[IX_N];
+	bool linked[IX_N];
+	struct flow *prev_all, *next_all; /* every flow, oldest first */
+	char id[NL_FLOW_ID_LEN];
+	char *device_code, *state, *nonce, *verifier, *challenge;
+	char user_code[NL_USER_CODE_LEN + 1]; /* canonical, no dash */
+	char user[NL_USER_MAX + 1];
+	char service[NL_FIELD_MAX], rhost[NL_FIELD_MAX], tty[NL_FIELD_MAX];
+	uint64_t owner;
+	time_t expires_at, ended_at;
+	enum nl_flow_state st;
+	enum nl_flow_reason reason;
+	char message[NL_FIELD_MAX];
+	bool taken; /* the callback has claimed the state */
+};
+
+struct guess {
+	char client[GUESS_CLIENT_MAX];
+	time_t start;
+	unsigned count;
+};
+
+struct nl_flows {
+	pthread_mutex_t mu;
+	const struct nl_config *cfg;
+	int notify_fd;
+	unsigned char hkey[32];
+	EVP_MD_CTX *hbase, *hwork; /* SHA-256 with hkey absorbed; scratch */
+	struct flow **bucket[IX_N];
+	size_t mask;
+	struct flow *head, *tail;
+	size_t count, pending;
+	struct guess guesses[GUESS_CLIENTS];
+	time_t gwin_start;
+	unsigned gcount;
+};
+
+const char *nl_flow_reason_word(enum nl_flow_reason r)
+{
+	switch (r) {
+	case NL_REASON_NONE:
+		return "none";
+	case NL_REASON_DENIED:
+		return "denied";
+	case NL_REASON_EXPIRED:
+		return "expired";
+	case NL_REASON_MISMATCH:
+		return "mismatch";
+	case NL_REASON_NO_MAPPING:
+		return "no_mapping";
+	case NL_REASON_LEVEL:
+		return "level";
+	case NL_REASON_INVALID_TOKEN:
+		return "invalid_token";
+	case NL_REASON_CANCELLED:
+		return "cancelled";
+	case NL_REASON_UNAVAILABLE:
+		return "unavailable";
+	}
+	return "denied";
+}
+
+static void default_message(enum nl_flow_reason r, const char *user, char *out, size_t outlen)
+{
+	switch (r) {
+	case NL_REASON_EXPIRED:
+		snprintf(out, outlen, "The sign-in code has expired.");
+		break;
+	case NL_REASON_MISMATCH:
+		snprintf(out, outlen, "This NHS login is not linked to the account %s.", user);
+		break;
+	case NL_REASON_NO_MAPPING:
+		snprintf(out, outlen, "This NHS login is not linked to any account on this computer.");
+		break;
+	case NL_REASON_LEVEL:
+		snprintf(out, outlen, "This NHS login does not have a high enough identity level.");
+		break;
+	case NL_REASON_INVALID_TOKEN:
+		snprintf(out, outlen, "The answer from NHS login could not be verified.");
+		break;
+	case NL_REASON_CANCELLED:
+		snprintf(out, outlen, "The sign-in was cancelled.");
+		break;
+	case NL_REASON_UNAVAILABLE:
+		snprintf(out, outlen, "NHS login could not be reached; try again later.");
+		break;
+	default:
+		snprintf(out, outlen, "The sign-in was declined.");
+		break;
+	}
+}
+
+/* One line for a person: control characters become spaces, truncated to fit. */
+static void copy_line(char *dst, size_t dstlen, const char *src)
+{
+	size_t i;
+	for (i = 0; i + 1 < dstlen && src[i] != '\0'; i++)
+		dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? ' ' : src[i];
+	dst[i] = '\0';
+}
+
+static void notify(struct nl_flows *fl)
+{
+	uint64_t one = 1;
+	if (fl->notify_fd >= 0) {
+		ssize_t w = write(fl->notify_fd, &one, sizeof(one));
+		(void)w; /* a full eventfd/pipe already means "wake up" */
+	}
+}
+
+/* ---- indexes ---- */
+
+static const char *ix_key(const struct flow *f, enum ix ix)
+{
+	switch (ix) {
+	case IX_DC:
+		return f->device_code;
+	case IX_STATE:
+		return f->state;
+	case IX_UCODE:
+		return f->user_code;
+	case IX_ID:
+		return f->id;
+	case IX_USER:
+		return f->user;
+	case IX_N:
+		break;
+	}
+	return NULL;
+}
+
+/* Keyed SHA-256 prefix: bucket positions reveal nothing about the secret and cannot be steered. The
+ * key is absorbed once into hbase; each hash copies it (called with the lock held). On a digest
+ * failure every key lands in bucket 0, which is slow but still correct. */
+static uint64_t khash(struct nl_flows *fl, enum ix ix, const char *s)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], tag = (unsigned char)ix;
+	unsigned int mdlen = 0;
+	uint64_t h = 0;
+
+	if (fl->hbase != NULL && fl->hwork != NULL && EVP_MD_CTX_copy_ex(fl->hwork, fl->hbase) == 1 &&
+	    EVP_DigestUpdate(fl->hwork, &tag, 1) == 1 && EVP_DigestUpdate(fl->hwork, s, strlen(s)) == 1 &&
+	    EVP_DigestFinal_ex(fl->hwork, md, &mdlen) == 1 && mdlen >= 8)
+		memcpy(&h, md, sizeof(h));
+	nl_wipe(md, sizeof(md));
+	return h;
+}
+
+static void ix_link(struct nl_flows *fl, struct flow *f, enum ix ix)
+{
+	size_t b;
+	if (f->linked[ix] || ix_key(f, ix) == NULL)
+		return;
+	f->hash[ix] = khash(fl, ix, ix_key(f, ix));
+	b = f->hash[ix] & fl->mask;
+	f->next[ix] = fl->bucket[ix][b];
+	fl->bucket[ix][b] = f;
+	f->linked[ix] = true;
+}
+
+static void ix_unlink(struct nl_flows *fl, struct flow *f, enum ix ix)
+{
+	struct flow **pp;
+	if (!f->linked[ix])
+		return;
+	for (pp = &fl->bucket[ix][f->hash[ix] & fl->mask]; *pp != NULL; pp = &(*pp)->next[ix]) {
+		if (*pp == f) {
+			*pp = f->next[ix];
+			break;
+		}
+	}
+	f->next[ix] = NULL;
+	f->linked[ix] = false;
+}
+
+static struct flow *ix_find(struct nl_flows *fl, enum ix ix, const char *key)
+{
+	uint64_t h;
+	struct flow *f, *hit = NULL;
+
+	if (key == NULL)
+		return NULL;
+	h = khash(fl, ix, key);
+	/* Compare every candidate of the bucket so the time does not say which one matched. */
+	for (f = fl->bucket[ix][h & fl->mask]; f != NULL; f = f->next[ix])
+		if (f->hash[ix] == h && nl_ct_streq(ix_key(f, ix), key) && hit == NULL)
+			hit = f;
+	return hit;
+}
+
+/* ---- flow life ---- */
+
+static void flow_free(struct flow *f)
+{
+	if (f == NULL)
+		return;
+	nl_free_secret(f->device_code);
+	nl_free_secret(f->state);
+	nl_free_secret(f->nonce);
+	nl_free_secret(f->verifier);
+	nl_free_secret(f->challenge);
+	nl_wipe(f, sizeof(*f));
+	free(f);
+}
+
+static void flow_remove(struct nl_flows *fl, struct flow *f)
+{
+	for (int ix = 0; ix < IX_N; ix++)
+		ix_unlink(fl, f, (enum ix)ix);
+	if (f->prev_all != NULL)
+		f->prev_all->next_all = f->next_all;
+	else
+		fl->head = f->next_all;
+	if (f->next_all != NULL)
+		f->next_all->prev_all = f->prev_all;
+	else
+		fl->tail = f->prev_all;
+	fl->count--;
+	if (f->st == NL_FLOW_PENDING)
+		fl->pending--;
+	flow_free(f);
+}
+
+/* End a pending flow: the secrets the bridge needed go at once; device_code and id stay so the
+ * waiter can read the outcome. */
+static void flow_end(struct nl_flows *fl, struct flow *f, enum nl_flow_state st, enum nl_flow_reason reason,
+                     const char *message, time_t now)
+{
+	if (f->st != NL_FLOW_PENDING)
+		return;
+	ix_unlink(fl, f, IX_STATE);
+	ix_unlink(fl, f, IX_UCODE);
+	ix_unlink(fl, f, IX_USER);
+	nl_free_secret(f->state);
+	nl_free_secret(f->nonce);
+	nl_free_secret(f->verifier);
+	nl_free_secret(f->challenge);
+	f->state = f->nonce = f->verifier = f->challenge = NULL;
+	f->st = st;
+	f->reason = reason;
+	f->ended_at = now;
+	if (st == NL_FLOW_APPROVED)
+		f->message[0] = '\0';
+	else if (message != NULL && message[0] != '\0')
+		copy_line(f->message, sizeof(f->message), message);
+	else
+		default_message(reason, f->user, f->message, sizeof(f->message));
+	fl->pending--;
+	nl_info("flow %s user %s ended: %s", f->id, f->user,
+	        st == NL_FLOW_APPROVED ? "approved" : nl_flow_reason_word(reason));
+}
+
+/* A pending flow past its time ends as expired; true if it did. */
+static bool check_expiry(struct nl_flows *fl, struct flow *f, time_t now)
+{
+	if (f->st == NL_FLOW_PENDING && now >= f->expires_at) {
+		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_EXPIRED, NULL, now);
+		return true;
+	}
+	return false;
+}
+
+int nl_flows_new(const struct nl_config *cfg, int notify_fd, struct nl_flows **out)
+{
+	struct nl_flows *fl;
+	size_t n = 64;
+	int r = NL_ERR_NOMEM;
+
+	if (cfg == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	if ((fl = calloc(1, sizeof(*fl))) == NULL)
+		return NL_ERR_NOMEM;
+	while (n < cfg->max_flows && n < ((size_t)1 << 20))
+		n <<= 1;
+	fl->mask = n - 1;
+	fl->cfg = cfg;
+	fl->notify_fd = notify_fd;
+	for (int ix = 0; ix < IX_N; ix++)
+		if ((fl->bucket[ix] = calloc(n, sizeof(struct flow *))) == NULL)
+			goto out;
+	if ((r = nl_random_bytes(fl->hkey, sizeof(fl->hkey))) != 0)
+		goto out;
+	if ((fl->hbase = EVP_MD_CTX_new()) == NULL || (fl->hwork = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(fl->hbase, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(fl->hbase, fl->hkey, sizeof(fl->hkey)) != 1) {
+		r = NL_ERR_INTERNAL;
+		goto out;
+	}
+	if (pthread_mutex_init(&fl->mu, NULL) != 0) {
+		r = NL_ERR_INTERNAL;
+		goto out;
+	}
+	*out = fl;
+	fl = NULL;
+	r = 0;
+out:
+	if (fl != NULL) {
+		EVP_MD_CTX_free(fl->hbase);
+		EVP_MD_CTX_free(fl->hwork);
+		for (int ix = 0; ix < IX_N; ix++)
+			free(fl->bucket[ix]);
+		nl_wipe(fl, sizeof(*fl));
+		free(fl);
+	}
+	return r;
+}
+
+void nl_flows_free(struct nl_flows *fl)
+{
+	if (fl == NULL)
+		return;
+	while (fl->head != NULL)
+		flow_remove(fl, fl->head);
+	for (int ix = 0; ix < IX_N; ix++)
+		free(fl->bucket[ix]);
+	EVP_MD_CTX_free(fl->hbase);
+	EVP_MD_CTX_free(fl->hwork);
+	pthread_mutex_destroy(&fl->mu);
+	nl_wipe(fl, sizeof(*fl));
+	free(fl);
+}
+
+/* ---- codes ---- */
+
+int nl_user_code_normalize(const char *typed, char *out)
+{
+	static const char alphabet[] = NL_USER_CODE_ALPHABET;
+	size_t n = 0, i;
+
+	if (typed == NULL || out == NULL)
+		return NL_ERR_INVALID;
+	for (i = 0; typed[i] != '\0'; i++) {
+		char c = typed[i];
+		if (i > 64)
+			return NL_ERR_INVALID;
+		if (c == ' ' || c == '-' || c == '\t')
+			continue;
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (strchr(alphabet, c) == NULL || c == '\0' || n >= NL_USER_CODE_LEN)
+			return NL_ERR_INVALID;
+		out[n++] = c;
+	}
+	if (n != NL_USER_CODE_LEN)
+		return NL_ERR_INVALID;
+	out[n] = '\0';
+	return 0;
+}
+
+/* NL_USER_CODE_LEN characters drawn uniformly: bytes at or above the largest multiple of the
+ * alphabet size are thrown away. */
+static int random_user_code(char *out)
+{
+	static const char alphabet[] = NL_USER_CODE_ALPHABET;
+	const unsigned k = sizeof(alphabet) - 1, limit = 256 - 256 % k;
+	unsigned char raw[32];
+	size_t n = 0;
+	int r = 0;
+
+	while (n < NL_USER_CODE_LEN) {
+		if ((r = nl_random_bytes(raw, sizeof(raw))) != 0)
+			break;
+		for (size_t i = 0; i < sizeof(raw) && n < NL_USER_CODE_LEN; i++)
+			if (raw[i] < limit)
+				out[n++] = alphabet[raw[i] % k];
+	}
+	out[n] = '\0';
+	nl_wipe(raw, sizeof(raw));
+	return r;
+}
+
+static int random_id(char *out)
+{
+	unsigned char raw[8];
+	int r;
+	if ((r = nl_random_bytes(raw, sizeof(raw))) != 0)
+		return r;
+	snprintf(out, NL_FLOW_ID_LEN, "f-%02x%02x%02x%02x%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3],
+	         raw[4], raw[5], raw[6], raw[7]);
+	return 0;
+}
+
+static bool valid_user(const char *user)
+{
+	size_t n;
+	if (user == NULL || (n = strnlen(user, NL_USER_MAX + 1)) == 0 || n > NL_USER_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Up to NL_FIELD_MAX bytes (doc/protocol.md); kept truncated to what the struct holds. */
+static bool valid_field(const char *s)
+{
+	return s == NULL || strnlen(s, NL_FIELD_MAX + 1) <= NL_FIELD_MAX;
+}
+
+/* Room for one more flow: the oldest ended flow gives way when the table is full. */
+static bool make_room(struct nl_flows *fl)
+{
+	if (fl->count < fl->cfg->max_flows)
+		return true;
+	for (struct flow *f = fl->head; f != NULL; f = f->next_all) {
+		if (f->st != NL_FLOW_PENDING) {
+			flow_remove(fl, f);
+			return true;
+		}
+	}
+	return false;
+}
+
+static size_t pending_of_user(struct nl_flows *fl, const char *user)
+{
+	uint64_t h = khash(fl, IX_USER, user);
+	size_t n = 0;
+	for (struct flow *f = fl->bucket[IX_USER][h & fl->mask]; f != NULL; f = f->next[IX_USER])
+		if (f->hash[IX_USER] == h && strcmp(f->user, user) == 0)
+			n++;
+	return n;
+}
+
+/* Fill a new flow's secrets and unique codes (called with the lock held). */
+static int flow_make(struct nl_flows *fl, struct flow *f)
+{
+	int r, tries;
+
+	if ((r = nl_random_token(32, &f->device_code)) != 0 || (r = nl_random_token(24, &f->state)) != 0 ||
+	    (r = nl_random_token(24, &f->nonce)) != 0 || (r = nl_pkce_pair(&f->verifier, &f->challenge)) != 0)
+		return r;
+	for (tries = 0; tries < UNIQUE_TRIES; tries++) {
+		if ((r = random_user_code(f->user_code)) != 0)
+			return r;
+		if (ix_find(fl, IX_UCODE, f->user_code) == NULL)
+			break;
+	}
+	if (tries == UNIQUE_TRIES)
+		return NL_ERR_LIMIT;
+	for (tries = 0; tries < UNIQUE_TRIES; tries++) {
+		if ((r = random_id(f->id)) != 0)
+			return r;
+		if (ix_find(fl, IX_ID, f->id) == NULL)
+			break;
+	}
+	if (tries == UNIQUE_TRIES)
+		return NL_ERR_INTERNAL;
+	/* 256-bit device codes and 192-bit states do not collide; the check costs nothing. */
+	if (ix_find(fl, IX_DC, f->device_code) != NULL || ix_find(fl, IX_STATE, f->state) != NULL)
+		return NL_ERR_INTERNAL;
+	return 0;
+}
+
+int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *service, const char *rhost,
+                       const char *tty, uint64_t owner, unsigned ttl, struct nl_flow_started *out)
+{
+	struct flow *f = NULL;
+	time_t now = nl_now();
+	int r = NL_ERR_INTERNAL;
+
+	if (fl == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	if (!valid_user(user) || !valid_field(service) || !valid_field(rhost) || !valid_field(tty))
+		return NL_ERR_INVALID;
+	if (ttl == 0)
+		ttl = fl->cfg->flow_ttl;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NL_ERR_NOMEM;
+	snprintf(f->user, sizeof(f->user), "%s", user);
+	snprintf(f->service, sizeof(f->service), "%s", service != NULL ? service : "");
+	snprintf(f->rhost, sizeof(f->rhost), "%s", rhost != NULL ? rhost : "");
+	snprintf(f->tty, sizeof(f->tty), "%s", tty != NULL ? tty : "");
+	f->owner = owner;
+	f->expires_at = now + (time_t)ttl;
+	f->st = NL_FLOW_PENDING;
+
+	pthread_mutex_lock(&fl->mu);
+	if (pending_of_user(fl, user) >= fl->cfg->max_flows_per_user || !make_room(fl)) {
+		r = NL_ERR_LIMIT;
+		goto unlock;
+	}
+	if ((r = flow_make(fl, f)) != 0)
+		goto unlock;
+	if ((out->device_code = strdup(f->device_code)) == NULL) {
+		r = NL_ERR_NOMEM;
+		goto unlock;
+	}
+	for (int ix = 0; ix < IX_N; ix++)
+		ix_link(fl, f, (enum ix)ix);
+	f->prev_all = fl->tail;
+	if (fl->tail != NULL)
+		fl->tail->next_all = f;
+	else
+		fl->head = f;
+	fl->tail = f;
+	fl->count++;
+	fl->pending++;
+	memcpy(out->id, f->id, sizeof(out->id));
+	snprintf(out->user_code, sizeof(out->user_code), "%.4s-%.4s", f->user_code, f->user_code + 4);
+	out->expires_in = (int)ttl;
+	nl_info("flow %s started for user %s service %s", f->id, f->user, f->service[0] ? f->service : "-");
+	f = NULL;
+	r = 0;
+unlock:
+	pthread_mutex_unlock(&fl->mu);
+	flow_free(f);
+	if (r == 0)
+		notify(fl);
+	return r;
+}
+
+int nl_flows_start(struct nl_flows *fl, const char *user, const char *service, const char *rhost,
+                   const char *tty, uint64_t owner, struct nl_flow_started *out)
+{
+	return nl_flows_start_ttl(fl, user, service, rhost, tty, owner, 0, out);
+}
+
+void nl_flow_started_clear(struct nl_flow_started *s)
+{
+	if (s == NULL)
+		return;
+	nl_free_secret(s->device_code);
+	nl_wipe(s, sizeof(*s));
+}
+
+void nl_flow_authz_clear(struct nl_flow_authz *a)
+{
+	if (a == NULL)
+		return;
+	nl_free_secret(a->state);
+	nl_free_secret(a->nonce);
+	nl_free_secret(a->code_challenge);
+	nl_wipe(a, sizeof(*a));
+}
+
+void nl_flow_exchange_clear(struct nl_flow_exchange *x)
+{
+	if (x == NULL)
+		return;
+	nl_free_secret(x->nonce);
+	nl_free_secret(x->code_verifier);
+	nl_wipe(x, sizeof(*x));
+}
+
+/* ---- reading and ending ---- */
+
+int nl_flows_status(struct nl_flows *fl, const char *device_code, struct nl_flow_status *out)
+{
+	struct flow *f;
+	time_t now = nl_now();
+	bool changed = false;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_DC, device_code)) == NULL)
+		goto unlock;
+	changed = check_expiry(fl, f, now);
+	memset(out, 0, sizeof(*out));
+	out->state = f->st;
+	out->reason = f->reason;
+	out->expires_in = f->st == NL_FLOW_PENDING ? (int)(f->expires_at - now) : 0;
+	snprintf(out->user, sizeof(out->user), "%s", f->user);
+	snprintf(out->message, sizeof(out->message), "%s", f->message);
+	/* The outcome is handed out once; then the flow is gone. */
+	if (f->st != NL_FLOW_PENDING)
+		flow_remove(fl, f);
+	r = 0;
+unlock:
+	pthread_mutex_unlock(&fl->mu);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+bool nl_flows_pending_id(struct nl_flows *fl, const char *id)
+{
+	struct flow *f;
+	bool pending = false;
+
+	if (fl == NULL)
+		return false;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_ID, id)) != NULL)
+		pending = f->st == NL_FLOW_PENDING && nl_now() < f->expires_at;
+	pthread_mutex_unlock(&fl->mu);
+	return pending;
+}
+
+static int cancel_by(struct nl_flows *fl, enum ix ix, const char *key)
+{
+	struct flow *f;
+	bool changed = false;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, ix, key)) != NULL) {
+		if (f->st == NL_FLOW_PENDING) {
+			flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, nl_now());
+			changed = true;
+		}
+		r = 0;
+	}
+	pthread_mutex_unlock(&fl->mu);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+int nl_flows_cancel(struct nl_flows *fl, const char *device_code)
+{
+	return cancel_by(fl, IX_DC, device_code);
+}
+
+int nl_flows_cancel_id(struct nl_flows *fl, const char *id)
+{
+	return cancel_by(fl, IX_ID, id);
+}
+
+void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner)
+{
+	time_t now = nl_now();
+	size_t n = 0;
+
+	if (fl == NULL)
+		return;
+	pthread_mutex_lock(&fl->mu);
+	for (struct flow *f = fl->head; f != NULL; f = f->next_all) {
+		if (f->owner == owner && f->st == NL_FLOW_PENDING) {
+			flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, now);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&fl->mu);
+	if (n > 0)
+		notify(fl);
+}
+
+int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
+                    const char *message)
+{
+	struct flow *f;
+	time_t now = nl_now();
+	int r = NL_ERR_NOT_FOUND;
+	bool changed = false;
+
+	if (fl == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_ID, id)) == NULL)
+		goto unlock;
+	if (check_expiry(fl, f, now) || f->st != NL_FLOW_PENDING) {
+		changed = true;
+		r = NL_ERR_EXPIRED;
+		goto unlock;
+	}
+	if (reason == NL_REASON_NONE && mapped_user != NULL && strcmp(mapped_user, f->user) == 0)
+		flow_end(fl, f, NL_FLOW_APPROVED, NL_REASON_NONE, NULL, now);
+	else if (reason == NL_REASON_NONE)
+		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_MISMATCH, NULL, now);
+	else
+		flow_end(fl, f, NL_FLOW_DENIED, reason, message, now);
+	changed = true;
+	r = 0;
+unlock:
+	pthread_mutex_unlock(&fl->mu);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+/* ---- the bridge side ---- */
+
+/* The entry of client; with create, a new one in a free slot or in place of the entry whose
+ * window began longest ago. */
+static struct guess *guess_find(struct nl_flows *fl, const char *client, bool create, time_t now)
+{
+	struct guess *victim = NULL;
+	for (size_t i = 0; i < GUESS_CLIENTS; i++) {
+		struct guess *g = &fl->guesses[i];
+		if (g->client[0] == '\0') {
+			if (victim == NULL || victim->client[0] != '\0')
+				victim = g;
+			continue;
+		}
+		if (strncmp(g->client, client, GUESS_CLIENT_MAX - 1) == 0)
+			return g;
+		if (victim == NULL || (victim->client[0] != '\0' && g->start < victim->start))
+			victim = g;
+	}
+	if (!create)
+		return NULL;
+	memset(victim, 0, sizeof(*victim));
+	snprintf(victim->client, sizeof(victim->client), "%s", client);
+	victim->start = now;
+	return victim;
+}
+
+static bool guess_blocked(struct nl_flows *fl, const char *client, time_t now)
+{
+	struct guess *g;
+	if (now - fl->gwin_start >= 60) {
+		fl->gwin_start = now;
+		fl->gcount = 0;
+	}
+	if (fl->gcount >= GUESS_GLOBAL_PER_MIN)
+		return true;
+	g = guess_find(fl, client, false, now);
+	return g != NULL && now - g->start < GUESS_WINDOW && g->count >= fl->cfg->code_attempts;
+}
+
+static void guess_record(struct nl_flows *fl, const char *client, time_t now)
+{
+	struct guess *g = guess_find(fl, client, true, now);
+	fl->gcount++;
+	if (now - g->start >= GUESS_WINDOW) {
+		g->start = now;
+		g->count = 0;
+	}
+	g->count++;
+}
+
+int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
+                         struct nl_flow_authz *out)
+{
+	char code[NL_USER_CODE_LEN + 1];
+	struct flow *f;
+	time_t now = nl_now();
+	struct nl_flow_authz a = {0};
+	bool changed = false;
+	int r = NL_ERR_INTERNAL;
+
+	if (fl == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	if (client == NULL || client[0] == '\0')
+		client = "?";
+	pthread_mutex_lock(&fl->mu);
+	if (guess_blocked(fl, client, now)) {
+		nl_warn("user code attempts from %.64s refused: too many wrong codes", client);
+		r = NL_ERR_LIMIT;
+		goto unlock;
+	}
+	if (nl_user_code_normalize(user_code, code) != 0) {
+		/* Not a possible code: it cannot hit anything, so it is not counted. */
+		r = NL_ERR_INVALID;
+		goto unlock;
+	}
+	if ((f = ix_find(fl, IX_UCODE, code)) == NULL) {
+		guess_record(fl, client, now);
+		r = NL_ERR_NOT_FOUND;
+		goto unlock;
+	}
+	if ((changed = check_expiry(fl, f, now)) || f->taken) {
+		r = NL_ERR_EXPIRED;
+		goto unlock;
+	}
+	memcpy(a.id, f->id, sizeof(a.id));
+	if ((a.state = strdup(f->state)) == NULL || (a.nonce = strdup(f->nonce)) == NULL ||
+	    (a.code_challenge = strdup(f->challenge)) == NULL) {
+		r = NL_ERR_NOMEM;
+		goto unlock;
+	}
+	*out = a;
+	memset(&a, 0, sizeof(a));
+	r = 0;
+unlock:
+	pthread_mutex_unlock(&fl->mu);
+	nl_flow_authz_clear(&a);
+	nl_wipe(code, sizeof(code));
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+int nl_flows_take_state(struct nl_flows *fl, const char *state, struct nl_flow_exchange *out)
+{
+	struct flow *f;
+	struct nl_flow_exchange x = {0};
+	time_t now = nl_now();
+	bool changed = false;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_STATE, state)) == NULL || f->taken)
+		goto unlock;
+	if ((changed = check_expiry(fl, f, now))) {
+		r = NL_ERR_EXPIRED;
+		goto unlock;
+	}
+	memcpy(x.id, f->id, sizeof(x.id));
+	snprintf(x.user, sizeof(x.user), "%s", f->user);
+	if ((x.nonce = strdup(f->nonce)) == NULL || (x.code_verifier = strdup(f->verifier)) == NULL) {
+		r = NL_ERR_NOMEM;
+		goto unlock;
+	}
+	f->taken = true;
+	*out = x;
+	memset(&x, 0, sizeof(x));
+	r = 0;
+unlock:
+	pthread_mutex_unlock(&fl->mu);
+	nl_flow_exchange_clear(&x);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+/* ---- housekeeping ---- */
+
+size_t nl_flows_sweep(struct nl_flows *fl)
+{
+	time_t now = nl_now();
+	size_t n = 0;
+	struct flow *f, *next;
+
+	if (fl == NULL)
+		return 0;
+	pthread_mutex_lock(&fl->mu);
+	for (f = fl->head; f != NULL; f = next) {
+		next = f->next_all;
+		if (check_expiry(fl, f, now))
+			n++;
+		else if (f->st != NL_FLOW_PENDING && now - f->ended_at >= ENDED_GRACE)
+			flow_remove(fl, f);
+	}
+	pthread_mutex_unlock(&fl->mu);
+	if (n > 0)
+		notify(fl);
+	return n;
+}
+
+size_t nl_flows_count(struct nl_flows *fl)
+{
+	size_t n;
+	if (fl == NULL)
+		return 0;
+	pthread_mutex_lock(&fl->mu);
+	n = fl->pending;
+	pthread_mutex_unlock(&fl->mu);
+	return n;
+}
+
+size_t nl_flows_list(struct nl_flows *fl, struct nl_flow_info *out, size_t max)
+{
+	time_t now = nl_now();
+	size_t n = 0;
+
+	if (fl == NULL || out == NULL)
+		return 0;
+	pthread_mutex_lock(&fl->mu);
+	for (struct flow *f = fl->head; f != NULL && n < max; f = f->next_all, n++) {
+		struct nl_flow_info *i = &out[n];
+		memset(i, 0, sizeof(*i));
+		memcpy(i->id, f->id, sizeof(i->id));
+		snprintf(i->user, sizeof(i->user), "%s", f->user);
+		snprintf(i->service, sizeof(i->service), "%s", f->service);
+		snprintf(i->rhost, sizeof(i->rhost), "%s", f->rhost);
+		i->state = f->st;
+		i->expires_in =
+		    f->st == NL_FLOW_PENDING && f->expires_at > now ? (int)(f->expires_at - now) : 0;
+	}
+	pthread_mutex_unlock(&fl->mu);
+	return n;
+}

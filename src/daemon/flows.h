@@ -1,0 +1,137 @@
+/* Sign-in flows in progress: the device-code layer of nhslogind. One table, one mutex; every
+ * state change wakes the socket server (the notify fd) so a waiting PAM call returns at once.
+ * Secrets (device_code, state, nonce, PKCE verifier) live only here and in the messages that
+ * carry them; they are wiped when a flow is freed. */
+#ifndef NL_FLOWS_H
+#define NL_FLOWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "nl_config.h"
+
+#define NL_FLOW_ID_LEN   20 /* "f-" + 16 hex + NUL fits in 20 */
+#define NL_USER_CODE_LEN 8  /* characters of entropy, shown as XXXX-XXXX */
+/* The user-code alphabet: no look-alikes (no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V). 23 characters:
+ * 8 of them give 23^8 = 2^36.2 codes. */
+#define NL_USER_CODE_ALPHABET "ACDEFGHJKMNPQRTWXY34679"
+#define NL_USER_MAX           64
+#define NL_FIELD_MAX          256
+
+enum nl_flow_state { NL_FLOW_PENDING = 0, NL_FLOW_APPROVED, NL_FLOW_DENIED };
+
+/* Why a flow ended without approval: the socket protocol's reason words (doc/protocol.md). */
+enum nl_flow_reason {
+	NL_REASON_NONE = 0,
+	NL_REASON_DENIED, /* the person declined, or the provider refused */
+	NL_REASON_EXPIRED,
+	NL_REASON_MISMATCH,      /* mapped local account differs from the flow's user */
+	NL_REASON_NO_MAPPING,    /* identity maps to no account */
+	NL_REASON_LEVEL,         /* identity level below min_level */
+	NL_REASON_INVALID_TOKEN, /* an ID token rule failed */
+	NL_REASON_CANCELLED,
+	NL_REASON_UNAVAILABLE, /* provider unreachable or misbehaving */
+};
+const char *nl_flow_reason_word(enum nl_flow_reason r);
+
+struct nl_flows;
+
+/* What `start` hands back to the PAM module. Free with nl_flow_started_clear (wipes). */
+struct nl_flow_started {
+	char id[NL_FLOW_ID_LEN];
+	char *device_code;                    /* secret */
+	char user_code[NL_USER_CODE_LEN + 2]; /* display form XXXX-XXXX */
+	int expires_in;
+};
+void nl_flow_started_clear(struct nl_flow_started *s);
+
+/* What a waiter learns. */
+struct nl_flow_status {
+	enum nl_flow_state state;
+	enum nl_flow_reason reason;
+	int expires_in;             /* seconds left while pending */
+	char user[NL_USER_MAX + 1]; /* the flow's user */
+	char message[NL_FIELD_MAX]; /* one line for the person, no secrets */
+};
+
+/* What the bridge needs to send the phone to /authorize (from a user code). Free with
+ * nl_flow_authz_clear. */
+struct nl_flow_authz {
+	char id[NL_FLOW_ID_LEN];
+	char *state; /* secret-ish: binds the callback to this flow */
+	char *nonce;
+	char *code_challenge; /* S256 of the flow's PKCE verifier */
+};
+void nl_flow_authz_clear(struct nl_flow_authz *a);
+
+/* What the callback needs for the code exchange (from state). Free with nl_flow_exchange_clear. */
+struct nl_flow_exchange {
+	char id[NL_FLOW_ID_LEN];
+	char user[NL_USER_MAX + 1];
+	char *nonce;
+	char *code_verifier; /* secret */
+};
+void nl_flow_exchange_clear(struct nl_flow_exchange *x);
+
+/* Admin listing. */
+struct nl_flow_info {
+	char id[NL_FLOW_ID_LEN];
+	char user[NL_USER_MAX + 1];
+	char service[NL_FIELD_MAX];
+	char rhost[NL_FIELD_MAX];
+	enum nl_flow_state state;
+	int expires_in;
+};
+
+/* cfg supplies flow_ttl, max_flows, max_flows_per_user, code_attempts; it must outlive the table.
+ * notify_fd (an eventfd or pipe write end, or -1) gets a write on every state change. */
+int nl_flows_new(const struct nl_config *cfg, int notify_fd, struct nl_flows **out);
+void nl_flows_free(struct nl_flows *fl);
+
+/* A new pending flow for (user, service, rhost, tty) owned by connection `owner`.
+ * NL_ERR_LIMIT when max_flows or max_flows_per_user is reached; NL_ERR_INVALID for a bad user
+ * name (1..64 bytes, no control characters). */
+int nl_flows_start(struct nl_flows *fl, const char *user, const char *service, const char *rhost,
+                   const char *tty, uint64_t owner, struct nl_flow_started *out);
+/* The same with its own lifetime in seconds (device mode: the provider's expires_in, capped by
+ * flow_ttl by the caller). */
+int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *service, const char *rhost,
+                       const char *tty, uint64_t owner, unsigned ttl, struct nl_flow_started *out);
+
+/* Status by device_code (constant-time compare). NL_ERR_NOT_FOUND if unknown. A flow that has
+ * ended stays readable until its owner collects it once (then it is freed) or it expires. */
+int nl_flows_status(struct nl_flows *fl, const char *device_code, struct nl_flow_status *out);
+
+/* Cancel by device_code / all flows of a connection (closed) / by public id (admin). */
+int nl_flows_cancel(struct nl_flows *fl, const char *device_code);
+void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner);
+int nl_flows_cancel_id(struct nl_flows *fl, const char *id);
+
+/* Bridge: the phone typed a user code (any case, spaces and dash ignored). client is the
+ * phone's address, for the guessing limit. NL_ERR_NOT_FOUND (wrong code; counts an attempt),
+ * NL_ERR_LIMIT (too many wrong codes from this client in 10 min), NL_ERR_EXPIRED. */
+int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
+                         struct nl_flow_authz *out);
+/* Bridge callback: take the pending flow that state names, once (a replayed state gets
+ * NL_ERR_NOT_FOUND). The flow stays pending until nl_flows_finish. */
+int nl_flows_take_state(struct nl_flows *fl, const char *state, struct nl_flow_exchange *out);
+/* End a flow by id: approved if reason == NL_REASON_NONE and mapped_user equals the flow's user
+ * (otherwise denied with NL_REASON_MISMATCH); denied with reason otherwise. message may be NULL. */
+int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
+                    const char *message);
+
+/* Is the flow with this public id still pending (device mode: keep polling the provider)? */
+bool nl_flows_pending_id(struct nl_flows *fl, const char *id);
+
+/* Expire flows past their time; returns how many ended. Call about once a second. */
+size_t nl_flows_sweep(struct nl_flows *fl);
+size_t nl_flows_count(struct nl_flows *fl);
+/* Copy up to max flows into out; returns the number copied. */
+size_t nl_flows_list(struct nl_flows *fl, struct nl_flow_info *out, size_t max);
+
+/* Canonical user code from what a person typed: upper-cased, spaces/dashes dropped, must be
+ * NL_USER_CODE_LEN characters of the alphabet. 0 or NL_ERR_INVALID. out has room for LEN+1. */
+int nl_user_code_normalize(const char *typed, char *out);
+
+#endif

@@ -1,0 +1,225 @@
+/* nhslogind: the helper daemon's entry point. Options, configuration, process hardening, the parts
+ * in the order they depend on each other, then the socket server until SIGTERM/SIGINT. */
+#include "config.h"
+#include "bridge.h"
+#include "device.h"
+#include "flows.h"
+#include "nl_config.h"
+#include "nl_err.h"
+#include "nl_http.h"
+#include "nl_log.h"
+#include "nl_wipe.h"
+#include "oidc.h"
+#include "server.h"
+#include "tokcache.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct daemon {
+	struct nl_config cfg;
+	struct nl_oidc *oidc;
+	struct nl_tokcache *tc;
+	struct nl_flows *flows;
+	struct nl_bridge *bridge;
+	struct nl_device *device;
+	struct nl_server *server;
+	int notify_fd, signal_fd;
+};
+
+/* jansson's memory is wiped when freed: requests and replies carry device codes, and parsed
+ * provider answers carry tokens. Blocks stay plain malloc blocks, so free() on json_dumps output
+ * elsewhere keeps working. */
+static void json_free_wiped(void *p)
+{
+	if (p != NULL) {
+		nl_wipe(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: nhslogind [--config FILE] [--foreground] [--debug]\n"
+	        "       nhslogind --help | --version\n"
+	        "  -c, --config FILE  main configuration (default %s)\n"
+	        "  -f, --foreground   log to stderr and print a ready line (tests, debugging)\n"
+	        "  -d, --debug        debug log lines\n",
+	        NL_CONFIG_DEFAULT_PATH);
+}
+
+/* The bridge's own address, for the ready line: http(s)://HOST:PORT with the bound port. */
+static void bridge_url(const struct daemon *d, char *out, size_t outlen)
+{
+	const char *listen = d->cfg.listen != NULL ? d->cfg.listen : "127.0.0.1:0";
+	const char *colon = strrchr(listen, ':');
+	int hostlen = colon != NULL ? (int)(colon - listen) : (int)strlen(listen);
+
+	snprintf(out, outlen, "%s://%.*s:%u", d->cfg.tls_cert != NULL ? "https" : "http", hostlen, listen,
+	         (unsigned)nl_bridge_port(d->bridge));
+}
+
+/* Signals arrive through a signalfd that the server polls; they are blocked before any thread
+ * starts so that every thread inherits the mask. */
+static int setup_signals(int *fd)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return NL_ERR_INTERNAL;
+	if ((*fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return NL_ERR_IO;
+	return 0;
+}
+
+static int start_parts(struct daemon *d, char *err, size_t errlen)
+{
+	struct nl_server_ctx ctx;
+	int r;
+
+	if ((r = nl_http_global_init()) != 0) {
+		snprintf(err, errlen, "libcurl initialisation failed");
+		return r;
+	}
+	if ((r = nl_oidc_new(&d->cfg, &d->oidc, err, errlen)) != 0)
+		return r;
+	if ((r = nl_tokcache_open(d->cfg.state_dir, &d->tc, err, errlen)) != 0)
+		return r;
+	if ((d->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "eventfd failed");
+		return NL_ERR_IO;
+	}
+	if ((r = nl_flows_new(&d->cfg, d->notify_fd, &d->flows)) != 0) {
+		snprintf(err, errlen, "flows table: %s", nl_strerror(r));
+		return r;
+	}
+	if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err, errlen)) != 0)
+		return r;
+	if (d->cfg.env.flow == NL_FLOW_DEVICE &&
+	    (r = nl_device_start(&d->cfg, d->flows, d->oidc, d->tc, &d->device)) != 0) {
+		snprintf(err, errlen, "device poller: %s", nl_strerror(r));
+		return r;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = &d->cfg;
+	ctx.flows = d->flows;
+	ctx.oidc = d->oidc;
+	ctx.tc = d->tc;
+	ctx.bridge = d->bridge;
+	ctx.device = d->device;
+	ctx.notify_fd = d->notify_fd;
+	ctx.signal_fd = d->signal_fd;
+	return nl_server_new(&ctx, &d->server, err, errlen);
+}
+
+/* Stop in the reverse order: nothing can reach a flow once the server and the bridge are gone. */
+static void stop_parts(struct daemon *d)
+{
+	nl_server_free(d->server);
+	nl_bridge_stop(d->bridge);
+	nl_device_stop(d->device);
+	nl_flows_free(d->flows);
+	nl_tokcache_close(d->tc);
+	nl_oidc_free(d->oidc);
+	if (d->notify_fd >= 0)
+		close(d->notify_fd);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	nl_config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+	    {"debug", no_argument, NULL, 'd'},        {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	struct daemon d = {.notify_fd = -1, .signal_fd = -1};
+	const char *path = NL_CONFIG_DEFAULT_PATH;
+	bool foreground = false, debug = false;
+	char err[512] = "", url[300];
+	int c, r, status = 1;
+
+	json_set_alloc_funcs(malloc, json_free_wiped);
+	while ((c = getopt_long(argc, argv, "c:fdhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("nhslogind %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	nl_config_init(&d.cfg);
+	if (nl_config_load(path, &d.cfg, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nhslogind: %s\n", err);
+		nl_config_free(&d.cfg);
+		return 2;
+	}
+	nl_log_open("nhslogind", foreground ? NL_LOG_STDERR : NL_LOG_SYSLOG, debug || d.cfg.debug);
+	/* No core dumps or ptrace by other users: the process holds the client key and tokens. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		nl_warn("prctl(PR_SET_DUMPABLE): cannot disable core dumps");
+	umask(077);
+	if ((r = setup_signals(&d.signal_fd)) != 0) {
+		nl_err("signals: %s", nl_strerror(r));
+		goto out;
+	}
+	if ((r = start_parts(&d, err, sizeof(err))) != 0) {
+		nl_err("%s", err[0] ? err : nl_strerror(r));
+		goto out;
+	}
+	/* Warm the caches now so that the first sign-in needs no network; failure is not fatal (the
+	 * provider may be down at boot: each start retries). */
+	if (nl_oidc_ready(d.oidc, err, sizeof(err)) != 0)
+		nl_warn("identity provider not ready yet: %s", err);
+	bridge_url(&d, url, sizeof(url));
+	nl_notice("ready: environment %s, socket %s, bridge %s", d.cfg.environment ? d.cfg.environment : "-",
+	          d.cfg.socket_path, url);
+	if (foreground) {
+		printf("nhslogind: ready socket=%s bridge=%s\n", d.cfg.socket_path, url);
+		fflush(stdout);
+	}
+	if ((r = nl_server_run(d.server)) != 0)
+		goto out;
+	nl_notice("stopped");
+	status = 0;
+out:
+	stop_parts(&d);
+	return status;
+}

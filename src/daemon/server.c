@@ -1,0 +1,1005 @@
+/* The nhslogind socket server (doc/protocol.md): socket setup, the poll(2) loop, peer checks,
+ * framing, dispatch of each op to its handler, and long-polled waits. Never trusts a byte. */
+#include "config.h"
+#include "server.h"
+#include "nl_err.h"
+#include "nl_ipc.h"
+#include "nl_json.h"
+#include "nl_log.h"
+#include "nl_time.h"
+#include "nl_wipe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SWEEP_MS          1000
+#define ACCEPTS_PER_ROUND 64
+#define FIXED_FDS         4 /* listen, notify, stop, signal */
+#define DEVICE_CODE_MAX   512
+
+struct conn {
+	int fd;
+	uint64_t id;
+	uid_t uid;
+	bool admin, dead, close_after, parked;
+	struct nl_linebuf *lb;
+	char *out; /* pending reply bytes (may hold a device_code: wiped) */
+	size_t outlen, outoff;
+	char *wait_code; /* secret, while parked */
+	int64_t wait_deadline, idle_deadline;
+};
+
+struct nl_server {
+	struct nl_server_ctx ctx;
+	int listen_fd, stop_fd;
+	char *path;
+	dev_t sock_dev;
+	ino_t sock_ino;
+	struct conn *conns[NL_SERVER_MAX_CONNS];
+	struct pollfd pfd[FIXED_FDS + NL_SERVER_MAX_CONNS];
+	size_t nconns, nconns_public;
+	uint64_t next_id;
+	int64_t started_ms, next_sweep;
+	bool stopping;
+};
+
+enum op { OP_UNKNOWN = 0, OP_START, OP_WAIT, OP_CANCEL, OP_STATUS, OP_FLOWS, OP_FLOW_CANCEL, OP_FLUSH };
+
+static const struct {
+	const char *name;
+	enum op op;
+	bool admin;
+} ops[] = {
+    {"start", OP_START, false},   {"wait", OP_WAIT, false},  {"cancel", OP_CANCEL, false},
+    {"status", OP_STATUS, false}, {"flows", OP_FLOWS, true}, {"flow_cancel", OP_FLOW_CANCEL, true},
+    {"flush", OP_FLUSH, true},
+};
+
+/* err gets fmt with arg and then strerror(errno) (formats that do not want it end in %.0s). */
+#define set_err(err, errlen, fmt, arg)                                                                       \
+	do {                                                                                                 \
+		const char *e_ = strerror(errno);                                                            \
+		if ((err) != NULL && (errlen) > 0)                                                           \
+			snprintf((err), (errlen), fmt, (arg), e_);                                           \
+	} while (0)
+
+/* ---- output ---- */
+
+static void conn_flush(struct conn *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t n =
+		    send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			c->dead = true;
+			break;
+		}
+		c->outoff += (size_t)n;
+	}
+	nl_free_secret_buf(c->out, c->outlen);
+	c->out = NULL;
+	c->outlen = c->outoff = 0;
+	if (c->close_after)
+		c->dead = true;
+}
+
+/* Queue text (a JSON object without its newline) as one line, then try to send it. */
+static void queue_text(struct conn *c, const char *text)
+{
+	size_t n = strlen(text);
+	char *buf;
+
+	if (c->dead)
+		return;
+	if ((buf = malloc(c->outlen + n + 1)) == NULL) {
+		c->dead = true;
+		return;
+	}
+	if (c->outlen > 0)
+		memcpy(buf, c->out, c->outlen);
+	memcpy(buf + c->outlen, text, n);
+	buf[c->outlen + n] = '\n';
+	nl_free_secret_buf(c->out, c->outlen);
+	c->out = buf;
+	c->outlen += n + 1;
+	conn_flush(c);
+}
+
+/* Send msg (consumed). secret_name/secret_value, if given, are spliced in as the first member so
+ * that the secret never passes through jansson's (unwiped) heap. */
+static void reply(struct conn *c, json_t *msg, const char *secret_name, const char *secret_value)
+{
+	char *text = msg != NULL ? nl_json_dump(msg) : NULL, *full = NULL;
+
+	json_decref(msg);
+	if (text == NULL) {
+		queue_text(c, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}");
+		return;
+	}
+	if (secret_name != NULL && secret_value != NULL && text[0] == '{') {
+		/* Both are base64url/identifier characters: no JSON escaping needed. */
+		if (asprintf(&full, "{\"%s\":\"%s\",%s", secret_name, secret_value, text + 1) < 0)
+			full = NULL;
+		if (full == NULL) {
+			free(text);
+			queue_text(c, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}");
+			return;
+		}
+		queue_text(c, full);
+		nl_free_secret(full);
+	} else {
+		queue_text(c, text);
+	}
+	free(text);
+}
+
+static void reply_error(struct conn *c, const char *word, const char *message)
+{
+	reply(c, json_pack("{sbssss}", "ok", 0, "error", word, "message", message != NULL ? message : word),
+	      NULL, NULL);
+}
+
+static void reply_ok(struct conn *c)
+{
+	reply(c, json_pack("{sb}", "ok", 1), NULL, NULL);
+}
+
+static void reply_flow_error(struct conn *c, int r, const char *what)
+{
+	switch (r) {
+	case NL_ERR_NOT_FOUND:
+		reply_error(c, "not_found", "no such sign-in (unknown, finished or expired)");
+		break;
+	case NL_ERR_LIMIT:
+		reply_error(c, "limit", "too many sign-ins in progress; try again later");
+		break;
+	case NL_ERR_INVALID:
+		reply_error(c, "bad_request", what);
+		break;
+	default:
+		reply_error(c, "internal", nl_strerror(r));
+		break;
+	}
+}
+
+/* ---- request fields ---- */
+
+static bool plain_string(const char *s, size_t max)
+{
+	size_t n;
+	if (s == NULL || (n = strnlen(s, max + 1)) > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* An optional string member: absent is fine (NULL), anything but a short string is not. */
+static bool optional_field(const json_t *req, const char *key, const char **out)
+{
+	const json_t *v = json_object_get(req, key);
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || !plain_string(json_string_value(v), NL_FIELD_MAX))
+		return false;
+	*out = json_string_value(v);
+	return true;
+}
+
+static const char *device_code_of(const json_t *req)
+{
+	const char *dc = nl_json_str(req, "device_code");
+	return plain_string(dc, DEVICE_CODE_MAX) && dc[0] != '\0' ? dc : NULL;
+}
+
+/* ---- start ---- */
+
+static void reply_started(struct conn *c, const struct nl_flow_started *st, const char *user_code,
+                          const char *uri, const char *uri_complete)
+{
+	json_t *m = json_pack("{sb ss ss ss ss ss si si}", "ok", 1, "status", "pending", "flow", st->id,
+	                      "user_code", user_code, "verification_uri", uri, "verification_uri_complete",
+	                      uri_complete, "expires_in", st->expires_in, "interval", 1);
+	reply(c, m, "device_code", st->device_code);
+}
+
+static void start_bridge(struct nl_server *s, struct conn *c, const char *user, const char *service,
+                         const char *rhost, const char *tty)
+{
+	struct nl_flow_started st = {0};
+	char canon[NL_USER_CODE_LEN + 1];
+	char *uri = NULL, *uric = NULL;
+	int r;
+
+	if ((r = nl_flows_start(s->ctx.flows, user, service, rhost, tty, c->id, &st)) != 0) {
+		reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
+		goto out;
+	}
+	if ((r = nl_user_code_normalize(st.user_code, canon)) != 0 ||
+	    (r = nl_bridge_verification_uri(s->ctx.bridge, canon, &uri, &uric)) != 0) {
+		nl_err("flow %s: no verification URI: %s", st.id, nl_strerror(r));
+		nl_flows_cancel(s->ctx.flows, st.device_code);
+		reply_error(c, "internal", "could not build the verification address");
+		goto out;
+	}
+	reply_started(c, &st, st.user_code, uri, uric);
+out:
+	free(uri);
+	free(uric);
+	nl_flow_started_clear(&st);
+}
+
+static void start_device(struct nl_server *s, struct conn *c, const char *user, const char *service,
+                         const char *rhost, const char *tty)
+{
+	struct nl_device_auth da = {0};
+	struct nl_flow_started st = {0};
+	char err[256] = "";
+	unsigned ttl = s->ctx.cfg->flow_ttl;
+	int r;
+
+	if (s->ctx.device == NULL) {
+		reply_error(c, "unavailable", "native device mode is not running");
+		return;
+	}
+	/* Blocks the loop for at most http_timeout: the provider must hand out the user code. */
+	if ((r = nl_oidc_device_start(s->ctx.oidc, &da, err, sizeof(err))) != 0) {
+		nl_warn("device authorization failed: %s", err);
+		reply_error(c, "unavailable", err[0] ? err : "the provider could not be reached");
+		goto out;
+	}
+	if (da.expires_in > 0 && (unsigned)da.expires_in < ttl)
+		ttl = (unsigned)da.expires_in;
+	if ((r = nl_flows_start_ttl(s->ctx.flows, user, service, rhost, tty, c->id, ttl, &st)) != 0) {
+		reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
+		goto out;
+	}
+	if ((r = nl_device_add(s->ctx.device, st.id, user, &da)) != 0) {
+		nl_flows_cancel(s->ctx.flows, st.device_code);
+		reply_flow_error(c, r, "");
+		goto out;
+	}
+	reply_started(c, &st, da.user_code, da.verification_uri,
+	              da.verification_uri_complete != NULL ? da.verification_uri_complete
+	                                                   : da.verification_uri);
+out:
+	nl_flow_started_clear(&st);
+	nl_device_auth_clear(&da);
+}
+
+static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	const struct nl_config *cfg = s->ctx.cfg;
+	const char *user = nl_json_str(req, "user"), *service, *rhost, *tty;
+	char err[256] = "";
+
+	if (user == NULL || user[0] == '\0' || !plain_string(user, NL_USER_MAX)) {
+		reply_error(c, "bad_request", "user must be 1..64 bytes without control characters");
+		return;
+	}
+	if (!optional_field(req, "service", &service) || !optional_field(req, "rhost", &rhost) ||
+	    !optional_field(req, "tty", &tty)) {
+		reply_error(c, "bad_request", "service, rhost and tty must be strings of at most 256 bytes");
+		return;
+	}
+	if (s->ctx.tc != NULL && nl_tokcache_reuse(s->ctx.tc, user, cfg->reuse_window, nl_now())) {
+		nl_info("user %s: cached sign-in reused (service %s)", user, service != NULL ? service : "-");
+		reply(c, json_pack("{sbsssssb}", "ok", 1, "status", "approved", "user", user, "reused", 1),
+		      NULL, NULL);
+		return;
+	}
+	if (nl_oidc_ready(s->ctx.oidc, err, sizeof(err)) != 0) {
+		nl_warn("sign-in for %s unavailable: %s", user, err);
+		reply_error(c, "unavailable", err[0] ? err : "the identity provider is not available");
+		return;
+	}
+	if (cfg->env.flow == NL_FLOW_DEVICE) {
+		if (!nl_oidc_has_device_endpoint(s->ctx.oidc)) {
+			reply_error(c, "unavailable", "the provider offers no device_authorization_endpoint");
+			return;
+		}
+		start_device(s, c, user, service, rhost, tty);
+		return;
+	}
+	start_bridge(s, c, user, service, rhost, tty);
+}
+
+/* ---- wait ---- */
+
+static void unpark(struct conn *c)
+{
+	nl_free_secret(c->wait_code);
+	c->wait_code = NULL;
+	c->parked = false;
+}
+
+/* Answer c's wait if its flow has an outcome (or on timeout); true if answered. */
+static bool wait_check(struct nl_server *s, struct conn *c, const char *device_code, bool timed_out)
+{
+	struct nl_flow_status st;
+	int r;
+
+	if ((r = nl_flows_status(s->ctx.flows, device_code, &st)) != 0) {
+		reply_flow_error(c, r, "");
+		return true;
+	}
+	if (st.state == NL_FLOW_PENDING) {
+		if (!timed_out)
+			return false;
+		reply(c, json_pack("{sbsssi}", "ok", 1, "status", "pending", "expires_in", st.expires_in),
+		      NULL, NULL);
+	} else if (st.state == NL_FLOW_APPROVED) {
+		reply(c, json_pack("{sbssss}", "ok", 1, "status", "approved", "user", st.user), NULL, NULL);
+	} else {
+		reply(c,
+		      json_pack("{sbssssss}", "ok", 1, "status", "denied", "reason",
+		                nl_flow_reason_word(st.reason), "message", st.message),
+		      NULL, NULL);
+	}
+	return true;
+}
+
+static void handle_wait(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	const char *dc = device_code_of(req);
+	const json_t *tv = json_object_get(req, "timeout");
+	long long timeout = NL_SERVER_DEFAULT_WAIT;
+
+	if (dc == NULL) {
+		reply_error(c, "bad_request", "device_code is required");
+		return;
+	}
+	if (tv != NULL && !json_is_integer(tv)) {
+		reply_error(c, "bad_request", "timeout must be an integer");
+		return;
+	}
+	if (tv != NULL)
+		timeout = json_integer_value(tv);
+	if (timeout < 1)
+		timeout = 1;
+	if (timeout > (long long)s->ctx.cfg->wait_max)
+		timeout = s->ctx.cfg->wait_max;
+	if (wait_check(s, c, dc, false))
+		return;
+	if ((c->wait_code = strdup(dc)) == NULL) {
+		reply_error(c, "internal", "out of memory");
+		return;
+	}
+	c->parked = true;
+	c->wait_deadline = nl_mono_ms() + timeout * 1000;
+}
+
+/* ---- the small ops ---- */
+
+static void handle_cancel(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	const char *dc = device_code_of(req);
+	int r;
+	if (dc == NULL) {
+		reply_error(c, "bad_request", "device_code is required");
+		return;
+	}
+	if ((r = nl_flows_cancel(s->ctx.flows, dc)) != 0)
+		reply_flow_error(c, r, "");
+	else
+		reply_ok(c);
+}
+
+static json_t *age_or_null(time_t at, time_t now)
+{
+	return at > 0 ? json_integer(now > at ? (json_int_t)(now - at) : 0) : json_null();
+}
+
+static void handle_status(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	const struct nl_config *cfg = s->ctx.cfg;
+	struct nl_oidc_stats st;
+	time_t now = nl_now();
+	json_t *m;
+
+	(void)req;
+	memset(&st, 0, sizeof(st));
+	if (s->ctx.oidc != NULL)
+		nl_oidc_get_stats(s->ctx.oidc, &st);
+	st.last_error[sizeof(st.last_error) - 1] = '\0';
+	m = json_pack("{sb ss ss sI sI so so sI ss* sI}", "ok", 1, "environment",
+	              cfg->environment ? cfg->environment : "", "issuer",
+	              cfg->env.issuer ? cfg->env.issuer : "", "flows",
+	              (json_int_t)nl_flows_count(s->ctx.flows), "flows_max", (json_int_t)cfg->max_flows,
+	              "discovery_age", age_or_null(st.discovery_fetched_at, now), "jwks_age",
+	              age_or_null(st.jwks_fetched_at, now), "cached_signins",
+	              (json_int_t)(s->ctx.tc != NULL ? nl_tokcache_count(s->ctx.tc) : 0), "last_error",
+	              st.last_error[0] ? st.last_error : NULL, "uptime",
+	              (json_int_t)((nl_mono_ms() - s->started_ms) / 1000));
+	reply(c, m, NULL, NULL);
+}
+
+static const char *state_word(enum nl_flow_state st)
+{
+	return st == NL_FLOW_PENDING ? "pending" : st == NL_FLOW_APPROVED ? "approved" : "denied";
+}
+
+static void handle_flows(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	struct nl_flow_info *info = calloc(NL_SERVER_MAX_LISTED, sizeof(*info));
+	json_t *arr = json_array();
+	size_t n;
+
+	(void)req;
+	if (info == NULL || arr == NULL) {
+		free(info);
+		json_decref(arr);
+		reply_error(c, "internal", "out of memory");
+		return;
+	}
+	n = nl_flows_list(s->ctx.flows, info, NL_SERVER_MAX_LISTED);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr,
+		                      json_pack("{sssssssssssi}", "flow", info[i].id, "user", info[i].user,
+		                                "service", info[i].service, "rhost", info[i].rhost, "state",
+		                                state_word(info[i].state), "expires_in", info[i].expires_in));
+	free(info);
+	reply(c, json_pack("{sbso}", "ok", 1, "flows", arr), NULL, NULL);
+}
+
+static void handle_flow_cancel(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	const char *id = nl_json_str(req, "flow");
+	int r;
+	if (!plain_string(id, NL_FLOW_ID_LEN)) {
+		reply_error(c, "bad_request", "flow is required");
+		return;
+	}
+	if ((r = nl_flows_cancel_id(s->ctx.flows, id)) != 0) {
+		reply_flow_error(c, r, "");
+		return;
+	}
+	nl_notice("flow %s cancelled by an administrator", id);
+	reply_ok(c);
+}
+
+static void handle_flush(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	(void)req;
+	if (s->ctx.oidc != NULL)
+		nl_oidc_flush(s->ctx.oidc);
+	if (s->ctx.tc != NULL)
+		nl_tokcache_flush(s->ctx.tc);
+	nl_notice("discovery, JWKS and token caches flushed by an administrator");
+	reply_ok(c);
+}
+
+/* ---- dispatch ---- */
+
+static void dispatch(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	const char *name = nl_json_str(req, "op");
+	enum op op = OP_UNKNOWN;
+	bool admin = false;
+
+	if (name == NULL) {
+		reply_error(c, "bad_request", "op is required");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (strcmp(name, ops[i].name) == 0) {
+			op = ops[i].op;
+			admin = ops[i].admin;
+			break;
+		}
+	}
+	if (admin && !c->admin) {
+		reply_error(c, "forbidden", "this operation is for root only");
+		return;
+	}
+	switch (op) {
+	case OP_START:
+		handle_start(s, c, req);
+		break;
+	case OP_WAIT:
+		handle_wait(s, c, req);
+		break;
+	case OP_CANCEL:
+		handle_cancel(s, c, req);
+		break;
+	case OP_STATUS:
+		handle_status(s, c, req);
+		break;
+	case OP_FLOWS:
+		handle_flows(s, c, req);
+		break;
+	case OP_FLOW_CANCEL:
+		handle_flow_cancel(s, c, req);
+		break;
+	case OP_FLUSH:
+		handle_flush(s, c, req);
+		break;
+	case OP_UNKNOWN:
+		reply_error(c, "unknown_op", "unknown op");
+		break;
+	}
+}
+
+/* Answer the complete lines c has, one at a time: not while a wait is parked or a reply is
+ * still going out. */
+static void conn_process(struct nl_server *s, struct conn *c)
+{
+	char err[160];
+	json_t *req;
+	int r;
+
+	while (!c->dead && !c->parked && c->outlen == 0 && c->lb->len > 0) {
+		req = NULL;
+		err[0] = '\0';
+		if ((r = nl_linebuf_take(c->lb, &req, err, sizeof(err))) == 0)
+			break;
+		c->idle_deadline = nl_mono_ms() + NL_SERVER_IDLE_MS;
+		if (r < 0) {
+			reply_error(c, "bad_request", err[0] ? err : "not a JSON object");
+			continue;
+		}
+		dispatch(s, c, req);
+		json_decref(req);
+	}
+}
+
+static void conn_read(struct nl_server *s, struct conn *c)
+{
+	int r = nl_linebuf_fill(c->lb, c->fd);
+	if (r == NL_ERR_TOO_BIG) {
+		nl_warn("connection %llu: line over %d bytes; closed", (unsigned long long)c->id,
+		        NL_IPC_MAX_LINE);
+		nl_linebuf_clear(c->lb);
+		if (c->parked)
+			unpark(c);
+		nl_free_secret_buf(c->out, c->outlen);
+		c->out = NULL;
+		c->outlen = c->outoff = 0;
+		c->close_after = true;
+		reply_error(c, "too_big", "request line over 65536 bytes");
+		return;
+	}
+	if (r < 0) {
+		c->dead = true;
+		return;
+	}
+	conn_process(s, c);
+}
+
+/* ---- connections ---- */
+
+static bool in_group(uid_t uid, gid_t gid, gid_t want)
+{
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+	gid_t groups[256];
+	int n = (int)(sizeof(groups) / sizeof(groups[0]));
+
+	if (gid == want)
+		return true;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL)
+		return false;
+	if (pw.pw_gid == want)
+		return true;
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		return false; /* more groups than we look at: refuse rather than guess */
+	for (int i = 0; i < n; i++)
+		if (groups[i] == want)
+			return true;
+	return false;
+}
+
+/* 1 admin (root), 0 allowed (socket group), -1 refused. */
+static int peer_class(const struct nl_server *s, int fd, uid_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	struct group gr, *grp = NULL;
+	char buf[4096];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof(cr))
+		return -1;
+	*uid = cr.uid;
+	if (cr.uid == 0)
+		return 1;
+	if (s->ctx.cfg->socket_group == NULL)
+		return -1;
+	if (getgrnam_r(s->ctx.cfg->socket_group, &gr, buf, sizeof(buf), &grp) != 0 || grp == NULL)
+		return -1;
+	return in_group(cr.uid, cr.gid, grp->gr_gid) ? 0 : -1;
+}
+
+static void refuse(int fd, const char *text)
+{
+	ssize_t n = send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	close(fd);
+}
+
+static void accept_some(struct nl_server *s)
+{
+	for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), cls;
+		struct conn *c;
+		uid_t uid = (uid_t)-1;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				nl_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if ((cls = peer_class(s, fd, &uid)) < 0) {
+			nl_notice("socket peer uid %ld refused", (long)uid);
+			refuse(fd, "{\"ok\":false,\"error\":\"forbidden\",\"message\":\"not allowed to use "
+			           "nhslogind\"}\n");
+			continue;
+		}
+		if (s->nconns >= NL_SERVER_MAX_CONNS) {
+			refuse(fd,
+			       "{\"ok\":false,\"error\":\"limit\",\"message\":\"too many connections\"}\n");
+			continue;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL || (c->lb = calloc(1, sizeof(*c->lb))) == NULL) {
+			free(c);
+			refuse(fd, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n");
+			continue;
+		}
+		c->fd = fd;
+		c->id = s->next_id++;
+		c->uid = uid;
+		c->admin = cls == 1;
+		c->idle_deadline = nl_mono_ms() + NL_SERVER_IDLE_MS;
+		s->conns[s->nconns++] = c;
+	}
+}
+
+static void conn_free(struct nl_server *s, struct conn *c)
+{
+	nl_flows_cancel_owner(s->ctx.flows, c->id);
+	unpark(c);
+	nl_free_secret_buf(c->out, c->outlen);
+	nl_linebuf_clear(c->lb);
+	free(c->lb);
+	close(c->fd);
+	free(c);
+}
+
+/* Drop dead connections, keeping the order of the others. */
+static void reap(struct nl_server *s)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < s->nconns; i++) {
+		if (s->conns[i]->dead)
+			conn_free(s, s->conns[i]);
+		else
+			s->conns[j++] = s->conns[i];
+	}
+	s->nconns = j;
+	__atomic_store_n(&s->nconns_public, j, __ATOMIC_RELAXED);
+}
+
+/* Deadlines: waits that ran out, idle connections, the once-a-second sweep. Returns the poll
+ * timeout until the next one. */
+static int timers(struct nl_server *s, bool recheck)
+{
+	int64_t now = nl_mono_ms(), next;
+
+	if (now >= s->next_sweep) {
+		nl_flows_sweep(s->ctx.flows);
+		s->next_sweep = now + SWEEP_MS;
+	}
+	next = s->next_sweep;
+	for (size_t i = 0; i < s->nconns; i++) {
+		struct conn *c = s->conns[i];
+		if (c->dead)
+			continue;
+		if (c->parked && (recheck || now >= c->wait_deadline)) {
+			if (wait_check(s, c, c->wait_code, now >= c->wait_deadline)) {
+				unpark(c);
+				c->idle_deadline = now + NL_SERVER_IDLE_MS;
+				conn_process(s, c);
+			}
+		}
+		if (!c->parked && now >= c->idle_deadline) {
+			nl_debug("connection %llu idle; closed", (unsigned long long)c->id);
+			c->dead = true;
+			continue;
+		}
+		if (c->parked && c->wait_deadline < next)
+			next = c->wait_deadline;
+		if (!c->parked && c->idle_deadline < next)
+			next = c->idle_deadline;
+	}
+	now = nl_mono_ms();
+	return next <= now ? 0 : next - now > INT_MAX ? INT_MAX : (int)(next - now);
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t v;
+	for (int i = 0; i < 64 && read(fd, &v, sizeof(v)) > 0; i++)
+		;
+}
+
+static void read_signals(struct nl_server *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->ctx.signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			nl_notice(
+			    "SIGHUP: reload is not supported; restart nhslogind to read the configuration");
+		} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			nl_notice("signal %u: stopping", si.ssi_signo);
+			s->stopping = true;
+		}
+	}
+}
+
+int nl_server_run(struct nl_server *s)
+{
+	struct pollfd *pfd = s->pfd;
+	int timeout = 0;
+
+	if (s == NULL)
+		return NL_ERR_INTERNAL;
+	s->next_sweep = nl_mono_ms() + SWEEP_MS;
+	while (!s->stopping) {
+		size_t n = s->nconns;
+		bool recheck = false;
+
+		pfd[0] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = s->ctx.notify_fd, .events = POLLIN};
+		pfd[2] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
+		pfd[3] = (struct pollfd){.fd = s->ctx.signal_fd, .events = POLLIN};
+		for (size_t i = 0; i < n; i++) {
+			struct conn *c = s->conns[i];
+			short ev = 0;
+			/* A full buffer is not read further until a line is answered (no busy loop). */
+			if (c->lb->len < sizeof(c->lb->buf))
+				ev |= POLLIN;
+			if (c->outlen > 0)
+				ev |= POLLOUT;
+			pfd[FIXED_FDS + i] = (struct pollfd){.fd = c->fd, .events = ev};
+		}
+		if (poll(pfd, FIXED_FDS + n, timeout) < 0 && errno != EINTR) {
+			nl_err("poll: %s", strerror(errno));
+			return NL_ERR_IO;
+		}
+		if (pfd[2].revents & POLLIN)
+			break;
+		if (s->ctx.signal_fd >= 0 && (pfd[3].revents & POLLIN))
+			read_signals(s);
+		if (pfd[1].revents & POLLIN) {
+			drain_fd(s->ctx.notify_fd);
+			recheck = true;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct conn *c = s->conns[i];
+			short re = pfd[FIXED_FDS + i].revents;
+			if (re & POLLOUT)
+				conn_flush(c);
+			if (re & (POLLIN | POLLHUP | POLLERR))
+				conn_read(s, c);
+			else if (re & POLLNVAL)
+				c->dead = true;
+			if (c->outlen == 0)
+				conn_process(s, c);
+		}
+		if (pfd[0].revents & POLLIN)
+			accept_some(s);
+		timeout = timers(s, recheck);
+		reap(s);
+	}
+	return 0;
+}
+
+/* ---- setup ---- */
+
+/* The socket's directory: created 0755 if missing; else a directory that others cannot write to
+ * (or sticky), owned by root or us. */
+static int prepare_dir(const char *path, char *err, size_t errlen)
+{
+	char *dir = strdup(path), *slash;
+	struct stat st;
+	int r = NL_ERR_CONFIG;
+
+	if (dir == NULL)
+		return NL_ERR_NOMEM;
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
+		r = 0; /* the root directory, or relative: nothing to make */
+		goto out;
+	}
+	*slash = '\0';
+	if (stat(dir, &st) != 0) {
+		if (errno != ENOENT || mkdir(dir, 0755) != 0 || chmod(dir, 0755) != 0) {
+			set_err(err, errlen, "cannot create socket directory %s: %s", dir);
+			r = NL_ERR_IO;
+			goto out;
+		}
+		r = 0;
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		set_err(err, errlen, "socket directory %s is not a directory%.0s", dir);
+		goto out;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))) {
+		set_err(err, errlen, "socket directory %s is writable by others or not owned by root%.0s",
+		        dir);
+		r = NL_ERR_PERM;
+		goto out;
+	}
+	r = 0;
+out:
+	free(dir);
+	return r;
+}
+
+/* A socket left by a daemon that died is removed; a live one, or a non-socket, is an error. */
+static int clear_stale(const char *path, const struct sockaddr_un *sa, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		set_err(err, errlen, "%s: %s", path);
+		return NL_ERR_IO;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		set_err(err, errlen, "%s exists and is not a socket%.0s", path);
+		return NL_ERR_CONFIG;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+		bool live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+		close(fd);
+		if (live) {
+			set_err(err, errlen, "another nhslogind is listening on %s%.0s", path);
+			return NL_ERR_CONFIG;
+		}
+	}
+	if (unlink(path) != 0) {
+		set_err(err, errlen, "cannot remove stale socket %s: %s", path);
+		return NL_ERR_IO;
+	}
+	return 0;
+}
+
+static int set_mode(const struct nl_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct group gr, *grp = NULL;
+	char buf[4096];
+
+	if (cfg->socket_group == NULL) {
+		if (chmod(path, 0600) == 0)
+			return 0;
+		set_err(err, errlen, "chmod %s: %s", path);
+		return NL_ERR_IO;
+	}
+	if (getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf), &grp) != 0 || grp == NULL) {
+		set_err(err, errlen, "socket_group %s: no such group%.0s", cfg->socket_group);
+		return NL_ERR_CONFIG;
+	}
+	if (chown(path, (uid_t)-1, grp->gr_gid) != 0 || chmod(path, 0660) != 0) {
+		set_err(err, errlen, "setting the group of %s: %s", path);
+		return NL_ERR_IO;
+	}
+	return 0;
+}
+
+int nl_server_new(const struct nl_server_ctx *ctx, struct nl_server **out, char *err, size_t errlen)
+{
+	struct nl_server *s = NULL;
+	struct sockaddr_un sa;
+	struct stat st;
+	const char *path;
+	int r = NL_ERR_INTERNAL;
+
+	if (ctx == NULL || ctx->cfg == NULL || ctx->flows == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	path = ctx->cfg->socket_path != NULL ? ctx->cfg->socket_path : NL_DEFAULT_SOCKET;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		set_err(err, errlen, "socket path %s is too long%.0s", path);
+		return NL_ERR_CONFIG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NL_ERR_NOMEM;
+	s->ctx = *ctx;
+	s->listen_fd = s->stop_fd = -1;
+	s->next_id = 1;
+	s->started_ms = nl_mono_ms();
+	if ((s->path = strdup(path)) == NULL) {
+		r = NL_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = prepare_dir(path, err, errlen)) != 0 || (r = clear_stale(path, &sa, err, errlen)) != 0)
+		goto out;
+	if ((s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    (s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+		set_err(err, errlen, "socket%s: %s", "");
+		r = NL_ERR_IO;
+		goto out;
+	}
+	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		set_err(err, errlen, "bind %s: %s", path);
+		r = NL_ERR_IO;
+		goto out;
+	}
+	if (lstat(path, &st) == 0) {
+		s->sock_dev = st.st_dev;
+		s->sock_ino = st.st_ino;
+	}
+	if ((r = set_mode(ctx->cfg, path, err, errlen)) != 0)
+		goto out;
+	if (listen(s->listen_fd, 128) != 0) {
+		set_err(err, errlen, "listen %s: %s", path);
+		r = NL_ERR_IO;
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	nl_server_free(s);
+	return r;
+}
+
+void nl_server_stop(struct nl_server *s)
+{
+	uint64_t one = 1;
+	if (s != NULL && s->stop_fd >= 0) {
+		ssize_t n = write(s->stop_fd, &one, sizeof(one));
+		(void)n;
+	}
+}
+
+size_t nl_server_conn_count(struct nl_server *s)
+{
+	return s != NULL ? __atomic_load_n(&s->nconns_public, __ATOMIC_RELAXED) : 0;
+}
+
+void nl_server_free(struct nl_server *s)
+{
+	struct stat st;
+
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nconns; i++)
+		conn_free(s, s->conns[i]);
+	s->nconns = 0;
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		/* Unlink only the socket we made, not one a newer daemon put there. */
+		if (s->path != NULL && lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
+			unlink(s->path);
+	}
+	if (s->stop_fd >= 0)
+		close(s->stop_fd);
+	free(s->path);
+	free(s);
+}

@@ -1,0 +1,885 @@
+/* The bridge over real HTTP with a real nhslogin-mock, flows table and OIDC client: the code page,
+ * every answer to a typed code, the hop to /authorize and back, the callback's outcomes, the
+ * security headers, TLS, and nl_signin_complete on its own. libcurl never follows redirects here. */
+#include "config.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "mockproc.h"
+#include "nl_err.h"
+#include "nl_log.h"
+#include "nl_time.h"
+#include "testsrv.h"
+
+#define CLIENT_ID     "bridge-test-client"
+#define P9_NHS_NUMBER "9686368973" /* the mock's user p9 */
+
+static struct {
+	char dir[64];
+	char *pub, *keyp;
+	cjose_jwk_t *key;
+	struct nl_config cfg;
+	struct nl_oidc *oidc;
+	struct mockproc *mp;
+	uint16_t port;
+	char client_arg[512];
+	/* per test */
+	struct nl_flows *fl;
+	struct nl_tokcache *tc;
+	struct nl_bridge *b;
+} F;
+
+/* ---- HTTP without following redirects ---- */
+
+struct resp {
+	long status;
+	char *body;
+	size_t len;
+	char headers[16384];
+	size_t hlen;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t add = size * n;
+	char *nb = realloc(r->body, r->len + add + 1);
+
+	if (nb == NULL)
+		return 0;
+	memcpy(nb + r->len, p, add);
+	r->body = nb;
+	r->len += add;
+	r->body[r->len] = '\0';
+	return add;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t add = size * n;
+
+	if (r->hlen + add < sizeof(r->headers)) {
+		memcpy(r->headers + r->hlen, p, add);
+		r->hlen += add;
+		r->headers[r->hlen] = '\0';
+	}
+	return add;
+}
+
+/* post_body NULL: GET. cainfo: CA file for https (NULL for http). */
+static void fetch_ca(const char *url, const char *post_body, const char *cainfo, struct resp *r)
+{
+	CURL *c = curl_easy_init();
+
+	memset(r, 0, sizeof(*r));
+	assert_non_null(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	if (cainfo != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cainfo);
+	if (post_body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(post_body));
+	}
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_cleanup(c);
+	if (r->body == NULL)
+		r->body = calloc(1, 1);
+}
+
+static void fetch(const char *url, const char *post_body, struct resp *r)
+{
+	fetch_ca(url, post_body, NULL, r);
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+/* The value of header name (case-insensitive) in a new string, or NULL. */
+static char *header(const struct resp *r, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = r->headers; *p != '\0'; p = strchr(p, '\n') != NULL ? strchr(p, '\n') + 1 : "") {
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			while (*v == ' ')
+				v++;
+			return strndup(v, strcspn(v, "\r\n"));
+		}
+	}
+	return NULL;
+}
+
+static void assert_header(const struct resp *r, const char *name, const char *want)
+{
+	char *v = header(r, name);
+
+	assert_non_null(v);
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static void assert_security_headers(const struct resp *r)
+{
+	char *csp = header(r, "Content-Security-Policy");
+
+	assert_non_null(csp);
+	assert_non_null(strstr(csp, "default-src 'none'"));
+	assert_non_null(strstr(csp, "style-src 'unsafe-inline'"));
+	assert_non_null(strstr(csp, "form-action 'self' "));
+	assert_non_null(strstr(csp, mockproc_issuer(F.mp))); /* the provider, for the redirect after POST */
+	free(csp);
+	assert_header(r, "X-Frame-Options", "DENY");
+	assert_header(r, "Referrer-Policy", "no-referrer");
+	assert_header(r, "Cache-Control", "no-store");
+	assert_header(r, "Content-Type", "text/html; charset=utf-8");
+}
+
+static char *bridge_url(const char *path)
+{
+	char *u = NULL;
+
+	assert_int_not_equal(asprintf(&u, "http://127.0.0.1:%u%s", (unsigned)F.port, path), -1);
+	return u;
+}
+
+static void get_path(const char *path, struct resp *r)
+{
+	char *u = bridge_url(path);
+	fetch(u, NULL, r);
+	free(u);
+}
+
+static void post_code(const char *form, struct resp *r)
+{
+	char *u = bridge_url("/d");
+	fetch(u, form, r);
+	free(u);
+}
+
+/* The decoded value of a query parameter of url, new string, or NULL. */
+static char *query_param(const char *url, const char *name)
+{
+	const char *q = strchr(url, '?');
+	size_t n = strlen(name);
+
+	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p + 1, '&')) {
+		const char *s = p + 1, *v;
+		size_t len, o = 0;
+		char *out;
+
+		if (strncmp(s, name, n) != 0 || s[n] != '=')
+			continue;
+		v = s + n + 1;
+		len = strcspn(v, "&#");
+		out = malloc(len + 1);
+		for (size_t i = 0; i < len; i++) {
+			if (v[i] == '%' && i + 2 < len) {
+				char hex[3] = {v[i + 1], v[i + 2], 0};
+				out[o++] = (char)strtol(hex, NULL, 16);
+				i += 2;
+			} else {
+				out[o++] = v[i] == '+' ? ' ' : v[i];
+			}
+		}
+		out[o] = '\0';
+		return out;
+	}
+	return NULL;
+}
+
+/* ---- fixtures ---- */
+
+static void set_str(char **field, const char *value)
+{
+	free(*field);
+	*field = value != NULL ? strdup(value) : NULL;
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	chmod(path, mode);
+}
+
+static int start_bridge(void)
+{
+	char err[256] = "";
+	int r = nl_bridge_start(&F.cfg, F.fl, F.oidc, F.tc, &F.b, err, sizeof(err));
+
+	if (r != 0)
+		fprintf(stderr, "bridge: %s\n", err);
+	return r;
+}
+
+static int group_setup(void **state)
+{
+	char path[256], err[256] = "", redirect[128], listen[64];
+	const char *args[] = {"--auto-approve", "p9", "--client", F.client_arg, NULL};
+
+	(void)state;
+	nl_log_open("test_bridge", NL_LOG_STDERR, false);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	snprintf(F.dir, sizeof(F.dir), "/tmp/nl-test-bridge-XXXXXX");
+	if (mkdtemp(F.dir) == NULL || mockproc_client_key(F.dir, "client", &F.key, &F.pub, &F.keyp) != 0)
+		return -1;
+	nl_config_init(&F.cfg);
+	snprintf(path, sizeof(path), "%s/map", F.dir);
+	write_text(path, "alice " P9_NHS_NUMBER "\n", 0600);
+	set_str(&F.cfg.map_file, path);
+	snprintf(path, sizeof(path), "%s/state", F.dir);
+	set_str(&F.cfg.state_dir, path);
+	snprintf(path, sizeof(path), "%s/cache", F.dir);
+	set_str(&F.cfg.cache_dir, path);
+	set_str(&F.cfg.listen, "127.0.0.1:0");
+	set_str(&F.cfg.env.client_id, CLIENT_ID);
+	set_str(&F.cfg.env.client_key, F.keyp);
+	set_str(&F.cfg.env.issuer, "http://127.0.0.1:1");
+	set_str(&F.cfg.env.redirect_uri, "http://127.0.0.1:1/callback");
+	F.cfg.http_timeout = 10;
+	if (nl_oidc_new(&F.cfg, &F.oidc, err, sizeof(err)) != 0 || nl_flows_new(&F.cfg, -1, &F.fl) != 0) {
+		fprintf(stderr, "setup: %s\n", err);
+		return -1;
+	}
+	/* learn a free port, register the callback on it with the mock, then keep that port */
+	if (start_bridge() != 0)
+		return -1;
+	F.port = nl_bridge_port(F.b);
+	nl_bridge_stop(F.b);
+	F.b = NULL;
+	nl_flows_free(F.fl);
+	F.fl = NULL;
+	snprintf(redirect, sizeof(redirect), "http://127.0.0.1:%u/callback", (unsigned)F.port);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)F.port);
+	set_str(&F.cfg.env.redirect_uri, redirect);
+	set_str(&F.cfg.listen, listen);
+	snprintf(F.client_arg, sizeof(F.client_arg), "%s:%s:%s", CLIENT_ID, F.pub, redirect);
+	if (mockproc_start(args, &F.mp) != 0)
+		return -1;
+	set_str(&F.cfg.env.issuer, mockproc_issuer(F.mp));
+	return 0;
+}
+
+static void rm_tree(const char *path)
+{
+	char cmd[256];
+
+	/* the fixture directory is ours and under /tmp */
+	if (strncmp(path, "/tmp/nl-test-bridge-", 20) == 0) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", path);
+	}
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	mockproc_stop(F.mp);
+	nl_oidc_free(F.oidc);
+	nl_config_free(&F.cfg);
+	cjose_jwk_release(F.key);
+	free(F.pub);
+	free(F.keyp);
+	rm_tree(F.dir);
+	curl_global_cleanup();
+	return 0;
+}
+
+static int setup(void **state)
+{
+	char err[256];
+
+	(void)state;
+	if (nl_flows_new(&F.cfg, -1, &F.fl) != 0 ||
+	    nl_tokcache_open(F.cfg.state_dir, &F.tc, err, sizeof(err)) != 0)
+		return -1;
+	nl_tokcache_flush(F.tc);
+	return start_bridge();
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	nl_bridge_stop(F.b);
+	F.b = NULL;
+	nl_flows_free(F.fl);
+	F.fl = NULL;
+	nl_tokcache_close(F.tc);
+	F.tc = NULL;
+	nl_set_clock(NULL);
+	return 0;
+}
+
+static void start_flow(const char *user, struct nl_flow_started *s)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(nl_flows_start(F.fl, user, "sshd", "10.0.0.5", "ssh", 1, s), 0);
+}
+
+/* "KPWD-RHXT" -> "kpwdrhxt": how a person might type it */
+static void lower_no_dash(const char *code, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; code[i] != '\0' && o + 1 < len; i++)
+		if (code[i] != '-')
+			out[o++] = (char)(code[i] >= 'A' && code[i] <= 'Z' ? code[i] - 'A' + 'a' : code[i]);
+	out[o] = '\0';
+}
+
+/* POST the flow's code and return the Location (new string) of the 302 to /authorize. */
+static char *enter_code(const struct nl_flow_started *s)
+{
+	char typed[32], form[64];
+	struct resp r;
+	char *loc;
+
+	lower_no_dash(s->user_code, typed, sizeof(typed));
+	snprintf(form, sizeof(form), "code=%s", typed);
+	post_code(form, &r);
+	assert_int_equal(r.status, 302);
+	loc = header(&r, "Location");
+	assert_non_null(loc);
+	resp_free(&r);
+	return loc;
+}
+
+/* Follow /authorize at the auto-approving mock; the Location back to the callback (new string). */
+static char *authorize_at_mock(const char *authorize)
+{
+	struct resp r;
+	char *loc;
+
+	fetch(authorize, NULL, &r);
+	assert_int_equal(r.status, 302);
+	loc = header(&r, "Location");
+	assert_non_null(loc);
+	resp_free(&r);
+	return loc;
+}
+
+static void assert_flow(const struct nl_flow_started *s, enum nl_flow_state st, enum nl_flow_reason reason)
+{
+	struct nl_flow_status fs;
+
+	assert_int_equal(nl_flows_status(F.fl, s->device_code, &fs), 0);
+	assert_int_equal(fs.state, st);
+	assert_int_equal(fs.reason, reason);
+}
+
+/* ---- the code page ---- */
+
+static void test_bridge_form_has_label_viewport_and_no_external_resources(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	get_path("/d", &r);
+	assert_int_equal(r.status, 200);
+	assert_security_headers(&r);
+	assert_non_null(strstr(r.body, "<meta name=\"viewport\""));
+	assert_non_null(strstr(r.body, "<label for=\"code\">"));
+	assert_non_null(strstr(r.body, "id=\"code\" name=\"code\""));
+	assert_non_null(strstr(r.body, "<button type=\"submit\">"));
+	assert_null(strstr(r.body, "<script"));
+	assert_null(strstr(r.body, "src="));
+	assert_null(strstr(r.body, "<link"));
+	resp_free(&r);
+}
+
+static void test_bridge_wrong_code_not_recognised(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	post_code("code=ACDE-FGHJ", &r);
+	assert_int_equal(r.status, 400);
+	assert_security_headers(&r);
+	assert_non_null(strstr(r.body, "That code was not recognised - check the code on your screen"));
+	resp_free(&r);
+}
+
+static void test_bridge_echoed_code_is_escaped(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	post_code("code=%3Cb%3E%22x%27", &r);
+	assert_int_equal(r.status, 400);
+	assert_null(strstr(r.body, "<b>"));
+	assert_non_null(strstr(r.body, "value=\"&lt;b&gt;&quot;x&#39;\""));
+	resp_free(&r);
+}
+
+static void test_bridge_right_code_redirects_to_authorize(void **state)
+{
+	struct nl_flow_started s;
+	char prefix[256], *loc, *v;
+
+	(void)state;
+	start_flow("alice", &s);
+	loc = enter_code(&s);
+	snprintf(prefix, sizeof(prefix), "%s/authorize?", mockproc_issuer(F.mp));
+	assert_true(strncmp(loc, prefix, strlen(prefix)) == 0);
+	assert_non_null(v = query_param(loc, "state"));
+	assert_true(strlen(v) >= 16);
+	free(v);
+	assert_non_null(v = query_param(loc, "nonce"));
+	free(v);
+	assert_non_null(v = query_param(loc, "code_challenge"));
+	assert_int_equal(strlen(v), 43);
+	free(v);
+	assert_non_null(v = query_param(loc, "code_challenge_method"));
+	assert_string_equal(v, "S256");
+	free(v);
+	assert_non_null(v = query_param(loc, "client_id"));
+	assert_string_equal(v, CLIENT_ID);
+	free(v);
+	assert_non_null(v = query_param(loc, "redirect_uri"));
+	assert_string_equal(v, F.cfg.env.redirect_uri);
+	free(v);
+	free(loc);
+	assert_flow(&s, NL_FLOW_PENDING, NL_REASON_NONE);
+	nl_flow_started_clear(&s);
+}
+
+static void test_bridge_qr_link_goes_straight_to_authorize(void **state)
+{
+	struct nl_flow_started s;
+	char *uri = NULL, *complete = NULL, *loc;
+	struct resp r;
+
+	(void)state;
+	start_flow("alice", &s);
+	assert_int_equal(nl_bridge_verification_uri(F.b, s.user_code, &uri, &complete), 0);
+	fetch(complete, NULL, &r);
+	assert_int_equal(r.status, 302);
+	assert_security_headers(&r);
+	loc = header(&r, "Location");
+	assert_non_null(loc);
+	assert_non_null(strstr(loc, "/authorize?"));
+	free(loc);
+	resp_free(&r);
+	free(uri);
+	free(complete);
+	nl_flow_started_clear(&s);
+}
+
+static void test_bridge_too_many_wrong_codes_shows_limit_page(void **state)
+{
+	struct nl_flow_started s;
+	char typed[32], form[64];
+	struct resp r;
+	unsigned i;
+
+	(void)state;
+	start_flow("alice", &s);
+	for (i = 0; i < F.cfg.code_attempts; i++) {
+		post_code("code=ACDEFGHJ", &r);
+		assert_int_equal(r.status, 400);
+		resp_free(&r);
+	}
+	/* now even the right code is refused from this address */
+	lower_no_dash(s.user_code, typed, sizeof(typed));
+	snprintf(form, sizeof(form), "code=%s", typed);
+	post_code(form, &r);
+	assert_int_equal(r.status, 429);
+	assert_security_headers(&r);
+	assert_non_null(strstr(r.body, "Too many attempts - wait 10 minutes"));
+	resp_free(&r);
+	nl_flow_started_clear(&s);
+}
+
+static time_t clock_plus_hour(void)
+{
+	return time(NULL) + 3600;
+}
+
+static void test_bridge_expired_code_says_start_again(void **state)
+{
+	struct nl_flow_started s;
+	char form[64];
+	struct resp r;
+
+	(void)state;
+	start_flow("alice", &s);
+	nl_set_clock(clock_plus_hour);
+	snprintf(form, sizeof(form), "code=%s", s.user_code);
+	post_code(form, &r);
+	assert_int_equal(r.status, 410);
+	assert_non_null(strstr(r.body, "This code has expired - start again at your workstation"));
+	resp_free(&r);
+	nl_flow_started_clear(&s);
+}
+
+static void test_bridge_oversize_body_refused(void **state)
+{
+	char *big = malloc(5001);
+	struct resp r;
+
+	(void)state;
+	assert_non_null(big);
+	memcpy(big, "code=", 5);
+	memset(big + 5, 'A', 4995);
+	big[5000] = '\0';
+	post_code(big, &r);
+	assert_int_equal(r.status, 413);
+	assert_security_headers(&r);
+	resp_free(&r);
+	free(big);
+}
+
+static void test_bridge_unknown_path_is_404_with_headers(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	get_path("/etc/passwd", &r);
+	assert_int_equal(r.status, 404);
+	assert_security_headers(&r);
+	resp_free(&r);
+}
+
+/* ---- the callback ---- */
+
+static void test_bridge_full_sign_in_approves_flow(void **state)
+{
+	struct nl_flow_started s;
+	char *authz, *cb;
+	struct resp r;
+
+	(void)state;
+	start_flow("alice", &s);
+	authz = enter_code(&s);
+	cb = authorize_at_mock(authz);
+	assert_true(strncmp(cb, F.cfg.env.redirect_uri, strlen(F.cfg.env.redirect_uri)) == 0);
+	fetch(cb, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_security_headers(&r);
+	assert_non_null(strstr(r.body, "Signed in - return to your workstation"));
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_APPROVED, NL_REASON_NONE);
+	assert_int_equal(nl_tokcache_count(F.tc), 1);
+	free(authz);
+	free(cb);
+	nl_flow_started_clear(&s);
+}
+
+static void test_bridge_replayed_callback_is_400(void **state)
+{
+	struct nl_flow_started s;
+	char *authz, *cb;
+	struct resp r;
+
+	(void)state;
+	start_flow("alice", &s);
+	authz = enter_code(&s);
+	cb = authorize_at_mock(authz);
+	fetch(cb, NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	fetch(cb, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_security_headers(&r);
+	assert_non_null(strstr(r.body, "already been used"));
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_APPROVED, NL_REASON_NONE);
+	free(authz);
+	free(cb);
+	nl_flow_started_clear(&s);
+}
+
+static void test_bridge_callback_access_denied_denies_flow(void **state)
+{
+	struct nl_flow_started s;
+	char *authz, *st, *path = NULL;
+	struct resp r;
+
+	(void)state;
+	start_flow("alice", &s);
+	authz = enter_code(&s);
+	st = query_param(authz, "state");
+	assert_non_null(st);
+	assert_int_not_equal(asprintf(&path, "/callback?error=access_denied&state=%s", st), -1);
+	get_path(path, &r);
+	assert_int_equal(r.status, 403);
+	assert_security_headers(&r);
+	assert_non_null(strstr(r.body, "did not sign you in"));
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_DENIED);
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+	free(path);
+	free(st);
+	free(authz);
+	nl_flow_started_clear(&s);
+}
+
+static void test_bridge_callback_unknown_state_is_400_without_exchange(void **state)
+{
+	struct resp r;
+	long before = -1, after = -1;
+
+	(void)state;
+	assert_int_equal(mockproc_stat(F.mp, "token", &before), 0);
+	get_path("/callback?state=not-a-state&code=abc", &r);
+	assert_int_equal(r.status, 400);
+	assert_security_headers(&r);
+	resp_free(&r);
+	get_path("/callback?code=abc", &r);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	assert_int_equal(mockproc_stat(F.mp, "token", &after), 0);
+	assert_int_equal(after, before);
+}
+
+static void test_bridge_mismatched_account_denied(void **state)
+{
+	struct nl_flow_started s;
+	char *authz, *cb;
+	struct resp r;
+
+	(void)state;
+	start_flow("bob", &s); /* the mock signs in p9, who maps to alice */
+	authz = enter_code(&s);
+	cb = authorize_at_mock(authz);
+	fetch(cb, NULL, &r);
+	assert_int_equal(r.status, 403);
+	assert_non_null(strstr(r.body, "not linked to the account"));
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_MISMATCH);
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+	free(authz);
+	free(cb);
+	nl_flow_started_clear(&s);
+}
+
+/* ---- listener settings ---- */
+
+static void test_bridge_verification_uri_uses_bound_port(void **state)
+{
+	char *uri = NULL, *complete = NULL, want[128];
+
+	(void)state;
+	assert_int_equal(nl_bridge_verification_uri(F.b, "KPWD-RHXT", &uri, &complete), 0);
+	snprintf(want, sizeof(want), "http://127.0.0.1:%u/d", (unsigned)F.port);
+	assert_string_equal(uri, want);
+	snprintf(want, sizeof(want), "http://127.0.0.1:%u/d?code=KPWDRHXT", (unsigned)F.port);
+	assert_string_equal(complete, want);
+	free(uri);
+	free(complete);
+	assert_int_equal(nl_bridge_verification_uri(F.b, "not a code", &uri, &complete), NL_ERR_INVALID);
+}
+
+static void test_bridge_verification_uri_uses_public_url(void **state)
+{
+	struct nl_bridge *b = NULL;
+	char *uri = NULL, *complete = NULL, *saved_listen = strdup(F.cfg.listen), err[256];
+
+	(void)state;
+	set_str(&F.cfg.listen, "127.0.0.1:0");
+	set_str(&F.cfg.public_url, "https://signin.example.nhs.uk/");
+	assert_int_equal(nl_bridge_start(&F.cfg, F.fl, F.oidc, F.tc, &b, err, sizeof(err)), 0);
+	assert_int_equal(nl_bridge_verification_uri(b, "KPWD-RHXT", &uri, &complete), 0);
+	assert_string_equal(uri, "https://signin.example.nhs.uk/d");
+	assert_string_equal(complete, "https://signin.example.nhs.uk/d?code=KPWDRHXT");
+	free(uri);
+	free(complete);
+	nl_bridge_stop(b);
+	set_str(&F.cfg.public_url, NULL);
+	set_str(&F.cfg.listen, saved_listen);
+	free(saved_listen);
+}
+
+static void test_bridge_refuses_plain_http_off_loopback(void **state)
+{
+	struct nl_bridge *b = NULL;
+	char *saved_listen = strdup(F.cfg.listen), err[256] = "";
+
+	(void)state;
+	set_str(&F.cfg.listen, "0.0.0.0:0");
+	assert_int_equal(nl_bridge_start(&F.cfg, F.fl, F.oidc, F.tc, &b, err, sizeof(err)), NL_ERR_CONFIG);
+	assert_null(b);
+	assert_non_null(strstr(err, "plain http"));
+	set_str(&F.cfg.listen, saved_listen);
+	free(saved_listen);
+}
+
+static void test_bridge_serves_https_with_tls_cert(void **state)
+{
+	struct nl_bridge *b = NULL;
+	char *cert = NULL, *key = NULL, *saved_listen = strdup(F.cfg.listen), err[256] = "";
+	char cpath[128], kpath[128], *url = NULL;
+	struct resp r;
+
+	(void)state;
+	if (!testsrv_tls_supported()) {
+		free(saved_listen);
+		skip();
+	}
+	assert_int_equal(testsrv_selfsigned("127.0.0.1", &cert, &key), 0);
+	snprintf(cpath, sizeof(cpath), "%s/tls.crt", F.dir);
+	snprintf(kpath, sizeof(kpath), "%s/tls.key", F.dir);
+	write_text(cpath, cert, 0644);
+	write_text(kpath, key, 0600);
+	set_str(&F.cfg.listen, "127.0.0.1:0");
+	set_str(&F.cfg.tls_cert, cpath);
+	set_str(&F.cfg.tls_key, kpath);
+	assert_int_equal(nl_bridge_start(&F.cfg, F.fl, F.oidc, F.tc, &b, err, sizeof(err)), 0);
+	assert_int_not_equal(asprintf(&url, "https://127.0.0.1:%u/d", (unsigned)nl_bridge_port(b)), -1);
+	fetch_ca(url, NULL, cpath, &r);
+	assert_int_equal(r.status, 200);
+	assert_security_headers(&r);
+	resp_free(&r);
+	nl_bridge_stop(b);
+	set_str(&F.cfg.tls_cert, NULL);
+	set_str(&F.cfg.tls_key, NULL);
+	set_str(&F.cfg.listen, saved_listen);
+	free(saved_listen);
+	free(url);
+	free(cert);
+	free(key);
+}
+
+/* ---- nl_signin_complete on its own ---- */
+
+static struct nl_identity identity_with_nhs_number(const char *nhs)
+{
+	struct nl_identity id = {0};
+
+	id.claims = json_pack("{s:s, s:s}", "sub", "sub-x", "nhs_number", nhs);
+	id.sub = strdup("sub-x");
+	id.vot = strdup("P9.Cp.Cd");
+	id.level = 9;
+	id.auth_time = nl_now();
+	id.id_exp = nl_now() + 3600;
+	return id;
+}
+
+static void test_signin_unmapped_identity_is_no_mapping(void **state)
+{
+	struct nl_flow_started s;
+	struct nl_identity id = identity_with_nhs_number("9686368906"); /* valid, but in no map line */
+
+	(void)state;
+	start_flow("alice", &s);
+	assert_int_equal(nl_signin_complete(&F.cfg, F.fl, F.tc, s.id, "alice", NL_OUT_OK, &id, NULL),
+	                 NL_REASON_NO_MAPPING);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_NO_MAPPING);
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+	nl_identity_clear(&id);
+	nl_flow_started_clear(&s);
+}
+
+static void test_signin_mapped_identity_approves_and_caches(void **state)
+{
+	struct nl_flow_started s;
+	struct nl_identity id = identity_with_nhs_number(P9_NHS_NUMBER);
+
+	(void)state;
+	start_flow("alice", &s);
+	assert_int_equal(nl_signin_complete(&F.cfg, F.fl, F.tc, s.id, "alice", NL_OUT_OK, &id, NULL),
+	                 NL_REASON_NONE);
+	assert_flow(&s, NL_FLOW_APPROVED, NL_REASON_NONE);
+	assert_int_equal(nl_tokcache_count(F.tc), 1);
+	nl_identity_clear(&id);
+	nl_flow_started_clear(&s);
+}
+
+static void test_signin_outcomes_become_reasons(void **state)
+{
+	static const struct {
+		enum nl_outcome out;
+		enum nl_flow_reason want;
+	} cases[] = {
+	    {NL_OUT_DENIED, NL_REASON_DENIED},
+	    {NL_OUT_EXPIRED, NL_REASON_EXPIRED},
+	    {NL_OUT_INVALID_TOKEN, NL_REASON_INVALID_TOKEN},
+	    {NL_OUT_LEVEL, NL_REASON_LEVEL},
+	    {NL_OUT_UNAVAILABLE, NL_REASON_UNAVAILABLE},
+	    {NL_OUT_PENDING, NL_REASON_UNAVAILABLE},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct nl_flow_started s;
+		start_flow("alice", &s);
+		assert_int_equal(
+		    nl_signin_complete(&F.cfg, F.fl, F.tc, s.id, "alice", cases[i].out, NULL, "detail"),
+		    cases[i].want);
+		assert_flow(&s, NL_FLOW_DENIED, cases[i].want);
+		nl_flow_started_clear(&s);
+	}
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+}
+
+static void test_signin_ok_without_identity_is_unavailable(void **state)
+{
+	struct nl_flow_started s;
+
+	(void)state;
+	start_flow("alice", &s);
+	assert_int_equal(nl_signin_complete(&F.cfg, F.fl, F.tc, s.id, "alice", NL_OUT_OK, NULL, NULL),
+	                 NL_REASON_UNAVAILABLE);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_UNAVAILABLE);
+	nl_flow_started_clear(&s);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_bridge_form_has_label_viewport_and_no_external_resources),
+	    T(test_bridge_wrong_code_not_recognised),
+	    T(test_bridge_echoed_code_is_escaped),
+	    T(test_bridge_right_code_redirects_to_authorize),
+	    T(test_bridge_qr_link_goes_straight_to_authorize),
+	    T(test_bridge_too_many_wrong_codes_shows_limit_page),
+	    T(test_bridge_expired_code_says_start_again),
+	    T(test_bridge_oversize_body_refused),
+	    T(test_bridge_unknown_path_is_404_with_headers),
+	    T(test_bridge_full_sign_in_approves_flow),
+	    T(test_bridge_replayed_callback_is_400),
+	    T(test_bridge_callback_access_denied_denies_flow),
+	    T(test_bridge_callback_unknown_state_is_400_without_exchange),
+	    T(test_bridge_mismatched_account_denied),
+	    T(test_bridge_verification_uri_uses_bound_port),
+	    T(test_bridge_verification_uri_uses_public_url),
+	    T(test_bridge_refuses_plain_http_off_loopback),
+	    T(test_bridge_serves_https_with_tls_cert),
+	    T(test_signin_unmapped_identity_is_no_mapping),
+	    T(test_signin_mapped_identity_approves_and_caches),
+	    T(test_signin_outcomes_become_reasons),
+	    T(test_signin_ok_without_identity_is_unavailable),
+	};
+
+	return cmocka_run_group_tests_name("bridge", tests, group_setup, group_teardown);
+}

@@ -1,0 +1,546 @@
+/* The flows table: codes of the right form, limits, expiry, one-time state, outcomes, the guessing
+ * limit, the wake-up fd, and speed at scale. */
+#include "config.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flows.h"
+#include "nl_b64.h"
+#include "nl_err.h"
+#include "nl_time.h"
+#include "nl_wipe.h"
+
+static time_t fake_now = 1700000000;
+static time_t fake_clock(void)
+{
+	return fake_now;
+}
+
+struct fx {
+	struct nl_config cfg;
+	struct nl_flows *fl;
+	int efd;
+};
+
+static int setup_with(void **state, unsigned max_flows, unsigned per_user)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	fx->cfg.flow_ttl = 300;
+	fx->cfg.max_flows = max_flows;
+	fx->cfg.max_flows_per_user = per_user;
+	fx->cfg.code_attempts = 5;
+	fx->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(fx->efd >= 0);
+	fake_now = 1700000000;
+	nl_set_clock(fake_clock);
+	assert_int_equal(nl_flows_new(&fx->cfg, fx->efd, &fx->fl), 0);
+	*state = fx;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 1024, 3);
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	nl_flows_free(fx->fl);
+	close(fx->efd);
+	free(fx);
+	nl_set_clock(NULL);
+	return 0;
+}
+
+static void start_ok(struct fx *fx, const char *user, uint64_t owner, struct nl_flow_started *s)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(nl_flows_start(fx->fl, user, "sshd", "10.0.0.5", "ssh", owner, s), 0);
+}
+
+static bool user_code_well_formed(const char *c)
+{
+	if (strlen(c) != NL_USER_CODE_LEN + 1 || c[4] != '-')
+		return false;
+	for (size_t i = 0; i < strlen(c); i++)
+		if (i != 4 && strchr(NL_USER_CODE_ALPHABET, c[i]) == NULL)
+			return false;
+	return true;
+}
+
+static void test_start_returns_distinct_codes_of_right_form(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started a, b;
+
+	start_ok(fx, "alice", 1, &a);
+	start_ok(fx, "bob", 2, &b);
+	assert_true(user_code_well_formed(a.user_code));
+	assert_true(user_code_well_formed(b.user_code));
+	assert_string_not_equal(a.user_code, b.user_code);
+	assert_true(strlen(a.device_code) >= 22); /* >= 128 bits in base64url */
+	assert_string_not_equal(a.device_code, b.device_code);
+	assert_int_equal(strlen(a.id), 18);
+	assert_memory_equal(a.id, "f-", 2);
+	assert_int_equal(strspn(a.id + 2, "0123456789abcdef"), 16);
+	assert_string_not_equal(a.id, b.id);
+	assert_int_equal(a.expires_in, 300);
+	assert_int_equal(nl_flows_count(fx->fl), 2);
+	nl_flow_started_clear(&a);
+	nl_flow_started_clear(&b);
+}
+
+static void test_user_code_normalize_accepts_case_spaces_and_missing_dash(void **state)
+{
+	char out[NL_USER_CODE_LEN + 1];
+	(void)state;
+	assert_int_equal(nl_user_code_normalize("kpwd-rhxt", out), 0);
+	assert_string_equal(out, "KPWDRHXT");
+	assert_int_equal(nl_user_code_normalize(" KPWD RHXT ", out), 0);
+	assert_string_equal(out, "KPWDRHXT");
+	assert_int_equal(nl_user_code_normalize("KpWdRhXt", out), 0);
+	assert_string_equal(out, "KPWDRHXT");
+}
+
+static void test_user_code_normalize_refuses_lookalikes_and_bad_length(void **state)
+{
+	char out[NL_USER_CODE_LEN + 1];
+	(void)state;
+	assert_int_equal(nl_user_code_normalize("KPWD-RHX0", out), NL_ERR_INVALID); /* zero */
+	assert_int_equal(nl_user_code_normalize("OPWD-RHXT", out), NL_ERR_INVALID);
+	assert_int_equal(nl_user_code_normalize("IPWD-RHXT", out), NL_ERR_INVALID);
+	assert_int_equal(nl_user_code_normalize("lPWD-RHXT", out), NL_ERR_INVALID);
+	assert_int_equal(nl_user_code_normalize("SPWD-RHX5", out), NL_ERR_INVALID);
+	assert_int_equal(nl_user_code_normalize("BPWD-RHX8", out), NL_ERR_INVALID);
+	assert_int_equal(nl_user_code_normalize("KPWD-RHX", out), NL_ERR_INVALID);
+	assert_int_equal(nl_user_code_normalize("KPWD-RHXTT", out), NL_ERR_INVALID);
+	assert_int_equal(nl_user_code_normalize("", out), NL_ERR_INVALID);
+}
+
+static void test_start_rejects_bad_user_name(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s = {0};
+	char longname[NL_USER_MAX + 2];
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(nl_flows_start(fx->fl, "", NULL, NULL, NULL, 1, &s), NL_ERR_INVALID);
+	assert_int_equal(nl_flows_start(fx->fl, "al\nice", NULL, NULL, NULL, 1, &s), NL_ERR_INVALID);
+	assert_int_equal(nl_flows_start(fx->fl, longname, NULL, NULL, NULL, 1, &s), NL_ERR_INVALID);
+	assert_null(s.device_code);
+}
+
+static void test_start_limit_per_user(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s[4];
+
+	for (int i = 0; i < 3; i++)
+		start_ok(fx, "alice", 1, &s[i]);
+	memset(&s[3], 0, sizeof(s[3]));
+	assert_int_equal(nl_flows_start(fx->fl, "alice", NULL, NULL, NULL, 1, &s[3]), NL_ERR_LIMIT);
+	start_ok(fx, "bob", 1, &s[3]); /* another user is not held up */
+	/* An ended flow no longer counts against its user. */
+	assert_int_equal(nl_flows_cancel(fx->fl, s[0].device_code), 0);
+	nl_flow_started_clear(&s[0]);
+	start_ok(fx, "alice", 1, &s[0]);
+	for (int i = 0; i < 4; i++)
+		nl_flow_started_clear(&s[i]);
+}
+
+static void test_start_limit_total(void **state)
+{
+	struct fx *fx;
+	struct nl_flow_started s[3] = {0};
+	struct nl_flow_started extra = {0};
+
+	setup_with(state, 3, 3);
+	fx = *state;
+	start_ok(fx, "a", 1, &s[0]);
+	start_ok(fx, "b", 1, &s[1]);
+	start_ok(fx, "c", 1, &s[2]);
+	assert_int_equal(nl_flows_start(fx->fl, "d", NULL, NULL, NULL, 1, &extra), NL_ERR_LIMIT);
+	/* A flow that has ended gives way to a new one. */
+	assert_int_equal(nl_flows_cancel(fx->fl, s[1].device_code), 0);
+	start_ok(fx, "d", 1, &extra);
+	for (int i = 0; i < 3; i++)
+		nl_flow_started_clear(&s[i]);
+	nl_flow_started_clear(&extra);
+	teardown(state);
+}
+
+static void test_flow_expires_with_clock(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 1, &s);
+	fake_now += 299;
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_PENDING);
+	assert_int_equal(st.expires_in, 1);
+	fake_now += 1;
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_DENIED);
+	assert_int_equal(st.reason, NL_REASON_EXPIRED);
+	assert_string_equal(nl_flow_reason_word(st.reason), "expired");
+	nl_flow_started_clear(&s);
+}
+
+static void test_sweep_expires_pending_flows(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+
+	start_ok(fx, "alice", 1, &s);
+	assert_int_equal(nl_flows_sweep(fx->fl), 0);
+	fake_now += 301;
+	assert_int_equal(nl_flows_sweep(fx->fl), 1);
+	assert_int_equal(nl_flows_count(fx->fl), 0);
+	nl_flow_started_clear(&s);
+}
+
+static void test_outcome_is_read_once(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 1, &s);
+	assert_int_equal(nl_flows_cancel(fx->fl, s.device_code), 0);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.reason, NL_REASON_CANCELLED);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), NL_ERR_NOT_FOUND);
+	nl_flow_started_clear(&s);
+}
+
+static void test_status_unknown_device_code_not_found(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_status st;
+	char *wrong;
+
+	start_ok(fx, "alice", 1, &s);
+	wrong = strdup(s.device_code);
+	wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+	assert_int_equal(nl_flows_status(fx->fl, wrong, &st), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_status(fx->fl, "", &st), NL_ERR_NOT_FOUND);
+	free(wrong);
+	nl_flow_started_clear(&s);
+}
+
+/* The phone's side: user code -> authz (state, challenge) -> state -> exchange (verifier). */
+static void begin_and_take(struct fx *fx, struct nl_flow_started *s, struct nl_flow_exchange *x)
+{
+	struct nl_flow_authz a = {0};
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s->user_code, "192.0.2.1", &a), 0);
+	assert_string_equal(a.id, s->id);
+	assert_int_equal(nl_flows_take_state(fx->fl, a.state, x), 0);
+	nl_flow_authz_clear(&a);
+}
+
+static void test_begin_authz_challenge_is_s256_of_verifier(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	struct nl_flow_exchange x = {0};
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char *want = NULL;
+	char lower[NL_USER_CODE_LEN + 2];
+
+	start_ok(fx, "alice", 1, &s);
+	for (size_t i = 0; i < sizeof(lower); i++)
+		lower[i] = (char)(s.user_code[i] >= 'A' && s.user_code[i] <= 'Z' ? s.user_code[i] + 32
+		                                                                 : s.user_code[i]);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, lower, "192.0.2.1", &a), 0);
+	assert_true(strlen(a.state) >= 32 && strlen(a.nonce) >= 32);
+	assert_int_equal(nl_flows_take_state(fx->fl, a.state, &x), 0);
+	assert_string_equal(x.user, "alice");
+	assert_string_equal(x.nonce, a.nonce);
+	assert_true(strlen(x.code_verifier) >= 43);
+	assert_int_equal(EVP_Digest(x.code_verifier, strlen(x.code_verifier), md, &mdlen, EVP_sha256(), NULL),
+	                 1);
+	assert_int_equal(nl_b64url_encode(md, mdlen, &want), 0);
+	assert_string_equal(a.code_challenge, want);
+	free(want);
+	nl_flow_authz_clear(&a);
+	nl_flow_exchange_clear(&x);
+	nl_flow_started_clear(&s);
+}
+
+static void test_take_state_only_once(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	struct nl_flow_exchange x = {0}, y = {0};
+
+	start_ok(fx, "alice", 1, &s);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "192.0.2.1", &a), 0);
+	assert_int_equal(nl_flows_take_state(fx->fl, a.state, &x), 0);
+	assert_int_equal(nl_flows_take_state(fx->fl, a.state, &y), NL_ERR_NOT_FOUND);
+	assert_null(y.code_verifier);
+	/* Nor can the code start a second sign-in once the callback has it. */
+	nl_flow_authz_clear(&a);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "192.0.2.1", &a), NL_ERR_EXPIRED);
+	nl_flow_exchange_clear(&x);
+	nl_flow_started_clear(&s);
+}
+
+static void test_finish_with_flow_user_approves(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_exchange x = {0};
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 1, &s);
+	begin_and_take(fx, &s, &x);
+	assert_int_equal(nl_flows_finish(fx->fl, x.id, NL_REASON_NONE, "alice", NULL), 0);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_APPROVED);
+	assert_string_equal(st.user, "alice");
+	/* A second finish cannot change the outcome. */
+	assert_int_equal(nl_flows_finish(fx->fl, x.id, NL_REASON_NONE, "alice", NULL), NL_ERR_NOT_FOUND);
+	nl_flow_exchange_clear(&x);
+	nl_flow_started_clear(&s);
+}
+
+static void test_finish_with_other_user_denies_mismatch(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_exchange x = {0};
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 1, &s);
+	begin_and_take(fx, &s, &x);
+	assert_int_equal(nl_flows_finish(fx->fl, x.id, NL_REASON_NONE, "mallory", NULL), 0);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_DENIED);
+	assert_int_equal(st.reason, NL_REASON_MISMATCH);
+	assert_non_null(strstr(st.message, "alice"));
+	nl_flow_exchange_clear(&x);
+	nl_flow_started_clear(&s);
+}
+
+static void test_finish_with_reason_denies_with_that_reason(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 1, &s);
+	assert_int_equal(nl_flows_finish(fx->fl, s.id, NL_REASON_LEVEL, NULL, "level P5\nbelow P9"), 0);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_DENIED);
+	assert_int_equal(st.reason, NL_REASON_LEVEL);
+	assert_string_equal(st.message, "level P5 below P9"); /* one line */
+	nl_flow_started_clear(&s);
+}
+
+static void test_cancel_owner_cancels_only_its_flows(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started a, b;
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 7, &a);
+	start_ok(fx, "bob", 8, &b);
+	nl_flows_cancel_owner(fx->fl, 7);
+	assert_int_equal(nl_flows_status(fx->fl, a.device_code, &st), 0);
+	assert_int_equal(st.reason, NL_REASON_CANCELLED);
+	assert_int_equal(nl_flows_status(fx->fl, b.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_PENDING);
+	assert_false(nl_flows_pending_id(fx->fl, a.id));
+	assert_true(nl_flows_pending_id(fx->fl, b.id));
+	nl_flow_started_clear(&a);
+	nl_flow_started_clear(&b);
+}
+
+static void test_cancel_id_cancels(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started a;
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 7, &a);
+	assert_int_equal(nl_flows_cancel_id(fx->fl, "f-0000000000000000"), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_cancel_id(fx->fl, a.id), 0);
+	assert_int_equal(nl_flows_status(fx->fl, a.device_code, &st), 0);
+	assert_int_equal(st.reason, NL_REASON_CANCELLED);
+	nl_flow_started_clear(&a);
+}
+
+/* A valid-looking code that is not s's. */
+static void other_code(const struct nl_flow_started *s, char *out)
+{
+	snprintf(out, NL_USER_CODE_LEN + 2, "%s", s->user_code);
+	out[0] = out[0] == 'A' ? 'C' : 'A';
+}
+
+static void test_guessing_limit_per_client(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	char wrong[NL_USER_CODE_LEN + 2];
+
+	start_ok(fx, "alice", 1, &s);
+	other_code(&s, wrong);
+	for (unsigned i = 0; i < fx->cfg.code_attempts; i++)
+		assert_int_equal(nl_flows_begin_authz(fx->fl, wrong, "198.51.100.7", &a), NL_ERR_NOT_FOUND);
+	/* Now even the right code is refused from that address ... */
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "198.51.100.7", &a), NL_ERR_LIMIT);
+	assert_null(a.state);
+	/* ... but not from another, and not after ten minutes. */
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "198.51.100.8", &a), 0);
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+	fake_now += 600;
+	start_ok(fx, "alice", 1, &s);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "198.51.100.7", &a), 0);
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+}
+
+static void test_guessing_limit_global_across_clients(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	char wrong[NL_USER_CODE_LEN + 2], client[32];
+	int r = 0, i;
+
+	start_ok(fx, "alice", 1, &s);
+	other_code(&s, wrong);
+	for (i = 0; i < 1000 && r != NL_ERR_LIMIT; i++) {
+		snprintf(client, sizeof(client), "203.0.113.%d", i % 250);
+		r = nl_flows_begin_authz(fx->fl, wrong, client, &a);
+	}
+	assert_int_equal(r, NL_ERR_LIMIT);
+	assert_true(i <= 101);
+	fake_now += 60;
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "203.0.113.254", &a), 0);
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+	while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		;
+}
+
+static void test_notify_fd_readable_after_change(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 1, &s);
+	drain(fx->efd);
+	assert_false(readable(fx->efd));
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0); /* a read is no change */
+	assert_false(readable(fx->efd));
+	assert_int_equal(nl_flows_finish(fx->fl, s.id, NL_REASON_DENIED, NULL, NULL), 0);
+	assert_true(readable(fx->efd));
+	nl_flow_started_clear(&s);
+}
+
+static int64_t cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_ten_thousand_flows_start_and_lookup_fast(void **state)
+{
+	enum { N = 10000 };
+	struct fx *fx;
+	struct nl_flow_started *s = calloc(N, sizeof(*s));
+	struct nl_flow_status st;
+	int64_t t0;
+	char user[32];
+
+	setup_with(state, 100000, 3);
+	fx = *state;
+	assert_non_null(s);
+	/* One log line a flow: keep them off the test output. */
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+	assert_true(saved >= 0 && devnull >= 0);
+	dup2(devnull, 2);
+	t0 = cpu_ms();
+	for (int i = 0; i < N; i++) {
+		snprintf(user, sizeof(user), "user%d", i);
+		assert_int_equal(nl_flows_start(fx->fl, user, NULL, NULL, NULL, (uint64_t)i, &s[i]), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(nl_flows_status(fx->fl, s[i].device_code, &st), 0);
+		assert_int_equal(st.state, NL_FLOW_PENDING);
+	}
+	/* CPU time, so that a loaded build machine does not make the test flaky. */
+	assert_true(cpu_ms() - t0 < 2000);
+	dup2(saved, 2);
+	close(saved);
+	close(devnull);
+	assert_int_equal(nl_flows_count(fx->fl), N);
+	for (int i = 0; i < N; i++)
+		nl_flow_started_clear(&s[i]);
+	free(s);
+	teardown(state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_start_returns_distinct_codes_of_right_form, setup, teardown),
+	    cmocka_unit_test(test_user_code_normalize_accepts_case_spaces_and_missing_dash),
+	    cmocka_unit_test(test_user_code_normalize_refuses_lookalikes_and_bad_length),
+	    cmocka_unit_test_setup_teardown(test_start_rejects_bad_user_name, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_start_limit_per_user, setup, teardown),
+	    cmocka_unit_test(test_start_limit_total),
+	    cmocka_unit_test_setup_teardown(test_flow_expires_with_clock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_expires_pending_flows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outcome_is_read_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_unknown_device_code_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_begin_authz_challenge_is_s256_of_verifier, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_take_state_only_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_finish_with_flow_user_approves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_finish_with_other_user_denies_mismatch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_finish_with_reason_denies_with_that_reason, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_owner_cancels_only_its_flows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_id_cancels, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_guessing_limit_per_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_guessing_limit_global_across_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_fd_readable_after_change, setup, teardown),
+	    cmocka_unit_test(test_ten_thousand_flows_start_and_lookup_fast),
+	};
+	return cmocka_run_group_tests_name("flows", tests, NULL, NULL);
+}
