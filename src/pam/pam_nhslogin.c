@@ -1,18 +1,392 @@
-/* pam_nhslogin: PAM entry points. The sign-in itself arrives with the nhslogind issue; until
- * then the module declines every request so that no stack can be opened through it. */
+/* pam_nhslogin: the PAM entry points. The module is a dumb client of nhslogind: it starts a
+ * flow, shows the URL, code and QR code, and long-polls until the daemon says how it ended.
+ * PAM return codes are chosen here only, in pam_result(). */
 #include "config.h"
 
 #define PAM_SM_AUTH
+#define PAM_SM_ACCOUNT
+#include <security/pam_ext.h>
 #include <security/pam_modules.h>
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "module.h"
+#include "nl_err.h"
+#include "nl_time.h"
+#include "nl_wipe.h"
+
+#define CONNECT_TIMEOUT_MS 2000
+#define START_TIMEOUT_MS 20000  /* the daemon may fetch discovery and JWKS first */
+#define WAIT_SLICE_S 5          /* one long-poll; the daemon answers within ~1 s of the outcome */
+#define COUNTDOWN_EVERY_S 60
+
+/* How a sign-in ended, before it becomes a PAM code. */
+enum outcome {
+	OUT_UNAVAILABLE = 0, /* daemon down, misconfigured, provider unreachable: fall back */
+	OUT_SUCCESS,
+	OUT_DENIED,
+	OUT_USER_UNKNOWN,
+	OUT_NOT_APPLICABLE,  /* no way to talk to the person and noninteractive=ignore */
+};
+
+static int pam_result(enum outcome o)
+{
+	switch (o) {
+	case OUT_SUCCESS:
+		return PAM_SUCCESS;
+	case OUT_DENIED:
+		return PAM_AUTH_ERR;
+	case OUT_USER_UNKNOWN:
+		return PAM_USER_UNKNOWN;
+	case OUT_NOT_APPLICABLE:
+		return PAM_IGNORE;
+	case OUT_UNAVAILABLE:
+		break;
+	}
+	return PAM_AUTHINFO_UNAVAIL;
+}
+
+struct signin {
+	pam_handle_t *pamh;
+	struct nl_pam_opts opts;
+	struct nl_client client;
+	const char *user;
+	char *device_code; /* secret */
+	char *text;        /* what the screen shows: URL, code, QR */
+	bool debug;
+};
+
+static const char *item_str(pam_handle_t *pamh, int item)
+{
+	const void *v = NULL;
+	if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || v == NULL)
+		return "";
+	return v;
+}
+
+/* The words the daemon gives for a denied flow, and what the person reads. */
+static const struct {
+	const char *reason;
+	enum outcome outcome;
+	const char *text;
+} reasons[] = {
+	{"denied", OUT_DENIED, "NHS login: the sign-in was declined."},
+	{"expired", OUT_DENIED, "NHS login: the code has expired. Please start again."},
+	{"mismatch", OUT_DENIED, "NHS login: this NHS login is not linked to the account you are signing in to."},
+	{"no_mapping", OUT_DENIED, "NHS login: this NHS login is not linked to any account on this computer."},
+	{"level", OUT_DENIED, "NHS login: your NHS login identity level is not high enough for this computer."},
+	{"invalid_token", OUT_DENIED, "NHS login: the sign-in could not be verified."},
+	{"cancelled", OUT_DENIED, "NHS login: sign-in cancelled."},
+	{"unavailable", OUT_UNAVAILABLE, "NHS login could not be reached. Try again later, or use your break-glass login."},
+};
+
+static enum outcome denied(struct signin *s, const char *reason)
+{
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (reason != NULL && strcmp(reason, reasons[i].reason) == 0) {
+			nl_conv_error(s->pamh, reasons[i].text);
+			pam_syslog(s->pamh, LOG_NOTICE, "NHS login sign-in for %s failed: %s", s->user, reason);
+			return reasons[i].outcome;
+		}
+	}
+	nl_conv_error(s->pamh, "NHS login: the sign-in did not succeed.");
+	pam_syslog(s->pamh, LOG_NOTICE, "NHS login sign-in for %s failed: unknown reason", s->user);
+	return OUT_DENIED;
+}
+
+static enum outcome unavailable(struct signin *s, const char *why)
+{
+	pam_syslog(s->pamh, LOG_ERR, "nhslogind: %s", why);
+	nl_conv_error(s->pamh, "NHS login is not available on this computer right now. "
+	                       "Use your break-glass login, or ask IT.");
+	return OUT_UNAVAILABLE;
+}
+
+/* An approval counts only for the user this module was asked about. */
+static enum outcome approved(struct signin *s, const json_t *reply)
+{
+	const char *who = json_string_value(json_object_get(reply, "user"));
+	if (who == NULL || strcmp(who, s->user) != 0) {
+		pam_syslog(s->pamh, LOG_ERR, "nhslogind approved another user than %s; refused", s->user);
+		return OUT_DENIED;
+	}
+	pam_syslog(s->pamh, LOG_INFO, "NHS login sign-in for %s approved%s", s->user,
+	           json_is_true(json_object_get(reply, "reused")) ? " (recent sign-in reused)" : "");
+	nl_conv_info(s->pamh, "NHS login: signed in.");
+	return OUT_SUCCESS;
+}
+
+static int call(struct signin *s, json_t *req, int timeout_ms, json_t **reply)
+{
+	int r = nl_client_call(&s->client, req, timeout_ms, reply);
+	json_decref(req);
+	return r;
+}
+
+/* The text on the screen: where to go, the code, and the QR code of the complete URL. */
+static int compose_text(struct signin *s, const json_t *reply)
+{
+	const char *uri = json_string_value(json_object_get(reply, "verification_uri"));
+	const char *full = json_string_value(json_object_get(reply, "verification_uri_complete"));
+	const char *code = json_string_value(json_object_get(reply, "user_code"));
+	char *qr = NULL;
+	int n;
+
+	if (uri == NULL || code == NULL)
+		return NL_ERR_INVALID;
+	if (!s->opts.cfg.pam_noqr && nl_qr_render(full != NULL ? full : uri, s->opts.qr_style, &qr) != 0)
+		qr = NULL;
+	n = asprintf(&s->text,
+	             "NHS login: on your phone, open %s\n"
+	             "and enter the code  %s%s\n%s",
+	             uri, code, qr != NULL ? "   (or scan the QR code below)" : "", qr != NULL ? qr : "");
+	free(qr);
+	if (n < 0) {
+		s->text = NULL;
+		return NL_ERR_NOMEM;
+	}
+	return 0;
+}
+
+static enum outcome start_flow(struct signin *s, json_t **reply)
+{
+	char why[256];
+	json_t *req;
+	const char *err;
+	int r;
+
+	req = json_pack("{s:s,s:s,s:s,s:s,s:s}", "op", "start", "user", s->user, "service",
+	                item_str(s->pamh, PAM_SERVICE), "rhost", item_str(s->pamh, PAM_RHOST), "tty",
+	                item_str(s->pamh, PAM_TTY));
+	if (req == NULL)
+		return unavailable(s, "out of memory");
+	if ((r = call(s, req, START_TIMEOUT_MS, reply)) != 0) {
+		snprintf(why, sizeof(why), "start: %s", nl_strerror(r));
+		return unavailable(s, why);
+	}
+	if (json_is_true(json_object_get(*reply, "ok")))
+		return OUT_SUCCESS; /* the caller looks at status */
+	err = json_string_value(json_object_get(*reply, "error"));
+	if (err != NULL && strcmp(err, "limit") == 0) {
+		pam_syslog(s->pamh, LOG_WARNING, "nhslogind refused a new sign-in for %s: limit", s->user);
+		nl_conv_error(s->pamh, "NHS login: too many sign-ins are in progress. Please try again shortly.");
+		return OUT_DENIED;
+	}
+	snprintf(why, sizeof(why), "start refused: %s: %s", err != NULL ? err : "?",
+	         json_string_value(json_object_get(*reply, "message")) ?: "");
+	return unavailable(s, why);
+}
+
+/* One long-poll. Returns OUT_SUCCESS with *pending set while the flow is still open. */
+static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *left)
+{
+	json_t *req, *reply = NULL;
+	const char *status;
+	enum outcome o;
+	int r;
+
+	*pending = false;
+	req = json_pack("{s:s,s:s,s:i}", "op", "wait", "device_code", s->device_code, "timeout", slice);
+	if (req == NULL)
+		return unavailable(s, "out of memory");
+	if ((r = call(s, req, (slice + 5) * 1000, &reply)) != 0) {
+		char why[128];
+		snprintf(why, sizeof(why), "wait: %s", nl_strerror(r));
+		return unavailable(s, why);
+	}
+	status = json_string_value(json_object_get(reply, "status"));
+	if (!json_is_true(json_object_get(reply, "ok")) || status == NULL) {
+		o = unavailable(s, "wait: the daemon answered with an error");
+	} else if (strcmp(status, "pending") == 0) {
+		json_int_t e = json_integer_value(json_object_get(reply, "expires_in"));
+		*pending = true;
+		*left = e > 0 ? (long)e : 0;
+		o = OUT_SUCCESS;
+	} else if (strcmp(status, "approved") == 0) {
+		o = approved(s, reply);
+	} else {
+		o = denied(s, json_string_value(json_object_get(reply, "reason")));
+	}
+	json_decref(reply);
+	return o;
+}
+
+static void send_cancel(struct signin *s)
+{
+	json_t *reply = NULL, *req = json_pack("{s:s,s:s}", "op", "cancel", "device_code", s->device_code);
+	if (req != NULL && call(s, req, 2000, &reply) == 0)
+		json_decref(reply);
+}
+
+/* The person gets a line every minute; the wait itself returns as soon as the flow ends. */
+static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
+{
+	int64_t next_note = nl_mono_ms() + COUNTDOWN_EVERY_S * 1000;
+	bool pending = true;
+	long left = 0;
+	enum outcome o;
+
+	while (pending) {
+		int64_t now = nl_mono_ms();
+		if (now >= deadline_ms) {
+			send_cancel(s);
+			return denied(s, "expired");
+		}
+		int slice = (int)((deadline_ms - now + 999) / 1000);
+		if (slice > WAIT_SLICE_S)
+			slice = WAIT_SLICE_S;
+		if ((o = wait_once(s, slice, &pending, &left)) != OUT_SUCCESS || !pending)
+			return o;
+		if (nl_mono_ms() >= next_note && left > 0) {
+			char line[96];
+			snprintf(line, sizeof(line), "Waiting for NHS login sign-in ... %ld:%02ld left", left / 60,
+			         left % 60);
+			nl_conv_info(s->pamh, line);
+			next_note += COUNTDOWN_EVERY_S * 1000;
+		}
+	}
+	return OUT_DENIED;
+}
+
+/* For conversations that show text only with a prompt (OpenSSH keyboard-interactive): the
+ * person presses Enter once signed in; "c" cancels. */
+static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
+{
+	const char *text = s->text;
+	bool pending = true;
+	long left = 0;
+	enum outcome o;
+
+	for (int round = 0; round < 100 && nl_mono_ms() < deadline_ms; round++) {
+		char *answer = NULL;
+		if (nl_conv_prompt(s->pamh, text, "Press Enter when you have signed in on your phone (c to cancel): ",
+		                   true, &answer) != 0)
+			return unavailable(s, "the conversation failed while waiting");
+		bool cancel = answer != NULL && (answer[0] == 'c' || answer[0] == 'C');
+		nl_free_secret(answer);
+		if (cancel) {
+			send_cancel(s);
+			return denied(s, "cancelled");
+		}
+		/* A short wait: the approval usually arrived before Enter was pressed. */
+		if ((o = wait_once(s, 2, &pending, &left)) != OUT_SUCCESS || !pending)
+			return o;
+		text = "NHS login: not signed in yet. Finish signing in on your phone, then press Enter.";
+	}
+	send_cancel(s);
+	return denied(s, "expired");
+}
+
+static enum outcome run(struct signin *s)
+{
+	json_t *reply = NULL;
+	const char *status;
+	enum outcome o;
+	json_int_t expires_in;
+	int64_t deadline;
+
+	if ((o = start_flow(s, &reply)) != OUT_SUCCESS)
+		goto out;
+	status = json_string_value(json_object_get(reply, "status"));
+	if (status != NULL && strcmp(status, "approved") == 0) {
+		o = approved(s, reply);
+		goto out;
+	}
+	const char *dc = json_string_value(json_object_get(reply, "device_code"));
+	expires_in = json_integer_value(json_object_get(reply, "expires_in"));
+	if (status == NULL || strcmp(status, "pending") != 0 || dc == NULL || expires_in <= 0 ||
+	    compose_text(s, reply) != 0) {
+		o = unavailable(s, "start: the daemon's reply was incomplete");
+		goto out;
+	}
+	if ((s->device_code = strdup(dc)) == NULL) {
+		o = unavailable(s, "out of memory");
+		goto out;
+	}
+	if (s->opts.cfg.pam_timeout > 0 && (json_int_t)s->opts.cfg.pam_timeout < expires_in)
+		expires_in = s->opts.cfg.pam_timeout;
+	deadline = nl_mono_ms() + (int64_t)expires_in * 1000;
+	if (s->opts.cfg.pam_enter_prompt) {
+		o = prompt_loop(s, deadline);
+	} else if (nl_conv_info(s->pamh, s->text) != 0) {
+		/* Nobody can see the code: give up at once, cancelling the flow by closing. */
+		pam_syslog(s->pamh, LOG_NOTICE, "no conversation can show the NHS login code for %s", s->user);
+		o = s->opts.cfg.pam_noninteractive == NL_NONINTERACTIVE_DENY ? OUT_DENIED : OUT_NOT_APPLICABLE;
+	} else {
+		o = wait_loop(s, deadline);
+	}
+out:
+	json_decref(reply);
+	return o;
+}
 
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh; (void)flags; (void)argc; (void)argv;
-	return PAM_AUTHINFO_UNAVAIL;
+	struct signin *s;
+	char err[512];
+	enum outcome o = OUT_UNAVAILABLE;
+	int r;
+
+	(void)flags;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return PAM_BUF_ERR;
+	s->pamh = pamh;
+	s->client.fd = -1;
+	if (nl_pam_opts_parse(argc, argv, &s->opts, err, sizeof(err)) != 0) {
+		pam_syslog(pamh, LOG_ERR, "configuration: %s", err);
+		nl_conv_error(pamh, "NHS login is not set up correctly on this computer. Please contact IT.");
+		goto out;
+	}
+	if ((r = pam_get_user(pamh, &s->user, NULL)) != PAM_SUCCESS || s->user == NULL || s->user[0] == '\0') {
+		o = OUT_USER_UNKNOWN;
+		goto out;
+	}
+	if (s->opts.cfg.pam_strict && getpwnam(s->user) == NULL) {
+		pam_syslog(pamh, LOG_NOTICE, "unknown user %s (strict)", s->user);
+		o = OUT_USER_UNKNOWN;
+		goto out;
+	}
+	if (!nl_conv_available(pamh)) {
+		pam_syslog(pamh, LOG_NOTICE, "no conversation for %s: NHS login needs someone to read a code", s->user);
+		o = s->opts.cfg.pam_noninteractive == NL_NONINTERACTIVE_DENY ? OUT_DENIED : OUT_NOT_APPLICABLE;
+		goto out;
+	}
+	if ((r = nl_client_open(&s->client, s->opts.cfg.socket_path, CONNECT_TIMEOUT_MS)) != 0) {
+		snprintf(err, sizeof(err), "cannot connect to %s: %s", s->opts.cfg.socket_path, nl_strerror(r));
+		o = unavailable(s, err);
+		goto out;
+	}
+	o = run(s);
+out:
+	nl_client_close(&s->client); /* closing cancels a flow still in progress */
+	nl_free_secret(s->device_code);
+	free(s->text);
+	nl_pam_opts_free(&s->opts);
+	nl_wipe(s, sizeof(*s));
+	free(s);
+	return pam_result(o);
 }
 
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh; (void)flags; (void)argc; (void)argv;
+	(void)pamh;
+	(void)flags;
+	(void)argc;
+	(void)argv;
+	/* No credentials of our own to establish: the session's are the account's. */
+	return PAM_SUCCESS;
+}
+
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh;
+	(void)flags;
+	(void)argc;
+	(void)argv;
+	/* Account policy (expiry, access) stays with pam_unix/pam_access: not for this module. */
 	return PAM_IGNORE;
 }

@@ -1,0 +1,494 @@
+/* Test world for the PAM tests: mock + daemon + config + pam_wrapper service files + phone. */
+#include "config.h"
+
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpamtest.h>
+#include <security/pam_appl.h>
+
+#include "nl_err.h"
+#include "nl_time.h"
+
+#define DAEMON_READY_TIMEOUT_MS 10000
+
+static int write_file(const char *path, mode_t mode, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	size_t len = strlen(text);
+	if (fd < 0)
+		return NL_ERR_IO;
+	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) != 0) {
+		close(fd);
+		return NL_ERR_IO;
+	}
+	return close(fd) == 0 ? 0 : NL_ERR_IO;
+}
+
+/* A port that was free a moment ago (the daemon's bridge must be known before the mock
+ * registers the redirect_uri). */
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static const char *builddir(void)
+{
+	const char *top = getenv("NL_TOP_BUILDDIR");
+	return top != NULL && top[0] != '\0' ? top : ".";
+}
+
+/* Start nhslogind and wait for its "ready" line on stdout. */
+static int start_daemon(struct world *w)
+{
+	char path[PATH_MAX + 32];
+	int pipefd[2];
+	pid_t parent = getpid();
+	int64_t deadline;
+	char buf[512];
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/nhslogind", builddir());
+	if (pipe2(pipefd, O_CLOEXEC) != 0)
+		return NL_ERR_IO;
+	w->daemon = fork();
+	if (w->daemon < 0)
+		return NL_ERR_IO;
+	if (w->daemon == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(pipefd[1], STDOUT_FILENO);
+		char log[PATH_MAX + 16];
+		snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+		int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (lfd >= 0)
+			dup2(lfd, STDERR_FILENO);
+		/* The daemon must not inherit pam_wrapper. */
+		unsetenv("LD_PRELOAD");
+		unsetenv("PAM_WRAPPER");
+		execl(path, path, "--config", w->conf, "--foreground", (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	deadline = nl_mono_ms() + DAEMON_READY_TIMEOUT_MS;
+	while (len < sizeof(buf) - 1) {
+		int left = (int)(deadline - nl_mono_ms());
+		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			break;
+		ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (strchr(buf, '\n') != NULL) {
+			close(pipefd[0]);
+			return strstr(buf, "ready") != NULL ? 0 : NL_ERR_INVALID;
+		}
+	}
+	close(pipefd[0]);
+	fprintf(stderr, "harness: nhslogind did not say ready (see %s/daemon.log)\n", w->dir);
+	world_kill_daemon(w, SIGKILL);
+	return NL_ERR_TIMEOUT;
+}
+
+static int write_config(struct world *w, const struct world_opts *o, const char *keydir, int bport)
+{
+	char path[PATH_MAX + 64], *text = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/environments", w->dir);
+	if (mkdir(path, 0755) != 0)
+		return NL_ERR_IO;
+	if (asprintf(&text,
+	             "environment = local\nenvironments_dir = %s/environments\n"
+	             "[daemon]\nsocket = %s\nstate_dir = %s/state\ncache_dir = %s/cache\n%s\n"
+	             "[bridge]\nlisten = 127.0.0.1:%d\n"
+	             "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n%s\n",
+	             w->dir, w->socket, w->dir, w->dir, o->daemon_extra ? o->daemon_extra : "", bport, w->dir,
+	             o->identity_extra ? o->identity_extra : "") < 0)
+		return NL_ERR_NOMEM;
+	r = write_file(w->conf, 0644, text);
+	free(text);
+	if (r != 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/environments/local.conf", w->dir);
+	if (asprintf(&text,
+	             "issuer = %s\nclient_id = nhslogin-test\nclient_key = %s/client.key.pem\n"
+	             "redirect_uri = http://127.0.0.1:%d/callback\nscope = openid profile\nvtr = %s\n"
+	             "allowed_algs = RS512\n%s\n",
+	             o->issuer_override ? o->issuer_override : mockproc_issuer(w->mock), keydir, bport,
+	             o->vtr ? o->vtr : "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]", o->env_extra ? o->env_extra : "") < 0)
+		return NL_ERR_NOMEM;
+	r = write_file(path, 0644, text);
+	free(text);
+	if (r != 0)
+		return r;
+	/* p9 and p5 are the mock's built-in P9 and P5 users. */
+	snprintf(path, sizeof(path), "%s/nhslogin.map", w->dir);
+	return write_file(path, 0644, "clinician 9686368973\nnurse 9686368906\n");
+}
+
+int world_start(const struct world_opts *o, struct world **out)
+{
+	static const struct world_opts none;
+	struct world *w = calloc(1, sizeof(*w));
+	char client[256], *pub = NULL, *key = NULL;
+	const char *args[16];
+	cjose_jwk_t *jwk = NULL;
+	size_t n = 0;
+	int bport, r = NL_ERR_INTERNAL;
+
+	if (o == NULL)
+		o = &none;
+	if (w == NULL)
+		return NL_ERR_NOMEM;
+	w->daemon = -1;
+	snprintf(w->dir, sizeof(w->dir), "/tmp/nl-pamtest.XXXXXX");
+	if (mkdtemp(w->dir) == NULL || chmod(w->dir, 0755) != 0)
+		goto out;
+	snprintf(w->conf, sizeof(w->conf), "%s/nhslogin.conf", w->dir);
+	if (strlen(w->dir) > 64)
+		goto out;
+	snprintf(w->socket, sizeof(w->socket), "%.64s/run/nhslogind.sock", w->dir);
+	if ((r = mockproc_client_key(w->dir, "client", &jwk, &pub, &key)) != 0)
+		goto out;
+	if ((bport = free_port()) <= 0)
+		goto out;
+	snprintf(w->bridge, sizeof(w->bridge), "http://127.0.0.1:%d", bport);
+	snprintf(client, sizeof(client), "nhslogin-test:%s:%s/callback", pub, w->bridge);
+	args[n++] = "--client";
+	args[n++] = client;
+	for (size_t i = 0; i < 8 && o->mock_args[i] != NULL; i++)
+		args[n++] = o->mock_args[i];
+	args[n] = NULL;
+	if ((r = mockproc_start(args, &w->mock)) != 0)
+		goto out;
+	if ((r = write_config(w, o, w->dir, bport)) != 0)
+		goto out;
+	if ((r = start_daemon(w)) != 0)
+		goto out;
+	*out = w;
+	w = NULL;
+out:
+	if (jwk != NULL)
+		cjose_jwk_release(jwk);
+	free(pub);
+	free(key);
+	if (w != NULL)
+		world_stop(w);
+	return r;
+}
+
+void world_kill_daemon(struct world *w, int sig)
+{
+	if (w == NULL || w->daemon <= 0)
+		return;
+	kill(w->daemon, sig);
+	for (int i = 0; i < 500; i++) { /* 5 s, then SIGKILL */
+		if (waitpid(w->daemon, NULL, WNOHANG) == w->daemon) {
+			w->daemon = -1;
+			return;
+		}
+		usleep(10000);
+	}
+	kill(w->daemon, SIGKILL);
+	waitpid(w->daemon, NULL, 0);
+	w->daemon = -1;
+}
+
+int world_restart_daemon(struct world *w)
+{
+	return start_daemon(w);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void world_stop(struct world *w)
+{
+	if (w == NULL)
+		return;
+	world_kill_daemon(w, SIGTERM);
+	if (w->mock != NULL)
+		mockproc_stop(w->mock);
+	if (w->dir[0] != '\0' && getenv("NL_KEEP_TEST_DIR") == NULL)
+		nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(w);
+}
+
+/* pam_wrapper reads the service directory once, so every service the tests use is written
+ * before the program re-executes itself under pam_wrapper; each names one config path, which
+ * world_activate() fills with the active world's main config. */
+static const struct {
+	const char *name, *control, *args, *extra;
+} services[] = {
+	{"other", "required", "pam_deny.so", NULL}, /* pam_wrapper wants a default; never used */
+	{"nl-login", "required", "", NULL},
+	{"nl-login2", "required", "timeout=2", NULL},
+	{"nl-short", "required", "timeout=2 noqr", NULL},
+	{"nl-long", "required", "timeout=30", NULL},
+	{"nl-nodaemon", "required", "socket=/nonexistent/nhslogind.sock", NULL},
+	{"nl-badarg", "required", "frobnicate=1", NULL},
+	{"nl-sshd", "required", "enter_prompt", NULL},
+	{"nl-glass", "[success=done authinfo_unavail=ignore default=die]", "socket=/nonexistent/nhslogind.sock",
+	 "auth required pam_permit.so\n"},
+	{"nl-glass2", "[success=done authinfo_unavail=ignore default=die]", "", "auth required pam_permit.so\n"},
+};
+
+static int write_services(const char *dir)
+{
+	char path[PATH_MAX + 64], *text = NULL;
+	int r = 0;
+
+	if (write_file(strcat(strcpy(path, dir), "/other"), 0644, "auth required pam_deny.so\n") != 0)
+		return NL_ERR_IO;
+	for (size_t i = 1; i < sizeof(services) / sizeof(services[0]) && r == 0; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, services[i].name);
+		if (asprintf(&text, "auth %s %s/.libs/pam_nhslogin.so config=%s/nhslogin.conf %s\n%s", services[i].control,
+		             builddir(), dir, services[i].args, services[i].extra ? services[i].extra : "") < 0)
+			return NL_ERR_NOMEM;
+		r = write_file(path, 0644, text);
+		free(text);
+	}
+	return r;
+}
+
+int world_activate(struct world *w)
+{
+	const char *dir = getenv("PAM_WRAPPER_SERVICE_DIR");
+	char path[PATH_MAX + 32], buf[8192];
+	ssize_t n;
+	int fd, r;
+
+	if (dir == NULL)
+		return NL_ERR_CONFIG;
+	if ((fd = open(w->conf, O_RDONLY | O_CLOEXEC)) < 0)
+		return NL_ERR_IO;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NL_ERR_IO;
+	buf[n] = '\0';
+	snprintf(path, sizeof(path), "%s/nhslogin.conf", dir);
+	r = write_file(path, 0644, buf);
+	return r;
+}
+
+/* Find value="..." of the hidden input `name` in an HTML page. */
+static int html_hidden(const char *html, const char *name, char *out, size_t outlen)
+{
+	char pat[64];
+	const char *p, *q;
+	snprintf(pat, sizeof(pat), "name=\"%s\" value=\"", name);
+	if ((p = strstr(html, pat)) == NULL)
+		return NL_ERR_NOT_FOUND;
+	p += strlen(pat);
+	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= outlen)
+		return NL_ERR_INVALID;
+	memcpy(out, p, (size_t)(q - p));
+	out[q - p] = '\0';
+	return 0;
+}
+
+int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
+                 long *final_status)
+{
+	struct mockproc_resp a = {0}, b = {0}, c = {0}, d = {0};
+	char url[256], body[4200], req[4096];
+	int r = NL_ERR_HTTP;
+
+	/* 1. The verification page with the code typed in lower case and without the dash. */
+	char typed[16];
+	size_t t = 0;
+	for (const char *p = user_code; *p != '\0' && t < sizeof(typed) - 1; p++)
+		if (*p != '-')
+			typed[t++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	typed[t] = '\0';
+	snprintf(url, sizeof(url), "%s/d", w->bridge);
+	snprintf(body, sizeof(body), "code=%s", typed);
+	if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &a) != 0 ||
+	    a.status / 100 != 3 || a.location == NULL)
+		goto out;
+	/* 2. NHS login's /authorize shows the user picker. */
+	if (mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0)
+		goto out;
+	const char *back = b.location;
+	if (b.status == 200) {
+		/* 3. Pick the user (or decline) on the mock's page. */
+		if (html_hidden(b.body, "req", req, sizeof(req)) != 0)
+			goto out;
+		char *enc = NULL;
+		CURL *cu = curl_easy_init();
+		if (cu != NULL)
+			enc = curl_easy_escape(cu, req, 0);
+		snprintf(body, sizeof(body), "req=%s&%s", enc ? enc : "", decline ? "decline=1" : "user=");
+		if (!decline)
+			strncat(body, as_user, sizeof(body) - strlen(body) - 1);
+		curl_free(enc);
+		curl_easy_cleanup(cu);
+		char *base = strdup(mockproc_issuer(w->mock));
+		snprintf(url, sizeof(url), "%s/authorize/decision", base);
+		free(base);
+		if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &c) != 0)
+			goto out;
+		back = c.location;
+	}
+	if (back == NULL)
+		goto out;
+	/* 4. Back to the bridge's callback, which finishes the flow. */
+	if (mockproc_fetch("GET", back, NULL, NULL, NULL, &d) != 0)
+		goto out;
+	*final_status = d.status;
+	r = 0;
+out:
+	mockproc_resp_free(&a);
+	mockproc_resp_free(&b);
+	mockproc_resp_free(&c);
+	mockproc_resp_free(&d);
+	return r;
+}
+
+struct phone_job {
+	struct world *w;
+	struct pam_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+static void *phone_thread(void *arg)
+{
+	struct phone_job *j = arg;
+	j->run->phone_rc = phone_signin(j->w, j->run->user_code, j->run->as_user, j->run->decline,
+	                                &j->run->phone_status);
+	return NULL;
+}
+
+struct conv_ctx {
+	struct phone_job job;
+};
+
+static void note_code(struct conv_ctx *ctx, const char *msg)
+{
+	const char *p = strstr(msg, "enter the code  ");
+	struct pam_run *run = ctx->job.run;
+	if (p == NULL || run->user_code[0] != '\0')
+		return;
+	p += strlen("enter the code  ");
+	snprintf(run->user_code, sizeof(run->user_code), "%.9s", p);
+	if (run->as_user != NULL || run->decline) {
+		if (pthread_create(&ctx->job.thread, NULL, phone_thread, &ctx->job) == 0)
+			ctx->job.started = true;
+	}
+}
+
+static int test_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	struct conv_ctx *ctx = data;
+	struct pam_run *run = ctx->job.run;
+	struct pam_response *r = calloc((size_t)n, sizeof(*r));
+
+	if (r == NULL)
+		return PAM_BUF_ERR;
+	for (int i = 0; i < n; i++) {
+		switch (msg[i]->msg_style) {
+		case PAM_TEXT_INFO:
+			if (run->n_info < 16)
+				snprintf(run->infos[run->n_info++], sizeof(run->infos[0]), "%s", msg[i]->msg);
+			note_code(ctx, msg[i]->msg);
+			break;
+		case PAM_ERROR_MSG:
+			if (run->n_error < 8)
+				snprintf(run->errors[run->n_error++], sizeof(run->errors[0]), "%s", msg[i]->msg);
+			break;
+		default:
+			/* A prompt (enter_prompt mode): answer once the phone is done. */
+			run->prompts++;
+			if (ctx->job.started) {
+				pthread_join(ctx->job.thread, NULL);
+				ctx->job.started = false;
+			}
+			r[i].resp = strdup("");
+			break;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+int pam_run_auth(struct world *w, struct pam_run *run)
+{
+	struct conv_ctx ctx = {.job = {.w = w, .run = run}};
+	struct pam_testcase tests[] = {pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS)};
+	enum pamtest_err perr;
+
+	/* libpamtest's run_pamtest_conv macro has a misplaced parenthesis; call what it means. */
+	perr = _pamtest_conv(run->service, run->user, test_conv, &ctx, tests, 1, NULL);
+	if (ctx.job.started)
+		pthread_join(ctx.job.thread, NULL);
+	if (perr != PAMTEST_ERR_OK && perr != PAMTEST_ERR_CASE)
+		return -1000 - (int)perr;
+	return tests[0].op_rv;
+}
+
+static void remove_service_dir(void)
+{
+	const char *dir = getenv("PAM_WRAPPER_SERVICE_DIR");
+	if (dir != NULL && strncmp(dir, "/tmp/nl-pamsvc.", 15) == 0 && getenv("NL_KEEP_TEST_DIR") == NULL)
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void harness_reexec_under_pam_wrapper(int argc, char **argv)
+{
+	const char *lib = getenv("NL_PAM_WRAPPER_LIB");
+	(void)argc;
+	if (getenv("PAM_WRAPPER") != NULL) {
+		/* Loaded already; the mock and the daemon we start must not inherit it. */
+		unsetenv("LD_PRELOAD");
+		atexit(remove_service_dir);
+		return;
+	}
+	if (lib == NULL || lib[0] == '\0')
+		lib = "libpam_wrapper.so";
+	static char svc[] = "/tmp/nl-pamsvc.XXXXXX";
+	if (mkdtemp(svc) == NULL || chmod(svc, 0755) != 0 || write_services(svc) != 0) {
+		perror("harness: service dir");
+		exit(99);
+	}
+	setenv("PAM_WRAPPER_SERVICE_DIR", svc, 1);
+	setenv("LD_PRELOAD", lib, 1);
+	setenv("PAM_WRAPPER", "1", 1);
+	execv("/proc/self/exe", argv);
+	perror("harness: re-exec under pam_wrapper");
+	exit(99);
+}

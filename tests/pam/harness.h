@@ -1,0 +1,73 @@
+/* Test world for the PAM tests: a real nhslogin-mock, a real nhslogind with a generated config
+ * and client key, PAM service files for pam_wrapper, and a "phone" that walks the bridge pages
+ * and the mock's sign-in over HTTP. Everything on loopback, in a temp dir, stopped at the end. */
+#ifndef NL_TEST_HARNESS_H
+#define NL_TEST_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "mockproc.h"
+
+struct world_opts {
+	const char *mock_args[8];    /* extra nhslogin-mock arguments, NULL-terminated */
+	const char *daemon_extra;    /* lines added to [daemon] */
+	const char *identity_extra;  /* lines added to [identity] */
+	const char *env_extra;       /* lines added to the environment file */
+	const char *vtr;             /* default ["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"] */
+	const char *issuer_override; /* point the daemon at another issuer (e.g. a dead port) */
+};
+
+struct world {
+	char dir[256];
+	char conf[PATH_MAX];
+	char socket[108]; /* sun_path */
+	char bridge[128];       /* http://127.0.0.1:PORT */
+	struct mockproc *mock;
+	pid_t daemon;
+};
+
+/* Start the mock and nhslogind (waits for the daemon's ready line, 10 s at most). */
+int world_start(const struct world_opts *o, struct world **out);
+/* Stop both and remove the temp dir. NULL is fine. */
+void world_stop(struct world *w);
+/* Kill the daemon with sig and reap it. */
+void world_kill_daemon(struct world *w, int sig);
+/* Start the daemon again on the same config (after world_kill_daemon). */
+int world_restart_daemon(struct world *w);
+/* Make w the world the PAM services use (they all read one config path). Services:
+ * nl-login (defaults), nl-login2 (timeout=2), nl-short (timeout=2 noqr), nl-long (timeout=30),
+ * nl-nodaemon (socket to nowhere), nl-badarg (an unknown argument), nl-sshd (enter_prompt),
+ * nl-glass / nl-glass2 ([success=done authinfo_unavail=ignore default=die] then pam_permit, the
+ * first with no daemon). */
+int world_activate(struct world *w);
+
+/* The phone: open /d, enter user_code, follow to the mock's /authorize, pick `as_user` on its
+ * page (or decline), and follow the redirect back to the bridge callback. Returns 0 when every
+ * hop answered as expected; *final_status gets the callback page's HTTP status. */
+int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
+                 long *final_status);
+
+/* Run PAM: libpamtest with a conversation that records every message and, when the code is
+ * shown, runs the phone (as_user; NULL = no phone) in a thread. Returns pam_authenticate's code. */
+struct pam_run {
+	const char *service;
+	const char *user;
+	const char *as_user;   /* phone signs in as this mock user; NULL: nobody answers */
+	bool decline;
+	char infos[16][4096];  /* PAM_TEXT_INFO messages seen (first 16) */
+	int n_info;
+	char errors[8][512];
+	int n_error;
+	char user_code[16];    /* the code shown, if any */
+	int prompts;           /* PAM_PROMPT_* messages answered */
+	long phone_status;
+	int phone_rc;
+};
+int pam_run_auth(struct world *w, struct pam_run *run);
+
+/* Re-exec the test program under pam_wrapper (LD_PRELOAD) unless it already is. */
+void harness_reexec_under_pam_wrapper(int argc, char **argv);
+
+#endif

@@ -1,0 +1,274 @@
+/* The sign-in end to end: the real pam_nhslogin.so in a real PAM stack (pam_wrapper +
+ * libpamtest), a real nhslogind over its socket, a real nhslogin-mock over HTTP, and a phone
+ * that walks the pages. Each test asserts the exact PAM code of its path. */
+#include "config.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <security/pam_appl.h>
+
+#include "harness.h"
+#include "nl_time.h"
+
+static struct world *main_world;
+
+static int start_main(void **state)
+{
+	static const struct world_opts o = {.mock_args = {NULL}};
+	(void)state;
+	return world_start(&o, &main_world) == 0 ? 0 : -1;
+}
+
+static int stop_main(void **state)
+{
+	(void)state;
+	world_stop(main_world);
+	main_world = NULL;
+	return 0;
+}
+
+static bool saw_info(const struct pam_run *r, const char *needle)
+{
+	for (int i = 0; i < r->n_info; i++)
+		if (strstr(r->infos[i], needle) != NULL)
+			return true;
+	return false;
+}
+
+static bool saw_error(const struct pam_run *r, const char *needle)
+{
+	for (int i = 0; i < r->n_error; i++)
+		if (strstr(r->errors[i], needle) != NULL)
+			return true;
+	return false;
+}
+
+static void test_signin_succeeds_for_mapped_user(void **state)
+{
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	char url[160];
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
+	assert_int_equal(run.phone_rc, 0);
+	assert_int_equal(run.phone_status, 200);
+	/* What the person saw: the page, the grouped code, and a QR code drawn with blocks. */
+	snprintf(url, sizeof(url), "open %s/d", main_world->bridge);
+	assert_true(saw_info(&run, url));
+	assert_int_equal(strlen(run.user_code), 9);
+	assert_int_equal(run.user_code[4], '-');
+	assert_true(saw_info(&run, "\xe2\x96\x88"));
+	assert_true(saw_info(&run, "signed in"));
+}
+
+static void test_signin_for_another_account_is_refused(void **state)
+{
+	/* p9's NHS number maps to clinician, not nurse. */
+	struct pam_run run = {.service = "nl-login", .user = "nurse", .as_user = "p9"};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_rc, 0);
+	assert_true(saw_error(&run, "not linked"));
+}
+
+static void test_declined_signin_is_refused(void **state)
+{
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .decline = true};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_rc, 0);
+	assert_true(saw_error(&run, "declined"));
+}
+
+static void test_unanswered_code_expires(void **state)
+{
+	struct pam_run run = {.service = "nl-short", .user = "clinician"};
+	int64_t t0 = nl_mono_ms();
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
+	assert_true(nl_mono_ms() - t0 < 6000);
+	assert_true(saw_error(&run, "expired"));
+	assert_false(saw_info(&run, "\xe2\x96\x88")); /* noqr */
+}
+
+static void test_signin_is_not_reused_when_window_is_zero(void **state)
+{
+	struct pam_run first = {.service = "nl-login2", .user = "clinician", .as_user = "p9"};
+	struct pam_run second = {.service = "nl-login2", .user = "clinician"};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &first), PAM_SUCCESS);
+	assert_int_equal(pam_run_auth(main_world, &second), PAM_AUTH_ERR);
+	assert_int_not_equal(second.user_code[0], '\0'); /* a new code was shown */
+}
+
+static void test_caches_make_one_discovery_and_jwks_fetch(void **state)
+{
+	long discovery = -1, jwks = -1;
+	(void)state;
+	/* Several sign-ins have run against this world by now (tests run in order). */
+	assert_int_equal(mockproc_stat(main_world->mock, "discovery", &discovery), 0);
+	assert_int_equal(mockproc_stat(main_world->mock, "jwks", &jwks), 0);
+	assert_int_equal(discovery, 1);
+	assert_int_equal(jwks, 1);
+}
+
+static void test_daemon_not_running_is_authinfo_unavail(void **state)
+{
+	struct pam_run run = {.service = "nl-nodaemon", .user = "clinician"};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTHINFO_UNAVAIL);
+	assert_true(saw_error(&run, "not available"));
+}
+
+static void test_bad_module_argument_is_authinfo_unavail(void **state)
+{
+	struct pam_run run = {.service = "nl-badarg", .user = "clinician"};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTHINFO_UNAVAIL);
+}
+
+static void test_break_glass_stack_falls_through_only_when_unavailable(void **state)
+{
+	/* [success=done authinfo_unavail=ignore default=die] then pam_permit standing in for the
+	 * break-glass password: daemon down -> the next module decides; a refusal never falls through. */
+	struct pam_run down = {.service = "nl-glass", .user = "clinician"};
+	struct pam_run refused = {.service = "nl-glass2", .user = "nurse", .as_user = "p9"};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &down), PAM_SUCCESS);
+	assert_int_equal(pam_run_auth(main_world, &refused), PAM_AUTH_ERR);
+	assert_int_equal(refused.phone_rc, 0);
+}
+
+static void test_enter_prompt_mode_for_openssh(void **state)
+{
+	struct pam_run run = {.service = "nl-sshd", .user = "clinician", .as_user = "p9"};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
+	assert_true(run.prompts >= 1);
+	assert_int_equal(run.phone_rc, 0);
+}
+
+/* A second world: vtr also asks for P5, min_level stays P9, and sign-ins may be reused. */
+static void test_p5_identity_refused_when_p9_required(void **state)
+{
+	struct world_opts o = {.vtr = "[\"P9.Cp.Cd\",\"P5.Cp.Cd\"]", .identity_extra = "reuse_window = 60"};
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-login", .user = "nurse", .as_user = "p5"};
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_rc, 0);
+	assert_true(saw_error(&run, "identity level"));
+	world_stop(w);
+}
+
+static void test_signin_reused_inside_window_only(void **state)
+{
+	struct world_opts o = {.identity_extra = "reuse_window = 60"};
+	struct world *w = NULL;
+	struct pam_run first = {.service = "nl-login2", .user = "clinician", .as_user = "p9"};
+	struct pam_run again = {.service = "nl-login2", .user = "clinician"};
+	struct pam_run other = {.service = "nl-login2", .user = "nurse"};
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &first), PAM_SUCCESS);
+	assert_int_equal(pam_run_auth(w, &again), PAM_SUCCESS);
+	assert_int_equal(again.user_code[0], '\0'); /* no code: the sign-in was reused */
+	/* Another local user never gets clinician's sign-in. */
+	assert_int_equal(pam_run_auth(w, &other), PAM_AUTH_ERR);
+	assert_int_not_equal(other.user_code[0], '\0');
+	world_stop(w);
+}
+
+static void test_provider_unreachable_is_authinfo_unavail(void **state)
+{
+	struct world_opts o = {.issuer_override = "http://127.0.0.1:9"}; /* discard port: nothing listens */
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-login", .user = "clinician"};
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
+	world_stop(w);
+}
+
+static void test_native_device_mode_signin(void **state)
+{
+	struct world_opts o = {.mock_args = {"--device-endpoint", "--device-interval", "1", "--auto-approve", "p9", NULL},
+	                       .env_extra = "flow = device"};
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-long", .user = "clinician"};
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &run), PAM_SUCCESS);
+	assert_true(saw_info(&run, mockproc_issuer(w->mock))); /* the provider's own page */
+	world_stop(w);
+}
+
+static void test_daemon_killed_mid_flow_is_authinfo_unavail(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-long", .user = "clinician"};
+	pid_t killer;
+	int64_t t0;
+	(void)state;
+	assert_int_equal(world_start(NULL, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	/* A child kills the daemon 1 s into the wait. */
+	killer = fork();
+	assert_true(killer >= 0);
+	if (killer == 0) {
+		usleep(1000 * 1000);
+		kill(w->daemon, SIGKILL);
+		_exit(0);
+	}
+	t0 = nl_mono_ms();
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
+	assert_true(nl_mono_ms() - t0 < 3000); /* 1 s until the kill, then within 2 s */
+	waitpid(killer, NULL, 0);
+	world_kill_daemon(w, SIGKILL);
+	world_stop(w);
+}
+
+int main(int argc, char **argv)
+{
+	harness_reexec_under_pam_wrapper(argc, argv);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_signin_succeeds_for_mapped_user, NULL, NULL),
+		cmocka_unit_test(test_signin_for_another_account_is_refused),
+		cmocka_unit_test(test_declined_signin_is_refused),
+		cmocka_unit_test(test_unanswered_code_expires),
+		cmocka_unit_test(test_signin_is_not_reused_when_window_is_zero),
+		cmocka_unit_test(test_enter_prompt_mode_for_openssh),
+		cmocka_unit_test(test_caches_make_one_discovery_and_jwks_fetch),
+		cmocka_unit_test(test_daemon_not_running_is_authinfo_unavail),
+		cmocka_unit_test(test_bad_module_argument_is_authinfo_unavail),
+		cmocka_unit_test(test_break_glass_stack_falls_through_only_when_unavailable),
+		cmocka_unit_test(test_p5_identity_refused_when_p9_required),
+		cmocka_unit_test(test_signin_reused_inside_window_only),
+		cmocka_unit_test(test_provider_unreachable_is_authinfo_unavail),
+		cmocka_unit_test(test_native_device_mode_signin),
+		cmocka_unit_test(test_daemon_killed_mid_flow_is_authinfo_unavail),
+	};
+	return cmocka_run_group_tests_name("pam", tests, start_main, stop_main);
+}
