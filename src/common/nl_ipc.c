@@ -96,16 +96,15 @@ out:
 	return r;
 }
 
-int nl_linebuf_fill(struct nl_linebuf *lb, int fd)
+/* One non-blocking read into buf (room bytes): 1 data, 0 would block, NL_ERR_CLOSED, NL_ERR_IO. */
+static int read_some(int fd, char *buf, size_t room, size_t *got)
 {
 	ssize_t n;
 
-	if (lb->len >= sizeof(lb->buf))
-		return memchr(lb->buf, '\n', lb->len) != NULL ? 0 : NL_ERR_TOO_BIG;
 	for (;;) {
-		n = recv(fd, lb->buf + lb->len, sizeof(lb->buf) - lb->len, MSG_DONTWAIT);
+		n = recv(fd, buf, room, MSG_DONTWAIT);
 		if (n < 0 && errno == ENOTSOCK)
-			n = read(fd, lb->buf + lb->len, sizeof(lb->buf) - lb->len);
+			n = read(fd, buf, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		break;
@@ -116,7 +115,43 @@ int nl_linebuf_fill(struct nl_linebuf *lb, int fd)
 		                                                 : NL_ERR_IO;
 	if (n == 0)
 		return NL_ERR_CLOSED;
-	lb->len += (size_t)n;
+	*got = (size_t)n;
+	return 1;
+}
+
+/* Take one complete line out of buf[0..*len): see nl_linebuf_take. */
+static int take_line(char *buf, size_t *len, json_t **out, char *err, size_t errlen)
+{
+	json_t *v = NULL;
+	char *nl;
+	size_t line, rest;
+	int r;
+
+	if (buf == NULL || (nl = memchr(buf, '\n', *len)) == NULL)
+		return 0;
+	line = (size_t)(nl - buf);
+	r = nl_json_parse(buf, line, NL_IPC_MAX_LINE, NL_JSON_MAX_DEPTH, true, &v, err, errlen);
+	/* Consume the line (good or bad) and wipe the bytes that are no longer in use. */
+	rest = *len - line - 1;
+	memmove(buf, nl + 1, rest);
+	nl_wipe(buf + rest, *len - rest);
+	*len = rest;
+	if (r != 0)
+		return NL_ERR_INVALID;
+	*out = v;
+	return 1;
+}
+
+int nl_linebuf_fill(struct nl_linebuf *lb, int fd)
+{
+	size_t got = 0;
+	int r;
+
+	if (lb->len >= sizeof(lb->buf))
+		return memchr(lb->buf, '\n', lb->len) != NULL ? 0 : NL_ERR_TOO_BIG;
+	if ((r = read_some(fd, lb->buf + lb->len, sizeof(lb->buf) - lb->len, &got)) <= 0)
+		return r;
+	lb->len += got;
 	if (lb->len == sizeof(lb->buf) && memchr(lb->buf, '\n', lb->len) == NULL)
 		return NL_ERR_TOO_BIG;
 	return 1;
@@ -124,24 +159,70 @@ int nl_linebuf_fill(struct nl_linebuf *lb, int fd)
 
 int nl_linebuf_take(struct nl_linebuf *lb, json_t **out, char *err, size_t errlen)
 {
-	json_t *v = NULL;
-	char *nl;
-	size_t line, rest;
+	return take_line(lb->buf, &lb->len, out, err, errlen);
+}
+
+/* ---- the growable reader ---- */
+
+/* Room for at least one more byte: double the buffer (wiping the old one), up to the limit. */
+static int dyn_grow(struct nl_linebuf_dyn *lb)
+{
+	size_t cap = lb->cap == 0 ? NL_LINEBUF_MIN : lb->cap * 2;
+	char *nb;
+
+	if (cap > NL_IPC_MAX_LINE)
+		cap = NL_IPC_MAX_LINE;
+	if ((nb = malloc(cap)) == NULL)
+		return NL_ERR_NOMEM;
+	if (lb->len > 0)
+		memcpy(nb, lb->buf, lb->len);
+	if (lb->buf != NULL)
+		nl_free_secret_buf(lb->buf, lb->cap);
+	lb->buf = nb;
+	lb->cap = cap;
+	return 0;
+}
+
+int nl_linebuf_dyn_fill(struct nl_linebuf_dyn *lb, int fd)
+{
+	size_t got = 0;
 	int r;
 
-	if ((nl = memchr(lb->buf, '\n', lb->len)) == NULL)
-		return 0;
-	line = (size_t)(nl - lb->buf);
-	r = nl_json_parse(lb->buf, line, NL_IPC_MAX_LINE, NL_JSON_MAX_DEPTH, true, &v, err, errlen);
-	/* Consume the line (good or bad) and wipe the bytes that are no longer in use. */
-	rest = lb->len - line - 1;
-	memmove(lb->buf, nl + 1, rest);
-	nl_wipe(lb->buf + rest, lb->len - rest);
-	lb->len = rest;
-	if (r != 0)
-		return NL_ERR_INVALID;
-	*out = v;
+	if (lb->len >= NL_IPC_MAX_LINE)
+		return memchr(lb->buf, '\n', lb->len) != NULL ? 0 : NL_ERR_TOO_BIG;
+	if (lb->len == lb->cap && (r = dyn_grow(lb)) != 0)
+		return r;
+	if ((r = read_some(fd, lb->buf + lb->len, lb->cap - lb->len, &got)) <= 0) {
+		if (lb->len == 0)
+			nl_linebuf_dyn_clear(lb); /* nothing held: hold no memory */
+		return r;
+	}
+	lb->len += got;
+	if (lb->len == NL_IPC_MAX_LINE && memchr(lb->buf, '\n', lb->len) == NULL)
+		return NL_ERR_TOO_BIG;
 	return 1;
+}
+
+int nl_linebuf_dyn_take(struct nl_linebuf_dyn *lb, json_t **out, char *err, size_t errlen)
+{
+	int r = take_line(lb->buf, &lb->len, out, err, errlen);
+
+	if (r != 0 && lb->len == 0)
+		nl_linebuf_dyn_clear(lb);
+	return r;
+}
+
+bool nl_linebuf_dyn_full(const struct nl_linebuf_dyn *lb)
+{
+	return lb->len >= NL_IPC_MAX_LINE;
+}
+
+void nl_linebuf_dyn_clear(struct nl_linebuf_dyn *lb)
+{
+	if (lb->buf != NULL)
+		nl_free_secret_buf(lb->buf, lb->cap);
+	lb->buf = NULL;
+	lb->len = lb->cap = 0;
 }
 
 void nl_linebuf_clear(struct nl_linebuf *lb)

@@ -4,6 +4,7 @@
 #define NL_IPC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define NL_IPC_MAX_LINE (64 * 1024)
@@ -32,6 +33,25 @@ int nl_linebuf_fill(struct nl_linebuf *lb, int fd);
 int nl_linebuf_take(struct nl_linebuf *lb, json_t **out, char *err, size_t errlen);
 /* Wipe whatever lb still holds and empty it (before closing a connection or reusing lb). */
 void nl_linebuf_clear(struct nl_linebuf *lb);
+
+/* The server's line reader: the same framing as struct nl_linebuf, but it holds no memory while
+ * empty and grows on demand (NL_LINEBUF_MIN, doubling, up to NL_IPC_MAX_LINE), so that thousands
+ * of idle connections cost next to nothing. A zeroed struct is an empty buffer. Every growth,
+ * take and clear wipes the bytes it gives up; once empty the buffer is freed. */
+#define NL_LINEBUF_MIN 512
+struct nl_linebuf_dyn {
+	char *buf;
+	size_t len, cap;
+};
+/* As nl_linebuf_fill: 1 data arrived, 0 would block (or full but a complete line is held),
+ * NL_ERR_CLOSED, NL_ERR_TOO_BIG (NL_IPC_MAX_LINE bytes without a newline), NL_ERR_NOMEM, NL_ERR_IO. */
+int nl_linebuf_dyn_fill(struct nl_linebuf_dyn *lb, int fd);
+/* As nl_linebuf_take. */
+int nl_linebuf_dyn_take(struct nl_linebuf_dyn *lb, json_t **out, char *err, size_t errlen);
+/* True when lb holds NL_IPC_MAX_LINE bytes: read no more until a line is taken. */
+bool nl_linebuf_dyn_full(const struct nl_linebuf_dyn *lb);
+/* Wipe, free and empty (lb stays usable). */
+void nl_linebuf_dyn_clear(struct nl_linebuf_dyn *lb);
 /* Connect to a Unix socket path with a timeout. On success *fd is a blocking, close-on-exec
  * stream socket. NL_ERR_UNAVAILABLE if nothing listens there (missing path, refused),
  * NL_ERR_PERM on EACCES, NL_ERR_TOO_BIG if the path does not fit sun_path, NL_ERR_TIMEOUT. */

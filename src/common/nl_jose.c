@@ -162,28 +162,33 @@ out:
 	return r;
 }
 
-/* Does key suit alg? Also the exact signature length that alg and key produce. */
+/* Does key suit alg? Also the exact signature length that alg and key produce. Called on every
+ * sign and verify, so it reads the key's type and size from cjose directly (exporting the key as
+ * JSON and parsing it back here cost as much as the RSA verification itself). The RSA size is
+ * cjose's, RSA_size() * 8: the modulus rounded up to whole bytes. */
 static int key_fits(const cjose_jwk_t *jwk, const struct alg_info *a, size_t *sig_len)
 {
-	struct pubkey pk;
-	int r;
+	cjose_err cerr;
+	size_t bits;
 
-	if ((r = pubkey_get(jwk, &pk)) != 0)
-		return r;
-	r = NL_ERR_KEY;
-	if (pk.fam != a->fam)
-		goto out;
-	if (pk.fam == FAM_RSA) {
-		if (pk.bits < NL_RSA_MIN_BITS)
-			goto out;
-		*sig_len = (pk.bits + 7) / 8;
-	} else {
+	if (jwk == NULL)
+		return NL_ERR_KEY;
+	switch (cjose_jwk_get_kty(jwk, &cerr)) {
+	case CJOSE_JWK_KTY_RSA:
+		bits = cjose_jwk_get_keysize(jwk, &cerr);
+		if (a->fam != FAM_RSA || bits < NL_RSA_MIN_BITS || cjose_jwk_get_keydata(jwk, &cerr) == NULL)
+			return NL_ERR_KEY;
+		*sig_len = (bits + 7) / 8;
+		return 0;
+	case CJOSE_JWK_KTY_EC:
+		if (a->fam != FAM_EC_P256 || cjose_jwk_EC_get_curve(jwk, &cerr) != CJOSE_JWK_EC_P_256 ||
+		    cjose_jwk_get_keydata(jwk, &cerr) == NULL)
+			return NL_ERR_KEY;
 		*sig_len = 2 * NL_P256_BYTES;
+		return 0;
+	default:
+		return NL_ERR_KEY;
 	}
-	r = 0;
-out:
-	pubkey_free(&pk);
-	return r;
 }
 
 /* ---- JWK from JSON -------------------------------------------------------------------------- */
@@ -201,6 +206,47 @@ static void jwk_json_wipe_private(json_t *obj)
 	}
 }
 
+/* RFC 7518 6.3.2: an RSA key's p, q, dp, dq and qi come all together (non-empty strings) or not
+ * at all. cjose 0.6 leaks the numbers of a partial set (found by fuzz/fuzz_jwks). */
+static bool rsa_crt_complete(const json_t *obj)
+{
+	static const char *const crt[] = {"p", "q", "dp", "dq", "qi"};
+	const json_t *v;
+	size_t i, n = 0;
+
+	for (i = 0; i < sizeof(crt) / sizeof(crt[0]); i++) {
+		if ((v = json_object_get(obj, crt[i])) == NULL)
+			continue;
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return false;
+		n++;
+	}
+	return n == 0 || n == sizeof(crt) / sizeof(crt[0]);
+}
+
+/* The members cjose decodes must be strict base64url strings before cjose sees them: cjose 0.6
+ * aborts the process (an assert in its decoder) on some malformed values, e.g. '=' after 4k+1
+ * characters (found by fuzz/fuzz_jwks). */
+static bool jwk_numbers_b64url(const json_t *obj)
+{
+	static const char *const nums[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi", "x", "y"};
+	const json_t *v;
+	uint8_t *raw;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if ((v = json_object_get(obj, nums[i])) == NULL)
+			continue;
+		raw = NULL;
+		n = 0;
+		if (!json_is_string(v) ||
+		    nl_b64url_decode(json_string_value(v), json_string_length(v), &raw, &n) != 0)
+			return false;
+		nl_free_secret_buf(raw, n); /* d, p, q, ... are private */
+	}
+	return true;
+}
+
 /* A cjose key from one parsed JWK object: RSA or EC P-256 only. */
 static int jwk_from_object(json_t *obj, cjose_jwk_t **out)
 {
@@ -215,6 +261,8 @@ static int jwk_from_object(json_t *obj, cjose_jwk_t **out)
 	if (kid != NULL && !json_is_string(kid))
 		return NL_ERR_INVALID;
 	if (strcmp(kty, "RSA") == 0) {
+		if (!rsa_crt_complete(obj))
+			return NL_ERR_KEY;
 		want = CJOSE_JWK_KTY_RSA;
 	} else if (strcmp(kty, "EC") == 0) {
 		crv = nl_json_str(obj, "crv");
@@ -224,6 +272,8 @@ static int jwk_from_object(json_t *obj, cjose_jwk_t **out)
 	} else {
 		return NL_ERR_KEY; /* oct (a shared secret has no place here), OKP, unknown */
 	}
+	if (!jwk_numbers_b64url(obj))
+		return NL_ERR_KEY;
 	if ((jwk = cjose_jwk_import_json((cjose_header_t *)obj, &cerr)) == NULL)
 		return NL_ERR_KEY;
 	if (cjose_jwk_get_kty(jwk, &cerr) != want ||

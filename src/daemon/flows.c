@@ -69,6 +69,9 @@ struct nl_flows {
 	struct guess guesses[GUESS_CLIENTS];
 	time_t gwin_start;
 	unsigned gcount;
+	uint64_t changed[NL_FLOWS_CHANGED_MAX]; /* tags of flows that ended, for the server */
+	size_t nchanged;
+	bool changed_overflow;
 };
 
 const char *nl_flow_reason_word(enum nl_flow_reason r)
@@ -258,9 +261,10 @@ static void flow_remove(struct nl_flows *fl, struct flow *f)
 }
 
 /* End a pending flow: the secrets the bridge needed go at once; device_code and id stay so the
- * waiter can read the outcome. */
+ * waiter can read the outcome. With logwhy (the endings this file causes: expired, cancelled) the
+ * one log line of the outcome is written here; nl_flows_finish's caller writes its own. */
 static void flow_end(struct nl_flows *fl, struct flow *f, enum nl_flow_state st, enum nl_flow_reason reason,
-                     const char *message, time_t now)
+                     const char *message, time_t now, const char *logwhy)
 {
 	if (f->st != NL_FLOW_PENDING)
 		return;
@@ -282,15 +286,21 @@ static void flow_end(struct nl_flows *fl, struct flow *f, enum nl_flow_state st,
 	else
 		default_message(reason, f->user, f->message, sizeof(f->message));
 	fl->pending--;
-	nl_info("flow %s user %s ended: %s", f->id, f->user,
-	        st == NL_FLOW_APPROVED ? "approved" : nl_flow_reason_word(reason));
+	if (fl->nchanged < NL_FLOWS_CHANGED_MAX)
+		fl->changed[fl->nchanged++] = f->hash[IX_DC];
+	else
+		fl->changed_overflow = true;
+	if (logwhy != NULL)
+		nl_notice("flow %s: denied reason=%s user=%s (%s)", f->id, nl_flow_reason_word(reason),
+		          f->user, logwhy);
 }
 
 /* A pending flow past its time ends as expired; true if it did. */
 static bool check_expiry(struct nl_flows *fl, struct flow *f, time_t now)
 {
 	if (f->st == NL_FLOW_PENDING && now >= f->expires_at) {
-		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_EXPIRED, NULL, now);
+		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_EXPIRED, NULL, now,
+		         "the code was not used in time");
 		return true;
 	}
 	return false;
@@ -534,7 +544,8 @@ int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *servic
 	memcpy(out->id, f->id, sizeof(out->id));
 	snprintf(out->user_code, sizeof(out->user_code), "%.4s-%.4s", f->user_code, f->user_code + 4);
 	out->expires_in = (int)ttl;
-	nl_info("flow %s started for user %s service %s", f->id, f->user, f->service[0] ? f->service : "-");
+	nl_info("flow %s: started user=%s service=%s rhost=%s tty=%s", f->id, f->user,
+	        f->service[0] ? f->service : "-", f->rhost[0] ? f->rhost : "-", f->tty[0] ? f->tty : "-");
 	f = NULL;
 	r = 0;
 unlock:
@@ -599,6 +610,7 @@ int nl_flows_status(struct nl_flows *fl, const char *device_code, struct nl_flow
 	out->expires_in = f->st == NL_FLOW_PENDING ? (int)(f->expires_at - now) : 0;
 	snprintf(out->user, sizeof(out->user), "%s", f->user);
 	snprintf(out->message, sizeof(out->message), "%s", f->message);
+	out->tag = f->hash[IX_DC];
 	/* The outcome is handed out once; then the flow is gone. */
 	if (f->st != NL_FLOW_PENDING)
 		flow_remove(fl, f);
@@ -635,7 +647,8 @@ static int cancel_by(struct nl_flows *fl, enum ix ix, const char *key)
 	pthread_mutex_lock(&fl->mu);
 	if ((f = ix_find(fl, ix, key)) != NULL) {
 		if (f->st == NL_FLOW_PENDING) {
-			flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, nl_now());
+			flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, nl_now(),
+			         ix == IX_ID ? "by an administrator" : "by the workstation");
 			changed = true;
 		}
 		r = 0;
@@ -666,7 +679,8 @@ void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner)
 	pthread_mutex_lock(&fl->mu);
 	for (struct flow *f = fl->head; f != NULL; f = f->next_all) {
 		if (f->owner == owner && f->st == NL_FLOW_PENDING) {
-			flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, now);
+			flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, now,
+			         "the workstation stopped waiting");
 			n++;
 		}
 	}
@@ -675,6 +689,8 @@ void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner)
 		notify(fl);
 }
 
+/* Logs nothing when it ends the flow: the caller (nl_signin_complete) writes the outcome's one line
+ * with the reason's detail. An expiry found here is logged by check_expiry as usual. */
 int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
                     const char *message)
 {
@@ -694,11 +710,11 @@ int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason rea
 		goto unlock;
 	}
 	if (reason == NL_REASON_NONE && mapped_user != NULL && strcmp(mapped_user, f->user) == 0)
-		flow_end(fl, f, NL_FLOW_APPROVED, NL_REASON_NONE, NULL, now);
+		flow_end(fl, f, NL_FLOW_APPROVED, NL_REASON_NONE, NULL, now, NULL);
 	else if (reason == NL_REASON_NONE)
-		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_MISMATCH, NULL, now);
+		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_MISMATCH, NULL, now, NULL);
 	else
-		flow_end(fl, f, NL_FLOW_DENIED, reason, message, now);
+		flow_end(fl, f, NL_FLOW_DENIED, reason, message, now, NULL);
 	changed = true;
 	r = 0;
 unlock:
@@ -757,6 +773,13 @@ static void guess_record(struct nl_flows *fl, const char *client, time_t now)
 		g->count = 0;
 	}
 	g->count++;
+	/* one line when a limit is reached, not one per refused attempt (a guesser would flood the log) */
+	if (g->count == fl->cfg->code_attempts)
+		nl_warn("user codes from %.64s refused for %d minutes: %u wrong codes", client,
+		        GUESS_WINDOW / 60, g->count);
+	if (fl->gcount == GUESS_GLOBAL_PER_MIN)
+		nl_warn("user codes from everyone refused for up to a minute: %d wrong codes in a minute",
+		        GUESS_GLOBAL_PER_MIN);
 }
 
 int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
@@ -775,7 +798,7 @@ int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char 
 		client = "?";
 	pthread_mutex_lock(&fl->mu);
 	if (guess_blocked(fl, client, now)) {
-		nl_warn("user code attempts from %.64s refused: too many wrong codes", client);
+		nl_debug("user code attempt from %.64s refused: too many wrong codes", client);
 		r = NL_ERR_LIMIT;
 		goto unlock;
 	}
@@ -847,6 +870,24 @@ unlock:
 }
 
 /* ---- housekeeping ---- */
+
+size_t nl_flows_take_changed(struct nl_flows *fl, uint64_t *tags, size_t max, bool *overflow)
+{
+	size_t n;
+
+	*overflow = false;
+	if (fl == NULL || tags == NULL)
+		return 0;
+	pthread_mutex_lock(&fl->mu);
+	n = fl->nchanged < max ? fl->nchanged : max;
+	/* Hand out the newest; the rest stay for the next call. */
+	memcpy(tags, fl->changed + (fl->nchanged - n), n * sizeof(*tags));
+	fl->nchanged -= n;
+	*overflow = fl->changed_overflow;
+	fl->changed_overflow = false;
+	pthread_mutex_unlock(&fl->mu);
+	return n;
+}
 
 size_t nl_flows_sweep(struct nl_flows *fl)
 {

@@ -53,6 +53,7 @@ struct nl_flow_status {
 	int expires_in;             /* seconds left while pending */
 	char user[NL_USER_MAX + 1]; /* the flow's user */
 	char message[NL_FIELD_MAX]; /* one line for the person, no secrets */
+	uint64_t tag;               /* the flow's wake-up tag (see nl_flows_take_changed) */
 };
 
 /* What the bridge needs to send the phone to /authorize (from a user code). Free with
@@ -123,6 +124,15 @@ int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason rea
 
 /* Is the flow with this public id still pending (device mode: keep polling the provider)? */
 bool nl_flows_pending_id(struct nl_flows *fl, const char *id);
+
+/* Wake-up tags, so that the server wakes only the waiters of flows that changed. A flow's tag is
+ * a keyed hash of its device_code (it says nothing about the code), handed out in
+ * nl_flow_status.tag. Every flow that ends records its tag (before the notify fd is written); this
+ * hands out up to max recorded tags and forgets them. Returns how many. Only NL_FLOWS_CHANGED_MAX
+ * are kept: past that *overflow is set (until the next call), and the caller must recheck every
+ * waiter. Tags may repeat. */
+#define NL_FLOWS_CHANGED_MAX 4096
+size_t nl_flows_take_changed(struct nl_flows *fl, uint64_t *tags, size_t max, bool *overflow);
 
 /* Expire flows past their time; returns how many ended. Call about once a second. */
 size_t nl_flows_sweep(struct nl_flows *fl);

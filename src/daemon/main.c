@@ -13,6 +13,7 @@
 #include "server.h"
 #include "tokcache.h"
 
+#include <cjose/util.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <malloc.h>
@@ -47,6 +48,27 @@ static void json_free_wiped(void *p)
 		nl_wipe(p, malloc_usable_size(p));
 		free(p);
 	}
+}
+
+/* cjose's realloc twin of json_free_wiped: a block that moves is wiped before it is freed. */
+static void *realloc_wiped(void *p, size_t n)
+{
+	size_t old = p != NULL ? malloc_usable_size(p) : 0;
+	void *q;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		json_free_wiped(p);
+		return NULL;
+	}
+	if (n <= old)
+		return p;
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old);
+	json_free_wiped(p);
+	return q;
 }
 
 static void usage(FILE *f)
@@ -158,6 +180,9 @@ int main(int argc, char **argv)
 	char err[512] = "", url[300];
 	int c, r, status = 1;
 
+	/* cjose's decoded JWS payloads (ID token claims: nonce, sub, NHS number) are wiped too. Its
+	 * setter also points jansson at these functions, so jansson's own is set after it. */
+	cjose_set_alloc_funcs(malloc, realloc_wiped, json_free_wiped);
 	json_set_alloc_funcs(malloc, json_free_wiped);
 	while ((c = getopt_long(argc, argv, "c:fdhV", opts, NULL)) != -1) {
 		switch (c) {

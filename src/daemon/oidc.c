@@ -781,6 +781,9 @@ void nl_oidc_flush(struct nl_oidc *o)
 	nl_jwks_free(o->jwks);
 	o->jwks = NULL;
 	o->jwks_expires = 0;
+	/* status reports cache ages: after a flush there is no cache to be old */
+	o->st.discovery_fetched_at = 0;
+	o->st.jwks_fetched_at = 0;
 	if ((p = cache_path(o, DISCOVERY_FILE)) != NULL && unlink(p) != 0 && errno != ENOENT)
 		nl_warn("oidc: could not remove %s: %s", p, strerror(errno));
 	free(p);
@@ -1031,7 +1034,7 @@ static int validate_id_token(struct nl_oidc *o, const char *compact, const char 
 		*outcome = NL_OUT_INVALID_TOKEN;
 		set_err(o, err, errlen, "ID token rejected: %s", rule);
 	}
-	nl_warn("oidc: ID token rejected by rule %s", rule);
+	nl_debug("oidc: ID token rejected by rule %s", rule); /* the flow's outcome line says it */
 	return outcome_err(*outcome);
 }
 
@@ -1223,7 +1226,7 @@ out:
 		oc = NL_OUT_UNAVAILABLE;
 	*outcome = r == 0 ? NL_OUT_OK : oc;
 	if (r != 0)
-		nl_notice("oidc: code exchange failed (%s)", nl_outcome_word(*outcome));
+		nl_debug("oidc: code exchange failed (%s)", nl_outcome_word(*outcome));
 	wipe_token_json(tok);
 	nl_http_resp_free(&resp);
 	nl_free_secret(form);

@@ -1,5 +1,7 @@
 /* The bridge's HTML pages: one layout with inline CSS (the Content-Security-Policy allows nothing
- * else), large tap targets, labels, and high-contrast colours; everything echoed is escaped. */
+ * else) following the NHS digital service manual where it fits: NHS blue header, error summary,
+ * labelled field with hint, green button, 44 px tap targets, visible focus; everything echoed is
+ * escaped. */
 #include "config.h"
 #include "pages.h"
 
@@ -9,27 +11,69 @@
 
 #include "nl_wipe.h"
 
-/* NHS blue (#005eb8) on white is 6.6:1; body text #212b32 on #f0f4f5 is 13:1. */
+/* Contrast (WCAG): #212b32 on #f0f4f5 13:1; #4c6272 on #f0f4f5 5.7:1; white on NHS blue #005eb8
+ * 6.4:1; white on NHS green #007f3b 5.1:1; #d5281b on white 5.1:1 and on #f0f4f5 4.6:1. Focus is
+ * the NHS yellow #ffeb3b with a dark edge. Every control is at least 44 px tall. */
 static const char page_css[] =
-    "*{box-sizing:border-box}"
-    "body{margin:0;background:#f0f4f5;color:#212b32;font-family:system-ui,-apple-system,"
-    "'Segoe UI',Arial,sans-serif;font-size:1.1875rem;line-height:1.5}"
-    "header{background:#005eb8;color:#fff;padding:1rem}"
-    "header p{margin:0;font-weight:700;font-size:1.25rem}"
-    "main{max-width:32rem;margin:0 auto;padding:1rem}"
-    "h1{font-size:1.75rem;line-height:1.25;margin:1rem 0}"
-    "label{display:block;font-weight:700;margin:1rem 0 .5rem}"
-    "input[type=text]{width:100%;min-height:3.25rem;font-size:1.5rem;padding:.5rem;"
-    "letter-spacing:.15em;text-transform:uppercase;border:2px solid #4c6272;border-radius:0;"
-    "font-family:ui-monospace,Menlo,Consolas,monospace}"
-    "input[type=text]:focus{outline:4px solid #ffeb3b;outline-offset:0;border-color:#212b32}"
-    "button,.button{display:block;width:100%;min-height:3.25rem;margin:1.5rem 0;padding:.75rem;"
-    "font-size:1.1875rem;font-weight:700;color:#fff;background:#007f3b;border:0;"
-    "border-radius:4px;text-align:center;text-decoration:none;box-shadow:0 4px 0 #00401e}"
-    "button:focus,.button:focus{outline:4px solid #ffeb3b;outline-offset:0}"
-    ".alert{border-left:8px solid #d5281b;background:#fff;padding:1rem;margin:1rem 0}"
-    ".done{border-left:8px solid #007f3b;background:#fff;padding:1rem;margin:1rem 0}"
-    ".hint{color:#4c6272}";
+    "*,*::before,*::after{box-sizing:border-box}"
+    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}"
+    "body{margin:0;background:#f0f4f5;color:#212b32;font-family:Frutiger,'Frutiger Linotype',Univers,"
+    "Calibri,'Gill Sans','Gill Sans MT','Helvetica Neue',Helvetica,Arial,sans-serif;"
+    "font-size:1.1875rem;line-height:1.5}"
+    ".skip{position:absolute;left:-9999px;top:0}"
+    ".skip:focus{left:0;padding:.75rem 1rem;background:#ffeb3b;color:#212b32;z-index:1}"
+    "header{background:#005eb8;color:#fff;padding:.75rem 1rem}"
+    ".hd{max-width:40rem;margin:0 auto;display:flex;align-items:center;gap:.75rem}"
+    ".logo{background:#fff;color:#005eb8;font-weight:700;font-style:italic;font-size:1.375rem;"
+    "line-height:1;padding:.3rem .45rem .2rem .35rem}"
+    ".service{font-weight:700;font-size:1.1875rem;line-height:1.3}"
+    "main{display:block;max-width:40rem;margin:0 auto;padding:1.5rem 1rem 3rem}"
+    "h1{font-size:2rem;line-height:1.2;font-weight:700;margin:0 0 1rem}"
+    "h2{font-size:1.375rem;line-height:1.3;font-weight:700;margin:1.5rem 0 .75rem}"
+    "p{margin:0 0 1rem}"
+    "label{display:block}"
+    ".hint{color:#4c6272;margin:0 0 1rem}"
+    ".nowrap{white-space:nowrap}"
+    ".visually-hidden{position:absolute;width:1px;height:1px;margin:0;padding:0;overflow:hidden;"
+    "clip:rect(0 0 0 0);clip-path:inset(50%);border:0;white-space:nowrap}"
+    ".group{margin:0 0 1.5rem}"
+    ".group-error{border-left:4px solid #d5281b;padding-left:1rem}"
+    ".error-message{color:#d5281b;font-weight:700;margin:0 0 1rem}"
+    ".input{display:block;width:100%;max-width:12em;min-height:3rem;margin:0;padding:.25rem .5rem;"
+    "font-size:1.5rem;letter-spacing:.12em;text-transform:uppercase;color:#212b32;background:#fff;"
+    "border:2px solid #4c6272;border-radius:0;-webkit-appearance:none;appearance:none;"
+    "font-family:ui-monospace,'SF Mono',Menlo,Consolas,'Liberation Mono',monospace}"
+    ".input-error{border-color:#d5281b}"
+    ".input:focus{outline:4px solid #ffeb3b;outline-offset:0;border-color:#212b32;"
+    "box-shadow:inset 0 0 0 2px #212b32}"
+    ".error-summary{border:4px solid #d5281b;background:#fff;padding:1rem;margin:0 0 1.5rem}"
+    ".error-summary h2{margin-top:0}"
+    ".error-summary ul{margin:0;padding:0;list-style:none}"
+    "a{color:#005eb8}"
+    "a:visited{color:#330072}"
+    ".error-summary a,.error-summary a:visited{color:#d5281b;font-weight:700}"
+    "button,.button,.button:visited{display:block;width:100%;min-height:3rem;margin:0 0 1.75rem;"
+    "padding:.625rem 1rem;font:inherit;font-weight:700;line-height:1.5;color:#fff;background:#007f3b;"
+    "border:2px solid transparent;border-radius:4px;box-shadow:0 4px 0 #00401e;text-align:center;"
+    "text-decoration:none;cursor:pointer;-webkit-appearance:none;appearance:none}"
+    "button:hover,.button:hover{background:#00662f}"
+    "button:active,.button:active{background:#00401e;box-shadow:none;transform:translateY(4px)}"
+    "a:focus,.error-summary a:focus{outline:4px solid transparent;background:#ffeb3b;color:#212b32;"
+    "box-shadow:0 -2px #ffeb3b,0 4px #212b32;text-decoration:none}"
+    "button:focus,button:focus:hover,.button:focus,.button:focus:hover{outline:4px solid "
+    "transparent;background:#ffeb3b;color:#212b32;"
+    "box-shadow:0 4px 0 #212b32}"
+    "details{margin:0 0 1.5rem}"
+    "summary{display:inline-block;min-height:2.75rem;padding:.5rem 0;color:#005eb8;cursor:pointer;"
+    "text-decoration:underline}"
+    "summary:focus{outline:4px solid transparent;background:#ffeb3b;color:#212b32;"
+    "box-shadow:0 -2px #ffeb3b,0 4px #212b32;text-decoration:none}"
+    ".details-text{border-left:4px solid #d8dde0;padding:.5rem 0 .5rem 1rem}"
+    ".card{background:#fff;border-left:8px solid #d5281b;padding:1rem 1rem .25rem;margin:0 0 1.5rem}"
+    ".card-ok{background:#007f3b;color:#fff;border-left:0;padding:1.25rem 1rem .5rem}"
+    ".card h1{margin-bottom:.75rem}"
+    "@media (min-width:40.0625em){button,.button,.button:visited{display:inline-block;width:auto}"
+    "h1{font-size:3rem}}";
 
 char *nl_html_escape(const char *s)
 {
@@ -86,55 +130,98 @@ char *nl_html_escape(const char *s)
 	return out;
 }
 
-/* The layout around an already-escaped body. New string or NULL. */
-static char *layout(const char *title_esc, const char *body_html)
+/* The layout around an already-escaped title and body; error prefixes the title as the service
+ * manual asks, so that a screen reader hears it first. New string or NULL. */
+static char *layout(const char *title_esc, bool error, const char *body_html)
 {
 	char *page = NULL;
 
-	if (asprintf(&page,
-	             "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
-	             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-	             "<meta name=\"referrer\" content=\"no-referrer\">\n"
-	             "<title>%s - NHS login</title>\n<style>%s</style>\n</head>\n<body>\n"
-	             "<header><p>NHS login for your "
-	             "workstation</p></header>\n<main>\n%s</main>\n</body>\n</html>\n",
-	             title_esc, page_css, body_html) < 0)
+	if (asprintf(
+	        &page,
+	        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	        "<meta name=\"referrer\" content=\"no-referrer\">\n"
+	        "<meta name=\"color-scheme\" content=\"light\">\n"
+	        "<title>%s%s - Workstation sign-in - NHS login</title>\n<style>%s</style>\n"
+	        "</head>\n<body>\n"
+	        "<a class=\"skip\" href=\"#main\">Skip to main content</a>\n"
+	        "<header><div class=\"hd\"><span class=\"logo\" role=\"img\" aria-label=\"NHS\">NHS</span>"
+	        "<span class=\"service\">Workstation sign-in</span></div></header>\n"
+	        "<main id=\"main\">\n%s</main>\n</body>\n</html>\n",
+	        error ? "Error: " : "", title_esc, page_css, body_html) < 0)
 		return NULL;
 	return page;
 }
 
+/* The error summary (top of the page, linking to the field) and the message beside the field. */
+static int form_problem(const char *prob, char **summary, char **beside)
+{
+	*summary = *beside = NULL;
+	if (prob == NULL)
+		return 0;
+	if (asprintf(summary,
+	             "<div class=\"error-summary\" role=\"alert\" aria-labelledby=\"error-summary-title\" "
+	             "tabindex=\"-1\">\n<h2 id=\"error-summary-title\">There is a problem</h2>\n"
+	             "<ul>\n<li><a href=\"#code\">%s</a></li>\n</ul>\n</div>\n",
+	             prob) < 0) {
+		*summary = NULL;
+		return -1;
+	}
+	if (asprintf(beside,
+	             "<p class=\"error-message\" id=\"code-error\"><span class=\"visually-hidden\">Error: "
+	             "</span>%s</p>\n",
+	             prob) < 0) {
+		*beside = NULL;
+		free(*summary);
+		*summary = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 char *nl_page_form(const char *prefill, const char *problem)
 {
-	char *pre = NULL, *prob = NULL, *body = NULL, *alert = NULL, *page = NULL;
+	char *pre = NULL, *prob = NULL, *body = NULL, *summary = NULL, *beside = NULL, *page = NULL;
+	bool err = problem != NULL;
 
-	if ((pre = nl_html_escape(prefill)) == NULL ||
-	    (problem != NULL && (prob = nl_html_escape(problem)) == NULL))
+	if ((pre = nl_html_escape(prefill)) == NULL || (err && (prob = nl_html_escape(problem)) == NULL) ||
+	    form_problem(prob, &summary, &beside) != 0)
 		goto out;
-	if (prob != NULL &&
-	    asprintf(&alert, "<div class=\"alert\" role=\"alert\"><p>%s</p></div>\n", prob) < 0) {
-		alert = NULL;
-		goto out;
-	}
-	if (asprintf(
-	        &body,
-	        "<h1>Sign in at your workstation</h1>\n%s"
-	        "<form method=\"post\" action=\"/d\">\n"
-	        "<label for=\"code\">Enter the code shown on your workstation screen</label>\n"
-	        "<p class=\"hint\" id=\"code-hint\">It has 8 letters and numbers, for example "
-	        "KPWD-RHXT.</p>\n"
-	        "<input type=\"text\" id=\"code\" name=\"code\" value=\"%s\" maxlength=\"20\" "
-	        "autocomplete=\"off\" autocapitalize=\"characters\" autocorrect=\"off\" spellcheck=\"false\" "
-	        "aria-describedby=\"code-hint\" required autofocus>\n"
-	        "<button type=\"submit\">Continue to NHS login</button>\n</form>\n",
-	        alert != NULL ? alert : "", pre) < 0) {
+	/* The label is the heading (one question a page). The code's alphabet has letters and
+	 * digits, so the keyboard is a text one with capitals; the daemon ignores case, spaces
+	 * and the dash. No HTML validation (novalidate): the server's message is clearer. */
+	if (asprintf(&body,
+	             "%s<form method=\"post\" action=\"/d\" novalidate>\n"
+	             "<div class=\"group%s\">\n"
+	             "<h1><label for=\"code\">Enter the code shown on your workstation</label></h1>\n"
+	             "<p class=\"hint\" id=\"code-hint\">It has 8 letters and numbers, like <span "
+	             "class=\"nowrap\">KPWD-RHXT</span>. "
+	             "Small letters are fine, and you can leave out the dash.</p>\n"
+	             "%s"
+	             "<input class=\"input%s\" type=\"text\" id=\"code\" name=\"code\" value=\"%s\" "
+	             "maxlength=\"20\" inputmode=\"text\" autocomplete=\"one-time-code\" "
+	             "autocapitalize=\"characters\" autocorrect=\"off\" spellcheck=\"false\" "
+	             "aria-describedby=\"code-hint%s\"%s>\n"
+	             "</div>\n"
+	             "<button type=\"submit\">Continue to NHS login</button>\n</form>\n"
+	             "<details>\n<summary>Where to find the code</summary>\n"
+	             "<div class=\"details-text\"><p>The code is on the screen of the computer you are "
+	             "signing in to, after the words &ldquo;enter the code&rdquo;. If a QR code is shown "
+	             "there, you can scan it with your phone's camera instead of typing.</p>\n<p>Each code "
+	             "works for a few minutes. If it has gone, start "
+	             "signing in again at the computer to get a new one.</p></div>\n</details>\n",
+	             summary != NULL ? summary : "", err ? " group-error" : "", beside != NULL ? beside : "",
+	             err ? " input-error" : "", pre, err ? " code-error" : "",
+	             err ? " aria-invalid=\"true\"" : "") < 0) {
 		body = NULL;
 		goto out;
 	}
-	page = layout("Enter your code", body);
+	page = layout("Enter the code shown on your workstation", err, body);
 out:
 	nl_free_secret(pre); /* a typed code is a (weak) secret */
 	free(prob);
-	free(alert);
+	free(summary);
+	free(beside);
 	nl_free_secret(body);
 	return page;
 }
@@ -142,16 +229,30 @@ out:
 char *nl_page_message(const char *title, const char *text, bool ok, bool again)
 {
 	char *t = NULL, *x = NULL, *body = NULL, *page = NULL;
+	const char *happened = NULL, *next = NULL;
+	char *dot;
 
 	if ((t = nl_html_escape(title)) == NULL || (x = nl_html_escape(text)) == NULL)
 		goto out;
-	if (asprintf(&body, "<h1>%s</h1>\n<div class=\"%s\"%s><p>%s</p></div>\n%s", t, ok ? "done" : "alert",
-	             ok ? "" : " role=\"alert\"", x,
-	             again ? "<a class=\"button\" href=\"/d\">Enter a code</a>\n" : "") < 0) {
+	/* what happened (the first sentence), then what to do next; on a failure page whose heading
+	 * already says what happened, a single sentence is the next step */
+	happened = x;
+	if ((dot = strstr(x, ". ")) != NULL && dot[2] != '\0') {
+		dot[1] = '\0';
+		next = dot + 2;
+	} else if (!ok) {
+		happened = NULL;
+		next = x;
+	}
+	if (asprintf(&body, "<div class=\"card%s\">\n<h1>%s</h1>\n%s%s%s</div>\n%s%s%s%s",
+	             ok ? " card-ok" : "", t, happened != NULL ? "<p>" : "", happened != NULL ? happened : "",
+	             happened != NULL ? "</p>\n" : "", next != NULL ? "<h2>What to do next</h2>\n<p>" : "",
+	             next != NULL ? next : "", next != NULL ? "</p>\n" : "",
+	             again ? "<p><a class=\"button\" href=\"/d\">Enter a code</a></p>\n" : "") < 0) {
 		body = NULL;
 		goto out;
 	}
-	page = layout(t, body);
+	page = layout(t, false, body);
 out:
 	free(t);
 	free(x);

@@ -1,5 +1,7 @@
-/* The nhslogind socket server (doc/protocol.md): socket setup, the poll(2) loop, peer checks,
- * framing, dispatch of each op to its handler, and long-polled waits. Never trusts a byte. */
+/* The nhslogind socket server (doc/protocol.md): socket setup, the epoll loop, peer checks,
+ * framing, dispatch of each op to its handler, and long-polled waits. Never trusts a byte.
+ * Costs scale with what happens, not with what is open: epoll hands back the connections that are
+ * ready, one min-heap holds every deadline, and a flow's end wakes only the waits parked on it. */
 #include "config.h"
 #include "server.h"
 #include "nl_err.h"
@@ -19,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,33 +32,51 @@
 
 #define SWEEP_MS          1000
 #define ACCEPTS_PER_ROUND 64
-#define FIXED_FDS         4 /* listen, notify, stop, signal */
+#define EVENTS_PER_ROUND  256
+#define TAGS_PER_TAKE     256
+#define WAIT_BUCKETS      8192 /* parked waits by flow tag (a power of two) */
+#define ACCEPT_PAUSE_MS   100  /* after EMFILE/ENFILE: let fds come back before accepting again */
 #define DEVICE_CODE_MAX   512
+#define NO_HEAP           SIZE_MAX
+
+/* epoll_data.ptr of the fixed fds: the address of one of these markers (a conn is anything else). */
+static char mark_listen, mark_notify, mark_stop, mark_signal;
 
 struct conn {
 	int fd;
 	uint64_t id;
 	uid_t uid;
-	bool admin, dead, close_after, parked;
-	struct nl_linebuf *lb;
-	char *out; /* pending reply bytes (may hold a device_code: wiped) */
+	bool admin, dead, close_after, parked, on_dead_list;
+	struct nl_linebuf_dyn lb;
+	size_t counted; /* lb.cap as counted in the server's bufbytes */
+	char *out;      /* pending reply bytes (may hold a device_code: wiped) */
 	size_t outlen, outoff;
-	char *wait_code; /* secret, while parked */
+	char *wait_code;   /* secret, while parked */
+	uint64_t wait_tag; /* the flow's wake-up tag, while parked */
 	int64_t wait_deadline, idle_deadline;
+	uint32_t events;            /* what epoll watches for now */
+	size_t heap_ix;             /* place in the deadline heap, or NO_HEAP */
+	struct conn *prev, *next;   /* every connection */
+	struct conn *wprev, *wnext; /* parked waits of one bucket */
+	struct conn *next_dead;
 };
 
 struct nl_server {
 	struct nl_server_ctx ctx;
-	int listen_fd, stop_fd;
+	int listen_fd, stop_fd, ep_fd;
 	char *path;
 	dev_t sock_dev;
 	ino_t sock_ino;
-	struct conn *conns[NL_SERVER_MAX_CONNS];
-	struct pollfd pfd[FIXED_FDS + NL_SERVER_MAX_CONNS];
-	size_t nconns, nconns_public;
+	struct conn *conns; /* every connection, newest first */
+	struct conn *dead;  /* to be freed at the end of this round */
+	size_t nconns, nconns_public, max_conns;
+	struct conn **heap; /* min-heap of connections by deadline (wait or idle) */
+	size_t heap_n, heap_cap;
+	struct conn *wait_bucket[WAIT_BUCKETS];
+	size_t bufbytes; /* input buffered over every connection */
 	uint64_t next_id;
-	int64_t started_ms, next_sweep;
-	bool stopping;
+	int64_t started_ms, next_sweep, accept_resume;
+	bool stopping, accept_paused;
 };
 
 enum op { OP_UNKNOWN = 0, OP_START, OP_WAIT, OP_CANCEL, OP_STATUS, OP_FLOWS, OP_FLOW_CANCEL, OP_FLUSH };
@@ -135,9 +157,11 @@ static void reply(struct conn *c, json_t *msg, const char *secret_name, const ch
 		return;
 	}
 	if (secret_name != NULL && secret_value != NULL && text[0] == '{') {
-		/* Both are base64url/identifier characters: no JSON escaping needed. */
-		if (asprintf(&full, "{\"%s\":\"%s\",%s", secret_name, secret_value, text + 1) < 0)
-			full = NULL;
+		/* Both are base64url/identifier characters: no JSON escaping needed. One exact
+		 * allocation: asprintf would free its growing buffers, secret and all, unwiped. */
+		size_t len = strlen(secret_name) + strlen(secret_value) + strlen(text) + 7;
+		if ((full = malloc(len)) != NULL)
+			snprintf(full, len, "{\"%s\":\"%s\",%s", secret_name, secret_value, text + 1);
 		if (full == NULL) {
 			free(text);
 			queue_text(c, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}");
@@ -326,15 +350,39 @@ static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 
 /* ---- wait ---- */
 
-static void unpark(struct conn *c)
+static void unpark(struct nl_server *s, struct conn *c)
 {
+	if (c->parked) {
+		if (c->wprev != NULL)
+			c->wprev->wnext = c->wnext;
+		else
+			s->wait_bucket[c->wait_tag & (WAIT_BUCKETS - 1)] = c->wnext;
+		if (c->wnext != NULL)
+			c->wnext->wprev = c->wprev;
+		c->wprev = c->wnext = NULL;
+	}
 	nl_free_secret(c->wait_code);
 	c->wait_code = NULL;
 	c->parked = false;
 }
 
-/* Answer c's wait if its flow has an outcome (or on timeout); true if answered. */
-static bool wait_check(struct nl_server *s, struct conn *c, const char *device_code, bool timed_out)
+static void park(struct nl_server *s, struct conn *c, uint64_t tag)
+{
+	struct conn **b = &s->wait_bucket[tag & (WAIT_BUCKETS - 1)];
+
+	c->wait_tag = tag;
+	c->wprev = NULL;
+	c->wnext = *b;
+	if (*b != NULL)
+		(*b)->wprev = c;
+	*b = c;
+	c->parked = true;
+}
+
+/* Answer c's wait if its flow has an outcome (or on timeout); true if answered. *tag gets the
+ * flow's wake-up tag. */
+static bool wait_check(struct nl_server *s, struct conn *c, const char *device_code, bool timed_out,
+                       uint64_t *tag)
 {
 	struct nl_flow_status st;
 	int r;
@@ -343,6 +391,7 @@ static bool wait_check(struct nl_server *s, struct conn *c, const char *device_c
 		reply_flow_error(c, r, "");
 		return true;
 	}
+	*tag = st.tag;
 	if (st.state == NL_FLOW_PENDING) {
 		if (!timed_out)
 			return false;
@@ -364,6 +413,7 @@ static void handle_wait(struct nl_server *s, struct conn *c, const json_t *req)
 	const char *dc = device_code_of(req);
 	const json_t *tv = json_object_get(req, "timeout");
 	long long timeout = NL_SERVER_DEFAULT_WAIT;
+	uint64_t tag = 0;
 
 	if (dc == NULL) {
 		reply_error(c, "bad_request", "device_code is required");
@@ -379,13 +429,13 @@ static void handle_wait(struct nl_server *s, struct conn *c, const json_t *req)
 		timeout = 1;
 	if (timeout > (long long)s->ctx.cfg->wait_max)
 		timeout = s->ctx.cfg->wait_max;
-	if (wait_check(s, c, dc, false))
+	if (wait_check(s, c, dc, false, &tag))
 		return;
 	if ((c->wait_code = strdup(dc)) == NULL) {
 		reply_error(c, "internal", "out of memory");
 		return;
 	}
-	c->parked = true;
+	park(s, c, tag);
 	c->wait_deadline = nl_mono_ms() + timeout * 1000;
 }
 
@@ -548,10 +598,10 @@ static void conn_process(struct nl_server *s, struct conn *c)
 	json_t *req;
 	int r;
 
-	while (!c->dead && !c->parked && c->outlen == 0 && c->lb->len > 0) {
+	while (!c->dead && !c->parked && c->outlen == 0 && c->lb.len > 0) {
 		req = NULL;
 		err[0] = '\0';
-		if ((r = nl_linebuf_take(c->lb, &req, err, sizeof(err))) == 0)
+		if ((r = nl_linebuf_dyn_take(&c->lb, &req, err, sizeof(err))) == 0)
 			break;
 		c->idle_deadline = nl_mono_ms() + NL_SERVER_IDLE_MS;
 		if (r < 0) {
@@ -563,15 +613,35 @@ static void conn_process(struct nl_server *s, struct conn *c)
 	}
 }
 
+/* Bring the server's count of buffered input up to date with c's buffer. */
+static void account(struct nl_server *s, struct conn *c)
+{
+	s->bufbytes = s->bufbytes - c->counted + c->lb.cap;
+	c->counted = c->lb.cap;
+}
+
+/* Too much input held over all connections: the one that has more than a small request's worth is
+ * closed, as for an over-long line. */
+static bool over_budget(const struct nl_server *s, const struct conn *c)
+{
+	return s->bufbytes > NL_SERVER_INPUT_BUDGET && c->lb.cap > 4 * NL_LINEBUF_MIN;
+}
+
 static void conn_read(struct nl_server *s, struct conn *c)
 {
-	int r = nl_linebuf_fill(c->lb, c->fd);
-	if (r == NL_ERR_TOO_BIG) {
-		nl_warn("connection %llu: line over %d bytes; closed", (unsigned long long)c->id,
-		        NL_IPC_MAX_LINE);
-		nl_linebuf_clear(c->lb);
-		if (c->parked)
-			unpark(c);
+	int r = nl_linebuf_dyn_fill(&c->lb, c->fd);
+
+	account(s, c);
+	if (r == NL_ERR_TOO_BIG || over_budget(s, c)) {
+		if (r == NL_ERR_TOO_BIG)
+			nl_warn("connection %llu: line over %d bytes; closed", (unsigned long long)c->id,
+			        NL_IPC_MAX_LINE);
+		else
+			nl_warn("connection %llu: over %d bytes held by all connections; closed",
+			        (unsigned long long)c->id, NL_SERVER_INPUT_BUDGET);
+		nl_linebuf_dyn_clear(&c->lb);
+		account(s, c);
+		unpark(s, c);
 		nl_free_secret_buf(c->out, c->outlen);
 		c->out = NULL;
 		c->outlen = c->outoff = 0;
@@ -636,16 +706,131 @@ static void refuse(int fd, const char *text)
 	close(fd);
 }
 
+/* ---- deadlines: one min-heap of connections, keyed by the wait's or the idle deadline ---- */
+
+static int64_t conn_deadline(const struct conn *c)
+{
+	return c->parked ? c->wait_deadline : c->idle_deadline;
+}
+
+static void heap_swap(struct nl_server *s, size_t i, size_t j)
+{
+	struct conn *t = s->heap[i];
+	s->heap[i] = s->heap[j];
+	s->heap[j] = t;
+	s->heap[i]->heap_ix = i;
+	s->heap[j]->heap_ix = j;
+}
+
+static void heap_fix(struct nl_server *s, size_t i)
+{
+	while (i > 0 && conn_deadline(s->heap[i]) < conn_deadline(s->heap[(i - 1) / 2])) {
+		heap_swap(s, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < s->heap_n && conn_deadline(s->heap[l]) < conn_deadline(s->heap[m]))
+			m = l;
+		if (r < s->heap_n && conn_deadline(s->heap[r]) < conn_deadline(s->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(s, i, m);
+		i = m;
+	}
+}
+
+static int heap_add(struct nl_server *s, struct conn *c)
+{
+	if (s->heap_n == s->heap_cap) {
+		size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
+		struct conn **h = realloc(s->heap, cap * sizeof(*h));
+		if (h == NULL)
+			return NL_ERR_NOMEM;
+		s->heap = h;
+		s->heap_cap = cap;
+	}
+	c->heap_ix = s->heap_n;
+	s->heap[s->heap_n++] = c;
+	heap_fix(s, c->heap_ix);
+	return 0;
+}
+
+static void heap_del(struct nl_server *s, struct conn *c)
+{
+	size_t i = c->heap_ix;
+
+	if (i == NO_HEAP)
+		return;
+	c->heap_ix = NO_HEAP;
+	if (i != --s->heap_n) {
+		s->heap[i] = s->heap[s->heap_n];
+		s->heap[i]->heap_ix = i;
+		heap_fix(s, i);
+	}
+}
+
+/* ---- connections ---- */
+
+static void set_events(struct nl_server *s, struct conn *c, uint32_t ev)
+{
+	struct epoll_event e = {.events = ev, .data.ptr = c};
+
+	if (ev == c->events)
+		return;
+	if (epoll_ctl(s->ep_fd, EPOLL_CTL_MOD, c->fd, &e) != 0) {
+		nl_warn("connection %llu: epoll: %s", (unsigned long long)c->id, strerror(errno));
+		c->dead = true;
+		return;
+	}
+	c->events = ev;
+}
+
+/* After anything happened to c: a dead connection goes on the list to be freed; a live one gets
+ * its deadline and its epoll interest brought up to date. */
+static void settle(struct nl_server *s, struct conn *c)
+{
+	uint32_t ev = 0;
+
+	account(s, c);
+	if (!c->dead) {
+		/* A full buffer is not read further until a line is answered (no busy loop). */
+		if (!nl_linebuf_dyn_full(&c->lb))
+			ev |= EPOLLIN;
+		if (c->outlen > 0)
+			ev |= EPOLLOUT;
+		set_events(s, c, ev);
+		heap_fix(s, c->heap_ix);
+	}
+	if (c->dead && !c->on_dead_list) {
+		heap_del(s, c);
+		c->on_dead_list = true;
+		c->next_dead = s->dead;
+		s->dead = c;
+	}
+}
+
 static void accept_some(struct nl_server *s)
 {
 	for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), cls;
+		struct epoll_event e = {.events = EPOLLIN};
 		struct conn *c;
 		uid_t uid = (uid_t)-1;
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				nl_warn("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE) {
+				/* The listener stays readable: stop watching it for a moment. */
+				nl_warn("accept: %s; not accepting for %d ms", strerror(errno),
+				        ACCEPT_PAUSE_MS);
+				e.events = 0;
+				e.data.ptr = &mark_listen;
+				if (epoll_ctl(s->ep_fd, EPOLL_CTL_MOD, s->listen_fd, &e) == 0) {
+					s->accept_paused = true;
+					s->accept_resume = nl_mono_ms() + ACCEPT_PAUSE_MS;
+				}
+			}
 			return;
 		}
 		if ((cls = peer_class(s, fd, &uid)) < 0) {
@@ -654,13 +839,12 @@ static void accept_some(struct nl_server *s)
 			           "nhslogind\"}\n");
 			continue;
 		}
-		if (s->nconns >= NL_SERVER_MAX_CONNS) {
+		if (s->nconns >= s->max_conns) {
 			refuse(fd,
 			       "{\"ok\":false,\"error\":\"limit\",\"message\":\"too many connections\"}\n");
 			continue;
 		}
-		if ((c = calloc(1, sizeof(*c))) == NULL || (c->lb = calloc(1, sizeof(*c->lb))) == NULL) {
-			free(c);
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
 			refuse(fd, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n");
 			continue;
 		}
@@ -669,38 +853,100 @@ static void accept_some(struct nl_server *s)
 		c->uid = uid;
 		c->admin = cls == 1;
 		c->idle_deadline = nl_mono_ms() + NL_SERVER_IDLE_MS;
-		s->conns[s->nconns++] = c;
+		c->events = EPOLLIN;
+		c->heap_ix = NO_HEAP;
+		e.data.ptr = c;
+		if (heap_add(s, c) != 0 || epoll_ctl(s->ep_fd, EPOLL_CTL_ADD, fd, &e) != 0) {
+			heap_del(s, c);
+			free(c);
+			refuse(fd, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n");
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
 	}
+	__atomic_store_n(&s->nconns_public, s->nconns, __ATOMIC_RELAXED);
 }
 
 static void conn_free(struct nl_server *s, struct conn *c)
 {
 	nl_flows_cancel_owner(s->ctx.flows, c->id);
-	unpark(c);
+	unpark(s, c);
+	heap_del(s, c);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->nconns--;
 	nl_free_secret_buf(c->out, c->outlen);
-	nl_linebuf_clear(c->lb);
-	free(c->lb);
-	close(c->fd);
+	nl_linebuf_dyn_clear(&c->lb);
+	account(s, c);
+	close(c->fd); /* also takes it out of the epoll set */
 	free(c);
 }
 
-/* Drop dead connections, keeping the order of the others. */
+/* Free the connections that died this round. */
 static void reap(struct nl_server *s)
 {
-	size_t j = 0;
-	for (size_t i = 0; i < s->nconns; i++) {
-		if (s->conns[i]->dead)
-			conn_free(s, s->conns[i]);
-		else
-			s->conns[j++] = s->conns[i];
+	while (s->dead != NULL) {
+		struct conn *c = s->dead;
+		s->dead = c->next_dead;
+		conn_free(s, c);
 	}
-	s->nconns = j;
-	__atomic_store_n(&s->nconns_public, j, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nconns_public, s->nconns, __ATOMIC_RELAXED);
 }
 
-/* Deadlines: waits that ran out, idle connections, the once-a-second sweep. Returns the poll
- * timeout until the next one. */
-static int timers(struct nl_server *s, bool recheck)
+/* A parked wait's flow changed, or its time ran out: answer it if there is an answer. */
+static void wake(struct nl_server *s, struct conn *c, int64_t now)
+{
+	uint64_t tag = 0;
+
+	if (c->dead || !c->parked)
+		return;
+	if (wait_check(s, c, c->wait_code, now >= c->wait_deadline, &tag)) {
+		unpark(s, c);
+		c->idle_deadline = now + NL_SERVER_IDLE_MS;
+		conn_process(s, c);
+	}
+	settle(s, c);
+}
+
+/* The flows table says some flows ended: wake the waits parked on them (every wait if the table
+ * could not keep count). */
+static void wake_changed(struct nl_server *s)
+{
+	uint64_t tags[TAGS_PER_TAKE];
+	int64_t now = nl_mono_ms();
+	bool overflow = false, all = false;
+	size_t n;
+
+	do {
+		n = nl_flows_take_changed(s->ctx.flows, tags, TAGS_PER_TAKE, &overflow);
+		all = all || overflow;
+		for (size_t i = 0; i < n && !all; i++) {
+			struct conn *c = s->wait_bucket[tags[i] & (WAIT_BUCKETS - 1)], *next;
+			/* Waking c may only unpark c itself; a new wait goes to a bucket's head. */
+			for (; c != NULL; c = next) {
+				next = c->wnext;
+				if (c->wait_tag == tags[i])
+					wake(s, c, now);
+			}
+		}
+	} while (n > 0);
+	if (all) {
+		for (struct conn *c = s->conns; c != NULL; c = c->next)
+			wake(s, c, now);
+	}
+}
+
+/* Deadlines: waits that ran out, idle connections, the once-a-second sweep, the paused listener.
+ * Returns the epoll timeout until the next one. */
+static int timers(struct nl_server *s)
 {
 	int64_t now = nl_mono_ms(), next;
 
@@ -708,28 +954,32 @@ static int timers(struct nl_server *s, bool recheck)
 		nl_flows_sweep(s->ctx.flows);
 		s->next_sweep = now + SWEEP_MS;
 	}
-	next = s->next_sweep;
-	for (size_t i = 0; i < s->nconns; i++) {
-		struct conn *c = s->conns[i];
-		if (c->dead)
-			continue;
-		if (c->parked && (recheck || now >= c->wait_deadline)) {
-			if (wait_check(s, c, c->wait_code, now >= c->wait_deadline)) {
-				unpark(c);
-				c->idle_deadline = now + NL_SERVER_IDLE_MS;
-				conn_process(s, c);
-			}
-		}
-		if (!c->parked && now >= c->idle_deadline) {
-			nl_debug("connection %llu idle; closed", (unsigned long long)c->id);
-			c->dead = true;
-			continue;
-		}
-		if (c->parked && c->wait_deadline < next)
-			next = c->wait_deadline;
-		if (!c->parked && c->idle_deadline < next)
-			next = c->idle_deadline;
+	if (s->accept_paused && now >= s->accept_resume) {
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = &mark_listen};
+		if (epoll_ctl(s->ep_fd, EPOLL_CTL_MOD, s->listen_fd, &e) == 0)
+			s->accept_paused = false;
+		else
+			s->accept_resume = now + ACCEPT_PAUSE_MS;
 	}
+	while (s->heap_n > 0 && conn_deadline(s->heap[0]) <= now) {
+		struct conn *c = s->heap[0];
+		if (c->dead) {
+			heap_del(s, c);
+			continue;
+		}
+		if (c->parked) {
+			wake(s, c, now); /* timed out: always answered */
+			continue;
+		}
+		nl_debug("connection %llu idle; closed", (unsigned long long)c->id);
+		c->dead = true;
+		settle(s, c); /* out of the heap; freed at the end of the round */
+	}
+	next = s->next_sweep;
+	if (s->accept_paused && s->accept_resume < next)
+		next = s->accept_resume;
+	if (s->heap_n > 0 && conn_deadline(s->heap[0]) < next)
+		next = conn_deadline(s->heap[0]);
 	now = nl_mono_ms();
 	return next <= now ? 0 : next - now > INT_MAX ? INT_MAX : (int)(next - now);
 }
@@ -755,59 +1005,63 @@ static void read_signals(struct nl_server *s)
 	}
 }
 
+/* What epoll said about connection c. */
+static void conn_event(struct nl_server *s, struct conn *c, uint32_t re)
+{
+	if (c->dead)
+		return;
+	if (re & EPOLLOUT) {
+		conn_flush(c);
+		if (c->outlen == 0)
+			conn_process(s, c);
+	}
+	if (re & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (nl_linebuf_dyn_full(&c->lb) && (re & (EPOLLHUP | EPOLLERR)))
+			c->dead = true; /* gone, and nothing more can be read: the reply has nowhere to go */
+		else if (!c->dead)
+			conn_read(s, c);
+	}
+	settle(s, c);
+}
+
 int nl_server_run(struct nl_server *s)
 {
-	struct pollfd *pfd = s->pfd;
-	int timeout = 0;
+	struct epoll_event ev[EVENTS_PER_ROUND];
+	int timeout = 0, n;
 
 	if (s == NULL)
 		return NL_ERR_INTERNAL;
 	s->next_sweep = nl_mono_ms() + SWEEP_MS;
 	while (!s->stopping) {
-		size_t n = s->nconns;
-		bool recheck = false;
+		bool accept = false, changed = false;
 
-		pfd[0] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = s->ctx.notify_fd, .events = POLLIN};
-		pfd[2] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
-		pfd[3] = (struct pollfd){.fd = s->ctx.signal_fd, .events = POLLIN};
-		for (size_t i = 0; i < n; i++) {
-			struct conn *c = s->conns[i];
-			short ev = 0;
-			/* A full buffer is not read further until a line is answered (no busy loop). */
-			if (c->lb->len < sizeof(c->lb->buf))
-				ev |= POLLIN;
-			if (c->outlen > 0)
-				ev |= POLLOUT;
-			pfd[FIXED_FDS + i] = (struct pollfd){.fd = c->fd, .events = ev};
+		if ((n = epoll_wait(s->ep_fd, ev, EVENTS_PER_ROUND, timeout)) < 0) {
+			if (errno != EINTR) {
+				nl_err("epoll_wait: %s", strerror(errno));
+				return NL_ERR_IO;
+			}
+			n = 0;
 		}
-		if (poll(pfd, FIXED_FDS + n, timeout) < 0 && errno != EINTR) {
-			nl_err("poll: %s", strerror(errno));
-			return NL_ERR_IO;
+		for (int i = 0; i < n; i++) {
+			void *p = ev[i].data.ptr;
+			if (p == &mark_stop)
+				return 0;
+			if (p == &mark_signal)
+				read_signals(s);
+			else if (p == &mark_notify)
+				changed = true;
+			else if (p == &mark_listen)
+				accept = true;
+			else
+				conn_event(s, p, ev[i].events);
 		}
-		if (pfd[2].revents & POLLIN)
-			break;
-		if (s->ctx.signal_fd >= 0 && (pfd[3].revents & POLLIN))
-			read_signals(s);
-		if (pfd[1].revents & POLLIN) {
+		if (changed) {
 			drain_fd(s->ctx.notify_fd);
-			recheck = true;
+			wake_changed(s);
 		}
-		for (size_t i = 0; i < n; i++) {
-			struct conn *c = s->conns[i];
-			short re = pfd[FIXED_FDS + i].revents;
-			if (re & POLLOUT)
-				conn_flush(c);
-			if (re & (POLLIN | POLLHUP | POLLERR))
-				conn_read(s, c);
-			else if (re & POLLNVAL)
-				c->dead = true;
-			if (c->outlen == 0)
-				conn_process(s, c);
-		}
-		if (pfd[0].revents & POLLIN)
+		if (accept)
 			accept_some(s);
-		timeout = timers(s, recheck);
+		timeout = timers(s);
 		reap(s);
 	}
 	return 0;
@@ -908,6 +1162,34 @@ static int set_mode(const struct nl_config *cfg, const char *path, char *err, si
 	return 0;
 }
 
+/* Raise the soft RLIMIT_NOFILE to the hard one (a socket a waiting login), and size the
+ * connection limit to what is left after the bridge's and everything else's fds. */
+static size_t conn_limit(void)
+{
+	struct rlimit rl;
+	size_t fds, n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 256;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+		rl.rlim_cur = want;
+		/* Refused under a seccomp filter without @resources: the unit's LimitNOFILE= rules. */
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return 256;
+	}
+	fds = rl.rlim_cur > (rlim_t)NL_SERVER_MAX_CONNS * 2 ? (size_t)NL_SERVER_MAX_CONNS * 2
+	                                                    : (size_t)rl.rlim_cur;
+	n = fds > 2 * NL_SERVER_RESERVED_FDS ? fds - NL_SERVER_RESERVED_FDS : fds / 2;
+	return n < NL_SERVER_MAX_CONNS ? n : NL_SERVER_MAX_CONNS;
+}
+
+static int watch(struct nl_server *s, int fd, void *mark)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = mark};
+	return fd < 0 || epoll_ctl(s->ep_fd, EPOLL_CTL_ADD, fd, &e) == 0 ? 0 : NL_ERR_IO;
+}
+
 int nl_server_new(const struct nl_server_ctx *ctx, struct nl_server **out, char *err, size_t errlen)
 {
 	struct nl_server *s = NULL;
@@ -929,7 +1211,8 @@ int nl_server_new(const struct nl_server_ctx *ctx, struct nl_server **out, char 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NL_ERR_NOMEM;
 	s->ctx = *ctx;
-	s->listen_fd = s->stop_fd = -1;
+	s->listen_fd = s->stop_fd = s->ep_fd = -1;
+	s->max_conns = conn_limit();
 	s->next_id = 1;
 	s->started_ms = nl_mono_ms();
 	if ((s->path = strdup(path)) == NULL) {
@@ -938,7 +1221,8 @@ int nl_server_new(const struct nl_server_ctx *ctx, struct nl_server **out, char 
 	}
 	if ((r = prepare_dir(path, err, errlen)) != 0 || (r = clear_stale(path, &sa, err, errlen)) != 0)
 		goto out;
-	if ((s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	if ((s->ep_fd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    (s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
 		set_err(err, errlen, "socket%s: %s", "");
 		r = NL_ERR_IO;
@@ -955,9 +1239,15 @@ int nl_server_new(const struct nl_server_ctx *ctx, struct nl_server **out, char 
 	}
 	if ((r = set_mode(ctx->cfg, path, err, errlen)) != 0)
 		goto out;
-	if (listen(s->listen_fd, 128) != 0) {
+	if (listen(s->listen_fd, SOMAXCONN) != 0) {
 		set_err(err, errlen, "listen %s: %s", path);
 		r = NL_ERR_IO;
+		goto out;
+	}
+	if ((r = watch(s, s->listen_fd, &mark_listen)) != 0 || (r = watch(s, s->stop_fd, &mark_stop)) != 0 ||
+	    (r = watch(s, ctx->notify_fd, &mark_notify)) != 0 ||
+	    (r = watch(s, ctx->signal_fd, &mark_signal)) != 0) {
+		set_err(err, errlen, "epoll%s: %s", "");
 		goto out;
 	}
 	*out = s;
@@ -988,9 +1278,10 @@ void nl_server_free(struct nl_server *s)
 
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->nconns; i++)
-		conn_free(s, s->conns[i]);
-	s->nconns = 0;
+	while (s->conns != NULL)
+		conn_free(s, s->conns);
+	s->dead = NULL;
+	free(s->heap);
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);
 		/* Unlink only the socket we made, not one a newer daemon put there. */
@@ -1000,6 +1291,8 @@ void nl_server_free(struct nl_server *s)
 	}
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
+	if (s->ep_fd >= 0)
+		close(s->ep_fd);
 	free(s->path);
 	free(s);
 }

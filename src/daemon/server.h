@@ -1,6 +1,6 @@
-/* The nhslogind socket server: the Unix socket of doc/protocol.md, a non-blocking poll(2) loop,
+/* The nhslogind socket server: the Unix socket of doc/protocol.md, a non-blocking epoll loop,
  * SO_PEERCRED on every accept, one JSON line a request, long-polled waits woken by the flows
- * table's notify fd. */
+ * table's notify fd (only the waits of the flows that changed). */
 #ifndef NL_SERVER_H
 #define NL_SERVER_H
 
@@ -12,7 +12,15 @@
 #include "oidc.h"
 #include "tokcache.h"
 
-#define NL_SERVER_MAX_CONNS    4096
+/* Connections at once: a long-polling PAM call holds one for the whole sign-in. An idle
+ * connection costs a few hundred bytes (input buffers grow only while a line arrives); the limit is
+ * also capped at RLIMIT_NOFILE (raised to its hard limit at start) minus NL_SERVER_RESERVED_FDS,
+ * the room kept for the bridge's connections, the provider's and files. */
+#define NL_SERVER_MAX_CONNS    16384
+#define NL_SERVER_RESERVED_FDS 512
+/* Input bytes held over all connections; past it, a connection holding more than a small request
+ * is closed as if its line were too long (16384 half-sent 64 KiB lines would be 1 GiB). */
+#define NL_SERVER_INPUT_BUDGET (64 * 1024 * 1024)
 #define NL_SERVER_IDLE_MS      (60 * 1000)
 #define NL_SERVER_DEFAULT_WAIT 5
 #define NL_SERVER_MAX_LISTED   1000 /* flows in one "flows" reply */

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "bridge.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,15 +31,31 @@ static enum nl_flow_reason reason_of_outcome(enum nl_outcome o)
 	}
 }
 
-/* Map a verified identity; on success *mapped is a new string. The reason otherwise. */
-static enum nl_flow_reason map_identity(const struct nl_config *cfg, const char *flow_id,
-                                        const struct nl_identity *id, char **mapped)
+/* How an identity became a local account, for the log: "nhs_number", "email (local part)", ... */
+static const char *mapped_by(const struct nl_config *cfg)
 {
-	char err[256] = "";
+	bool rule_email = cfg->rule == NL_MAP_EMAIL_LOCAL;
+
+	switch (cfg->claim) {
+	case NL_CLAIM_EMAIL:
+		return rule_email ? "email, local part" : "email, map file";
+	case NL_CLAIM_SUB:
+		return "sub, map file";
+	default:
+		return "nhs_number, map file";
+	}
+}
+
+/* Map a verified identity; on success *mapped is a new string. The reason otherwise, with why in
+ * detail (the caller's one log line says it). */
+static enum nl_flow_reason map_identity(const struct nl_config *cfg, const struct nl_identity *id,
+                                        char **mapped, char *detail, size_t detlen)
+{
+	char err[192] = "";
 	int r;
 
 	if (id == NULL || id->claims == NULL) {
-		nl_err("flow %s: no identity with an approved outcome", flow_id);
+		snprintf(detail, detlen, "internal error: no identity with an approved outcome");
 		return NL_REASON_UNAVAILABLE;
 	}
 	r = nl_map_identity(cfg, id->claims, mapped, err, sizeof(err));
@@ -47,14 +64,30 @@ static enum nl_flow_reason map_identity(const struct nl_config *cfg, const char 
 		return NL_REASON_NONE;
 	case NL_ERR_NOT_FOUND:
 	case NL_ERR_CLAIM: /* unverified email, malformed claim: this identity names nobody */
-		nl_info("flow %s: identity maps to no account (%s)", flow_id,
-		        err[0] != '\0' ? err : nl_strerror(r));
+		snprintf(detail, detlen, "identity maps to no account: %s",
+		         err[0] != '\0' ? err : nl_strerror(r));
 		return NL_REASON_NO_MAPPING;
 	default:
-		nl_err("flow %s: identity mapping failed: %s", flow_id,
-		       err[0] != '\0' ? err : nl_strerror(r));
+		snprintf(detail, detlen, "identity mapping failed: %s",
+		         err[0] != '\0' ? err : nl_strerror(r));
 		return NL_REASON_UNAVAILABLE;
 	}
+}
+
+/* The one log line of a finished flow: "flow ID: approved user=U (...)" or "flow ID: denied
+ * reason=WORD user=U (detail)". Trouble on our side or the provider's is a warning. */
+static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reason reason, const char *detail)
+{
+	bool has = detail != NULL && detail[0] != '\0';
+	int prio =
+	    reason == NL_REASON_UNAVAILABLE || reason == NL_REASON_INVALID_TOKEN ? LOG_WARNING : LOG_NOTICE;
+
+	if (reason == NL_REASON_NONE)
+		nl_log(prio, "flow %s: approved user=%s%s%s%s", flow_id, user, has ? " (" : "",
+		       has ? detail : "", has ? ")" : "");
+	else
+		nl_log(prio, "flow %s: denied reason=%s user=%s%s%s%s", flow_id, nl_flow_reason_word(reason),
+		       user, has ? " (" : "", has ? detail : "", has ? ")" : "");
 }
 
 enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
@@ -63,32 +96,37 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
                                        const char *detail)
 {
 	enum nl_flow_reason reason = reason_of_outcome(outcome);
-	char *mapped = NULL;
+	const char *who = flow_user != NULL ? flow_user : "?";
+	char *mapped = NULL, why[320] = "";
 	int r;
 
 	if (flow_id == NULL)
 		flow_id = "?";
+	if (detail != NULL)
+		snprintf(why, sizeof(why), "%s", detail);
 	if (reason == NL_REASON_NONE)
-		reason = map_identity(cfg, flow_id, id, &mapped);
+		reason = map_identity(cfg, id, &mapped, why, sizeof(why));
+	/* flows makes the decision (approved only if mapped equals the flow's user) and logs only
+	 * the endings it causes itself (expired, cancelled); this function logs the rest, once */
 	r = nl_flows_finish(fl, flow_id, reason, mapped, NULL);
 	if (r != 0) {
-		nl_notice("flow %s: ended before the sign-in finished (%s)", flow_id, nl_strerror(r));
+		/* the flow's own end (expired or cancelled) has been logged; this is a separate event */
+		nl_info("flow %s: NHS login answered (%s) after the flow had ended; ignored", flow_id,
+		        reason == NL_REASON_NONE ? "approved" : nl_flow_reason_word(reason));
 		reason = NL_REASON_EXPIRED;
 	} else if (reason == NL_REASON_NONE && (flow_user == NULL || strcmp(mapped, flow_user) != 0)) {
-		/* flows made the decision; this line only explains it */
 		reason = NL_REASON_MISMATCH;
-		nl_notice("flow %s: denied reason=mismatch (identity maps to %s, not %s)", flow_id, mapped,
-		          flow_user != NULL ? flow_user : "?");
+		snprintf(why, sizeof(why), "identity mapped to %s by %s", mapped, mapped_by(cfg));
+		log_outcome(flow_id, who, reason, why);
 	} else if (reason == NL_REASON_NONE) {
-		nl_notice("flow %s: approved user=%s", flow_id, mapped);
+		snprintf(why, sizeof(why), "identity mapped by %s", mapped_by(cfg));
+		log_outcome(flow_id, mapped, reason, why);
 		/* only a sign-in that approved its flow may be reused; a disk failure logs, sign-in goes on
 		 */
 		if (tc != NULL)
 			(void)nl_tokcache_store(tc, mapped, id, nl_now());
 	} else {
-		nl_notice("flow %s: denied reason=%s%s%s%s", flow_id, nl_flow_reason_word(reason),
-		          detail != NULL && detail[0] != '\0' ? " (" : "", detail != NULL ? detail : "",
-		          detail != NULL && detail[0] != '\0' ? ")" : "");
+		log_outcome(flow_id, who, reason, why);
 	}
 	free(mapped);
 	return reason;

@@ -172,6 +172,7 @@ int mock_handle_userinfo(struct mock_req *r)
 	o = json_object();
 	json_object_set_new(o, "sub", json_string(t->user->sub));
 	mock_user_claims(m, t->user, t->scope, o);
+	mock_fault_userinfo(m, o);
 	ret = mock_reply_json(r, 200, o, NULL);
 	json_decref(o);
 	return ret;

@@ -229,7 +229,10 @@ int mock_reply_html(struct mock_req *r, unsigned status, const char *title, cons
 	    MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-store",
 	    "Content-Security-Policy",
-	    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+	    /* form-action also governs the redirect after the user-picking form, back to a client's
+	     * redirect_uri: https, or plain http on loopback (the only kinds clients may register) */
+	    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http://127.0.0.1:* "
+	    "http://localhost:*",
 	    "X-Frame-Options",
 	    "DENY",
 	    NULL};
@@ -257,6 +260,65 @@ int mock_reply_redirect(struct mock_req *r, const char *location)
 	const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, location, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
 	                      NULL};
 	return mock_reply(r, 302, "text/plain", "", 0, hdrs);
+}
+
+/* A body made as it is sent (faults): see mock_reply_stream. */
+struct stream {
+	size_t total; /* 0: trickle */
+	int64_t start_ms;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	static const char head[] = "{\"access_token\":\"", tail[] = "\"}";
+	struct stream *s = cls;
+	size_t n, i;
+
+	if (s->total == 0) {
+		struct timespec ts = {MOCK_TRICKLE_MS / 1000, (MOCK_TRICKLE_MS % 1000) * 1000000L};
+		if (max == 0 || nl_mono_ms() - s->start_ms > MOCK_TRICKLE_LIMIT_MS)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		nanosleep(&ts, NULL);
+		buf[0] = ' '; /* JSON whitespace: a document that never gets to its first token */
+		return 1;
+	}
+	if (pos >= s->total)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = s->total - (size_t)pos < max ? s->total - (size_t)pos : max;
+	for (i = 0; i < n; i++) {
+		size_t at = (size_t)pos + i;
+		if (at < sizeof(head) - 1)
+			buf[i] = head[at];
+		else if (at >= s->total - (sizeof(tail) - 1))
+			buf[i] = tail[at - (s->total - (sizeof(tail) - 1))];
+		else
+			buf[i] = 'a';
+	}
+	return (ssize_t)n;
+}
+
+int mock_reply_stream(struct mock_req *r, size_t total)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (s == NULL)
+		return MHD_NO;
+	s->total = total;
+	s->start_ms = nl_mono_ms();
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, total == 0 ? 64 : 64 * 1024, stream_read,
+	                                         s, free);
+	if (resp == NULL) {
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(r->conn, 200, resp);
+	MHD_destroy_response(resp);
+	r->status = 200;
+	return ret;
 }
 
 int mock_reply_oauth_error(struct mock_req *r, unsigned status, const char *error, const char *desc)
@@ -333,8 +395,9 @@ static const struct route *find_route(const char *path)
 static int dispatch(struct mock *m, struct mock_req *r)
 {
 	const struct route *rt = find_route(r->path);
+	enum mock_fault_reply fr = MOCK_FR_NONE;
 	long delay_ms = 0;
-	bool fail = false;
+	char *loc = NULL;
 	int ret;
 
 	if (rt == NULL)
@@ -346,14 +409,28 @@ static int dispatch(struct mock *m, struct mock_req *r)
 	if (!rt->control) {
 		pthread_mutex_lock(&m->lock);
 		m->stats[rt->ep]++;
-		mock_fault_before(m, rt->ep, &delay_ms, &fail);
+		fr = mock_fault_before(m, rt->ep, &delay_ms);
 		pthread_mutex_unlock(&m->lock);
 		if (delay_ms > 0) {
 			struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
 			nanosleep(&ts, NULL);
 		}
-		if (fail)
+		switch (fr) {
+		case MOCK_FR_NONE:
+			break;
+		case MOCK_FR_500:
 			return mock_reply_oauth_error(r, 500, "server_error", "injected fault: status_500");
+		case MOCK_FR_HUGE:
+			return mock_reply_stream(r, MOCK_HUGE_BODY);
+		case MOCK_FR_NEVER_ENDS:
+			return mock_reply_stream(r, 0);
+		case MOCK_FR_REDIRECT:
+			if (asprintf(&loc, "%s%s", m->issuer, r->path) < 0)
+				return mock_reply(r, 500, "text/plain", "internal error\n", 15, NULL);
+			ret = mock_reply_redirect(r, loc);
+			free(loc);
+			return ret;
+		}
 	}
 	if (strcmp(r->method, "GET") == 0 &&
 	    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_cb, r) < 0)

@@ -150,6 +150,7 @@ json_t *mock_jwks_json(const struct mock *m)
 		}
 		free(pub);
 	}
+	mock_fault_jwks(m, arr);
 	json_decref(arr);
 	return jwks;
 fail:

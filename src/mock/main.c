@@ -216,6 +216,7 @@ static void mock_free(struct mock *m)
 {
 	mock_store_free(m);
 	mock_keys_free(m);
+	mock_faults_free(m);
 	mock_free_state(m);
 	free(m->issuer);
 	free(m->vtm);

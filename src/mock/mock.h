@@ -16,8 +16,8 @@
 #define MOCK_MAX_REDIRECT_URIS 10          /* NHS login's per-client limit */
 #define MOCK_MAX_USERS         100
 #define MOCK_MAX_CLIENTS       100
-#define MOCK_MAX_VTR           16   /* most vectors in one vtr */
-#define MOCK_MAX_ENTRIES       4096 /* bound of each table: codes, tokens, jtis, devices, requests */
+#define MOCK_MAX_VTR           16    /* most vectors in one vtr */
+#define MOCK_MAX_ENTRIES       65536 /* each table (codes, tokens, jtis, ...): 10,000 sign-ins at once */
 #define MOCK_MAX_STATE_FILE    (1024 * 1024)
 
 #define MOCK_CODE_TTL               600  /* authorization code, 10 min */
@@ -87,17 +87,59 @@ enum mock_fault {
 	MOCK_FAULT_DELAY = 1u << 1,
 	MOCK_FAULT_TOKEN_NO_ID_TOKEN = 1u << 2,
 	MOCK_FAULT_TOKEN_NOT_JSON = 1u << 3,
+	/* the ID token's signature and header */
+	MOCK_FAULT_IDT_BAD_SIGNATURE = 1u << 4,
+	MOCK_FAULT_IDT_ALG_NONE = 1u << 5,
+	MOCK_FAULT_IDT_HS256_PEM = 1u << 6,
+	MOCK_FAULT_IDT_HS256_N = 1u << 7,
+	MOCK_FAULT_IDT_NO_KID = 1u << 8,
+	MOCK_FAULT_IDT_UNKNOWN_KID = 1u << 9,
+	/* the ID token's claims */
+	MOCK_FAULT_IDT_WRONG_ISS = 1u << 10,
+	MOCK_FAULT_IDT_NO_AUD = 1u << 11,
+	MOCK_FAULT_IDT_WRONG_AUD = 1u << 12,
+	MOCK_FAULT_IDT_AUDS_NO_AZP = 1u << 13,
+	MOCK_FAULT_IDT_AUDS_WRONG_AZP = 1u << 14,
+	MOCK_FAULT_IDT_EXPIRED = 1u << 15,
+	MOCK_FAULT_IDT_IAT_FUTURE = 1u << 16,
+	MOCK_FAULT_IDT_NO_NONCE = 1u << 17,
+	MOCK_FAULT_IDT_WRONG_NONCE = 1u << 18,
+	MOCK_FAULT_IDT_WRONG_VOT = 1u << 19,
+	/* other documents */
+	MOCK_FAULT_JWKS_SECOND_KEY = 1u << 20,
+	MOCK_FAULT_USERINFO_WRONG_SUB = 1u << 21,
+	/* whole replies */
+	MOCK_FAULT_TOKEN_500 = 1u << 22,
+	MOCK_FAULT_TOKEN_HUGE = 1u << 23,
+	MOCK_FAULT_JWKS_HUGE = 1u << 24,
+	MOCK_FAULT_DISCOVERY_HUGE = 1u << 25,
+	MOCK_FAULT_TOKEN_NEVER_ENDS = 1u << 26,
+	MOCK_FAULT_TOKEN_REDIRECT = 1u << 27,
 };
 
-struct mock_faults {
-	unsigned active; /* enum mock_fault bits */
-	long delay_ms;
+/* What a fault makes an OP endpoint answer instead of its own reply (mock_fault_before). */
+enum mock_fault_reply {
+	MOCK_FR_NONE = 0,   /* the endpoint answers */
+	MOCK_FR_500,        /* 500 server_error */
+	MOCK_FR_HUGE,       /* 200 with a 10 MiB body, chunked (no Content-Length) */
+	MOCK_FR_NEVER_ENDS, /* 200 whose body trickles one byte every 200 ms, never ending */
+	MOCK_FR_REDIRECT,   /* 302 to the endpoint itself */
 };
+
+#define MOCK_HUGE_BODY        (10u * 1024 * 1024)
+#define MOCK_TRICKLE_MS       200
+#define MOCK_TRICKLE_LIMIT_MS (300 * 1000) /* a safety stop: "never" ends after 5 minutes */
 
 /* One signing key. */
 struct mock_key {
 	cjose_jwk_t *jwk;
 	char *kid;
+};
+
+struct mock_faults {
+	unsigned active; /* enum mock_fault bits */
+	long delay_ms;
+	struct mock_key extra; /* jwks_second_key: published, never signs */
 };
 
 /* Tables of the store (store.c). Every secret string is wiped when dropped. */
@@ -257,14 +299,24 @@ void mock_user_claims(const struct mock *m, const struct mock_user *u, const cha
 /* Apply a control request {"fault": NAME, ...}. Returns 0 or NL_ERR_INVALID with a reason. */
 int mock_fault_control(struct mock *m, const json_t *req, char *err, size_t errlen);
 json_t *mock_faults_json(const struct mock *m);
-/* Before an OP endpoint answers: milliseconds to sleep, and whether to answer 500. */
-void mock_fault_before(struct mock *m, enum mock_ep ep, long *delay_ms, bool *status_500);
+/* Before an OP endpoint answers: milliseconds to sleep, and what to answer instead (MOCK_FR_NONE: the
+ * endpoint's own reply). */
+enum mock_fault_reply mock_fault_before(struct mock *m, enum mock_ep ep, long *delay_ms);
 /* Hooks where faults change what the token endpoint says. The hostile faults of later issues
  * add one case to these. */
 void mock_fault_id_token_claims(const struct mock *m, json_t *claims);
+/* Sign the ID token the way a fault says: NL_ERR_NOT_FOUND if no signing fault is active (sign
+ * normally), else 0 with a new string in *out (or an error). */
+int mock_fault_id_token_sign(const struct mock *m, const json_t *claims, char **out);
 /* Returns true if the fault replaces the whole token response with (*body, *ctype) (static). */
 bool mock_fault_token_body(const struct mock *m, const char **body, const char **ctype);
 void mock_fault_token_json(const struct mock *m, json_t *resp);
+/* Keys a fault adds to the JWKS (appended to keys, an array of JWK objects). */
+void mock_fault_jwks(const struct mock *m, json_t *keys);
+/* What a fault changes in a userinfo answer. */
+void mock_fault_userinfo(const struct mock *m, json_t *claims);
+/* Free what faults hold (at exit). */
+void mock_faults_free(struct mock *m);
 
 /* ---- http.c: requests and replies ---- */
 struct MHD_Connection;
@@ -295,6 +347,10 @@ int mock_reply(struct mock_req *r, unsigned status, const char *ctype, const cha
 int mock_reply_json(struct mock_req *r, unsigned status, json_t *obj, const char *cache_control);
 int mock_reply_html(struct mock_req *r, unsigned status, const char *title, const char *body_html);
 int mock_reply_redirect(struct mock_req *r, const char *location);
+/* A 200 whose body is made as it goes: total bytes (a JSON string member), or, with total 0, one
+ * space every MOCK_TRICKLE_MS until the client leaves (MOCK_TRICKLE_LIMIT_MS at most). No
+ * Content-Length: the client cannot refuse it from the headers. */
+int mock_reply_stream(struct mock_req *r, size_t total);
 /* An OAuth error: HTTP status with {"error","error_description"}; never cached. */
 int mock_reply_oauth_error(struct mock_req *r, unsigned status, const char *error, const char *desc);
 /* HTML-escape s into a new string. */

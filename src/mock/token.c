@@ -153,6 +153,17 @@ static int mint(const struct mock *m, json_t *claims, char **out)
 	return r;
 }
 
+/* The ID token: signed as a fault says, if one does. */
+static int mint_id_token(const struct mock *m, json_t *claims, char **out)
+{
+	int r = mock_fault_id_token_sign(m, claims, out);
+
+	if (r == NL_ERR_NOT_FOUND)
+		r = mock_sign(m, claims, out);
+	json_decref(claims);
+	return r;
+}
+
 int mock_issue_tokens(struct mock_req *r, const struct mock_client *c, const struct mock_user *u,
                       const char *scope, const char *vot, const char *nonce, time_t auth_time, uint64_t grant,
                       bool with_id_token)
@@ -189,7 +200,7 @@ int mock_issue_tokens(struct mock_req *r, const struct mock_client *c, const str
 			json_object_set_new(claims, "nonce", json_string(nonce));
 		mock_user_claims(m, u, scope, claims);
 		mock_fault_id_token_claims(m, claims);
-		if (mint(m, claims, &idt) != 0)
+		if (mint_id_token(m, claims, &idt) != 0)
 			goto fail;
 	}
 	if (c->refresh_tokens && nl_random_token(32, &rt) != 0)

@@ -60,6 +60,13 @@ struct signin {
 	bool debug;
 };
 
+/* Debug lines (the debug argument): steps and outcomes, never a code, token or device_code. */
+#define DBG(s, ...)                                                                    \
+	do {                                                                           \
+		if ((s)->opts.cfg.pam_debug)                                           \
+			pam_syslog((s)->pamh, LOG_DEBUG, __VA_ARGS__);                 \
+	} while (0)
+
 static const char *item_str(pam_handle_t *pamh, int item)
 {
 	const void *v = NULL;
@@ -74,12 +81,19 @@ static const struct {
 	enum outcome outcome;
 	const char *text;
 } reasons[] = {
-	{"denied", OUT_DENIED, "NHS login: the sign-in was declined."},
-	{"expired", OUT_DENIED, "NHS login: the code has expired. Please start again."},
-	{"mismatch", OUT_DENIED, "NHS login: this NHS login is not linked to the account you are signing in to."},
-	{"no_mapping", OUT_DENIED, "NHS login: this NHS login is not linked to any account on this computer."},
-	{"level", OUT_DENIED, "NHS login: your NHS login identity level is not high enough for this computer."},
-	{"invalid_token", OUT_DENIED, "NHS login: the sign-in could not be verified."},
+	{"denied", OUT_DENIED, "NHS login: the sign-in was declined. To try again, start the login again."},
+	{"expired", OUT_DENIED, "NHS login: the code has expired. Start the login again to get a new code."},
+	{"mismatch", OUT_DENIED,
+	 "NHS login: this NHS login is not linked to the account you are signing in to. Check the user "
+	 "name, or sign in on the phone with your own NHS login."},
+	{"no_mapping", OUT_DENIED,
+	 "NHS login: this NHS login is not linked to any account on this computer. Ask IT to link it to "
+	 "your account."},
+	{"level", OUT_DENIED,
+	 "NHS login: your NHS login identity level is not high enough for this computer. Prove your "
+	 "identity in the NHS App or at NHS login, then try again."},
+	{"invalid_token", OUT_DENIED,
+	 "NHS login: the sign-in could not be verified. Try again; if it happens again, ask IT."},
 	{"cancelled", OUT_DENIED, "NHS login: sign-in cancelled."},
 	{"unavailable", OUT_UNAVAILABLE, "NHS login could not be reached. Try again later, or use your break-glass login."},
 };
@@ -127,23 +141,46 @@ static int call(struct signin *s, json_t *req, int timeout_ms, json_t **reply)
 	return r;
 }
 
-/* The text on the screen: where to go, the code, and the QR code of the complete URL. */
-static int compose_text(struct signin *s, const json_t *reply)
+/* "5 minutes", "1 minute 50 seconds", "45 seconds": how long the code lasts, in words. */
+static void duration(long secs, char *buf, size_t len)
+{
+	long m = secs / 60, sec = secs % 60;
+
+	if (m == 0)
+		snprintf(buf, len, "%ld second%s", sec, sec == 1 ? "" : "s");
+	else if (sec == 0)
+		snprintf(buf, len, "%ld minute%s", m, m == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "%ld minute%s %ld second%s", m, m == 1 ? "" : "s", sec,
+		         sec == 1 ? "" : "s");
+}
+
+/* The text on the screen: where to go and the code, each at the end of its own line so they are
+ * easy to read and copy, the QR code of the complete URL (it carries the code), and how long the
+ * code lasts. Short enough with a QR code to fit an 80x24 console. */
+static int compose_text(struct signin *s, const json_t *reply, long expires_in)
 {
 	const char *uri = json_string_value(json_object_get(reply, "verification_uri"));
 	const char *full = json_string_value(json_object_get(reply, "verification_uri_complete"));
 	const char *code = json_string_value(json_object_get(reply, "user_code"));
-	char *qr = NULL;
+	char *qr = NULL, lasts[48];
 	int n;
 
 	if (uri == NULL || code == NULL)
 		return NL_ERR_INVALID;
 	if (!s->opts.cfg.pam_noqr && nl_qr_render(full != NULL ? full : uri, s->opts.qr_style, &qr) != 0)
 		qr = NULL;
+	duration(expires_in, lasts, sizeof(lasts));
 	n = asprintf(&s->text,
 	             "NHS login: on your phone, open %s\n"
-	             "and enter the code  %s%s\n%s",
-	             uri, code, qr != NULL ? "   (or scan the QR code below)" : "", qr != NULL ? qr : "");
+	             "and enter the code  %s\n"
+	             "%s%s"
+	             "%s %s.",
+	             uri, code, qr != NULL ? "or scan this QR code with your phone's camera:\n" : "",
+	             qr != NULL ? qr : "",
+	             s->opts.cfg.pam_enter_prompt ? "The code expires in"
+	                                          : "Waiting for you to sign in. The code expires in",
+	             lasts);
 	free(qr);
 	if (n < 0) {
 		s->text = NULL;
@@ -168,8 +205,12 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 		snprintf(why, sizeof(why), "start: %s", nl_strerror(r));
 		return unavailable(s, why);
 	}
-	if (json_is_true(json_object_get(*reply, "ok")))
+	if (json_is_true(json_object_get(*reply, "ok"))) {
+		DBG(s, "start: flow %s status %s",
+		    json_string_value(json_object_get(*reply, "flow")) ?: "-",
+		    json_string_value(json_object_get(*reply, "status")) ?: "-");
 		return OUT_SUCCESS; /* the caller looks at status */
+	}
 	err = json_string_value(json_object_get(*reply, "error"));
 	if (err != NULL && strcmp(err, "limit") == 0) {
 		pam_syslog(s->pamh, LOG_WARNING, "nhslogind refused a new sign-in for %s: limit", s->user);
@@ -199,6 +240,7 @@ static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *
 		return unavailable(s, why);
 	}
 	status = json_string_value(json_object_get(reply, "status"));
+	DBG(s, "wait(%d s): %s", slice, status != NULL ? status : "error");
 	if (!json_is_true(json_object_get(reply, "ok")) || status == NULL) {
 		o = unavailable(s, "wait: the daemon answered with an error");
 	} else if (strcmp(status, "pending") == 0) {
@@ -222,6 +264,14 @@ static void send_cancel(struct signin *s)
 		json_decref(reply);
 }
 
+/* Seconds left: the daemon's count, or less when the module's own timeout ends the wait sooner. */
+static long remaining(long daemon_left, int64_t deadline_ms)
+{
+	int64_t ms = deadline_ms - nl_mono_ms();
+	long mine = ms > 0 ? (long)(ms / 1000) : 0;
+	return mine < daemon_left ? mine : daemon_left;
+}
+
 /* The person gets a line every minute; the wait itself returns as soon as the flow ends. */
 static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 {
@@ -241,6 +291,7 @@ static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 			slice = WAIT_SLICE_S;
 		if ((o = wait_once(s, slice, &pending, &left)) != OUT_SUCCESS || !pending)
 			return o;
+		left = remaining(left, deadline_ms);
 		if (nl_mono_ms() >= next_note && left > 0) {
 			char line[96];
 			snprintf(line, sizeof(line), "Waiting for NHS login sign-in ... %ld:%02ld left", left / 60,
@@ -257,14 +308,16 @@ static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 {
 	const char *text = s->text;
+	char again[128];
 	bool pending = true;
 	long left = 0;
 	enum outcome o;
 
 	for (int round = 0; round < 100 && nl_mono_ms() < deadline_ms; round++) {
 		char *answer = NULL;
-		if (nl_conv_prompt(s->pamh, text, "Press Enter when you have signed in on your phone (c to cancel): ",
-		                   true, &answer) != 0)
+		if (nl_conv_prompt(s->pamh, text,
+		                   "Press Enter when you have signed in on your phone (c to cancel): ", true,
+		                   &answer) != 0)
 			return unavailable(s, "the conversation failed while waiting");
 		bool cancel = answer != NULL && (answer[0] == 'c' || answer[0] == 'C');
 		nl_free_secret(answer);
@@ -275,7 +328,12 @@ static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 		/* A short wait: the approval usually arrived before Enter was pressed. */
 		if ((o = wait_once(s, 2, &pending, &left)) != OUT_SUCCESS || !pending)
 			return o;
-		text = "NHS login: not signed in yet. Finish signing in on your phone, then press Enter.";
+		left = remaining(left, deadline_ms);
+		snprintf(again, sizeof(again),
+		         "NHS login: not signed in yet (%ld:%02ld left). Finish signing in on your phone, "
+		         "then press Enter.",
+		         left / 60, left % 60);
+		text = again;
 	}
 	send_cancel(s);
 	return denied(s, "expired");
@@ -298,8 +356,10 @@ static enum outcome run(struct signin *s)
 	}
 	const char *dc = json_string_value(json_object_get(reply, "device_code"));
 	expires_in = json_integer_value(json_object_get(reply, "expires_in"));
+	if (s->opts.cfg.pam_timeout > 0 && (json_int_t)s->opts.cfg.pam_timeout < expires_in)
+		expires_in = s->opts.cfg.pam_timeout;
 	if (status == NULL || strcmp(status, "pending") != 0 || dc == NULL || expires_in <= 0 ||
-	    compose_text(s, reply) != 0) {
+	    compose_text(s, reply, (long)expires_in) != 0) {
 		o = unavailable(s, "start: the daemon's reply was incomplete");
 		goto out;
 	}
@@ -307,8 +367,6 @@ static enum outcome run(struct signin *s)
 		o = unavailable(s, "out of memory");
 		goto out;
 	}
-	if (s->opts.cfg.pam_timeout > 0 && (json_int_t)s->opts.cfg.pam_timeout < expires_in)
-		expires_in = s->opts.cfg.pam_timeout;
 	deadline = nl_mono_ms() + (int64_t)expires_in * 1000;
 	if (s->opts.cfg.pam_enter_prompt) {
 		o = prompt_loop(s, deadline);
@@ -355,6 +413,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 		o = s->opts.cfg.pam_noninteractive == NL_NONINTERACTIVE_DENY ? OUT_DENIED : OUT_NOT_APPLICABLE;
 		goto out;
 	}
+	DBG(s, "user %s, socket %s, timeout %u, qr %s, enter_prompt %s", s->user, s->opts.cfg.socket_path,
+	    s->opts.cfg.pam_timeout, s->opts.cfg.pam_noqr ? "off" : "on", s->opts.cfg.pam_enter_prompt ? "yes" : "no");
 	if ((r = nl_client_open(&s->client, s->opts.cfg.socket_path, CONNECT_TIMEOUT_MS)) != 0) {
 		snprintf(err, sizeof(err), "cannot connect to %s: %s", s->opts.cfg.socket_path, nl_strerror(r));
 		o = unavailable(s, err);

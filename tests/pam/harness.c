@@ -261,6 +261,9 @@ static const struct {
 	{"nl-nodaemon", "required", "socket=/nonexistent/nhslogind.sock", NULL},
 	{"nl-badarg", "required", "frobnicate=1", NULL},
 	{"nl-sshd", "required", "enter_prompt", NULL},
+	/* PAM_IGNORE lets pam_permit decide; any other answer ends the stack. */
+	{"nl-nonint", "[ignore=ignore default=die]", "", "auth required pam_permit.so\n"},
+	{"nl-nonint-deny", "[ignore=ignore default=die]", "noninteractive=deny", "auth required pam_permit.so\n"},
 	{"nl-glass", "[success=done authinfo_unavail=ignore default=die]", "socket=/nonexistent/nhslogind.sock",
 	 "auth required pam_permit.so\n"},
 	{"nl-glass2", "[success=done authinfo_unavail=ignore default=die]", "", "auth required pam_permit.so\n"},
@@ -321,11 +324,14 @@ static int html_hidden(const char *html, const char *name, char *out, size_t out
 	return 0;
 }
 
-int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
-                 long *final_status)
+/* Hops 1-3 of the phone: the bridge's /d, the mock's /authorize and (unless it redirected at
+ * once) its user page. *back gets the callback URL (new string). */
+static int phone_hops(const struct world *w, const char *user_code, const char *as_user, bool decline,
+                      char **back_out)
 {
-	struct mockproc_resp a = {0}, b = {0}, c = {0}, d = {0};
+	struct mockproc_resp a = {0}, b = {0}, c = {0};
 	char url[256], body[4200], req[4096];
+	const char *back;
 	int r = NL_ERR_HTTP;
 
 	/* 1. The verification page with the code typed in lower case and without the dash. */
@@ -343,7 +349,7 @@ int phone_signin(const struct world *w, const char *user_code, const char *as_us
 	/* 2. NHS login's /authorize shows the user picker. */
 	if (mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0)
 		goto out;
-	const char *back = b.location;
+	back = b.location;
 	if (b.status == 200) {
 		/* 3. Pick the user (or decline) on the mock's page. */
 		if (html_hidden(b.body, "req", req, sizeof(req)) != 0)
@@ -366,15 +372,39 @@ int phone_signin(const struct world *w, const char *user_code, const char *as_us
 	}
 	if (back == NULL)
 		goto out;
-	/* 4. Back to the bridge's callback, which finishes the flow. */
-	if (mockproc_fetch("GET", back, NULL, NULL, NULL, &d) != 0)
+	if ((*back_out = strdup(back)) == NULL) {
+		r = NL_ERR_NOMEM;
 		goto out;
-	*final_status = d.status;
+	}
 	r = 0;
 out:
 	mockproc_resp_free(&a);
 	mockproc_resp_free(&b);
 	mockproc_resp_free(&c);
+	return r;
+}
+
+int phone_to_callback(const struct world *w, const char *user_code, const char *as_user, char **callback_url)
+{
+	return phone_hops(w, user_code, as_user, false, callback_url);
+}
+
+int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
+                 long *final_status)
+{
+	struct mockproc_resp d = {0};
+	char *back = NULL;
+	int r;
+
+	if ((r = phone_hops(w, user_code, as_user, decline, &back)) != 0)
+		return r;
+	/* 4. Back to the bridge's callback, which finishes the flow. */
+	r = NL_ERR_HTTP;
+	if (mockproc_fetch("GET", back, NULL, NULL, NULL, &d) == 0) {
+		*final_status = d.status;
+		r = 0;
+	}
+	free(back);
 	mockproc_resp_free(&d);
 	return r;
 }
@@ -389,8 +419,11 @@ struct phone_job {
 static void *phone_thread(void *arg)
 {
 	struct phone_job *j = arg;
-	j->run->phone_rc = phone_signin(j->w, j->run->user_code, j->run->as_user, j->run->decline,
-	                                &j->run->phone_status);
+	if (j->run->phone != NULL)
+		j->run->phone_rc = j->run->phone(j->w, j->run);
+	else
+		j->run->phone_rc = phone_signin(j->w, j->run->user_code, j->run->as_user, j->run->decline,
+		                                &j->run->phone_status);
 	return NULL;
 }
 
@@ -406,7 +439,7 @@ static void note_code(struct conv_ctx *ctx, const char *msg)
 		return;
 	p += strlen("enter the code  ");
 	snprintf(run->user_code, sizeof(run->user_code), "%.9s", p);
-	if (run->as_user != NULL || run->decline) {
+	if (run->as_user != NULL || run->decline || run->phone != NULL) {
 		if (pthread_create(&ctx->job.thread, NULL, phone_thread, &ctx->job) == 0)
 			ctx->job.started = true;
 	}
@@ -420,6 +453,10 @@ static int test_conv(int n, const struct pam_message **msg, struct pam_response 
 
 	if (r == NULL)
 		return PAM_BUF_ERR;
+	if (run->mute) {
+		free(r);
+		return PAM_CONV_ERR;
+	}
 	for (int i = 0; i < n; i++) {
 		switch (msg[i]->msg_style) {
 		case PAM_TEXT_INFO:

@@ -48,6 +48,10 @@ int world_activate(struct world *w);
  * hop answered as expected; *final_status gets the callback page's HTTP status. */
 int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
                  long *final_status);
+/* The phone's first hops only: open /d, enter user_code, sign in at the mock as `as_user`, and stop
+ * before the bridge callback. *callback_url gets the URL NHS login sent the phone back to (new
+ * string, free; it holds a code and a state). 0 when every hop answered as expected. */
+int phone_to_callback(const struct world *w, const char *user_code, const char *as_user, char **callback_url);
 
 /* Run PAM: libpamtest with a conversation that records every message and, when the code is
  * shown, runs the phone (as_user; NULL = no phone) in a thread. Returns pam_authenticate's code. */
@@ -56,6 +60,7 @@ struct pam_run {
 	const char *user;
 	const char *as_user;   /* phone signs in as this mock user; NULL: nobody answers */
 	bool decline;
+	bool mute;             /* the conversation cannot show text (fails every message) */
 	char infos[16][4096];  /* PAM_TEXT_INFO messages seen (first 16) */
 	int n_info;
 	char errors[8][512];
@@ -64,6 +69,9 @@ struct pam_run {
 	int prompts;           /* PAM_PROMPT_* messages answered */
 	long phone_status;
 	int phone_rc;
+	/* If set, the phone thread runs this instead of phone_signin (tests that misbehave as the
+	 * phone); it sets run->phone_status and returns what becomes run->phone_rc. */
+	int (*phone)(struct world *w, struct pam_run *run);
 };
 int pam_run_auth(struct world *w, struct pam_run *run);
 

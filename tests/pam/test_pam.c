@@ -165,6 +165,25 @@ static void test_enter_prompt_mode_for_openssh(void **state)
 	assert_int_equal(run.phone_rc, 0);
 }
 
+static void test_conversation_without_text_is_ignored_at_once(void **state)
+{
+	struct pam_run run = {.service = "nl-nonint", .user = "clinician", .mute = true};
+	int64_t t0 = nl_mono_ms();
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	/* The stack is [ignore=ignore default=die] then pam_permit: success means PAM_IGNORE. */
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
+	assert_true(nl_mono_ms() - t0 < 3000);
+}
+
+static void test_conversation_without_text_is_denied_when_configured(void **state)
+{
+	struct pam_run run = {.service = "nl-nonint-deny", .user = "clinician", .mute = true};
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
+}
+
 /* A second world: vtr also asks for P5, min_level stays P9, and sign-ins may be reused. */
 static void test_p5_identity_refused_when_p9_required(void **state)
 {
@@ -261,6 +280,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_signin_is_not_reused_when_window_is_zero),
 		cmocka_unit_test(test_enter_prompt_mode_for_openssh),
 		cmocka_unit_test(test_caches_make_one_discovery_and_jwks_fetch),
+		cmocka_unit_test(test_conversation_without_text_is_ignored_at_once),
+		cmocka_unit_test(test_conversation_without_text_is_denied_when_configured),
 		cmocka_unit_test(test_daemon_not_running_is_authinfo_unavail),
 		cmocka_unit_test(test_bad_module_argument_is_authinfo_unavail),
 		cmocka_unit_test(test_break_glass_stack_falls_through_only_when_unavailable),

@@ -1,0 +1,529 @@
+/* Benchmarks 4 and 6 (flows): 10,000 flows in progress against the real nhslogind, each with a
+ * client long-polling on the socket; the daemon's RSS and the round trip of `status` meanwhile;
+ * then every flow completed through the bridge (phone threads against /d and nhslogin-mock). */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "harness.h"
+#include "nl_err.h"
+#include "nl_ipc.h"
+#include "nl_json.h"
+#include "nl_wipe.h"
+#include "mockproc.h"
+
+#define N_USERS  100 /* max_flows_per_user is at most 100: flows spread over this many accounts */
+#define N_PHONES 16  /* phone threads (the bridge allows 32 connections per address) */
+#define N_STATUS 300 /* status round trips per sample */
+#define WAIT_S   60  /* each client's long-poll */
+
+struct client {
+	int fd;
+	char device_code[128];
+	char user_code[16];
+	int user;
+	int outcome; /* 0 pending, 1 approved, -1 other */
+	struct nl_linebuf *lb;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	size_t i;
+	qsort(v, n, sizeof(*v), cmp_double);
+	i = (size_t)(p * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}
+
+/* VmRSS or VmHWM of pid, in KiB. */
+static long proc_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
+			v = atol(line + strlen(field) + 1);
+	fclose(f);
+	return v;
+}
+
+/* A valid NHS number (modulus 11) from a 9-digit stem; 0 if the stem has none. */
+static int nhs_number(long stem, char out[11])
+{
+	int sum = 0, check;
+	snprintf(out, 11, "%09ld", stem % 1000000000L);
+	for (int i = 0; i < 9; i++)
+		sum += (out[i] - '0') * (10 - i);
+	check = 11 - sum % 11;
+	if (check == 11)
+		check = 0;
+	if (check == 10)
+		return 0;
+	out[9] = (char)('0' + check);
+	out[10] = '\0';
+	return 1;
+}
+
+/* The mock's users (u00..u99, P9) and the daemon's map file for them. */
+static int write_users(const char *statedir, const char *mapfile)
+{
+	char path[PATH_MAX], nhs[11];
+	FILE *u, *m;
+	long stem = 968600000;
+	snprintf(path, sizeof(path), "%s/users.json", statedir);
+	if ((u = fopen(path, "w")) == NULL)
+		return -1;
+	if ((m = fopen(mapfile, "w")) == NULL) {
+		fclose(u);
+		return -1;
+	}
+	fprintf(u, "[");
+	for (int i = 0; i < N_USERS; i++) {
+		while (!nhs_number(stem, nhs))
+			stem++;
+		stem++;
+		fprintf(u, "%s{\"username\":\"u%02d\",\"identity_level\":\"P9\",\"nhs_number\":\"%s\"}",
+		        i ? "," : "", i, nhs);
+		fprintf(m, "u%02d %s\n", i, nhs);
+	}
+	fprintf(u, "]\n");
+	fchmod(fileno(u), 0644);
+	fchmod(fileno(m), 0644);
+	int ru = fclose(u), rm = fclose(m);
+	return ru == 0 && rm == 0 ? 0 : -1;
+}
+
+/* One request on an open connection, answered within timeout_ms. */
+static int call_fd(int fd, struct nl_linebuf *lb, json_t *req, int timeout_ms, json_t **reply)
+{
+	int r = nl_ipc_send(fd, req, timeout_ms);
+	json_decref(req);
+	return r == 0 ? nl_ipc_recv(fd, lb, timeout_ms, reply) : r;
+}
+
+/* status round trips on one connection: sorted latencies into v. */
+static int status_sample(struct world *w, double *v, size_t n)
+{
+	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
+	int fd = -1, r = NL_ERR_NOMEM;
+	if (lb == NULL || (r = nl_ipc_connect(w->socket, 5000, &fd)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		json_t *reply = NULL;
+		double t0 = now_ms();
+		if ((r = call_fd(fd, lb, json_pack("{s:s}", "op", "status"), 10000, &reply)) != 0)
+			goto out;
+		v[i] = now_ms() - t0;
+		json_decref(reply);
+		usleep(2000);
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(lb);
+	return r;
+}
+
+/* Open, start a flow, park a wait: the clients. */
+static int open_clients(struct world *w, struct client *c, size_t n, size_t *opened)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (nl_ipc_connect(w->socket, 5000, &c[i].fd) != 0) {
+			fprintf(stderr, "bench_capacity: connect %zu: %s\n", i, strerror(errno));
+			return -1;
+		}
+		*opened = i + 1;
+	}
+	return 0;
+}
+
+/* Start a flow and park a wait on each client; returns how many started. A client the daemon
+ * refuses (connection limit) is closed and left out. */
+static size_t start_flows(struct client *c, size_t n)
+{
+	char user[16];
+	size_t started = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *reply = NULL;
+		const char *dc, *uc;
+		snprintf(user, sizeof(user), "u%02d", c[i].user);
+		if (call_fd(c[i].fd, c[i].lb,
+		            json_pack("{s:s,s:s,s:s}", "op", "start", "user", user, "service", "bench"),
+		            10000, &reply) != 0 ||
+		    (dc = nl_json_str(reply, "device_code")) == NULL ||
+		    (uc = nl_json_str(reply, "user_code")) == NULL) {
+			if (started == i)
+				fprintf(stderr, "bench_capacity: start %zu failed: %s\n", i,
+				        reply ? nl_json_str(reply, "message") ?: "?" : "no reply");
+			json_decref(reply);
+			close(c[i].fd);
+			c[i].fd = -1;
+			c[i].outcome = -2; /* never started */
+			continue;
+		}
+		snprintf(c[i].device_code, sizeof(c[i].device_code), "%s", dc);
+		snprintf(c[i].user_code, sizeof(c[i].user_code), "%s", uc);
+		json_decref(reply);
+		json_t *wreq = json_pack("{s:s,s:s,s:i}", "op", "wait", "device_code", c[i].device_code,
+		                         "timeout", WAIT_S);
+		int r = nl_ipc_send(c[i].fd, wreq, 10000);
+		json_decref(wreq);
+		if (r == 0)
+			started++;
+	}
+	return started;
+}
+
+/* Collect wait replies until every client has an outcome or the deadline passes. */
+static size_t collect(struct client *c, size_t n, double deadline_ms, double *t_last)
+{
+	struct pollfd *p = calloc(n, sizeof(*p));
+	size_t done = 0, approved = 0;
+	if (p == NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (c[i].outcome != 0)
+			done++;
+	while (done < n && now_ms() < deadline_ms) {
+		for (size_t i = 0; i < n; i++)
+			p[i] = (struct pollfd){.fd = c[i].outcome == 0 ? c[i].fd : -1, .events = POLLIN};
+		if (poll(p, n, 200) <= 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			json_t *reply = NULL;
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (nl_ipc_recv(c[i].fd, c[i].lb, 0, &reply) != 0)
+				continue;
+			const char *st = nl_json_str(reply, "status");
+			if (st != NULL && strcmp(st, "pending") == 0) {
+				/* a long-poll ran out: wait again */
+				json_t *wreq = json_pack("{s:s,s:s,s:i}", "op", "wait", "device_code",
+				                         c[i].device_code, "timeout", WAIT_S);
+				nl_ipc_send(c[i].fd, wreq, 1000);
+				json_decref(wreq);
+			} else {
+				c[i].outcome = st != NULL && strcmp(st, "approved") == 0 ? 1 : -1;
+				*t_last = now_ms();
+				done++;
+			}
+			json_decref(reply);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		approved += c[i].outcome == 1;
+	free(p);
+	return approved;
+}
+
+struct phones {
+	struct world *w;
+	struct client *c;
+	size_t n, next, failed, tried;
+	double stop_at; /* no new sign-in after this (the time budget) */
+	pthread_mutex_t mu;
+};
+
+struct body {
+	char buf[8192];
+	size_t len;
+};
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct body *b = arg;
+	size_t n = sz * nm, room = sizeof(b->buf) - 1 - b->len;
+	memcpy(b->buf + b->len, p, n < room ? n : room);
+	b->len += n < room ? n : room;
+	b->buf[b->len] = '\0';
+	return n;
+}
+
+/* One request on the thread's handle (connections kept alive); *loc gets the redirect target. */
+static long fetch(CURL *cu, const char *url, const char *post, struct body *b, char *loc, size_t loclen)
+{
+	long status = 0;
+	char *redir = NULL;
+	b->len = 0;
+	b->buf[0] = '\0';
+	curl_easy_setopt(cu, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(cu, CURLOPT_URL, url);
+	if (post != NULL)
+		curl_easy_setopt(cu, CURLOPT_POSTFIELDS, post);
+	else
+		curl_easy_setopt(cu, CURLOPT_HTTPGET, 1L);
+	if (curl_easy_perform(cu) != CURLE_OK)
+		return -1;
+	curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
+	if (loc != NULL) {
+		loc[0] = '\0';
+		if (curl_easy_getinfo(cu, CURLINFO_REDIRECT_URL, &redir) == CURLE_OK && redir != NULL)
+			snprintf(loc, loclen, "%s", redir);
+	}
+	return status;
+}
+
+/* The phone of tests/pam/harness.c (phone_signin), on one reused libcurl handle: /d with the
+ * code, the mock's /authorize page, its decision form as `user`, and the callback. */
+static int phone_fast(CURL *cu, const struct world *w, const char *user_code, const char *user)
+{
+	struct body b;
+	char url[512], loc[4096], post[4300], typed[16];
+	const char *p, *q;
+	char *enc;
+	size_t t = 0;
+
+	for (p = user_code; *p != '\0' && t < sizeof(typed) - 1; p++)
+		if (*p != '-')
+			typed[t++] = *p;
+	typed[t] = '\0';
+	snprintf(url, sizeof(url), "%s/d", w->bridge);
+	snprintf(post, sizeof(post), "code=%s", typed);
+	if (fetch(cu, url, post, &b, loc, sizeof(loc)) / 100 != 3 || loc[0] == '\0')
+		return -1;
+	if (fetch(cu, loc, NULL, &b, NULL, 0) != 200 || (p = strstr(b.buf, "name=\"req\" value=\"")) == NULL)
+		return -1;
+	p += strlen("name=\"req\" value=\"");
+	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= 4096)
+		return -1;
+	enc = curl_easy_escape(cu, p, (int)(q - p));
+	snprintf(post, sizeof(post), "req=%s&user=%s", enc != NULL ? enc : "", user);
+	curl_free(enc);
+	snprintf(url, sizeof(url), "%s/authorize/decision", mockproc_issuer(w->mock));
+	if (fetch(cu, url, post, &b, loc, sizeof(loc)) / 100 != 3 || loc[0] == '\0')
+		return -1;
+	return fetch(cu, loc, NULL, &b, NULL, 0) == 200 ? 0 : -1;
+}
+
+static void *phone_thread(void *arg)
+{
+	struct phones *ph = arg;
+	char user[16];
+	CURL *cu = curl_easy_init();
+	if (cu == NULL)
+		return NULL;
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(cu, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+	for (;;) {
+		size_t i;
+		pthread_mutex_lock(&ph->mu);
+		i = ph->next++;
+		pthread_mutex_unlock(&ph->mu);
+		if (i >= ph->n || now_ms() > ph->stop_at)
+			break;
+		if (ph->c[i].outcome != 0)
+			continue;
+		snprintf(user, sizeof(user), "u%02d", ph->c[i].user);
+		int r = phone_fast(cu, ph->w, ph->c[i].user_code, user);
+		pthread_mutex_lock(&ph->mu);
+		ph->tried++;
+		if (r != 0)
+			ph->failed++;
+		pthread_mutex_unlock(&ph->mu);
+	}
+	curl_easy_cleanup(cu);
+	return NULL;
+}
+
+/* Complete the flows of c through the bridge with N_PHONES phones, starting no sign-in after
+ * budget_ms; returns approvals, *ms the time from the first phone to the last outcome read. */
+static size_t complete_all(struct world *w, struct client *c, size_t n, double budget_ms, double *ms,
+                           size_t *failed, size_t *tried)
+{
+	struct phones ph = {.w = w, .c = c, .n = n, .mu = PTHREAD_MUTEX_INITIALIZER};
+	pthread_t t[N_PHONES];
+	int started = 0;
+	double t0 = now_ms(), t_last = t0;
+	size_t approved;
+
+	ph.stop_at = t0 + budget_ms;
+	for (int i = 0; i < N_PHONES; i++)
+		if (pthread_create(&t[i], NULL, phone_thread, &ph) == 0)
+			started++;
+	for (int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	approved = collect(c, n, now_ms() + 15000, &t_last);
+	*ms = t_last - t0;
+	*failed = ph.failed;
+	*tried = ph.tried;
+	return approved;
+}
+
+static void close_clients(struct client *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+		c[i].fd = -1;
+		nl_wipe(c[i].device_code, sizeof(c[i].device_code));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	size_t n = argc > 1 ? (size_t)atol(argv[1]) : 10000, n_small = 100, opened = 0;
+	char statedir[] = "/tmp/nl-bench-mock.XXXXXX", mapfile[PATH_MAX + 32], note[200];
+	const char *margs[8] = {"--state-dir", statedir, NULL};
+	struct world_opts o = {.daemon_extra = "max_flows = 20000\nmax_flows_per_user = 100\nwait_max = 60"};
+	struct world *w = NULL;
+	struct client *c = NULL, *small = NULL;
+	struct rlimit rl;
+	double *st = NULL, ms_small = 0, ms_big = 0;
+	long rss0, rss_conn, rss_flows, hwm;
+	size_t failed = 0, tried = 0, ok;
+	double budget_s = getenv("NL_BENCH_BUDGET") != NULL ? atof(getenv("NL_BENCH_BUDGET")) : 150;
+	int rc = 1;
+
+	memcpy(o.mock_args, margs, sizeof(margs));
+	if (n < 100 || n > 15000)
+		return 2;
+	/* Room for n client sockets here (the daemon inherits the same limit). */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < n + n_small + 200) {
+		fprintf(stderr, "bench_capacity: RLIMIT_NOFILE %ld is too low for %zu clients\n",
+		        (long)rl.rlim_cur, n);
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (mkdtemp(statedir) == NULL || chmod(statedir, 0755) != 0)
+		return 1;
+	/* The map file is written into the world's dir after it starts (the daemon re-reads it). */
+	char umap[PATH_MAX + 32];
+	snprintf(umap, sizeof(umap), "%s/users.map", statedir);
+	if (write_users(statedir, umap) != 0 || world_start(&o, &w) != 0) {
+		fprintf(stderr, "bench_capacity: cannot start the world\n");
+		goto out;
+	}
+	snprintf(mapfile, sizeof(mapfile), "%s/nhslogin.map", w->dir);
+	if (rename(umap, mapfile) != 0)
+		goto out;
+	if ((st = calloc(N_STATUS, sizeof(*st))) == NULL || (c = calloc(n, sizeof(*c))) == NULL ||
+	    (small = calloc(n_small, sizeof(*small))) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		c[i].fd = -1;
+		c[i].user = (int)(i % N_USERS);
+		if ((c[i].lb = calloc(1, sizeof(*c[i].lb))) == NULL)
+			goto out;
+	}
+	for (size_t i = 0; i < n_small; i++) {
+		small[i].fd = -1;
+		small[i].user = (int)(i % N_USERS);
+		if ((small[i].lb = calloc(1, sizeof(*small[i].lb))) == NULL)
+			goto out;
+	}
+
+	/* Baselines on the idle daemon: a warm-up sign-in batch (caches loaded), status round trips,
+	 * and the time 100 flows take to complete. */
+	if (open_clients(w, small, n_small, &opened) != 0 || start_flows(small, n_small) != n_small)
+		goto out;
+	ok = complete_all(w, small, n_small, 60000, &ms_small, &failed, &tried);
+	close_clients(small, n_small);
+	if (ok != n_small) {
+		fprintf(stderr, "bench_capacity: warm-up: %zu of %zu approved (%zu phone failures)\n", ok,
+		        n_small, failed);
+		goto out;
+	}
+	usleep(300000);
+	if (status_sample(w, st, N_STATUS) != 0)
+		goto out;
+	double idle_p99 = pct(st, N_STATUS, 0.99);
+	rss0 = proc_kib(w->daemon, "VmRSS");
+
+	/* n connections, then n flows each with a parked wait. */
+	double t0 = now_ms();
+	if (open_clients(w, c, n, &opened) != 0)
+		goto out;
+	usleep(300000);
+	rss_conn = proc_kib(w->daemon, "VmRSS");
+	size_t held = start_flows(c, n);
+	double t_started = now_ms() - t0;
+	usleep(500000);
+	rss_flows = proc_kib(w->daemon, "VmRSS");
+	if (status_sample(w, st, N_STATUS) != 0)
+		goto out;
+	double busy_p99 = pct(st, N_STATUS, 0.99), busy_p50 = pct(st, N_STATUS, 0.5);
+
+	/* Every flow completed through the bridge. */
+	failed = 0;
+	ok = complete_all(w, c, n, budget_s * 1000.0, &ms_big, &failed, &tried);
+	hwm = proc_kib(w->daemon, "VmHWM");
+
+	snprintf(note, sizeof(note), "VmHWM of nhslogind, %zu of %zu flows held; baseline: VmRSS idle", held,
+	         n);
+	bench_row("4 daemon peak RSS, 10k flows", (double)hwm / 1024.0, "MiB", (double)rss0 / 1024.0,
+	          "< 64 MiB", hwm < 64 * 1024 && held == n, note);
+	snprintf(note, sizeof(note), "%zu waits parked (median %.3g ms); baseline: the idle daemon", held,
+	         busy_p50);
+	bench_row("4 status p99 during 10k flows", busy_p99, "ms", idle_p99, "< 5 ms",
+	          busy_p99 < 5.0 && held == n, note);
+	/* Time per completed flow under load against per flow with 100 on an idle daemon. */
+	double per_big = ok > 0 ? ms_big / (double)ok : 0, per_small = ms_small / (double)n_small;
+	snprintf(note, sizeof(note),
+	         "%zu of %zu approved in %.1f s (%zu tried, %zu phone errors, budget %.0f s), %d phones; "
+	         "ms per flow vs 100 on an idle daemon",
+	         ok, n, ms_big / 1000.0, tried, failed, budget_s, N_PHONES);
+	bench_row("4 complete 10k flows via bridge", per_big, "ms/flow", per_small, "all complete", ok == n,
+	          note);
+	snprintf(note, sizeof(note),
+	         "RSS delta / flows; baseline: per idle connection (%zu connect+start+wait: %.1f s)", held,
+	         t_started / 1000.0);
+	bench_row("6 memory per flow", held > 0 ? (double)(rss_flows - rss_conn) * 1024.0 / (double)held : 0,
+	          "B", (double)(rss_conn - rss0) * 1024.0 / (double)n, "(figure)", true, note);
+	rc = ok == n ? 0 : 1;
+out:
+	if (c != NULL) {
+		close_clients(c, n);
+		for (size_t i = 0; i < n; i++)
+			free(c[i].lb);
+	}
+	if (small != NULL) {
+		close_clients(small, n_small);
+		for (size_t i = 0; i < n_small; i++)
+			free(small[i].lb);
+	}
+	free(c);
+	free(small);
+	free(st);
+	world_stop(w);
+	snprintf(mapfile, sizeof(mapfile), "%s/users.json", statedir);
+	unlink(mapfile);
+	unlink(umap);
+	rmdir(statedir);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,72 @@
+/* nhsloginctl's internal interfaces: the options every command sees, the exit codes, the daemon
+ * client and the commands (status, flows, flush, check, login). */
+#ifndef NL_CTL_H
+#define NL_CTL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "nl_ipc.h"
+
+/* Exit codes (documented in nhsloginctl(8) and --help). */
+enum ctl_exit {
+	CTL_EXIT_OK = 0,          /* done; check found no errors; login approved */
+	CTL_EXIT_PROBLEM = 1,     /* check found errors; the daemon refused; login not approved */
+	CTL_EXIT_USAGE = 2,       /* bad command line, or an internal failure */
+	CTL_EXIT_UNREACHABLE = 3, /* nhslogind could not be reached on its socket */
+};
+
+#define CTL_CONNECT_TIMEOUT_MS 3000
+#define CTL_CALL_TIMEOUT_MS    15000
+
+struct ctl_opts {
+	const char *config; /* --config, or NULL for the default path */
+	const char *socket; /* --socket, or NULL: the config's [daemon] socket */
+	bool json;          /* --json: machine-readable output */
+	bool offline;       /* check --offline: no network */
+	bool verbose;       /* --verbose: library log lines on stderr */
+	const char *qr;     /* login --qr utf8|ascii|none, or NULL: by the locale */
+};
+
+/* The daemon client: one connection, one request at a time. */
+struct ctl_conn {
+	int fd;
+	struct nl_linebuf lb;
+};
+
+/* Connect to the socket named by the options (or the config, or the default). On failure prints
+ * why (as JSON with --json) and returns CTL_EXIT_UNREACHABLE. c must be zeroed (calloc: lb is big). */
+int ctl_connect(const struct ctl_opts *o, struct ctl_conn *c);
+/* Send req and read one reply within timeout_ms: 0, or a negative nl_err (the connection is then
+ * of no further use). The read buffer is wiped afterwards (replies may carry a device code). */
+int ctl_call(struct ctl_conn *c, const json_t *req, int timeout_ms, json_t **reply);
+void ctl_close(struct ctl_conn *c);
+/* Print a reply as one JSON line (device_code left out) on out. */
+void ctl_print_json(FILE *out, const json_t *reply);
+/* The socket path the commands use (--socket, else the config's, else the default). New string. */
+char *ctl_socket_path(const struct ctl_opts *o);
+
+/* The commands; each returns an enum ctl_exit. */
+int ctl_status(const struct ctl_opts *o);
+int ctl_flows(const struct ctl_opts *o);
+int ctl_flow_cancel(const struct ctl_opts *o, const char *flow);
+int ctl_flush(const struct ctl_opts *o);
+int ctl_check(const struct ctl_opts *o);
+int ctl_login(const struct ctl_opts *o, const char *user);
+
+/* Findings of check: one line each ("error: ..." / "warning: ..."). */
+struct ctl_findings {
+	json_t *list; /* [{"level":"error"|"warning","message":"..."}] */
+	unsigned errors, warnings;
+};
+void ctl_finding(struct ctl_findings *f, bool error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+struct nl_config;
+/* The network half of check: discovery (fetched plainly, to say exactly what is wrong with it), then,
+ * if key_ok, the daemon's own OpenID client (client key, JWKS) with a throw-away cache directory. */
+void ctl_check_provider(const struct nl_config *cfg, const struct ctl_opts *o, bool key_ok,
+                        struct ctl_findings *f);
+
+#endif

@@ -1,0 +1,320 @@
+/* nhsloginctl's side of the nhslogind socket (doc/protocol.md), and the commands that are one
+ * request each: status, flows, flows cancel, flush. */
+#include "config.h"
+#include "ctl.h"
+#include "nl_config.h"
+#include "nl_err.h"
+#include "nl_json.h"
+#include "nl_wipe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FLOW_ID_MAX 64
+
+char *ctl_socket_path(const struct ctl_opts *o)
+{
+	struct nl_config cfg;
+	char err[512] = "";
+	char *path = NULL;
+
+	if (o->socket != NULL)
+		return strdup(o->socket);
+	nl_config_init(&cfg);
+	if (nl_config_load(o->config != NULL ? o->config : NL_CONFIG_DEFAULT_PATH, &cfg, NL_CONFIG_MAIN_ONLY,
+	                   err, sizeof(err)) == 0 &&
+	    cfg.socket_path != NULL) {
+		path = strdup(cfg.socket_path);
+	} else {
+		/* Without a readable configuration the default socket is still worth a try. */
+		if (o->config != NULL || access(NL_CONFIG_DEFAULT_PATH, F_OK) == 0)
+			fprintf(stderr, "nhsloginctl: %s (using the socket %s)\n", err, NL_DEFAULT_SOCKET);
+		path = strdup(NL_DEFAULT_SOCKET);
+	}
+	nl_config_free(&cfg);
+	return path;
+}
+
+/* An error of our own in the shape of the daemon's replies. */
+static void print_error(const struct ctl_opts *o, const char *word, const char *message)
+{
+	if (o->json) {
+		json_t *m = json_pack("{sbssss}", "ok", 0, "error", word, "message", message);
+		ctl_print_json(stdout, m);
+		json_decref(m);
+	} else {
+		fprintf(stderr, "nhsloginctl: %s\n", message);
+	}
+}
+
+int ctl_connect(const struct ctl_opts *o, struct ctl_conn *c)
+{
+	char *path = ctl_socket_path(o), msg[512];
+	int r;
+
+	c->fd = -1;
+	c->lb.len = 0;
+	if (path == NULL) {
+		print_error(o, "internal", "out of memory");
+		return CTL_EXIT_USAGE;
+	}
+	if ((r = nl_ipc_connect(path, CTL_CONNECT_TIMEOUT_MS, &c->fd)) != 0) {
+		snprintf(msg, sizeof(msg), "cannot reach nhslogind at %s: %s%s", path,
+		         r == NL_ERR_PERM ? "permission denied (run as root)" : nl_strerror(r),
+		         r == NL_ERR_UNAVAILABLE ? " (is it running? systemctl status nhslogind)" : "");
+		print_error(o, "unreachable", msg);
+		free(path);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	free(path);
+	return CTL_EXIT_OK;
+}
+
+int ctl_call(struct ctl_conn *c, const json_t *req, int timeout_ms, json_t **reply)
+{
+	int r;
+
+	if ((r = nl_ipc_send(c->fd, req, timeout_ms)) == 0)
+		r = nl_ipc_recv(c->fd, &c->lb, timeout_ms, reply);
+	nl_wipe(c->lb.buf, sizeof(c->lb.buf));
+	c->lb.len = 0;
+	return r;
+}
+
+void ctl_close(struct ctl_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	nl_wipe(c->lb.buf, sizeof(c->lb.buf));
+	c->lb.len = 0;
+}
+
+void ctl_print_json(FILE *out, const json_t *reply)
+{
+	json_t *copy = json_deep_copy(reply);
+	char *text;
+
+	if (copy == NULL)
+		return;
+	json_object_del(copy, "device_code");
+	if ((text = nl_json_dump(copy)) != NULL) {
+		fprintf(out, "%s\n", text);
+		fflush(out);
+	}
+	free(text);
+	json_decref(copy);
+}
+
+/* One request on a new connection. On success *reply holds an {"ok":true,...} reply. Otherwise the
+ * trouble is printed and the exit code returned. */
+static int one_request(const struct ctl_opts *o, json_t *req, json_t **reply)
+{
+	struct ctl_conn *c = calloc(1, sizeof(*c));
+	json_t *m = NULL;
+	char msg[512];
+	int r, rc = CTL_EXIT_USAGE;
+
+	if (c != NULL)
+		c->fd = -1;
+	if (c == NULL || req == NULL) {
+		print_error(o, "internal", "out of memory");
+		goto out;
+	}
+	if ((rc = ctl_connect(o, c)) != CTL_EXIT_OK)
+		goto out;
+	if ((r = ctl_call(c, req, CTL_CALL_TIMEOUT_MS, &m)) != 0) {
+		snprintf(msg, sizeof(msg), "nhslogind did not answer: %s", nl_strerror(r));
+		print_error(o, "unreachable", msg);
+		rc = CTL_EXIT_UNREACHABLE;
+		goto out;
+	}
+	if (!json_is_true(json_object_get(m, "ok"))) {
+		if (o->json)
+			ctl_print_json(stdout, m);
+		else
+			fprintf(stderr, "nhsloginctl: nhslogind refused: %s (%s)\n",
+			        nl_json_str(m, "message") ? nl_json_str(m, "message") : "no reason given",
+			        nl_json_str(m, "error") ? nl_json_str(m, "error") : "error");
+		rc = CTL_EXIT_PROBLEM;
+		goto out;
+	}
+	*reply = m;
+	m = NULL;
+	rc = CTL_EXIT_OK;
+out:
+	json_decref(m);
+	json_decref(req);
+	if (c != NULL)
+		ctl_close(c);
+	free(c);
+	return rc;
+}
+
+/* Text from the daemon for a terminal: control characters shown as '?'. */
+static void put_safe(const char *s, int width)
+{
+	int n = 0;
+	for (; s != NULL && *s != '\0'; s++, n++)
+		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+	for (; n < width; n++)
+		putchar(' ');
+}
+
+static void fmt_duration(long long s, char *out, size_t len)
+{
+	if (s < 60)
+		snprintf(out, len, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, len, "%lldm %llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, len, "%lldh %lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, len, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+}
+
+static void print_age(const char *label, const json_t *m, const char *key)
+{
+	long long v;
+	char d[64];
+
+	printf("%-17s", label);
+	if (nl_json_int(m, key, &v) == 0) {
+		fmt_duration(v, d, sizeof(d));
+		printf("fetched %s ago\n", d);
+	} else {
+		printf("not fetched yet\n");
+	}
+}
+
+static long long int_or(const json_t *m, const char *key, long long dflt)
+{
+	long long v;
+	return nl_json_int(m, key, &v) == 0 ? v : dflt;
+}
+
+int ctl_status(const struct ctl_opts *o)
+{
+	json_t *m = NULL;
+	char up[64];
+	int rc;
+
+	if ((rc = one_request(o, json_pack("{ss}", "op", "status"), &m)) != CTL_EXIT_OK)
+		return rc;
+	if (o->json) {
+		ctl_print_json(stdout, m);
+		json_decref(m);
+		return CTL_EXIT_OK;
+	}
+	fmt_duration(int_or(m, "uptime", 0), up, sizeof(up));
+	printf("nhslogind:       running for %s\n", up);
+	printf("%-17s", "Environment:");
+	put_safe(nl_json_str(m, "environment"), 0);
+	printf("\n%-17s", "Issuer:");
+	put_safe(nl_json_str(m, "issuer"), 0);
+	putchar('\n');
+	print_age("Discovery cache:", m, "discovery_age");
+	print_age("JWKS cache:", m, "jwks_age");
+	printf("%-17s%lld in progress (at most %lld)\n", "Sign-ins:", int_or(m, "flows", 0),
+	       int_or(m, "flows_max", 0));
+	printf("%-17s%lld\n", "Cached sign-ins:", int_or(m, "cached_signins", 0));
+	printf("%-17s", "Last error:");
+	put_safe(nl_json_str(m, "last_error") ? nl_json_str(m, "last_error") : "none", 0);
+	putchar('\n');
+	json_decref(m);
+	return CTL_EXIT_OK;
+}
+
+static int width_of(const json_t *arr, const char *key, int min)
+{
+	size_t i;
+	const json_t *f;
+	int w = min;
+
+	json_array_foreach(arr, i, f)
+	{
+		const char *s = nl_json_str(f, key);
+		int n = s != NULL ? (int)strnlen(s, 64) : 1;
+		if (n > w)
+			w = n;
+	}
+	return w;
+}
+
+static void print_flows(const json_t *arr)
+{
+	static const char *const cols[] = {"flow", "user", "service", "rhost", "state"};
+	int w[5];
+	size_t i;
+	const json_t *f;
+
+	if (json_array_size(arr) == 0) {
+		printf("No sign-ins in progress.\n");
+		return;
+	}
+	for (size_t c = 0; c < 5; c++)
+		w[c] = width_of(arr, cols[c], (int)strlen(cols[c])) + 2;
+	printf("%-*s%-*s%-*s%-*s%-*s%s\n", w[0], "FLOW", w[1], "USER", w[2], "SERVICE", w[3], "RHOST", w[4],
+	       "STATE", "EXPIRES IN");
+	json_array_foreach(arr, i, f)
+	{
+		long long left = int_or(f, "expires_in", 0);
+		for (size_t c = 0; c < 5; c++) {
+			const char *s = nl_json_str(f, cols[c]);
+			put_safe(s != NULL && s[0] != '\0' ? s : "-", w[c]);
+		}
+		printf("%lld:%02lld\n", left / 60, left % 60);
+	}
+}
+
+int ctl_flows(const struct ctl_opts *o)
+{
+	json_t *m = NULL;
+	int rc;
+
+	if ((rc = one_request(o, json_pack("{ss}", "op", "flows"), &m)) != CTL_EXIT_OK)
+		return rc;
+	if (o->json)
+		ctl_print_json(stdout, m);
+	else
+		print_flows(json_object_get(m, "flows"));
+	json_decref(m);
+	return CTL_EXIT_OK;
+}
+
+int ctl_flow_cancel(const struct ctl_opts *o, const char *flow)
+{
+	json_t *m = NULL;
+	int rc;
+
+	if (flow == NULL || flow[0] == '\0' || strlen(flow) > FLOW_ID_MAX) {
+		fprintf(stderr, "nhsloginctl: a flow id (f-...) as `nhsloginctl flows` lists it\n");
+		return CTL_EXIT_USAGE;
+	}
+	if ((rc = one_request(o, json_pack("{ssss}", "op", "flow_cancel", "flow", flow), &m)) != CTL_EXIT_OK)
+		return rc;
+	if (o->json)
+		ctl_print_json(stdout, m);
+	else
+		printf("Sign-in %s cancelled.\n", flow);
+	json_decref(m);
+	return CTL_EXIT_OK;
+}
+
+int ctl_flush(const struct ctl_opts *o)
+{
+	json_t *m = NULL;
+	int rc;
+
+	if ((rc = one_request(o, json_pack("{ss}", "op", "flush"), &m)) != CTL_EXIT_OK)
+		return rc;
+	if (o->json)
+		ctl_print_json(stdout, m);
+	else
+		printf("Discovery, JWKS and token caches flushed; the next sign-in fetches them again.\n");
+	json_decref(m);
+	return CTL_EXIT_OK;
+}
