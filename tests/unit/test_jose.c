@@ -1306,6 +1306,29 @@ static void test_jwk_from_json_refuses_malformed(void **state)
 	}
 }
 
+static void test_jwk_rejects_padding_in_number(void **state)
+{
+	/* cjose's own decoder aborts the process on '=' after 4k+1 characters: it must never see it. */
+	static const char json[] = "{\"kty\":\"RSA\",\"n\":\"AAAAA=AA\",\"e\":\"AQAB\"}";
+	cjose_jwk_t *jwk = NULL;
+	(void)state;
+
+	assert_int_equal(nl_jwk_from_json(json, strlen(json), &jwk), NL_ERR_KEY);
+	assert_null(jwk);
+}
+
+static void test_jwk_rejects_partial_crt_params(void **state)
+{
+	/* RFC 7518 §6.3.2: p q dp dq qi all or none (a partial set leaked in cjose). */
+	static const char json[] = "{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\",\"d\":\"AQAB\","
+	                           "\"dp\":\"AQAB\",\"dq\":\"AQAB\"}";
+	cjose_jwk_t *jwk = NULL;
+	(void)state;
+
+	assert_int_equal(nl_jwk_from_json(json, strlen(json), &jwk), NL_ERR_KEY);
+	assert_null(jwk);
+}
+
 static void test_jwk_private_json_signs(void **state)
 {
 	/* The RFC 7515 A.2 private key, from its JWK, signs something its public half verifies. */
@@ -1876,6 +1899,8 @@ int main(void)
 	    cmocka_unit_test(test_jws_rejects_two_parts),
 	    cmocka_unit_test(test_jws_rejects_empty_parts),
 	    cmocka_unit_test(test_jws_rejects_oversized),
+	    cmocka_unit_test(test_jwk_rejects_padding_in_number),
+	    cmocka_unit_test(test_jwk_rejects_partial_crt_params),
 	    cmocka_unit_test(test_jwks_selects_by_kid),
 	    cmocka_unit_test(test_jwks_unknown_kid_is_key_error),
 	    cmocka_unit_test(test_jwks_no_kid_with_one_key_ok),
