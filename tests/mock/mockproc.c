@@ -29,6 +29,13 @@
 #define MAX_ARGS 64
 #define MAX_BODY (4 * 1024 * 1024)
 
+int mockproc_timeout_scale(void)
+{
+	const char *e = getenv("NL_TEST_TIMEOUT_SCALE");
+	int k = e != NULL ? atoi(e) : 1;
+	return k < 1 ? 1 : k > 50 ? 50 : k;
+}
+
 struct mockproc {
 	pid_t pid;
 	char issuer[256];
@@ -159,7 +166,7 @@ int mockproc_start(const char *const *args, struct mockproc **out)
 		r = NL_ERR_IO;
 		goto out;
 	}
-	r = read_line(fds[0], mp->issuer, sizeof(mp->issuer), MOCKPROC_START_TIMEOUT_MS);
+	r = read_line(fds[0], mp->issuer, sizeof(mp->issuer), MOCKPROC_START_TIMEOUT_MS * mockproc_timeout_scale());
 	if (r == 0 && strncmp(mp->issuer, "http://", 7) != 0)
 		r = NL_ERR_INVALID;
 	if (r != 0) {

@@ -12,6 +12,10 @@
 
 struct mockproc;
 
+/* NL_TEST_TIMEOUT_SCALE (1..50, default 1): start-up deadlines are multiplied by it, for runs
+ * under valgrind (make check-valgrind sets it). */
+int mockproc_timeout_scale(void);
+
 /* Start $NL_TOP_BUILDDIR/nhslogin-mock (./nhslogin-mock if unset) with --listen 127.0.0.1:0 and the
  * NULL-terminated args (may be NULL), and wait for its issuer line. The child dies with the test
  * process (PR_SET_PDEATHSIG). Errors: NL_ERR_TIMEOUT (no line in time; the child is killed),

@@ -95,7 +95,7 @@ static int start_daemon(struct world *w)
 		_exit(127);
 	}
 	close(pipefd[1]);
-	deadline = nl_mono_ms() + DAEMON_READY_TIMEOUT_MS;
+	deadline = nl_mono_ms() + (int64_t)DAEMON_READY_TIMEOUT_MS * mockproc_timeout_scale();
 	while (len < sizeof(buf) - 1) {
 		int left = (int)(deadline - nl_mono_ms());
 		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};

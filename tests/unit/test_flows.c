@@ -506,7 +506,9 @@ static void test_ten_thousand_flows_start_and_lookup_fast(void **state)
 		assert_int_equal(st.state, NL_FLOW_PENDING);
 	}
 	/* CPU time, so that a loaded build machine does not make the test flaky. */
-	assert_true(cpu_ms() - t0 < 2000);
+	/* A speed bound; under valgrind (NL_TEST_TIMEOUT_SCALE > 1) only the work is checked. */
+	if (getenv("NL_TEST_TIMEOUT_SCALE") == NULL)
+		assert_true(cpu_ms() - t0 < 2000);
 	dup2(saved, 2);
 	close(saved);
 	close(devnull);
