@@ -1161,6 +1161,36 @@ out:
 	return r;
 }
 
+/* One grant at the token endpoint (the form is ready, client authentication included). *final
+ * is true when the result is decided here: a transport failure, or a 200 whose tokens were
+ * validated by token_success (nonce may be NULL). Otherwise the caller judges resp->status and
+ * *word, the OAuth error word of a 400/401 JSON body (owned by *tok), or NULL. */
+static int token_request(struct nl_oidc *o, const struct disc *d, const char *form, const char *nonce,
+                         struct nl_identity *id, enum nl_outcome *oc, struct nl_http_resp *resp, json_t **tok,
+                         const char **word, bool *final, char *err, size_t errlen)
+{
+	int r;
+
+	*word = NULL;
+	*final = true;
+	pthread_mutex_lock(&o->mu);
+	o->st.token_requests++;
+	pthread_mutex_unlock(&o->mu);
+	if ((r = post(o, d->token_endpoint, form, MAX_TOKEN_RESP, resp, "token endpoint", err, errlen)) != 0)
+		return r;
+	if (resp->status == 200) {
+		if (parse_body(resp, MAX_TOKEN_RESP, tok) != 0) {
+			set_err(o, err, errlen, "token endpoint: response is not a JSON object");
+			return NL_ERR_UNAVAILABLE;
+		}
+		return token_success(o, d, *tok, nonce, id, oc, err, errlen);
+	}
+	if ((resp->status == 400 || resp->status == 401) && parse_body(resp, MAX_TOKEN_RESP, tok) == 0)
+		*word = error_word(*tok);
+	*final = false;
+	return NL_ERR_UNAVAILABLE;
+}
+
 int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_verifier, const char *nonce,
                           struct nl_identity *id, enum nl_outcome *outcome, char *err, size_t errlen)
 {
@@ -1170,6 +1200,7 @@ int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_
 	const char *word;
 	char *form = NULL;
 	enum nl_outcome oc = NL_OUT_UNAVAILABLE;
+	bool final;
 	int r;
 
 	memset(&d, 0, sizeof(d));
@@ -1194,23 +1225,9 @@ int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_
 		set_err(o, err, errlen, "token request: %s", nl_strerror(r));
 		goto out;
 	}
-	pthread_mutex_lock(&o->mu);
-	o->st.token_requests++;
-	pthread_mutex_unlock(&o->mu);
-	if ((r = post(o, d.token_endpoint, form, MAX_TOKEN_RESP, &resp, "token endpoint", err, errlen)) != 0)
+	r = token_request(o, &d, form, nonce, id, &oc, &resp, &tok, &word, &final, err, errlen);
+	if (final)
 		goto out;
-	r = NL_ERR_UNAVAILABLE;
-	if (resp.status == 200) {
-		if (parse_body(&resp, MAX_TOKEN_RESP, &tok) != 0) {
-			set_err(o, err, errlen, "token endpoint: response is not a JSON object");
-			goto out;
-		}
-		r = token_success(o, &d, tok, nonce, id, &oc, err, errlen);
-		goto out;
-	}
-	word = (resp.status == 400 || resp.status == 401) && parse_body(&resp, MAX_TOKEN_RESP, &tok) == 0
-	           ? error_word(tok)
-	           : NULL;
 	if (resp.status == 400 && word != NULL &&
 	    (strcmp(word, "invalid_grant") == 0 || strcmp(word, "access_denied") == 0)) {
 		oc = NL_OUT_DENIED;
@@ -1354,6 +1371,7 @@ int nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_id
 	const char *word = NULL;
 	char *form = NULL;
 	enum nl_outcome oc = NL_OUT_UNAVAILABLE;
+	bool final;
 	int r;
 
 	memset(&d, 0, sizeof(d));
@@ -1375,22 +1393,9 @@ int nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_id
 		set_err(o, err, errlen, "device token request: %s", nl_strerror(r));
 		goto out;
 	}
-	pthread_mutex_lock(&o->mu);
-	o->st.token_requests++;
-	pthread_mutex_unlock(&o->mu);
-	if ((r = post(o, d.token_endpoint, form, MAX_TOKEN_RESP, &resp, "token endpoint", err, errlen)) != 0)
+	r = token_request(o, &d, form, NULL, id, &oc, &resp, &tok, &word, &final, err, errlen);
+	if (final)
 		goto out;
-	r = NL_ERR_UNAVAILABLE;
-	if (resp.status == 200) {
-		if (parse_body(&resp, MAX_TOKEN_RESP, &tok) != 0) {
-			set_err(o, err, errlen, "token endpoint: response is not a JSON object");
-			goto out;
-		}
-		r = token_success(o, &d, tok, NULL, id, &oc, err, errlen);
-		goto out;
-	}
-	if ((resp.status == 400 || resp.status == 401) && parse_body(&resp, MAX_TOKEN_RESP, &tok) == 0)
-		word = error_word(tok);
 	oc = resp.status == 400 ? device_error_outcome(word) : NL_OUT_UNAVAILABLE;
 	r = outcome_err(oc);
 	if (oc == NL_OUT_UNAVAILABLE)
