@@ -133,6 +133,25 @@ static int check_azp(const json_t *claims, const char *client_id, size_t n_aud)
 	return 0;
 }
 
+/* OIDC Core 3.1.3.7 (3): a token listing audiences the client does not trust is refused. We trust
+ * no audience but ourselves, so every member of an aud array must be client_id. Checked after azp,
+ * so that "several audiences without (or with a wrong) azp" keeps its own word. */
+static int check_aud_trusted(const json_t *claims, const char *client_id)
+{
+	const json_t *aud = json_object_get(claims, "aud"), *v;
+	size_t i;
+
+	if (!json_is_array(aud))
+		return 0; /* a string aud was compared whole by check_aud */
+	json_array_foreach(aud, i, v)
+	{
+		if (!json_is_string(v) || strlen(client_id) != json_string_length(v) ||
+		    strcmp(json_string_value(v), client_id) != 0)
+			return NL_ERR_CLAIM;
+	}
+	return 0;
+}
+
 /* An integer time claim; NL_ERR_CLAIM if absent or not an integer. */
 static int time_claim(const json_t *claims, const char *name, json_int_t *out)
 {
@@ -164,6 +183,18 @@ static int check_iat(const json_t *claims, time_t now, long skew)
 	if (time_claim(claims, "iat", &iat) != 0)
 		return NL_ERR_CLAIM;
 	if (iat > (json_int_t)now + skew)
+		return NL_ERR_CLAIM;
+	return 0;
+}
+
+/* RFC 7519 4.1.5: a token must not be accepted before its nbf (if present); skew as for iat. */
+static int check_nbf(const json_t *claims, time_t now, long skew)
+{
+	json_int_t nbf;
+
+	if (json_object_get(claims, "nbf") == NULL)
+		return 0;
+	if (time_claim(claims, "nbf", &nbf) != 0 || nbf > (json_int_t)now + skew)
 		return NL_ERR_CLAIM;
 	return 0;
 }
@@ -264,11 +295,17 @@ static int check_claims(const json_t *claims, const struct nl_idtoken_policy *p,
 	*rule = "azp";
 	if ((r = check_azp(claims, p->client_id, n_aud)) != 0)
 		return r;
+	*rule = "aud";
+	if ((r = check_aud_trusted(claims, p->client_id)) != 0)
+		return r;
 	*rule = "exp";
 	if ((r = check_exp(claims, p->now, skew)) != 0)
 		return r;
 	*rule = "iat";
 	if ((r = check_iat(claims, p->now, skew)) != 0)
+		return r;
+	*rule = "nbf";
+	if ((r = check_nbf(claims, p->now, skew)) != 0)
 		return r;
 	/* Only the device grant has no nonce of ours to compare. */
 	*rule = "nonce";

@@ -18,8 +18,8 @@ struct nl_idtoken_policy {
 
 /* Validate compact against set and policy. On success *claims (a new reference) holds the
  * verified claims and *rule is NULL. On failure returns an nl_err and *rule names the failed rule,
- * one of: "format", "alg", "kid", "signature", "iss", "aud", "azp", "exp", "iat", "nonce", "sub",
- * "vot", "level" (rule may be NULL if the caller does not want it). NL_ERR_KEY with rule "kid"
+ * one of: "format", "alg", "kid", "signature", "iss", "aud", "azp", "exp", "iat", "nbf", "nonce",
+ * "sub", "vot", "level" (rule may be NULL if the caller does not want it). NL_ERR_KEY with rule "kid"
  * means: no key in the set fits (kid absent from it, or no kid and not exactly one candidate):
  * refetch the JWKS once. Codes: NL_ERR_INVALID/NL_ERR_TOO_BIG "format", NL_ERR_ALG "alg",
  * NL_ERR_SIGNATURE "signature", NL_ERR_EXPIRED "exp" (expired), NL_ERR_CLAIM the other claim rules,

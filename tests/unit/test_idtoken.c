@@ -438,12 +438,23 @@ static void test_idtoken_rejects_several_audiences_without_azp(void **state)
 	expect_claims_fail(c, NL_ERR_CLAIM, "azp");
 }
 
-static void test_idtoken_accepts_several_audiences_with_azp(void **state)
+/* OIDC Core 3.1.3.7 (3): "MUST be rejected if ... it contains additional audiences not trusted by
+ * the Client". azp naming us does not make another-client trusted. */
+static void test_id_token_rejects_untrusted_extra_audience_even_with_azp(void **state)
+{
+	json_t *c = valid_claims();
+	(void)state;
+	json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "another-client"));
+	json_object_set_new(c, "azp", json_string(CLIENT));
+	expect_claims_fail(c, NL_ERR_CLAIM, "aud");
+}
+
+static void test_id_token_accepts_our_client_id_twice_in_aud_with_azp(void **state)
 {
 	struct nl_idtoken_policy p = base_policy();
 	json_t *c = valid_claims();
 	(void)state;
-	json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "another-client"));
+	json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, CLIENT));
 	json_object_set_new(c, "azp", json_string(CLIENT));
 	expect_claims_pass(c, &p);
 }
@@ -517,6 +528,51 @@ static void test_idtoken_accepts_iat_in_future_within_skew(void **state)
 	(void)state;
 	json_object_set_new(c, "iat", json_integer(NOW + 60));
 	expect_claims_pass(c, &p);
+}
+
+/* RFC 7519 4.1.5: "MUST NOT be accepted for processing" before nbf (DESIGN.md: at most 60 s skew). */
+static void test_id_token_rejects_nbf_in_the_future(void **state)
+{
+	json_t *c = valid_claims();
+	(void)state;
+	json_object_set_new(c, "nbf", json_integer(NOW + 61));
+	expect_claims_fail(c, NL_ERR_CLAIM, "nbf");
+}
+
+static void test_id_token_rejects_nbf_an_hour_ahead_even_with_a_longer_policy_skew(void **state)
+{
+	struct nl_idtoken_policy p = base_policy();
+	json_t *c = valid_claims();
+	char *tok;
+	(void)state;
+	json_object_set_new(c, "nbf", json_integer(NOW + 3600));
+	p.skew = 7200; /* clamped to 60 */
+	tok = sign_a(c);
+	expect_fail(tok, strlen(tok), set_a, &p, NL_ERR_CLAIM, "nbf");
+	nl_free_secret(tok);
+}
+
+static void test_id_token_accepts_nbf_in_the_past_or_within_skew(void **state)
+{
+	struct nl_idtoken_policy p = base_policy();
+	json_t *c = valid_claims();
+	(void)state;
+	json_object_set_new(c, "nbf", json_integer(NOW - 5));
+	expect_claims_pass(c, &p);
+	c = valid_claims();
+	json_object_set_new(c, "nbf", json_integer(NOW + 60));
+	expect_claims_pass(c, &p);
+}
+
+static void test_id_token_rejects_nbf_that_is_not_an_integer(void **state)
+{
+	json_t *c = valid_claims();
+	(void)state;
+	json_object_set_new(c, "nbf", json_string("0"));
+	expect_claims_fail(c, NL_ERR_CLAIM, "nbf");
+	c = valid_claims();
+	json_object_set_new(c, "nbf", json_null());
+	expect_claims_fail(c, NL_ERR_CLAIM, "nbf");
 }
 
 static void test_idtoken_rejects_missing_iat(void **state)
@@ -709,7 +765,8 @@ int main(void)
 	    cmocka_unit_test(test_idtoken_rejects_aud_array_without_client),
 	    cmocka_unit_test(test_idtoken_accepts_aud_array_of_one),
 	    cmocka_unit_test(test_idtoken_rejects_several_audiences_without_azp),
-	    cmocka_unit_test(test_idtoken_accepts_several_audiences_with_azp),
+	    cmocka_unit_test(test_id_token_rejects_untrusted_extra_audience_even_with_azp),
+	    cmocka_unit_test(test_id_token_accepts_our_client_id_twice_in_aud_with_azp),
 	    cmocka_unit_test(test_idtoken_rejects_wrong_azp),
 	    cmocka_unit_test(test_idtoken_rejects_exp_past_beyond_skew),
 	    cmocka_unit_test(test_idtoken_accepts_exp_within_skew),
@@ -719,6 +776,10 @@ int main(void)
 	    cmocka_unit_test(test_idtoken_rejects_iat_in_future_beyond_skew),
 	    cmocka_unit_test(test_idtoken_accepts_iat_in_future_within_skew),
 	    cmocka_unit_test(test_idtoken_rejects_missing_iat),
+	    cmocka_unit_test(test_id_token_rejects_nbf_in_the_future),
+	    cmocka_unit_test(test_id_token_rejects_nbf_an_hour_ahead_even_with_a_longer_policy_skew),
+	    cmocka_unit_test(test_id_token_accepts_nbf_in_the_past_or_within_skew),
+	    cmocka_unit_test(test_id_token_rejects_nbf_that_is_not_an_integer),
 	    cmocka_unit_test(test_idtoken_rejects_missing_nonce),
 	    cmocka_unit_test(test_idtoken_rejects_wrong_nonce),
 	    cmocka_unit_test(test_idtoken_rejects_nonce_prefix),
