@@ -26,7 +26,9 @@
 #define GUESS_CLIENTS        1024
 #define GUESS_CLIENT_MAX     64
 #define GUESS_GLOBAL_PER_MIN 100
-/* An ended flow stays readable (for the waiter to learn the outcome) this long. */
+/* An ended flow stays readable (for the waiter to learn the outcome) at least this long after it
+ * ended and after its expiry time: a person who signed in on the phone and is slow to press Enter
+ * still gets the approval. Its owner collecting it, or closing, removes it sooner. */
 #define ENDED_GRACE  60
 #define UNIQUE_TRIES 32
 
@@ -95,6 +97,8 @@ const char *nl_flow_reason_word(enum nl_flow_reason r)
 		return "cancelled";
 	case NL_REASON_UNAVAILABLE:
 		return "unavailable";
+	case NL_REASON_RESTARTED:
+		return "restarted";
 	}
 	return "denied";
 }
@@ -122,6 +126,9 @@ static void default_message(enum nl_flow_reason r, const char *user, char *out, 
 		break;
 	case NL_REASON_UNAVAILABLE:
 		snprintf(out, outlen, "NHS login could not be reached; try again later.");
+		break;
+	case NL_REASON_RESTARTED:
+		snprintf(out, outlen, "NHS login stopped on this computer during the sign-in.");
 		break;
 	default:
 		snprintf(out, outlen, "The sign-in was declined.");
@@ -689,6 +696,39 @@ void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner)
 		notify(fl);
 }
 
+size_t nl_flows_end_all(struct nl_flows *fl, enum nl_flow_reason reason, const char *logwhy)
+{
+	time_t now = nl_now();
+	size_t n = 0;
+
+	if (fl == NULL)
+		return 0;
+	pthread_mutex_lock(&fl->mu);
+	for (struct flow *f = fl->head; f != NULL; f = f->next_all) {
+		if (f->st == NL_FLOW_PENDING) {
+			flow_end(fl, f, NL_FLOW_DENIED, reason, NULL, now, logwhy);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&fl->mu);
+	if (n > 0)
+		notify(fl);
+	return n;
+}
+
+bool nl_flows_owner_active(struct nl_flows *fl, uint64_t owner)
+{
+	bool found = false;
+
+	if (fl == NULL)
+		return false;
+	pthread_mutex_lock(&fl->mu);
+	for (struct flow *f = fl->head; f != NULL && !found; f = f->next_all)
+		found = f->owner == owner;
+	pthread_mutex_unlock(&fl->mu);
+	return found;
+}
+
 /* Logs nothing when it ends the flow: the caller (nl_signin_complete) writes the outcome's one line
  * with the reason's detail. An expiry found here is logged by check_expiry as usual. */
 int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
@@ -902,7 +942,8 @@ size_t nl_flows_sweep(struct nl_flows *fl)
 		next = f->next_all;
 		if (check_expiry(fl, f, now))
 			n++;
-		else if (f->st != NL_FLOW_PENDING && now - f->ended_at >= ENDED_GRACE)
+		else if (f->st != NL_FLOW_PENDING && now - f->ended_at >= ENDED_GRACE &&
+		         now - f->expires_at >= ENDED_GRACE)
 			flow_remove(fl, f);
 	}
 	pthread_mutex_unlock(&fl->mu);

@@ -32,6 +32,7 @@ enum nl_flow_reason {
 	NL_REASON_INVALID_TOKEN, /* an ID token rule failed */
 	NL_REASON_CANCELLED,
 	NL_REASON_UNAVAILABLE, /* provider unreachable or misbehaving */
+	NL_REASON_RESTARTED,   /* nhslogind stopped (or restarted) while the flow was pending */
 };
 const char *nl_flow_reason_word(enum nl_flow_reason r);
 
@@ -121,6 +122,14 @@ int nl_flows_take_state(struct nl_flows *fl, const char *state, struct nl_flow_e
  * (otherwise denied with NL_REASON_MISMATCH); denied with reason otherwise. message may be NULL. */
 int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
                     const char *message);
+
+/* End every pending flow with reason (nhslogind stopping: NL_REASON_RESTARTED), logging each with
+ * logwhy. Returns how many ended. */
+size_t nl_flows_end_all(struct nl_flows *fl, enum nl_flow_reason reason, const char *logwhy);
+
+/* Does connection `owner` still have a flow here, pending or ended but not yet collected? Such a
+ * connection is a sign-in in progress (a person reading the screen), never an idle one. */
+bool nl_flows_owner_active(struct nl_flows *fl, uint64_t owner);
 
 /* Is the flow with this public id still pending (device mode: keep polling the provider)? */
 bool nl_flows_pending_id(struct nl_flows *fl, const char *id);

@@ -4,6 +4,7 @@
  * ready, one min-heap holds every deadline, and a flow's end wakes only the waits parked on it. */
 #include "config.h"
 #include "server.h"
+#include "jobs.h"
 #include "nl_err.h"
 #include "nl_ipc.h"
 #include "nl_json.h"
@@ -38,9 +39,14 @@
 #define ACCEPT_PAUSE_MS   100  /* after EMFILE/ENFILE: let fds come back before accepting again */
 #define DEVICE_CODE_MAX   512
 #define NO_HEAP           SIZE_MAX
+#define START_WORKERS     4    /* provider fetches at once for starts (a slow provider delays these only) */
+#define START_QUEUE_MAX   1024 /* starts waiting for a worker; past it, "unavailable" */
+#define START_TIMEOUT_MAX 86400
 
 /* epoll_data.ptr of the fixed fds: the address of one of these markers (a conn is anything else). */
-static char mark_listen, mark_notify, mark_stop, mark_signal;
+static char mark_listen, mark_notify, mark_stop, mark_signal, mark_jobs;
+
+struct start_job;
 
 struct conn {
 	int fd;
@@ -54,6 +60,7 @@ struct conn {
 	char *wait_code;   /* secret, while parked */
 	uint64_t wait_tag; /* the flow's wake-up tag, while parked */
 	int64_t wait_deadline, idle_deadline;
+	struct start_job *job;      /* a start waiting on the provider (off the loop), or NULL */
 	uint32_t events;            /* what epoll watches for now */
 	size_t heap_ix;             /* place in the deadline heap, or NO_HEAP */
 	struct conn *prev, *next;   /* every connection */
@@ -63,6 +70,7 @@ struct conn {
 
 struct nl_server {
 	struct nl_server_ctx ctx;
+	struct nl_jobs *jobs; /* provider I/O for starts, off the loop */
 	int listen_fd, stop_fd, ep_fd;
 	char *path;
 	dev_t sock_dev;
@@ -247,15 +255,92 @@ static void reply_started(struct conn *c, const struct nl_flow_started *st, cons
 	reply(c, m, "device_code", st->device_code);
 }
 
-static void start_bridge(struct nl_server *s, struct conn *c, const char *user, const char *service,
-                         const char *rhost, const char *tty)
+/* A start that needs the provider first (discovery and JWKS loaded; device mode: the provider's
+ * user code). A worker runs start_job_run; the loop finishes it in start_job_done. Strings are
+ * copies: the request is gone by then. c is cleared if the connection closes meanwhile. */
+struct start_job {
+	struct conn *c;
+	struct nl_oidc *oidc;
+	bool device;
+	char user[NL_USER_MAX + 1];
+	char *service, *rhost, *tty;
+	unsigned ttl;
+	int r;
+	char err[256];
+	struct nl_device_auth da; /* device mode: what the provider handed out */
+};
+
+static void start_job_free(void *arg)
+{
+	struct start_job *jb = arg;
+
+	if (jb == NULL)
+		return;
+	free(jb->service);
+	free(jb->rhost);
+	free(jb->tty);
+	nl_device_auth_clear(&jb->da);
+	free(jb);
+}
+
+static char *dup_or_null(const char *v, bool *ok)
+{
+	char *d = NULL;
+	if (v != NULL && (d = strdup(v)) == NULL)
+		*ok = false;
+	return d;
+}
+
+static struct start_job *start_job_new(struct nl_server *s, struct conn *c, const char *user,
+                                       const char *service, const char *rhost, const char *tty,
+                                       unsigned ttl)
+{
+	struct start_job *jb = calloc(1, sizeof(*jb));
+	bool ok = true;
+
+	if (jb == NULL)
+		return NULL;
+	jb->c = c;
+	jb->oidc = s->ctx.oidc;
+	jb->device = s->ctx.cfg->env.flow == NL_FLOW_DEVICE;
+	jb->ttl = ttl;
+	snprintf(jb->user, sizeof(jb->user), "%s", user);
+	jb->service = dup_or_null(service, &ok);
+	jb->rhost = dup_or_null(rhost, &ok);
+	jb->tty = dup_or_null(tty, &ok);
+	if (!ok) {
+		start_job_free(jb);
+		return NULL;
+	}
+	return jb;
+}
+
+/* On a worker: everything of a start that may wait on the network (at most http_timeout a call). */
+static void start_job_run(void *arg)
+{
+	struct start_job *jb = arg;
+
+	if ((jb->r = nl_oidc_ready(jb->oidc, jb->err, sizeof(jb->err))) != 0)
+		return;
+	if (!jb->device)
+		return;
+	if (!nl_oidc_has_device_endpoint(jb->oidc)) {
+		snprintf(jb->err, sizeof(jb->err), "the provider offers no device_authorization_endpoint");
+		jb->r = NL_ERR_CONFIG;
+		return;
+	}
+	jb->r = nl_oidc_device_start(jb->oidc, &jb->da, jb->err, sizeof(jb->err));
+}
+
+static void start_bridge(struct nl_server *s, struct conn *c, const struct start_job *jb)
 {
 	struct nl_flow_started st = {0};
 	char canon[NL_USER_CODE_LEN + 1];
 	char *uri = NULL, *uric = NULL;
 	int r;
 
-	if ((r = nl_flows_start(s->ctx.flows, user, service, rhost, tty, c->id, &st)) != 0) {
+	if ((r = nl_flows_start_ttl(s->ctx.flows, jb->user, jb->service, jb->rhost, jb->tty, c->id, jb->ttl,
+	                            &st)) != 0) {
 		reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
 		goto out;
 	}
@@ -273,49 +358,97 @@ out:
 	nl_flow_started_clear(&st);
 }
 
-static void start_device(struct nl_server *s, struct conn *c, const char *user, const char *service,
-                         const char *rhost, const char *tty)
+static void start_device(struct nl_server *s, struct conn *c, struct start_job *jb)
 {
-	struct nl_device_auth da = {0};
+	struct nl_device_auth *da = &jb->da; /* nl_device_add takes its device_code */
 	struct nl_flow_started st = {0};
-	char err[256] = "";
-	unsigned ttl = s->ctx.cfg->flow_ttl;
+	unsigned ttl = jb->ttl;
 	int r;
 
 	if (s->ctx.device == NULL) {
 		reply_error(c, "unavailable", "native device mode is not running");
 		return;
 	}
-	/* Blocks the loop for at most http_timeout: the provider must hand out the user code. */
-	if ((r = nl_oidc_device_start(s->ctx.oidc, &da, err, sizeof(err))) != 0) {
-		nl_warn("device authorization failed: %s", err);
-		reply_error(c, "unavailable", err[0] ? err : "the provider could not be reached");
-		goto out;
-	}
-	if (da.expires_in > 0 && (unsigned)da.expires_in < ttl)
-		ttl = (unsigned)da.expires_in;
-	if ((r = nl_flows_start_ttl(s->ctx.flows, user, service, rhost, tty, c->id, ttl, &st)) != 0) {
+	if (da->expires_in > 0 && (unsigned)da->expires_in < ttl)
+		ttl = (unsigned)da->expires_in;
+	if ((r = nl_flows_start_ttl(s->ctx.flows, jb->user, jb->service, jb->rhost, jb->tty, c->id, ttl,
+	                            &st)) != 0) {
 		reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
 		goto out;
 	}
-	if ((r = nl_device_add(s->ctx.device, st.id, user, &da)) != 0) {
+	if ((r = nl_device_add(s->ctx.device, st.id, jb->user, da)) != 0) {
 		nl_flows_cancel(s->ctx.flows, st.device_code);
 		reply_flow_error(c, r, "");
 		goto out;
 	}
-	reply_started(c, &st, da.user_code, da.verification_uri,
-	              da.verification_uri_complete != NULL ? da.verification_uri_complete
-	                                                   : da.verification_uri);
+	reply_started(c, &st, da->user_code, da->verification_uri,
+	              da->verification_uri_complete != NULL ? da->verification_uri_complete
+	                                                    : da->verification_uri);
 out:
 	nl_flow_started_clear(&st);
-	nl_device_auth_clear(&da);
+}
+
+static void conn_process(struct nl_server *s, struct conn *c);
+static void settle(struct nl_server *s, struct conn *c);
+
+/* On the loop: a worker finished jb. Answer its connection, if it is still there. */
+static void start_job_done(struct nl_server *s, struct start_job *jb)
+{
+	struct conn *c = jb->c;
+
+	if (c == NULL)
+		goto out;
+	c->job = NULL;
+	c->idle_deadline = nl_mono_ms() + NL_SERVER_IDLE_MS;
+	if (jb->r != 0) {
+		nl_warn("sign-in for %s unavailable: %s", jb->user, jb->err[0] ? jb->err : nl_strerror(jb->r));
+		reply_error(c, "unavailable",
+		            jb->err[0] ? jb->err
+		                       : jb->device ? "the provider could not be reached"
+		                                    : "the identity provider is not available");
+	} else if (jb->device) {
+		start_device(s, c, jb);
+	} else {
+		start_bridge(s, c, jb);
+	}
+	conn_process(s, c);
+	settle(s, c);
+out:
+	start_job_free(jb);
+}
+
+static void take_jobs(struct nl_server *s)
+{
+	struct start_job *jb;
+
+	for (int i = 0; i < START_QUEUE_MAX && (jb = nl_jobs_take_done(s->jobs)) != NULL; i++)
+		start_job_done(s, jb);
+}
+
+/* The module's own timeout (its timeout= argument), so that the code's lifetime, the countdown
+ * and the expiry the daemon logs are one and the same. Absent or 0: flow_ttl. */
+static bool start_ttl(const struct nl_server *s, const json_t *req, unsigned *ttl)
+{
+	const json_t *tv = json_object_get(req, "timeout");
+	json_int_t t;
+
+	*ttl = s->ctx.cfg->flow_ttl;
+	if (tv == NULL || json_is_null(tv))
+		return true;
+	if (!json_is_integer(tv) || (t = json_integer_value(tv)) < 0 || t > START_TIMEOUT_MAX)
+		return false;
+	if (t > 0 && (unsigned)t < *ttl)
+		*ttl = (unsigned)t;
+	return true;
 }
 
 static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 {
 	const struct nl_config *cfg = s->ctx.cfg;
 	const char *user = nl_json_str(req, "user"), *service, *rhost, *tty;
-	char err[256] = "";
+	struct start_job *jb;
+	unsigned ttl;
+	int r;
 
 	if (user == NULL || user[0] == '\0' || !plain_string(user, NL_USER_MAX)) {
 		reply_error(c, "bad_request", "user must be 1..64 bytes without control characters");
@@ -326,26 +459,28 @@ static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 		reply_error(c, "bad_request", "service, rhost and tty must be strings of at most 256 bytes");
 		return;
 	}
+	if (!start_ttl(s, req, &ttl)) {
+		reply_error(c, "bad_request", "timeout must be an integer number of seconds, 0..86400");
+		return;
+	}
 	if (s->ctx.tc != NULL && nl_tokcache_reuse(s->ctx.tc, user, cfg->reuse_window, nl_now())) {
 		nl_info("user %s: cached sign-in reused (service %s)", user, service != NULL ? service : "-");
 		reply(c, json_pack("{sbsssssb}", "ok", 1, "status", "approved", "user", user, "reused", 1),
 		      NULL, NULL);
 		return;
 	}
-	if (nl_oidc_ready(s->ctx.oidc, err, sizeof(err)) != 0) {
-		nl_warn("sign-in for %s unavailable: %s", user, err);
-		reply_error(c, "unavailable", err[0] ? err : "the identity provider is not available");
+	if ((jb = start_job_new(s, c, user, service, rhost, tty, ttl)) == NULL) {
+		reply_error(c, "internal", "out of memory");
 		return;
 	}
-	if (cfg->env.flow == NL_FLOW_DEVICE) {
-		if (!nl_oidc_has_device_endpoint(s->ctx.oidc)) {
-			reply_error(c, "unavailable", "the provider offers no device_authorization_endpoint");
-			return;
-		}
-		start_device(s, c, user, service, rhost, tty);
+	if ((r = nl_jobs_submit(s->jobs, start_job_run, jb)) != 0) {
+		start_job_free(jb);
+		nl_warn("sign-in for %s refused: %u starts already wait for the provider", user,
+		        (unsigned)START_QUEUE_MAX);
+		reply_error(c, "unavailable", "nhslogind is busy waiting for NHS login; try again shortly");
 		return;
 	}
-	start_bridge(s, c, user, service, rhost, tty);
+	c->job = jb; /* this connection reads nothing more until start_job_done answers */
 }
 
 /* ---- wait ---- */
@@ -598,7 +733,7 @@ static void conn_process(struct nl_server *s, struct conn *c)
 	json_t *req;
 	int r;
 
-	while (!c->dead && !c->parked && c->outlen == 0 && c->lb.len > 0) {
+	while (!c->dead && !c->parked && c->job == NULL && c->outlen == 0 && c->lb.len > 0) {
 		req = NULL;
 		err[0] = '\0';
 		if ((r = nl_linebuf_dyn_take(&c->lb, &req, err, sizeof(err))) == 0)
@@ -873,6 +1008,8 @@ static void accept_some(struct nl_server *s)
 
 static void conn_free(struct nl_server *s, struct conn *c)
 {
+	if (c->job != NULL)
+		c->job->c = NULL; /* the worker's result is dropped when it comes back */
 	nl_flows_cancel_owner(s->ctx.flows, c->id);
 	unpark(s, c);
 	heap_del(s, c);
@@ -971,6 +1108,14 @@ static int timers(struct nl_server *s)
 			wake(s, c, now); /* timed out: always answered */
 			continue;
 		}
+		/* A person is reading a code or signing in on the phone, and the module is quiet while
+		 * it waits for them to press Enter: not idle. The flow's own expiry, a cancel, or the
+		 * connection closing ends it, never silence. */
+		if (c->job != NULL || nl_flows_owner_active(s->ctx.flows, c->id)) {
+			c->idle_deadline = now + NL_SERVER_IDLE_MS;
+			heap_fix(s, c->heap_ix);
+			continue;
+		}
 		nl_debug("connection %llu idle; closed", (unsigned long long)c->id);
 		c->dead = true;
 		settle(s, c); /* out of the heap; freed at the end of the round */
@@ -1024,6 +1169,17 @@ static void conn_event(struct nl_server *s, struct conn *c, uint32_t re)
 	settle(s, c);
 }
 
+/* Stopping: every sign-in in progress ends as "restarted" (logged once each), and the waits parked
+ * on them are told so before the socket closes, rather than seeing it drop. */
+static void goodbye(struct nl_server *s)
+{
+	if (nl_flows_end_all(s->ctx.flows, NL_REASON_RESTARTED, "daemon restarted or stopped") > 0) {
+		drain_fd(s->ctx.notify_fd);
+		wake_changed(s);
+	}
+	reap(s);
+}
+
 int nl_server_run(struct nl_server *s)
 {
 	struct epoll_event ev[EVENTS_PER_ROUND];
@@ -1044,14 +1200,18 @@ int nl_server_run(struct nl_server *s)
 		}
 		for (int i = 0; i < n; i++) {
 			void *p = ev[i].data.ptr;
-			if (p == &mark_stop)
+			if (p == &mark_stop) {
+				goodbye(s);
 				return 0;
+			}
 			if (p == &mark_signal)
 				read_signals(s);
 			else if (p == &mark_notify)
 				changed = true;
 			else if (p == &mark_listen)
 				accept = true;
+			else if (p == &mark_jobs)
+				take_jobs(s);
 			else
 				conn_event(s, p, ev[i].events);
 		}
@@ -1064,6 +1224,7 @@ int nl_server_run(struct nl_server *s)
 		timeout = timers(s);
 		reap(s);
 	}
+	goodbye(s);
 	return 0;
 }
 
@@ -1246,7 +1407,9 @@ int nl_server_new(const struct nl_server_ctx *ctx, struct nl_server **out, char 
 	}
 	if ((r = watch(s, s->listen_fd, &mark_listen)) != 0 || (r = watch(s, s->stop_fd, &mark_stop)) != 0 ||
 	    (r = watch(s, ctx->notify_fd, &mark_notify)) != 0 ||
-	    (r = watch(s, ctx->signal_fd, &mark_signal)) != 0) {
+	    (r = watch(s, ctx->signal_fd, &mark_signal)) != 0 ||
+	    (r = nl_jobs_new(START_WORKERS, START_QUEUE_MAX, &s->jobs)) != 0 ||
+	    (r = watch(s, nl_jobs_fd(s->jobs), &mark_jobs)) != 0) {
 		set_err(err, errlen, "epoll%s: %s", "");
 		goto out;
 	}
@@ -1281,6 +1444,7 @@ void nl_server_free(struct nl_server *s)
 	while (s->conns != NULL)
 		conn_free(s, s->conns);
 	s->dead = NULL;
+	nl_jobs_free(s->jobs, start_job_free);
 	free(s->heap);
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);

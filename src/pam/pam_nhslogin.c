@@ -23,6 +23,9 @@
 #define START_TIMEOUT_MS 20000  /* the daemon may fetch discovery and JWKS first */
 #define WAIT_SLICE_S 5          /* one long-poll; the daemon answers within ~1 s of the outcome */
 #define COUNTDOWN_EVERY_S 60
+/* The daemon ends the flow at its expiry (the module's timeout is part of the start request); the
+ * module's own deadline is only a safety net this much later. */
+#define EXPIRY_GRACE_MS 5000
 
 /* How a sign-in ended, before it becomes a PAM code. */
 enum outcome {
@@ -31,6 +34,7 @@ enum outcome {
 	OUT_DENIED,
 	OUT_USER_UNKNOWN,
 	OUT_NOT_APPLICABLE,  /* no way to talk to the person and noninteractive=ignore */
+	OUT_CANCELLED,       /* the person typed "c" at the prompt: stop asking on this connection */
 };
 
 static int pam_result(enum outcome o)
@@ -44,6 +48,10 @@ static int pam_result(enum outcome o)
 		return PAM_USER_UNKNOWN;
 	case OUT_NOT_APPLICABLE:
 		return PAM_IGNORE;
+	case OUT_CANCELLED:
+		/* sshd turns keyboard-interactive off for the connection on PAM_MAXTRIES instead of
+		 * offering it again (which would show a fresh code at once); GDM returns to its greeter. */
+		return PAM_MAXTRIES;
 	case OUT_UNAVAILABLE:
 		break;
 	}
@@ -57,6 +65,7 @@ struct signin {
 	const char *user;
 	char *device_code; /* secret */
 	char *text;        /* what the screen shows: URL, code, QR */
+	int64_t expires_ms; /* when the daemon ends the flow (monotonic) */
 	bool debug;
 };
 
@@ -96,6 +105,9 @@ static const struct {
 	 "NHS login: the sign-in could not be verified. Try again; if it happens again, ask IT."},
 	{"cancelled", OUT_DENIED, "NHS login: sign-in cancelled."},
 	{"unavailable", OUT_UNAVAILABLE, "NHS login could not be reached. Try again later, or use your break-glass login."},
+	{"restarted", OUT_UNAVAILABLE,
+	 "NHS login stopped on this computer while you were signing in (it may be restarting). Start the "
+	 "login again in a minute, or use your break-glass login."},
 };
 
 static enum outcome denied(struct signin *s, const char *reason)
@@ -196,9 +208,11 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 	const char *err;
 	int r;
 
-	req = json_pack("{s:s,s:s,s:s,s:s,s:s}", "op", "start", "user", s->user, "service",
+	/* timeout: the daemon makes the code last no longer than this module will wait, so that the
+	 * lifetime shown, the countdown and the expiry it logs are the same. */
+	req = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "op", "start", "user", s->user, "service",
 	                item_str(s->pamh, PAM_SERVICE), "rhost", item_str(s->pamh, PAM_RHOST), "tty",
-	                item_str(s->pamh, PAM_TTY));
+	                item_str(s->pamh, PAM_TTY), "timeout", (int)s->opts.cfg.pam_timeout);
 	if (req == NULL)
 		return unavailable(s, "out of memory");
 	if ((r = call(s, req, START_TIMEOUT_MS, reply)) != 0) {
@@ -235,13 +249,23 @@ static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *
 	if (req == NULL)
 		return unavailable(s, "out of memory");
 	if ((r = call(s, req, (slice + 5) * 1000, &reply)) != 0) {
-		char why[128];
-		snprintf(why, sizeof(why), "wait: %s", nl_strerror(r));
-		return unavailable(s, why);
+		char why[160];
+		snprintf(why, sizeof(why), "wait: %s (the connection to nhslogind was lost during the sign-in)",
+		         nl_strerror(r));
+		pam_syslog(s->pamh, LOG_ERR, "nhslogind: %s", why);
+		nl_conv_error(s->pamh, "NHS login stopped on this computer while you were signing in (it may be "
+		                       "restarting). Start the login again in a minute, or use your break-glass "
+		                       "login.");
+		return OUT_UNAVAILABLE;
 	}
 	status = json_string_value(json_object_get(reply, "status"));
 	DBG(s, "wait(%d s): %s", slice, status != NULL ? status : "error");
-	if (!json_is_true(json_object_get(reply, "ok")) || status == NULL) {
+	if (!json_is_true(json_object_get(reply, "ok")) && nl_mono_ms() >= s->expires_ms &&
+	    json_is_string(json_object_get(reply, "error")) &&
+	    strcmp(json_string_value(json_object_get(reply, "error")), "not_found") == 0) {
+		/* Past its expiry the daemon forgets an ended flow a minute later: it expired. */
+		o = denied(s, "expired");
+	} else if (!json_is_true(json_object_get(reply, "ok")) || status == NULL) {
 		o = unavailable(s, "wait: the daemon answered with an error");
 	} else if (strcmp(status, "pending") == 0) {
 		json_int_t e = json_integer_value(json_object_get(reply, "expires_in"));
@@ -264,15 +288,9 @@ static void send_cancel(struct signin *s)
 		json_decref(reply);
 }
 
-/* Seconds left: the daemon's count, or less when the module's own timeout ends the wait sooner. */
-static long remaining(long daemon_left, int64_t deadline_ms)
-{
-	int64_t ms = deadline_ms - nl_mono_ms();
-	long mine = ms > 0 ? (long)(ms / 1000) : 0;
-	return mine < daemon_left ? mine : daemon_left;
-}
-
-/* The person gets a line every minute; the wait itself returns as soon as the flow ends. */
+/* The person gets a line every minute; the wait itself returns as soon as the flow ends. The
+ * daemon ends it at its expiry; deadline_ms (a little later) only guards against a daemon that
+ * does not. */
 static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 {
 	int64_t next_note = nl_mono_ms() + COUNTDOWN_EVERY_S * 1000;
@@ -291,7 +309,6 @@ static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 			slice = WAIT_SLICE_S;
 		if ((o = wait_once(s, slice, &pending, &left)) != OUT_SUCCESS || !pending)
 			return o;
-		left = remaining(left, deadline_ms);
 		if (nl_mono_ms() >= next_note && left > 0) {
 			char line[96];
 			snprintf(line, sizeof(line), "Waiting for NHS login sign-in ... %ld:%02ld left", left / 60,
@@ -303,17 +320,18 @@ static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 	return OUT_DENIED;
 }
 
-/* For conversations that show text only with a prompt (OpenSSH keyboard-interactive): the
- * person presses Enter once signed in; "c" cancels. */
+/* For conversations that show text only with a prompt (OpenSSH keyboard-interactive, GDM): the
+ * person presses Enter once signed in; "c" cancels. However long they take, the daemon keeps the
+ * flow (and an approval that came meanwhile) until its expiry, and says how it ended. */
 static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 {
 	const char *text = s->text;
-	char again[128];
+	char again[160];
 	bool pending = true;
 	long left = 0;
 	enum outcome o;
 
-	for (int round = 0; round < 100 && nl_mono_ms() < deadline_ms; round++) {
+	for (int round = 0; round < 100; round++) {
 		char *answer = NULL;
 		if (nl_conv_prompt(s->pamh, text,
 		                   "Press Enter when you have signed in on your phone (c to cancel): ", true,
@@ -323,12 +341,14 @@ static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 		nl_free_secret(answer);
 		if (cancel) {
 			send_cancel(s);
-			return denied(s, "cancelled");
+			denied(s, "cancelled");
+			return OUT_CANCELLED;
 		}
 		/* A short wait: the approval usually arrived before Enter was pressed. */
 		if ((o = wait_once(s, 2, &pending, &left)) != OUT_SUCCESS || !pending)
 			return o;
-		left = remaining(left, deadline_ms);
+		if (nl_mono_ms() >= deadline_ms)
+			break;
 		snprintf(again, sizeof(again),
 		         "NHS login: not signed in yet (%ld:%02ld left). Finish signing in on your phone, "
 		         "then press Enter.",
@@ -367,7 +387,8 @@ static enum outcome run(struct signin *s)
 		o = unavailable(s, "out of memory");
 		goto out;
 	}
-	deadline = nl_mono_ms() + (int64_t)expires_in * 1000;
+	s->expires_ms = nl_mono_ms() + (int64_t)expires_in * 1000;
+	deadline = s->expires_ms + EXPIRY_GRACE_MS;
 	if (s->opts.cfg.pam_enter_prompt) {
 		o = prompt_loop(s, deadline);
 	} else if (nl_conv_info(s->pamh, s->text) != 0) {

@@ -261,6 +261,8 @@ static const struct {
 	{"nl-nodaemon", "required", "socket=/nonexistent/nhslogind.sock", NULL},
 	{"nl-badarg", "required", "frobnicate=1", NULL},
 	{"nl-sshd", "required", "enter_prompt", NULL},
+	{"nl-sshd110", "required", "enter_prompt timeout=110", NULL},
+	{"nl-prompt3", "required", "enter_prompt timeout=3", NULL},
 	/* PAM_IGNORE lets pam_permit decide; any other answer ends the stack. */
 	{"nl-nonint", "[ignore=ignore default=die]", "", "auth required pam_permit.so\n"},
 	{"nl-nonint-deny", "[ignore=ignore default=die]", "noninteractive=deny", "auth required pam_permit.so\n"},
@@ -419,6 +421,8 @@ struct phone_job {
 static void *phone_thread(void *arg)
 {
 	struct phone_job *j = arg;
+	if (j->run->phone_after_ms > 0)
+		usleep((useconds_t)j->run->phone_after_ms * 1000);
 	if (j->run->phone != NULL)
 		j->run->phone_rc = j->run->phone(j->w, j->run);
 	else
@@ -439,6 +443,7 @@ static void note_code(struct conv_ctx *ctx, const char *msg)
 		return;
 	p += strlen("enter the code  ");
 	snprintf(run->user_code, sizeof(run->user_code), "%.9s", p);
+	run->shown_ms = nl_mono_ms();
 	if (run->as_user != NULL || run->decline || run->phone != NULL) {
 		if (pthread_create(&ctx->job.thread, NULL, phone_thread, &ctx->job) == 0)
 			ctx->job.started = true;
@@ -469,7 +474,16 @@ static int test_conv(int n, const struct pam_message **msg, struct pam_response 
 				snprintf(run->errors[run->n_error++], sizeof(run->errors[0]), "%s", msg[i]->msg);
 			break;
 		default:
-			/* A prompt (enter_prompt mode): answer once the phone is done. */
+			/* A prompt (enter_prompt mode): answer at the person's time, or once the phone is
+			 * done. */
+			if (run->prompts < run->n_answer_at) {
+				int k = run->prompts++;
+				int64_t at = run->shown_ms + run->answer_at_ms[k], now = nl_mono_ms();
+				if (run->shown_ms > 0 && at > now)
+					usleep((useconds_t)(at - now) * 1000);
+				r[i].resp = strdup(run->answers[k] != NULL ? run->answers[k] : "");
+				break;
+			}
 			run->prompts++;
 			if (ctx->job.started) {
 				pthread_join(ctx->job.thread, NULL);

@@ -37,7 +37,8 @@ void world_kill_daemon(struct world *w, int sig);
 /* Start the daemon again on the same config (after world_kill_daemon). */
 int world_restart_daemon(struct world *w);
 /* Make w the world the PAM services use (they all read one config path). Services:
- * nl-login (defaults), nl-login2 (timeout=2), nl-short (timeout=2 noqr), nl-long (timeout=30),
+ * nl-login (defaults), nl-login2 (timeout=2), nl-prompt3 (enter_prompt timeout=3), nl-sshd110
+ * (enter_prompt timeout=110, as pam.d-examples/sshd), nl-short (timeout=2 noqr), nl-long (timeout=30),
  * nl-nodaemon (socket to nowhere), nl-badarg (an unknown argument), nl-sshd (enter_prompt),
  * nl-glass / nl-glass2 ([success=done authinfo_unavail=ignore default=die] then pam_permit, the
  * first with no daemon). */
@@ -67,6 +68,14 @@ struct pam_run {
 	int n_error;
 	char user_code[16];    /* the code shown, if any */
 	int prompts;           /* PAM_PROMPT_* messages answered */
+	/* A person's pace: the phone starts signing in phone_after_ms after the code is first shown;
+	 * prompt k (k < n_answer_at) is answered with answers[k] ("" = Enter; NULL = Enter)
+	 * answer_at_ms[k] after the code was first shown, without waiting for the phone. */
+	int phone_after_ms;
+	int answer_at_ms[4];
+	const char *answers[4];
+	int n_answer_at;
+	int64_t shown_ms;      /* when the code was first shown (nl_mono_ms), 0 if never */
 	long phone_status;
 	int phone_rc;
 	/* If set, the phone thread runs this instead of phone_signin (tests that misbehave as the

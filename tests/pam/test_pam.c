@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <limits.h>
 
 #include <security/pam_appl.h>
 
@@ -50,6 +51,21 @@ static bool saw_error(const struct pam_run *r, const char *needle)
 		if (strstr(r->errors[i], needle) != NULL)
 			return true;
 	return false;
+}
+
+/* Does the file at path contain needle? (A daemon log: small, read whole, at most 4 MiB.) */
+static bool log_has(const char *path, const char *needle)
+{
+	static char buf[4 << 20];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
 }
 
 static void test_signin_succeeds_for_mapped_user(void **state)
@@ -269,6 +285,76 @@ static void test_daemon_killed_mid_flow_is_authinfo_unavail(void **state)
 	world_stop(w);
 }
 
+/* The text, the PAM code and the daemon's log tell the same story of an expiry: the code lasts
+ * what the module's timeout says, the daemon ends it then (logged "expired", not "cancelled"), and
+ * Enter pressed afterwards gets "expired" and PAM_AUTH_ERR, not "not available". */
+static void test_expiry_text_code_and_log_agree(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-prompt3", .user = "clinician", .n_answer_at = 1,
+	                      .answer_at_ms = {5000}};
+	char log[PATH_MAX];
+	(void)state;
+	assert_int_equal(world_start(NULL, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTH_ERR);
+	assert_true(saw_info(&run, "The code expires in 3 seconds."));
+	assert_true(saw_error(&run, "the code has expired"));
+	assert_false(saw_error(&run, "not available"));
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_true(log_has(log, "reason=expired"));
+	assert_false(log_has(log, "reason=cancelled"));
+	world_stop(w);
+}
+
+/* "c" at the prompt ends that PAM call with PAM_MAXTRIES: sshd then stops offering
+ * keyboard-interactive on the connection instead of showing a fresh code at once. */
+static void test_cancel_at_prompt_ends_the_attempt(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-sshd", .user = "clinician", .n_answer_at = 1,
+	                      .answers = {"c"}};
+	char log[PATH_MAX];
+	(void)state;
+	assert_int_equal(world_start(NULL, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &run), PAM_MAXTRIES);
+	assert_int_equal(run.prompts, 1);
+	assert_true(saw_error(&run, "sign-in cancelled"));
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_true(log_has(log, "reason=cancelled"));
+	world_stop(w);
+}
+
+/* A daemon stopped (systemctl restart, an upgrade) while someone waits: the person is told so, the
+ * stack may fall back (PAM_AUTHINFO_UNAVAIL), and the log says why the flow ended. */
+static void test_daemon_stopped_mid_wait_is_logged_as_restart(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-long", .user = "clinician"};
+	char log[PATH_MAX];
+	pid_t stopper;
+	(void)state;
+	assert_int_equal(world_start(NULL, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	stopper = fork();
+	assert_true(stopper >= 0);
+	if (stopper == 0) {
+		usleep(1000 * 1000);
+		kill(w->daemon, SIGTERM);
+		_exit(0);
+	}
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
+	waitpid(stopper, NULL, 0);
+	assert_true(saw_error(&run, "stopped on this computer while you were signing in"));
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	world_kill_daemon(w, SIGKILL); /* reaps it; its log is complete */
+	assert_true(log_has(log, "reason=restarted"));
+	assert_true(log_has(log, "daemon restarted or stopped"));
+	assert_false(log_has(log, "reason=cancelled"));
+	world_stop(w);
+}
+
 int main(int argc, char **argv)
 {
 	harness_reexec_under_pam_wrapper(argc, argv);
@@ -290,6 +376,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_provider_unreachable_is_authinfo_unavail),
 		cmocka_unit_test(test_native_device_mode_signin),
 		cmocka_unit_test(test_daemon_killed_mid_flow_is_authinfo_unavail),
+		cmocka_unit_test(test_expiry_text_code_and_log_agree),
+		cmocka_unit_test(test_cancel_at_prompt_ends_the_attempt),
+		cmocka_unit_test(test_daemon_stopped_mid_wait_is_logged_as_restart),
 	};
 	return cmocka_run_group_tests_name("pam", tests, start_main, stop_main);
 }
