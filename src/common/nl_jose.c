@@ -13,6 +13,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
@@ -20,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,8 @@
 
 #define NL_PEM_MAX                (64 * 1024) /* longest PEM key text or file */
 #define NL_JWK_MAX                (64 * 1024) /* longest single JWK document */
-#define NL_RSA_MIN_BITS           2048
+#define NL_RSA_MIN_BITS           2048  /* RFC 7518 3.3 and 3.5 */
+#define NL_RSA_MAX_BITS           16384 /* OpenSSL verifies nothing larger */
 #define NL_P256_BYTES             32
 #define NL_JTI_BYTES              24 /* 192 bits of randomness in a client assertion's jti */
 #define NL_ASSERTION_MAX_LIFETIME 300
@@ -247,8 +250,126 @@ static bool jwk_numbers_b64url(const json_t *obj)
 	return true;
 }
 
-/* A cjose key from one parsed JWK object: RSA or EC P-256 only. */
-static int jwk_from_object(json_t *obj, cjose_jwk_t **out)
+/* ---- the public parameters of a JWK, as RFC 7518 and RFC 8017 define them ------------------- */
+
+/* A Base64urlUInt member (RFC 7518 2): present, canonical base64url (no padding, nothing outside
+ * the alphabet, no stray bits: nl_b64url_decode), at least one octet, and the minimum number of
+ * octets - a leading zero octet is refused (RFC 7518 6.3.1.1 says so of n in as many words). The
+ * bytes go to *raw (free). */
+static bool uint_member(const json_t *obj, const char *name, uint8_t **raw, size_t *len, char *why, size_t whylen)
+{
+	const json_t *v = json_object_get(obj, name);
+
+	*raw = NULL;
+	*len = 0;
+	if (!json_is_string(v)) {
+		snprintf(why, whylen, "%s is missing or not a string", name);
+		return false;
+	}
+	if (nl_b64url_decode(json_string_value(v), json_string_length(v), raw, len) != 0 || *len == 0) {
+		free(*raw);
+		*raw = NULL;
+		snprintf(why, whylen, "%s is not canonical base64url", name);
+		return false;
+	}
+	if (*len > 1 && (*raw)[0] == 0) {
+		free(*raw);
+		*raw = NULL;
+		snprintf(why, whylen, "%s has a leading zero octet (RFC 7518 6.3.1)", name);
+		return false;
+	}
+	return true;
+}
+
+/* RSA public parameters (RFC 7518 6.3.1; RFC 8017 3.1: n odd, 3 <= e < n, e odd; RFC 7518 3.3:
+ * at least 2048 bits, counted exactly, not rounded up to whole octets as cjose does). */
+static bool rsa_public_ok(const json_t *obj, char *why, size_t whylen)
+{
+	uint8_t *n = NULL, *e = NULL;
+	size_t nl = 0, el = 0, bits;
+	bool ok = false;
+
+	if (!uint_member(obj, "n", &n, &nl, why, whylen) || !uint_member(obj, "e", &e, &el, why, whylen))
+		goto out;
+	bits = be_bits(n, nl);
+	if (bits < NL_RSA_MIN_BITS || bits > NL_RSA_MAX_BITS) {
+		snprintf(why, whylen, "n is %zu bits, outside %d..%d (RFC 7518 3.3)", bits, NL_RSA_MIN_BITS,
+		         NL_RSA_MAX_BITS);
+		goto out;
+	}
+	if ((n[nl - 1] & 1) == 0) {
+		snprintf(why, whylen, "n is even (RFC 8017 3.1)");
+		goto out;
+	}
+	if ((e[el - 1] & 1) == 0 || (el == 1 && e[0] < 3)) {
+		snprintf(why, whylen, "e is not an odd number of at least 3 (RFC 8017 3.1)");
+		goto out;
+	}
+	if (el > nl || (el == nl && memcmp(e, n, nl) >= 0)) {
+		snprintf(why, whylen, "e is not below n (RFC 8017 3.1)");
+		goto out;
+	}
+	ok = true;
+out:
+	free(n);
+	free(e);
+	return ok;
+}
+
+/* Is (x, y) a point of P-256? (OpenSSL refuses to set coordinates off the curve.) */
+static bool p256_on_curve(const uint8_t *x, const uint8_t *y)
+{
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	EC_POINT *pt = g != NULL ? EC_POINT_new(g) : NULL;
+	BIGNUM *bx = BN_bin2bn(x, NL_P256_BYTES, NULL), *by = BN_bin2bn(y, NL_P256_BYTES, NULL);
+	bool ok = pt != NULL && bx != NULL && by != NULL &&
+	          EC_POINT_set_affine_coordinates(g, pt, bx, by, NULL) == 1 &&
+	          EC_POINT_is_on_curve(g, pt, NULL) == 1;
+
+	BN_free(bx);
+	BN_free(by);
+	EC_POINT_free(pt);
+	EC_GROUP_free(g);
+	ERR_clear_error();
+	return ok;
+}
+
+/* EC public parameters (RFC 7518 6.2.1): x and y the full size of a P-256 coordinate, and the
+ * point on the curve. crv was checked by the caller. */
+static bool ec_public_ok(const json_t *obj, char *why, size_t whylen)
+{
+	static const char *const names[2] = {"x", "y"};
+	uint8_t *c[2] = {NULL, NULL};
+	size_t len[2] = {0, 0}, i;
+	bool ok = false;
+
+	for (i = 0; i < 2; i++) {
+		const json_t *v = json_object_get(obj, names[i]);
+		if (!json_is_string(v) ||
+		    nl_b64url_decode(json_string_value(v), json_string_length(v), &c[i], &len[i]) != 0) {
+			snprintf(why, whylen, "%s is missing or not canonical base64url", names[i]);
+			goto out;
+		}
+		if (len[i] != NL_P256_BYTES) {
+			snprintf(why, whylen, "%s is %zu octets; P-256 needs %d (RFC 7518 6.2.1)", names[i],
+			         len[i], NL_P256_BYTES);
+			goto out;
+		}
+	}
+	if (!p256_on_curve(c[0], c[1])) {
+		snprintf(why, whylen, "(x, y) is not a point of P-256");
+		goto out;
+	}
+	ok = true;
+out:
+	free(c[0]);
+	free(c[1]);
+	return ok;
+}
+
+/* A cjose key from one parsed JWK object: RSA or EC P-256 only, its public parameters checked.
+ * NL_ERR_KEY with why for a key we do not use or that breaks a rule. */
+static int jwk_from_object(json_t *obj, cjose_jwk_t **out, char *why, size_t whylen)
 {
 	const char *kty = nl_json_str(obj, "kty"), *crv;
 	json_t *kid = json_object_get(obj, "kid");
@@ -256,29 +377,46 @@ static int jwk_from_object(json_t *obj, cjose_jwk_t **out)
 	cjose_jwk_kty_t want;
 	cjose_err cerr;
 
-	if (!json_is_object(obj) || kty == NULL)
+	if (!json_is_object(obj) || kty == NULL) {
+		snprintf(why, whylen, "kty is missing or not a string (RFC 7517 4.1)");
 		return NL_ERR_INVALID;
-	if (kid != NULL && !json_is_string(kid))
+	}
+	if (kid != NULL && !json_is_string(kid)) {
+		snprintf(why, whylen, "kid is not a string (RFC 7517 4.5)");
 		return NL_ERR_INVALID;
+	}
 	if (strcmp(kty, "RSA") == 0) {
-		if (!rsa_crt_complete(obj))
+		if (!rsa_crt_complete(obj)) {
+			snprintf(why, whylen, "an incomplete set of RSA private members");
 			return NL_ERR_KEY;
+		}
 		want = CJOSE_JWK_KTY_RSA;
 	} else if (strcmp(kty, "EC") == 0) {
 		crv = nl_json_str(obj, "crv");
-		if (crv == NULL || strcmp(crv, "P-256") != 0)
+		if (crv == NULL || strcmp(crv, "P-256") != 0) {
+			snprintf(why, whylen, "an EC key on a curve other than P-256");
 			return NL_ERR_KEY;
+		}
 		want = CJOSE_JWK_KTY_EC;
 	} else {
-		return NL_ERR_KEY; /* oct (a shared secret has no place here), OKP, unknown */
+		/* oct (a shared secret has no place here), OKP, unknown */
+		snprintf(why, whylen, "kty is not RSA or EC");
+		return NL_ERR_KEY;
 	}
-	if (!jwk_numbers_b64url(obj))
+	if (!jwk_numbers_b64url(obj)) {
+		snprintf(why, whylen, "a number is not canonical base64url");
 		return NL_ERR_KEY;
-	if ((jwk = cjose_jwk_import_json((cjose_header_t *)obj, &cerr)) == NULL)
+	}
+	if (want == CJOSE_JWK_KTY_RSA ? !rsa_public_ok(obj, why, whylen) : !ec_public_ok(obj, why, whylen))
 		return NL_ERR_KEY;
+	if ((jwk = cjose_jwk_import_json((cjose_header_t *)obj, &cerr)) == NULL) {
+		snprintf(why, whylen, "the key could not be imported");
+		return NL_ERR_KEY;
+	}
 	if (cjose_jwk_get_kty(jwk, &cerr) != want ||
 	    (want == CJOSE_JWK_KTY_EC && cjose_jwk_EC_get_curve(jwk, &cerr) != CJOSE_JWK_EC_P_256)) {
 		cjose_jwk_release(jwk);
+		snprintf(why, whylen, "the key could not be imported");
 		return NL_ERR_KEY;
 	}
 	if (kid != NULL && cjose_jwk_get_kid(jwk, &cerr) == NULL &&
@@ -293,13 +431,14 @@ static int jwk_from_object(json_t *obj, cjose_jwk_t **out)
 int nl_jwk_from_json(const char *json, size_t len, cjose_jwk_t **out)
 {
 	json_t *obj = NULL;
+	char why[160];
 	int r;
 
 	if (out == NULL)
 		return NL_ERR_INVALID;
 	if ((r = nl_json_parse(json, len, NL_JWK_MAX, NL_JSON_MAX_DEPTH, true, &obj, NULL, 0)) != 0)
 		return r;
-	r = jwk_from_object(obj, out);
+	r = jwk_from_object(obj, out, why, sizeof(why));
 	jwk_json_wipe_private(obj);
 	json_decref(obj);
 	return r;
@@ -674,6 +813,7 @@ struct jwks_key {
 	char *kid; /* NULL if absent */
 	char *alg; /* the key's own "alg", NULL if absent */
 	enum key_family fam;
+	bool ambiguous; /* another key of the same family has the same kid: never chosen */
 };
 
 struct nl_jwks {
@@ -700,35 +840,74 @@ size_t nl_jwks_count(const struct nl_jwks *set)
 	return set == NULL ? 0 : set->n;
 }
 
-/* Is this JWKS entry meant for verifying signatures? "use" other than sig, "key_ops" without
- * "verify", or an "alg" we do not do, all say no. */
-static bool jwks_entry_for_sig(const json_t *obj, const struct alg_info **alg)
-{
-	const json_t *use = json_object_get(obj, "use"), *ops = json_object_get(obj, "key_ops"), *op;
-	const json_t *jalg = json_object_get(obj, "alg");
-	bool verify = false;
-	size_t i;
+/* Why a JWKS entry is not used. notable: it breaks a rule of the RFCs (worth a warning), as
+ * opposed to a well-formed key that is simply not for us (use enc, an unknown kty or alg). */
+struct skip {
+	char why[160];
+	bool notable;
+};
 
-	*alg = NULL;
-	if (use != NULL && (!json_is_string(use) || strcmp(json_string_value(use), "sig") != 0))
-		return false;
-	if (ops != NULL) {
-		if (!json_is_array(ops))
-			return false;
-		json_array_foreach(ops, i, op)
-		{
-			if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
-				verify = true;
+static bool skip_because(struct skip *sk, bool notable, const char *why)
+{
+	snprintf(sk->why, sizeof(sk->why), "%s", why);
+	sk->notable = notable;
+	return false;
+}
+
+/* RFC 7517 4.3: key_ops, when present, is an array of distinct strings that must include
+ * "verify"; with "use" also present the two must agree (sig allows sign and verify only). */
+static bool key_ops_for_verify(const json_t *ops, bool has_use, struct skip *sk)
+{
+	const json_t *op, *other;
+	bool verify = false;
+	size_t i, j;
+
+	if (!json_is_array(ops))
+		return skip_because(sk, true, "key_ops is not an array (RFC 7517 4.3)");
+	json_array_foreach(ops, i, op)
+	{
+		if (!json_is_string(op))
+			return skip_because(sk, true, "key_ops holds a non-string (RFC 7517 4.3)");
+		for (j = 0; j < i; j++) {
+			other = json_array_get(ops, j);
+			if (json_string_length(other) == json_string_length(op) &&
+			    strcmp(json_string_value(other), json_string_value(op)) == 0)
+				return skip_because(sk, true, "key_ops repeats a value (RFC 7517 4.3)");
 		}
-		if (!verify)
-			return false;
+		if (strcmp(json_string_value(op), "verify") == 0)
+			verify = true;
+		else if (has_use && strcmp(json_string_value(op), "sign") != 0)
+			return skip_because(sk, true, "key_ops disagrees with use sig (RFC 7517 4.3)");
 	}
-	if (jalg != NULL && (!json_is_string(jalg) || (*alg = alg_lookup(json_string_value(jalg))) == NULL))
-		return false;
+	if (!verify)
+		return skip_because(sk, false, "key_ops does not allow verify");
 	return true;
 }
 
-static int jwks_add(struct nl_jwks *set, json_t *obj)
+/* Is this JWKS entry meant for verifying signatures? "use" other than sig, "key_ops" without
+ * "verify", or an "alg" we do not do, all say no (RFC 7517 4.2-4.4). */
+static bool jwks_entry_for_sig(const json_t *obj, const struct alg_info **alg, struct skip *sk)
+{
+	const json_t *use = json_object_get(obj, "use"), *ops = json_object_get(obj, "key_ops");
+	const json_t *jalg = json_object_get(obj, "alg");
+
+	*alg = NULL;
+	if (use != NULL && !json_is_string(use))
+		return skip_because(sk, true, "use is not a string (RFC 7517 4.2)");
+	if (use != NULL && strcmp(json_string_value(use), "sig") != 0)
+		return skip_because(sk, false, "use is not sig");
+	if (ops != NULL && !key_ops_for_verify(ops, use != NULL, sk))
+		return false;
+	if (jalg != NULL && !json_is_string(jalg))
+		return skip_because(sk, true, "alg is not a string (RFC 7517 4.4)");
+	if (jalg != NULL && (*alg = alg_lookup(json_string_value(jalg))) == NULL)
+		return skip_because(sk, false, "alg is not one we verify");
+	return true;
+}
+
+/* Add one entry to the set, or leave it out with the reason in sk (returns 0 either way);
+ * only NL_ERR_NOMEM fails the set. */
+static int jwks_add(struct nl_jwks *set, json_t *obj, struct skip *sk)
 {
 	struct jwks_key *k = &set->keys[set->n];
 	const struct alg_info *alg;
@@ -737,18 +916,23 @@ static int jwks_add(struct nl_jwks *set, json_t *obj)
 	cjose_err cerr;
 	int r;
 
-	if (!json_is_object(obj) || nl_json_str(obj, "kty") == NULL)
-		return NL_ERR_INVALID;
-	if (!jwks_entry_for_sig(obj, &alg))
+	sk->why[0] = '\0';
+	sk->notable = false;
+	if (!jwks_entry_for_sig(obj, &alg, sk))
 		return 0;
-	if ((r = jwk_from_object(obj, &jwk)) != 0) {
-		/* Unusable (oct, OKP, other curves, broken numbers): skip it, other keys may serve. */
-		nl_debug("JWKS: skipping a key (%s)", nl_strerror(r));
-		return r == NL_ERR_NOMEM ? r : 0;
+	if ((r = jwk_from_object(obj, &jwk, sk->why, sizeof(sk->why))) != 0) {
+		/* RFC 7517 5: ignore keys of a kty we do not understand, missing required members or
+		 * with values out of range; other keys may serve. */
+		if (r == NL_ERR_NOMEM)
+			return r;
+		sk->notable = strcmp(sk->why, "kty is not RSA or EC") != 0 &&
+		              strcmp(sk->why, "an EC key on a curve other than P-256") != 0;
+		return 0;
 	}
 	k->fam = cjose_jwk_get_kty(jwk, &cerr) == CJOSE_JWK_KTY_RSA ? FAM_RSA : FAM_EC_P256;
 	if (alg != NULL && alg->fam != k->fam) {
 		cjose_jwk_release(jwk);
+		skip_because(sk, true, "alg does not fit the key type (RFC 7517 4.4)");
 		return 0;
 	}
 	kid = cjose_jwk_get_kid(jwk, &cerr);
@@ -764,23 +948,81 @@ static int jwks_add(struct nl_jwks *set, json_t *obj)
 	return 0;
 }
 
-int nl_jwks_parse(const char *json, size_t len, struct nl_jwks **out)
+/* RFC 7517 4.5: keys of one type in a set should have distinct kids. Two with the same kid leave
+ * no way to tell which one the provider meant, so neither is ever chosen by that kid. */
+static void jwks_mark_ambiguous(struct nl_jwks *set)
+{
+	size_t i, j;
+
+	for (i = 0; i < set->n; i++)
+		for (j = 0; j < i; j++)
+			if (set->keys[i].kid != NULL && set->keys[j].kid != NULL &&
+			    set->keys[i].fam == set->keys[j].fam && strcmp(set->keys[i].kid, set->keys[j].kid) == 0)
+				set->keys[i].ambiguous = set->keys[j].ambiguous = true;
+}
+
+/* The private members of RFC 7518 6.2.2 and 6.3.2. A published key set is public: a key with
+ * its private half in it is a provider's key made public, and nothing in such a set is trusted. */
+static bool has_private_members(const json_t *obj)
+{
+	static const char *const priv[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
+	size_t i;
+
+	for (i = 0; i < sizeof(priv) / sizeof(priv[0]); i++)
+		if (json_object_get(obj, priv[i]) != NULL)
+			return true;
+	return false;
+}
+
+static void set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+int nl_jwks_parse_report(const char *json, size_t len, struct nl_jwks **out, char *why, size_t whylen)
 {
 	struct nl_jwks *set = NULL;
-	json_t *doc = NULL, *keys, *entry;
-	size_t i;
+	json_t *doc = NULL, *keys = NULL, *entry;
+	struct skip sk, first = {.why = ""};
+	size_t i, n_notable = 0;
 	int r;
 
+	set_why(why, whylen, "%s", "");
 	if (out == NULL)
 		return NL_ERR_INVALID;
-	if ((r = nl_json_parse(json, len, NL_JWKS_MAX, NL_JSON_MAX_DEPTH, true, &doc, NULL, 0)) != 0)
+	if ((r = nl_json_parse(json, len, NL_JWKS_MAX, NL_JSON_MAX_DEPTH, true, &doc, NULL, 0)) != 0) {
+		set_why(why, whylen, "not a JSON object");
 		return r;
+	}
 	r = NL_ERR_INVALID;
-	if (!json_is_array(keys = json_object_get(doc, "keys")))
+	if (!json_is_array(keys = json_object_get(doc, "keys"))) {
+		set_why(why, whylen, "no \"keys\" array (RFC 7517 5.1)");
+		keys = NULL;
 		goto out;
+	}
 	if (json_array_size(keys) > NL_JWKS_MAX_KEYS) {
+		set_why(why, whylen, "more than %d keys", NL_JWKS_MAX_KEYS);
 		r = NL_ERR_TOO_BIG;
 		goto out;
+	}
+	json_array_foreach(keys, i, entry)
+	{
+		if (!json_is_object(entry)) {
+			set_why(why, whylen, "key %zu is not a JSON object", i + 1);
+			goto out;
+		}
+		if (has_private_members(entry)) {
+			set_why(why, whylen, "key %zu carries private key members", i + 1);
+			r = NL_ERR_KEY;
+			goto out;
+		}
 	}
 	if ((set = calloc(1, sizeof(*set))) == NULL) {
 		r = NL_ERR_NOMEM;
@@ -788,20 +1030,34 @@ int nl_jwks_parse(const char *json, size_t len, struct nl_jwks **out)
 	}
 	json_array_foreach(keys, i, entry)
 	{
-		if ((r = jwks_add(set, entry)) != 0)
+		if ((r = jwks_add(set, entry, &sk)) != 0)
 			goto out;
+		if (sk.notable && n_notable++ == 0)
+			snprintf(first.why, sizeof(first.why), "key %zu: %s", i + 1, sk.why);
 	}
+	jwks_mark_ambiguous(set);
 	if (set->n == 0) {
+		set_why(why, whylen, "no usable signing key%s%s", n_notable > 0 ? "; " : "", first.why);
 		r = NL_ERR_KEY;
 		goto out;
 	}
+	if (n_notable > 0)
+		set_why(why, whylen, "%zu key(s) ignored; %s", n_notable, first.why);
 	*out = set;
 	set = NULL;
 	r = 0;
 out:
 	nl_jwks_free(set);
+	/* jansson frees strings without wiping them; a broken set may hold private members. */
+	json_array_foreach(keys, i, entry)
+		jwk_json_wipe_private(entry);
 	json_decref(doc);
 	return r;
+}
+
+int nl_jwks_parse(const char *json, size_t len, struct nl_jwks **out)
+{
+	return nl_jwks_parse_report(json, len, out, NULL, 0);
 }
 
 int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, const cjose_jwk_t **out)
@@ -809,6 +1065,7 @@ int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, 
 	const struct alg_info *a = alg_lookup(alg);
 	const cjose_jwk_t *found = NULL;
 	size_t i, matches = 0;
+	bool ambiguous = false;
 
 	if (a == NULL)
 		return NL_ERR_ALG;
@@ -816,15 +1073,18 @@ int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, 
 		return NL_ERR_INVALID;
 	for (i = 0; i < set->n; i++) {
 		const struct jwks_key *k = &set->keys[i];
-		if (k->fam != a->fam || (k->alg != NULL && strcmp(k->alg, a->name) != 0))
-			continue;
 		if (kid != NULL && (k->kid == NULL || strcmp(k->kid, kid) != 0))
+			continue;
+		/* A kid shared by two keys of this type names neither, whatever their alg says. */
+		if (kid != NULL && k->ambiguous && k->fam == a->fam)
+			ambiguous = true;
+		if (k->fam != a->fam || (k->alg != NULL && strcmp(k->alg, a->name) != 0))
 			continue;
 		found = k->jwk;
 		matches++;
 	}
 	/* Exactly one candidate: never guess between keys. */
-	if (matches != 1)
+	if (matches != 1 || ambiguous)
 		return NL_ERR_KEY;
 	*out = found;
 	return 0;

@@ -34,13 +34,24 @@ char *nl_jwk_thumbprint(const cjose_jwk_t *jwk);
 
 /* A parsed key set. */
 struct nl_jwks;
-/* Parse a JWKS document {"keys":[...]}. Keys with "use" other than "sig", oct keys and keys of
- * unknown kty are skipped; malformed JSON, no usable key or more than NL_JWKS_MAX_KEYS fail. */
+/* Parse a JWKS document {"keys":[...]} (RFC 7517 5), for verifying signatures. A key is left out
+ * (RFC 7517 5: ignored) when it is not for that (use other than sig, key_ops without verify, an alg
+ * we do not verify, kty other than RSA or EC P-256) or breaks a rule: kty missing, use/alg/kid not
+ * strings, key_ops not distinct strings or disagreeing with use, alg not fitting the key type, RSA
+ * n/e not minimal canonical base64url (no leading zero octet), n even or under 2048 bits (exactly
+ * counted), e even, below 3 or not below n, EC x/y not 32 octets or not a point of P-256. The set
+ * fails (NL_ERR_KEY) if any key carries private members (d, p, q, dp, dq, qi, oth) or none is left;
+ * NL_ERR_INVALID if it is not a JSON object with a keys array of objects; NL_ERR_TOO_BIG past
+ * NL_JWKS_MAX_KEYS. Keys of one type sharing a kid are kept but never chosen by it. */
 int nl_jwks_parse(const char *json, size_t len, struct nl_jwks **out);
+/* The same, with one line in why (no key material): on failure the reason; on success "" or how
+ * many keys were ignored for breaking a rule, and the first one's reason ("key 2: ..."). */
+int nl_jwks_parse_report(const char *json, size_t len, struct nl_jwks **out, char *why, size_t whylen);
 void nl_jwks_free(struct nl_jwks *set);
 size_t nl_jwks_count(const struct nl_jwks *set);
-/* Choose the key for a JWS header: by kid if kid != NULL (NL_ERR_KEY if absent); with no kid,
- * only if exactly one key in the set fits alg's key type. The key stays owned by the set. */
+/* Choose the key for a JWS header: by kid if kid != NULL (NL_ERR_KEY if absent, or if two keys of
+ * alg's type share it); with no kid, only if exactly one key in the set fits alg's key type (and
+ * its own alg, if any). The key stays owned by the set. */
 int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, const cjose_jwk_t **out);
 
 /* A parsed (not yet verified) compact JWS. */
