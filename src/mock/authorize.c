@@ -212,8 +212,10 @@ static int approve(struct mock_req *r, struct mock *m, const struct mock_authreq
 	if (mock_list_add(&m->codes, c) != 0)
 		goto fail;
 	{
-		const char *kv[] = {"code", c->code, "state", a->state};
-		loc = mock_url_with_params(a->redirect_uri, kv, 4);
+		const char *kv[16] = {"code", c->code, "state", a->state};
+		size_t n_kv = 4;
+		mock_fault_authz_params(m, kv, &n_kv, sizeof(kv) / sizeof(kv[0]));
+		loc = mock_url_with_params(a->redirect_uri, kv, n_kv);
 	}
 	if (loc == NULL)
 		return mock_reply(r, 500, "text/plain", "internal error\n", 15, NULL);

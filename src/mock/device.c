@@ -71,7 +71,8 @@ static int device_response(struct mock_req *r, const struct mock *m, const struc
 	o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i}", "device_code", d->device_code, "user_code", d->user_code,
 	              "verification_uri", uri, "verification_uri_complete", complete, "expires_in",
 	              MOCK_DEVICE_TTL, "interval", (int)m->set.device_interval);
-	ret = mock_reply_json(r, 200, o, NULL);
+	mock_fault_device_json(m, o);
+	ret = mock_fault_reply_json(m, MOCK_EP_DEVICE_AUTHORIZATION, r, o);
 	json_decref(o);
 	free(uri);
 	free(complete);

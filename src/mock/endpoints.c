@@ -90,6 +90,7 @@ int mock_handle_discovery(struct mock_req *r)
 		                    json_pack("[s,s,s]", "authorization_code", "refresh_token",
 		                              "urn:ietf:params:oauth:grant-type:device_code"));
 	}
+	mock_fault_discovery(m, o);
 	ret = mock_reply_json(r, 200, o, "max-age=3600");
 	json_decref(o);
 	return ret;
@@ -173,7 +174,7 @@ int mock_handle_userinfo(struct mock_req *r)
 	json_object_set_new(o, "sub", json_string(t->user->sub));
 	mock_user_claims(m, t->user, t->scope, o);
 	mock_fault_userinfo(m, o);
-	ret = mock_reply_json(r, 200, o, NULL);
+	ret = mock_fault_reply_json(m, MOCK_EP_USERINFO, r, o);
 	json_decref(o);
 	return ret;
 }

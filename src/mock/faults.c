@@ -27,10 +27,10 @@ enum fault_action { FA_RESET, FA_ROTATE_KEY, FA_SET };
 static const struct fault_def {
 	const char *name;
 	enum fault_action action;
-	unsigned bit;
+	int id; /* enum mock_fault, or -1 */
 } fault_defs[] = {
-    {"none", FA_RESET, 0},
-    {"rotate_key", FA_ROTATE_KEY, 0},
+    {"none", FA_RESET, -1},
+    {"rotate_key", FA_ROTATE_KEY, -1},
     {"status_500", FA_SET, MOCK_FAULT_STATUS_500},
     {"delay_ms", FA_SET, MOCK_FAULT_DELAY},
     {"token_no_id_token", FA_SET, MOCK_FAULT_TOKEN_NO_ID_TOKEN},
@@ -59,6 +59,47 @@ static const struct fault_def {
     {"discovery_huge", FA_SET, MOCK_FAULT_DISCOVERY_HUGE},
     {"token_never_ends", FA_SET, MOCK_FAULT_TOKEN_NEVER_ENDS},
     {"token_redirect", FA_SET, MOCK_FAULT_TOKEN_REDIRECT},
+    {"id_token_nbf_future", FA_SET, MOCK_FAULT_IDT_NBF_FUTURE},
+    {"id_token_auds_extra_azp", FA_SET, MOCK_FAULT_IDT_AUDS_EXTRA_AZP},
+    {"jwks_no_kty", FA_SET, MOCK_FAULT_JWKS_NO_KTY},
+    {"jwks_use_enc", FA_SET, MOCK_FAULT_JWKS_USE_ENC},
+    {"jwks_key_ops_sign_only", FA_SET, MOCK_FAULT_JWKS_KEY_OPS_SIGN_ONLY},
+    {"jwks_key_ops_repeated", FA_SET, MOCK_FAULT_JWKS_KEY_OPS_REPEATED},
+    {"jwks_alg_mismatch", FA_SET, MOCK_FAULT_JWKS_ALG_MISMATCH},
+    {"jwks_n_leading_zero", FA_SET, MOCK_FAULT_JWKS_N_LEADING_ZERO},
+    {"jwks_e_leading_zero", FA_SET, MOCK_FAULT_JWKS_E_LEADING_ZERO},
+    {"jwks_n_padded", FA_SET, MOCK_FAULT_JWKS_N_PADDED},
+    {"jwks_n_even", FA_SET, MOCK_FAULT_JWKS_N_EVEN},
+    {"jwks_e_even", FA_SET, MOCK_FAULT_JWKS_E_EVEN},
+    {"jwks_e_one", FA_SET, MOCK_FAULT_JWKS_E_ONE},
+    {"jwks_rsa_2047", FA_SET, MOCK_FAULT_JWKS_RSA_2047},
+    {"jwks_private_members", FA_SET, MOCK_FAULT_JWKS_PRIVATE_MEMBERS},
+    {"jwks_duplicate_kid", FA_SET, MOCK_FAULT_JWKS_DUPLICATE_KID},
+    {"jwks_ec_x_short", FA_SET, MOCK_FAULT_JWKS_EC_X_SHORT},
+    {"jwks_ec_no_y", FA_SET, MOCK_FAULT_JWKS_EC_NO_Y},
+    {"jwks_ec_off_curve", FA_SET, MOCK_FAULT_JWKS_EC_OFF_CURVE},
+    {"token_no_access_token", FA_SET, MOCK_FAULT_TOKEN_NO_ACCESS_TOKEN},
+    {"token_no_token_type", FA_SET, MOCK_FAULT_TOKEN_NO_TOKEN_TYPE},
+    {"token_type_mac", FA_SET, MOCK_FAULT_TOKEN_TYPE_MAC},
+    {"token_type_lowercase", FA_SET, MOCK_FAULT_TOKEN_TYPE_LOWERCASE},
+    {"token_expires_in_negative", FA_SET, MOCK_FAULT_TOKEN_EXPIRES_IN_NEGATIVE},
+    {"token_expires_in_string", FA_SET, MOCK_FAULT_TOKEN_EXPIRES_IN_STRING},
+    {"token_content_type_text", FA_SET, MOCK_FAULT_TOKEN_CONTENT_TYPE_TEXT},
+    {"token_json_array", FA_SET, MOCK_FAULT_TOKEN_JSON_ARRAY},
+    {"token_error_unsafe", FA_SET, MOCK_FAULT_TOKEN_ERROR_UNSAFE},
+    {"userinfo_content_type_jwt", FA_SET, MOCK_FAULT_USERINFO_CONTENT_TYPE_JWT},
+    {"discovery_fragment", FA_SET, MOCK_FAULT_DISCOVERY_FRAGMENT},
+    {"discovery_iss_param", FA_SET, MOCK_FAULT_DISCOVERY_ISS_PARAM},
+    {"device_interval_long", FA_SET, MOCK_FAULT_DEVICE_INTERVAL_LONG},
+    {"device_interval_negative", FA_SET, MOCK_FAULT_DEVICE_INTERVAL_NEGATIVE},
+    {"device_user_code_escape", FA_SET, MOCK_FAULT_DEVICE_USER_CODE_ESCAPE},
+    {"device_content_type_text", FA_SET, MOCK_FAULT_DEVICE_CONTENT_TYPE_TEXT},
+    {"authorize_iss_wrong", FA_SET, MOCK_FAULT_AUTHZ_ISS_WRONG},
+    {"authorize_iss_right", FA_SET, MOCK_FAULT_AUTHZ_ISS_RIGHT},
+    {"authorize_code_twice", FA_SET, MOCK_FAULT_AUTHZ_CODE_TWICE},
+    {"authorize_state_twice", FA_SET, MOCK_FAULT_AUTHZ_STATE_TWICE},
+    {"authorize_no_code", FA_SET, MOCK_FAULT_AUTHZ_NO_CODE},
+    {"authorize_error_unsafe", FA_SET, MOCK_FAULT_AUTHZ_ERROR_UNSAFE},
 };
 
 #define N_FAULTS (sizeof(fault_defs) / sizeof(fault_defs[0]))
@@ -71,9 +112,35 @@ static const struct fault_def *find_fault(const char *name)
 	return NULL;
 }
 
-static bool on(const struct mock *m, unsigned bit)
+static bool on(const struct mock *m, int id)
 {
-	return (m->faults.active & bit) != 0;
+	return id >= 0 && id < MOCK_FAULT_COUNT && (m->faults.active[id / 64] & (UINT64_C(1) << (id % 64))) != 0;
+}
+
+static void key_free(struct mock_key *k)
+{
+	if (k->jwk != NULL)
+		cjose_jwk_release(k->jwk);
+	free(k->kid);
+	k->jwk = NULL;
+	k->kid = NULL;
+}
+
+/* A signing key of 2047 bits: 256 octets like a 2048-bit key, one bit short of RFC 7518 3.3. */
+static int weak_key_generate(struct mock_key *k)
+{
+	static const uint8_t e[] = {0x01, 0x00, 0x01};
+	char kid[37];
+	cjose_err cerr;
+
+	if ((k->jwk = cjose_jwk_create_RSA_random(2047, e, sizeof(e), &cerr)) == NULL)
+		return NL_ERR_INTERNAL;
+	if (mock_uuid(kid) != 0 || (k->kid = strdup(kid)) == NULL ||
+	    !cjose_jwk_set_kid(k->jwk, kid, strlen(kid), &cerr)) {
+		key_free(k);
+		return NL_ERR_NOMEM;
+	}
+	return 0;
 }
 
 /* The parameter or resource a fault needs, if any: {"fault":"delay_ms","ms":N}; the second key. */
@@ -82,7 +149,7 @@ static int fault_param(struct mock *m, const struct fault_def *f, const json_t *
 	long long ms;
 	int r;
 
-	switch (f->bit) {
+	switch (f->id) {
 	case MOCK_FAULT_DELAY:
 		if (nl_json_int(req, "ms", &ms) != 0 || ms < 0 || ms > MOCK_MAX_DELAY_MS) {
 			snprintf(err, errlen, "delay_ms needs \"ms\": an integer 0..%d", MOCK_MAX_DELAY_MS);
@@ -91,8 +158,15 @@ static int fault_param(struct mock *m, const struct fault_def *f, const json_t *
 		m->faults.delay_ms = (long)ms;
 		return 0;
 	case MOCK_FAULT_JWKS_SECOND_KEY:
+	case MOCK_FAULT_JWKS_DUPLICATE_KID:
 		if (m->faults.extra.jwk == NULL && (r = mock_key_generate(&m->faults.extra)) != 0) {
 			snprintf(err, errlen, "cannot make a second key: %s", nl_strerror(r));
+			return r;
+		}
+		return 0;
+	case MOCK_FAULT_JWKS_RSA_2047:
+		if (m->faults.weak.jwk == NULL && (r = weak_key_generate(&m->faults.weak)) != 0) {
+			snprintf(err, errlen, "cannot make a 2047-bit key: %s", nl_strerror(r));
 			return r;
 		}
 		return 0;
@@ -101,18 +175,10 @@ static int fault_param(struct mock *m, const struct fault_def *f, const json_t *
 	}
 }
 
-static void extra_key_free(struct mock *m)
-{
-	if (m->faults.extra.jwk != NULL)
-		cjose_jwk_release(m->faults.extra.jwk);
-	free(m->faults.extra.kid);
-	m->faults.extra.jwk = NULL;
-	m->faults.extra.kid = NULL;
-}
-
 void mock_faults_free(struct mock *m)
 {
-	extra_key_free(m);
+	key_free(&m->faults.extra);
+	key_free(&m->faults.weak);
 	memset(&m->faults, 0, sizeof(m->faults));
 }
 
@@ -136,7 +202,7 @@ int mock_fault_control(struct mock *m, const json_t *req, char *err, size_t errl
 	case FA_SET:
 		if ((r = fault_param(m, f, req, err, errlen)) != 0)
 			return r;
-		m->faults.active |= f->bit;
+		m->faults.active[f->id / 64] |= UINT64_C(1) << (f->id % 64);
 		return 0;
 	}
 	return NL_ERR_INTERNAL;
@@ -147,7 +213,7 @@ json_t *mock_faults_json(const struct mock *m)
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr != NULL && i < N_FAULTS; i++)
-		if (fault_defs[i].bit != 0 && on(m, fault_defs[i].bit))
+		if (on(m, fault_defs[i].id))
 			json_array_append_new(arr, json_string(fault_defs[i].name));
 	return arr;
 }
@@ -221,6 +287,14 @@ void mock_fault_id_token_claims(const struct mock *m, json_t *claims)
 	if (on(m, MOCK_FAULT_IDT_WRONG_VOT))
 		/* a good identity level, but a vector nobody asked for */
 		json_object_set_new(claims, "vot", json_string("P9.Cp"));
+	if (on(m, MOCK_FAULT_IDT_NBF_FUTURE))
+		/* not valid for another hour: far beyond any clock skew */
+		json_object_set_new(claims, "nbf", json_integer(now + MOCK_ID_TOKEN_TTL));
+	if (on(m, MOCK_FAULT_IDT_AUDS_EXTRA_AZP) && nl_json_str(claims, "aud") != NULL) {
+		/* azp names the client, but the token is also for someone else */
+		json_object_set_new(claims, "azp", json_string(nl_json_str(claims, "aud")));
+		set_two_audiences(claims);
+	}
 }
 
 /* base64url(header) "." base64url(claims) "." base64url(signature), the signature HMAC-SHA256
@@ -374,24 +448,273 @@ void mock_fault_token_json(const struct mock *m, json_t *resp)
 {
 	if (on(m, MOCK_FAULT_TOKEN_NO_ID_TOKEN))
 		json_object_del(resp, "id_token");
+	if (on(m, MOCK_FAULT_TOKEN_NO_ACCESS_TOKEN))
+		json_object_del(resp, "access_token");
+	if (on(m, MOCK_FAULT_TOKEN_NO_TOKEN_TYPE))
+		json_object_del(resp, "token_type");
+	if (on(m, MOCK_FAULT_TOKEN_TYPE_MAC))
+		json_object_set_new(resp, "token_type", json_string("mac"));
+	if (on(m, MOCK_FAULT_TOKEN_TYPE_LOWERCASE))
+		json_object_set_new(resp, "token_type", json_string("bearer"));
+	if (on(m, MOCK_FAULT_TOKEN_EXPIRES_IN_NEGATIVE))
+		json_object_set_new(resp, "expires_in", json_integer(-1));
+	if (on(m, MOCK_FAULT_TOKEN_EXPIRES_IN_STRING))
+		json_object_set_new(resp, "expires_in", json_string("300"));
+}
+
+bool mock_fault_token_error(const struct mock *m, const char **error)
+{
+	if (!on(m, MOCK_FAULT_TOKEN_ERROR_UNSAFE))
+		return false;
+	/* not an error code of RFC 6749 5.2: markup and a terminal escape, for the client's log */
+	*error = "invalid_grant\x1b[2J<script>alert(1)</script>";
+	return true;
+}
+
+int mock_fault_reply_json(const struct mock *m, enum mock_ep ep, struct mock_req *r, json_t *obj)
+{
+	static const char *const hdrs[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
+	const char *ctype = NULL;
+	char *text, *arr = NULL;
+	bool array = ep == MOCK_EP_TOKEN && on(m, MOCK_FAULT_TOKEN_JSON_ARRAY);
+	int ret;
+
+	if (ep == MOCK_EP_TOKEN && on(m, MOCK_FAULT_TOKEN_CONTENT_TYPE_TEXT))
+		ctype = "text/plain";
+	else if (ep == MOCK_EP_USERINFO && on(m, MOCK_FAULT_USERINFO_CONTENT_TYPE_JWT))
+		ctype = "application/jwt";
+	else if (ep == MOCK_EP_DEVICE_AUTHORIZATION && on(m, MOCK_FAULT_DEVICE_CONTENT_TYPE_TEXT))
+		ctype = "text/plain";
+	if (ctype == NULL && !array)
+		return mock_reply_json(r, 200, obj, NULL);
+	if ((text = nl_json_dump(obj)) == NULL ||
+	    (array && asprintf(&arr, "[%s]", text) < 0 && (arr = NULL) == NULL)) {
+		nl_free_secret(text);
+		return mock_reply(r, 500, "text/plain", "internal error\n", 15, NULL);
+	}
+	ret = mock_reply(r, 200, ctype != NULL ? ctype : "application/json", arr != NULL ? arr : text,
+	                 strlen(arr != NULL ? arr : text), hdrs);
+	nl_free_secret(arr);
+	nl_free_secret(text);
+	return ret;
+}
+
+/* The public JWK of key as a JSON object (kid, use sig, alg RS512), or NULL. */
+static json_t *public_jwk(const cjose_jwk_t *key)
+{
+	char *pub = nl_jwk_public_json(key, MOCK_JWT_ALG);
+	json_t *k = NULL;
+
+	if (pub != NULL && nl_json_parse(pub, strlen(pub), NL_JSON_MAX_SIZE, 4, true, &k, NULL, 0) != 0)
+		k = NULL;
+	free(pub);
+	return k;
+}
+
+/* A base64url member of k, decoded, changed by how, encoded back. how: 'z' a zero octet in front,
+ * 'o' the lowest bit flipped, 's' the first octet dropped. */
+static void change_number(json_t *k, const char *name, char how)
+{
+	const char *v = nl_json_str(k, name);
+	uint8_t *raw = NULL, *buf;
+	size_t len = 0, off = 0;
+	char *enc = NULL;
+
+	if (v == NULL || nl_b64url_decode(v, strlen(v), &raw, &len) != 0 || len < 2)
+		goto out;
+	if ((buf = calloc(1, len + 1)) == NULL)
+		goto out;
+	memcpy(buf + 1, raw, len);
+	if (how == 'z')
+		len++;
+	else
+		off = 1;
+	if (how == 'o')
+		buf[len] ^= 1;
+	if (how == 's') {
+		off = 2;
+		len--;
+	}
+	if (nl_b64url_encode(buf + off, len, &enc) == 0)
+		json_object_set_new(k, name, json_string(enc));
+	free(buf);
+out:
+	free(enc);
+	free(raw);
+}
+
+/* The signing key's entry as the faults on it say (RFC 7517 4, RFC 7518 6.3). */
+static void change_signing_key(const struct mock *m, json_t *keys)
+{
+	json_t *k = json_array_get(keys, 0);
+	char *priv, *padded = NULL;
+	cjose_err cerr;
+
+	if (on(m, MOCK_FAULT_JWKS_RSA_2047) && m->faults.weak.jwk != NULL &&
+	    (k = public_jwk(m->faults.weak.jwk)) != NULL)
+		json_array_set_new(keys, 0, k);
+	if (on(m, MOCK_FAULT_JWKS_PRIVATE_MEMBERS) && m->n_keys > 0 &&
+	    (priv = cjose_jwk_to_json(m->keys[0].jwk, true, &cerr)) != NULL) {
+		json_t *p = NULL;
+		if (nl_json_parse(priv, strlen(priv), NL_JSON_MAX_SIZE, 4, true, &p, NULL, 0) == 0) {
+			json_object_set_new(p, "use", json_string("sig"));
+			json_object_set_new(p, "alg", json_string(MOCK_JWT_ALG));
+			json_array_set_new(keys, 0, p);
+		}
+		nl_free_secret(priv);
+	}
+	if ((k = json_array_get(keys, 0)) == NULL)
+		return;
+	if (on(m, MOCK_FAULT_JWKS_NO_KTY))
+		json_object_del(k, "kty");
+	if (on(m, MOCK_FAULT_JWKS_USE_ENC))
+		json_object_set_new(k, "use", json_string("enc"));
+	if (on(m, MOCK_FAULT_JWKS_KEY_OPS_SIGN_ONLY))
+		json_object_set_new(k, "key_ops", json_pack("[s]", "sign"));
+	if (on(m, MOCK_FAULT_JWKS_KEY_OPS_REPEATED))
+		json_object_set_new(k, "key_ops", json_pack("[s,s]", "verify", "verify"));
+	if (on(m, MOCK_FAULT_JWKS_ALG_MISMATCH))
+		json_object_set_new(k, "alg", json_string("RS256"));
+	if (on(m, MOCK_FAULT_JWKS_N_LEADING_ZERO))
+		change_number(k, "n", 'z');
+	if (on(m, MOCK_FAULT_JWKS_E_LEADING_ZERO))
+		change_number(k, "e", 'z');
+	if (on(m, MOCK_FAULT_JWKS_N_EVEN))
+		change_number(k, "n", 'o');
+	if (on(m, MOCK_FAULT_JWKS_E_EVEN))
+		json_object_set_new(k, "e", json_string("AQAA")); /* 65536 */
+	if (on(m, MOCK_FAULT_JWKS_E_ONE))
+		json_object_set_new(k, "e", json_string("AQ"));
+	if (on(m, MOCK_FAULT_JWKS_N_PADDED) && nl_json_str(k, "n") != NULL &&
+	    asprintf(&padded, "%s==", nl_json_str(k, "n")) > 0) {
+		json_object_set_new(k, "n", json_string(padded));
+		free(padded);
+	}
+}
+
+/* RFC 7515 A.3's P-256 public key, an extra key (kid ec-extra) with a defect. */
+static void add_broken_ec_key(const struct mock *m, json_t *keys)
+{
+	json_t *k;
+
+	if (!on(m, MOCK_FAULT_JWKS_EC_X_SHORT) && !on(m, MOCK_FAULT_JWKS_EC_NO_Y) &&
+	    !on(m, MOCK_FAULT_JWKS_EC_OFF_CURVE))
+		return;
+	k = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "kty", "EC", "kid", "ec-extra", "use", "sig", "crv",
+	              "P-256", "x", "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y",
+	              "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0");
+	if (k == NULL)
+		return;
+	if (on(m, MOCK_FAULT_JWKS_EC_X_SHORT))
+		change_number(k, "x", 's');
+	if (on(m, MOCK_FAULT_JWKS_EC_NO_Y))
+		json_object_del(k, "y");
+	if (on(m, MOCK_FAULT_JWKS_EC_OFF_CURVE))
+		change_number(k, "y", 'o');
+	json_array_append_new(keys, k);
 }
 
 void mock_fault_jwks(const struct mock *m, json_t *keys)
 {
-	char *pub;
-	json_t *k = NULL;
+	json_t *k;
 
-	if (!on(m, MOCK_FAULT_JWKS_SECOND_KEY) || m->faults.extra.jwk == NULL)
+	change_signing_key(m, keys);
+	add_broken_ec_key(m, keys);
+	if ((!on(m, MOCK_FAULT_JWKS_SECOND_KEY) && !on(m, MOCK_FAULT_JWKS_DUPLICATE_KID)) ||
+	    m->faults.extra.jwk == NULL || (k = public_jwk(m->faults.extra.jwk)) == NULL)
 		return;
-	if ((pub = nl_jwk_public_json(m->faults.extra.jwk, MOCK_JWT_ALG)) == NULL)
-		return;
-	if (nl_json_parse(pub, strlen(pub), NL_JSON_MAX_SIZE, 4, true, &k, NULL, 0) == 0)
-		json_array_append_new(keys, k);
-	free(pub);
+	/* the second key under the signing key's own kid: which of the two is meant? */
+	if (on(m, MOCK_FAULT_JWKS_DUPLICATE_KID) && m->n_keys > 0)
+		json_object_set_new(k, "kid", json_string(m->keys[0].kid));
+	json_array_append_new(keys, k);
+}
+
+const struct mock_key *mock_fault_signing_key(const struct mock *m)
+{
+	return on(m, MOCK_FAULT_JWKS_RSA_2047) && m->faults.weak.jwk != NULL ? &m->faults.weak : NULL;
 }
 
 void mock_fault_userinfo(const struct mock *m, json_t *claims)
 {
 	if (on(m, MOCK_FAULT_USERINFO_WRONG_SUB))
 		json_object_set_new(claims, "sub", json_string(OTHER_SUB));
+}
+
+void mock_fault_discovery(const struct mock *m, json_t *doc)
+{
+	char *u = NULL;
+
+	if (on(m, MOCK_FAULT_DISCOVERY_FRAGMENT) && nl_json_str(doc, "token_endpoint") != NULL &&
+	    asprintf(&u, "%s#fragment", nl_json_str(doc, "token_endpoint")) > 0) {
+		json_object_set_new(doc, "token_endpoint", json_string(u));
+		free(u);
+	}
+	if (on(m, MOCK_FAULT_DISCOVERY_ISS_PARAM))
+		json_object_set_new(doc, "authorization_response_iss_parameter_supported", json_true());
+}
+
+void mock_fault_device_json(const struct mock *m, json_t *resp)
+{
+	char *code = NULL;
+
+	if (on(m, MOCK_FAULT_DEVICE_INTERVAL_LONG))
+		json_object_set_new(resp, "interval", json_integer(3600));
+	if (on(m, MOCK_FAULT_DEVICE_INTERVAL_NEGATIVE))
+		json_object_set_new(resp, "interval", json_integer(-5));
+	/* a terminal escape (clear the screen) in what the workstation shows */
+	if (on(m, MOCK_FAULT_DEVICE_USER_CODE_ESCAPE) && nl_json_str(resp, "user_code") != NULL &&
+	    asprintf(&code, "\x1b[2J%s", nl_json_str(resp, "user_code")) > 0) {
+		json_object_set_new(resp, "user_code", json_string(code));
+		free(code);
+	}
+}
+
+/* Remove the pair named name from kv. */
+static void kv_drop(const char **kv, size_t *n_kv, const char *name)
+{
+	for (size_t i = 0; i + 1 < *n_kv; i += 2)
+		if (strcmp(kv[i], name) == 0) {
+			memmove(&kv[i], &kv[i + 2], (*n_kv - i - 2) * sizeof(*kv));
+			*n_kv -= 2;
+			return;
+		}
+}
+
+static const char *kv_get(const char **kv, size_t n_kv, const char *name)
+{
+	for (size_t i = 0; i + 1 < n_kv; i += 2)
+		if (strcmp(kv[i], name) == 0)
+			return kv[i + 1];
+	return NULL;
+}
+
+static void kv_add(const char **kv, size_t *n_kv, size_t max_kv, const char *name, const char *value)
+{
+	if (value == NULL || *n_kv + 2 > max_kv)
+		return;
+	kv[(*n_kv)++] = name;
+	kv[(*n_kv)++] = value;
+}
+
+void mock_fault_authz_params(const struct mock *m, const char **kv, size_t *n_kv, size_t max_kv)
+{
+	const char *state = kv_get(kv, *n_kv, "state");
+
+	if (on(m, MOCK_FAULT_AUTHZ_ERROR_UNSAFE)) {
+		/* an error response whose error is not an RFC 6749 4.1.2.1 code: markup and an escape */
+		*n_kv = 0;
+		kv_add(kv, n_kv, max_kv, "error", "access_denied\x1b[2J<script>alert(1)</script>");
+		kv_add(kv, n_kv, max_kv, "state", state);
+		return;
+	}
+	if (on(m, MOCK_FAULT_AUTHZ_NO_CODE))
+		kv_drop(kv, n_kv, "code");
+	if (on(m, MOCK_FAULT_AUTHZ_CODE_TWICE))
+		kv_add(kv, n_kv, max_kv, "code", "a-second-code-for-the-same-response");
+	if (on(m, MOCK_FAULT_AUTHZ_STATE_TWICE))
+		kv_add(kv, n_kv, max_kv, "state", state);
+	if (on(m, MOCK_FAULT_AUTHZ_ISS_WRONG))
+		kv_add(kv, n_kv, max_kv, "iss", OTHER_ISSUER);
+	if (on(m, MOCK_FAULT_AUTHZ_ISS_RIGHT))
+		kv_add(kv, n_kv, max_kv, "iss", m->issuer);
 }

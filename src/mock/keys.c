@@ -161,7 +161,11 @@ fail:
 
 int mock_sign(const struct mock *m, const json_t *claims, char **out)
 {
-	if (m->n_keys == 0)
+	const struct mock_key *k = mock_fault_signing_key(m);
+
+	if (k == NULL && m->n_keys == 0)
 		return NL_ERR_KEY;
-	return nl_jws_sign(m->keys[0].jwk, MOCK_JWT_ALG, m->keys[0].kid, claims, out);
+	if (k == NULL)
+		k = &m->keys[0];
+	return nl_jws_sign(k->jwk, MOCK_JWT_ALG, k->kid, claims, out);
 }

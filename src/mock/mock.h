@@ -81,40 +81,87 @@ enum mock_ep {
 	MOCK_EP_NONE = -1, /* not an OP endpoint (control, stats): never faulted, not counted */
 };
 
-/* Faults: see faults.c. Each is a bit; some carry a parameter. */
+/* Faults: see faults.c. Each is a bit of mock_faults.active (numbered here); some carry a parameter. */
 enum mock_fault {
-	MOCK_FAULT_STATUS_500 = 1u << 0,
-	MOCK_FAULT_DELAY = 1u << 1,
-	MOCK_FAULT_TOKEN_NO_ID_TOKEN = 1u << 2,
-	MOCK_FAULT_TOKEN_NOT_JSON = 1u << 3,
+	MOCK_FAULT_STATUS_500,
+	MOCK_FAULT_DELAY,
+	MOCK_FAULT_TOKEN_NO_ID_TOKEN,
+	MOCK_FAULT_TOKEN_NOT_JSON,
 	/* the ID token's signature and header */
-	MOCK_FAULT_IDT_BAD_SIGNATURE = 1u << 4,
-	MOCK_FAULT_IDT_ALG_NONE = 1u << 5,
-	MOCK_FAULT_IDT_HS256_PEM = 1u << 6,
-	MOCK_FAULT_IDT_HS256_N = 1u << 7,
-	MOCK_FAULT_IDT_NO_KID = 1u << 8,
-	MOCK_FAULT_IDT_UNKNOWN_KID = 1u << 9,
+	MOCK_FAULT_IDT_BAD_SIGNATURE,
+	MOCK_FAULT_IDT_ALG_NONE,
+	MOCK_FAULT_IDT_HS256_PEM,
+	MOCK_FAULT_IDT_HS256_N,
+	MOCK_FAULT_IDT_NO_KID,
+	MOCK_FAULT_IDT_UNKNOWN_KID,
 	/* the ID token's claims */
-	MOCK_FAULT_IDT_WRONG_ISS = 1u << 10,
-	MOCK_FAULT_IDT_NO_AUD = 1u << 11,
-	MOCK_FAULT_IDT_WRONG_AUD = 1u << 12,
-	MOCK_FAULT_IDT_AUDS_NO_AZP = 1u << 13,
-	MOCK_FAULT_IDT_AUDS_WRONG_AZP = 1u << 14,
-	MOCK_FAULT_IDT_EXPIRED = 1u << 15,
-	MOCK_FAULT_IDT_IAT_FUTURE = 1u << 16,
-	MOCK_FAULT_IDT_NO_NONCE = 1u << 17,
-	MOCK_FAULT_IDT_WRONG_NONCE = 1u << 18,
-	MOCK_FAULT_IDT_WRONG_VOT = 1u << 19,
+	MOCK_FAULT_IDT_WRONG_ISS,
+	MOCK_FAULT_IDT_NO_AUD,
+	MOCK_FAULT_IDT_WRONG_AUD,
+	MOCK_FAULT_IDT_AUDS_NO_AZP,
+	MOCK_FAULT_IDT_AUDS_WRONG_AZP,
+	MOCK_FAULT_IDT_EXPIRED,
+	MOCK_FAULT_IDT_IAT_FUTURE,
+	MOCK_FAULT_IDT_NO_NONCE,
+	MOCK_FAULT_IDT_WRONG_NONCE,
+	MOCK_FAULT_IDT_WRONG_VOT,
 	/* other documents */
-	MOCK_FAULT_JWKS_SECOND_KEY = 1u << 20,
-	MOCK_FAULT_USERINFO_WRONG_SUB = 1u << 21,
+	MOCK_FAULT_JWKS_SECOND_KEY,
+	MOCK_FAULT_USERINFO_WRONG_SUB,
 	/* whole replies */
-	MOCK_FAULT_TOKEN_500 = 1u << 22,
-	MOCK_FAULT_TOKEN_HUGE = 1u << 23,
-	MOCK_FAULT_JWKS_HUGE = 1u << 24,
-	MOCK_FAULT_DISCOVERY_HUGE = 1u << 25,
-	MOCK_FAULT_TOKEN_NEVER_ENDS = 1u << 26,
-	MOCK_FAULT_TOKEN_REDIRECT = 1u << 27,
+	MOCK_FAULT_TOKEN_500,
+	MOCK_FAULT_TOKEN_HUGE,
+	MOCK_FAULT_JWKS_HUGE,
+	MOCK_FAULT_DISCOVERY_HUGE,
+	MOCK_FAULT_TOKEN_NEVER_ENDS,
+	MOCK_FAULT_TOKEN_REDIRECT,
+	/* spec clauses (issue 10): the ID token */
+	MOCK_FAULT_IDT_NBF_FUTURE,
+	MOCK_FAULT_IDT_AUDS_EXTRA_AZP,
+	/* spec clauses: the signing key as the JWKS publishes it (RFC 7517, 7518, 8017) */
+	MOCK_FAULT_JWKS_NO_KTY,
+	MOCK_FAULT_JWKS_USE_ENC,
+	MOCK_FAULT_JWKS_KEY_OPS_SIGN_ONLY,
+	MOCK_FAULT_JWKS_KEY_OPS_REPEATED,
+	MOCK_FAULT_JWKS_ALG_MISMATCH,
+	MOCK_FAULT_JWKS_N_LEADING_ZERO,
+	MOCK_FAULT_JWKS_E_LEADING_ZERO,
+	MOCK_FAULT_JWKS_N_PADDED,
+	MOCK_FAULT_JWKS_N_EVEN,
+	MOCK_FAULT_JWKS_E_EVEN,
+	MOCK_FAULT_JWKS_E_ONE,
+	MOCK_FAULT_JWKS_RSA_2047,
+	MOCK_FAULT_JWKS_PRIVATE_MEMBERS,
+	MOCK_FAULT_JWKS_DUPLICATE_KID,
+	MOCK_FAULT_JWKS_EC_X_SHORT,
+	MOCK_FAULT_JWKS_EC_NO_Y,
+	MOCK_FAULT_JWKS_EC_OFF_CURVE,
+	/* spec clauses: the token response (RFC 6749 5.1, 5.2, 7.1) */
+	MOCK_FAULT_TOKEN_NO_ACCESS_TOKEN,
+	MOCK_FAULT_TOKEN_NO_TOKEN_TYPE,
+	MOCK_FAULT_TOKEN_TYPE_MAC,
+	MOCK_FAULT_TOKEN_TYPE_LOWERCASE,
+	MOCK_FAULT_TOKEN_EXPIRES_IN_NEGATIVE,
+	MOCK_FAULT_TOKEN_EXPIRES_IN_STRING,
+	MOCK_FAULT_TOKEN_CONTENT_TYPE_TEXT,
+	MOCK_FAULT_TOKEN_JSON_ARRAY,
+	MOCK_FAULT_TOKEN_ERROR_UNSAFE,
+	/* spec clauses: userinfo, discovery, device authorization */
+	MOCK_FAULT_USERINFO_CONTENT_TYPE_JWT,
+	MOCK_FAULT_DISCOVERY_FRAGMENT,
+	MOCK_FAULT_DISCOVERY_ISS_PARAM,
+	MOCK_FAULT_DEVICE_INTERVAL_LONG,
+	MOCK_FAULT_DEVICE_INTERVAL_NEGATIVE,
+	MOCK_FAULT_DEVICE_USER_CODE_ESCAPE,
+	MOCK_FAULT_DEVICE_CONTENT_TYPE_TEXT,
+	/* spec clauses: the authorization response on the redirect (RFC 6749 3.1, 4.1.2; RFC 9207) */
+	MOCK_FAULT_AUTHZ_ISS_WRONG,
+	MOCK_FAULT_AUTHZ_ISS_RIGHT,
+	MOCK_FAULT_AUTHZ_CODE_TWICE,
+	MOCK_FAULT_AUTHZ_STATE_TWICE,
+	MOCK_FAULT_AUTHZ_NO_CODE,
+	MOCK_FAULT_AUTHZ_ERROR_UNSAFE,
+	MOCK_FAULT_COUNT
 };
 
 /* What a fault makes an OP endpoint answer instead of its own reply (mock_fault_before). */
@@ -137,9 +184,10 @@ struct mock_key {
 };
 
 struct mock_faults {
-	unsigned active; /* enum mock_fault bits */
+	uint64_t active[(MOCK_FAULT_COUNT + 63) / 64]; /* bit n: enum mock_fault n is on */
 	long delay_ms;
-	struct mock_key extra; /* jwks_second_key: published, never signs */
+	struct mock_key extra; /* jwks_second_key, jwks_duplicate_kid: published, never signs */
+	struct mock_key weak;  /* jwks_rsa_2047: published instead of the signing key, and signs */
 };
 
 /* Tables of the store (store.c). Every secret string is wiped when dropped. */
@@ -296,6 +344,7 @@ void mock_vtr_free(char **vtr, size_t n);
 void mock_user_claims(const struct mock *m, const struct mock_user *u, const char *scope, json_t *o);
 
 /* ---- faults.c ---- */
+struct mock_req;
 /* Apply a control request {"fault": NAME, ...}. Returns 0 or NL_ERR_INVALID with a reason. */
 int mock_fault_control(struct mock *m, const json_t *req, char *err, size_t errlen);
 json_t *mock_faults_json(const struct mock *m);
@@ -311,10 +360,25 @@ int mock_fault_id_token_sign(const struct mock *m, const json_t *claims, char **
 /* Returns true if the fault replaces the whole token response with (*body, *ctype) (static). */
 bool mock_fault_token_body(const struct mock *m, const char **body, const char **ctype);
 void mock_fault_token_json(const struct mock *m, json_t *resp);
-/* Keys a fault adds to the JWKS (appended to keys, an array of JWK objects). */
+/* Keys a fault adds to the JWKS (appended to keys, an array of JWK objects), or changes in the
+ * signing key's entry (keys[0]). */
 void mock_fault_jwks(const struct mock *m, json_t *keys);
+/* The key to sign with while a fault replaces the signing key (jwks_rsa_2047), else NULL. */
+const struct mock_key *mock_fault_signing_key(const struct mock *m);
 /* What a fault changes in a userinfo answer. */
 void mock_fault_userinfo(const struct mock *m, json_t *claims);
+/* What a fault changes in discovery, and in a device authorization answer. */
+void mock_fault_discovery(const struct mock *m, json_t *doc);
+void mock_fault_device_json(const struct mock *m, json_t *resp);
+/* Reply 200 with obj as the JSON answer of endpoint ep, as faults say: another Content-Type, or
+ * the object inside an array. Without such a fault, mock_reply_json(r, 200, obj, NULL). */
+int mock_fault_reply_json(const struct mock *m, enum mock_ep ep, struct mock_req *r, json_t *obj);
+/* Replace the whole token reply (an error response), or return false. */
+bool mock_fault_token_error(const struct mock *m, const char **error);
+/* The parameters of an authorization response (kv: name, value pairs; *n_kv of them, room for
+ * max_kv) as faults change them: iss added, a parameter repeated or dropped, or an error response
+ * instead. Values are static or point into kv. */
+void mock_fault_authz_params(const struct mock *m, const char **kv, size_t *n_kv, size_t max_kv);
 /* Free what faults hold (at exit). */
 void mock_faults_free(struct mock *m);
 

@@ -169,7 +169,7 @@ int mock_issue_tokens(struct mock_req *r, const struct mock_client *c, const str
                       bool with_id_token)
 {
 	struct mock *m = mock_g;
-	const char *fault_body, *fault_ctype;
+	const char *fault_body, *fault_ctype, *fault_error;
 	char *at = NULL, *idt = NULL, *rt = NULL, jti[37], jti2[37];
 	time_t now = nl_now();
 	json_t *claims, *resp = NULL;
@@ -177,6 +177,8 @@ int mock_issue_tokens(struct mock_req *r, const struct mock_client *c, const str
 
 	if (mock_fault_token_body(m, &fault_body, &fault_ctype))
 		return mock_reply(r, 200, fault_ctype, fault_body, strlen(fault_body), NULL);
+	if (mock_fault_token_error(m, &fault_error))
+		return mock_reply_oauth_error(r, 400, fault_error, "injected fault: token_error_unsafe");
 	if (mock_uuid(jti) != 0 || mock_uuid(jti2) != 0)
 		goto fail;
 	claims = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s}", "iss", m->issuer, "sub", u->sub,
@@ -219,7 +221,7 @@ int mock_issue_tokens(struct mock_req *r, const struct mock_client *c, const str
 	if (rt != NULL)
 		json_object_set_new(resp, "refresh_token", json_string(rt));
 	mock_fault_token_json(m, resp);
-	ret = mock_reply_json(r, 200, resp, NULL);
+	ret = mock_fault_reply_json(m, MOCK_EP_TOKEN, r, resp);
 	goto out;
 fail:
 	ret = mock_reply_oauth_error(r, 500, "server_error", "cannot issue tokens");
