@@ -39,6 +39,7 @@
 #define MAX_USER_CODE      64
 #define MAX_TOKEN          16384 /* an access or refresh token */
 #define MAX_ERROR_WORD     64    /* an OAuth "error" value we repeat in a log line */
+#define MAX_DEVICE_INTERVAL 60   /* the longest polling interval the device poller keeps */
 #define MAX_AGE_MIN        300
 #define MAX_AGE_MAX        86400
 #define MAX_AGE_DEFAULT    3600
@@ -59,6 +60,7 @@ struct disc {
 	char *userinfo_endpoint; /* NULL if absent */
 	char *device_endpoint;   /* NULL if absent */
 	bool pkce_s256;
+	bool iss_param; /* RFC 9207: authorization responses carry iss */
 };
 
 /* A document as fetched (or read back from the disk cache). */
@@ -225,7 +227,20 @@ static long parse_max_age(const char *cc)
 	return MAX_AGE_DEFAULT;
 }
 
-/* An endpoint member of discovery: absent is fine unless required; present must be a URL we may call. */
+/* Is a Content-Type application/json (any case, parameters such as charset allowed)? */
+static bool is_json_type(const char *ct)
+{
+	static const char json[] = "application/json";
+	size_t n = sizeof(json) - 1;
+
+	if (ct == NULL)
+		return false;
+	ct += strspn(ct, " \t");
+	return strncasecmp(ct, json, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
+}
+
+/* An endpoint member of discovery: absent is fine unless required; present must be a URL we may
+ * call, without a fragment (RFC 6749 3.1, 3.2; RFC 8628 3.1: "MUST NOT include a fragment"). */
 static int disc_url(const json_t *doc, const char *name, bool required, char **out, char *why, size_t whylen)
 {
 	const json_t *v = json_object_get(doc, name);
@@ -240,6 +255,10 @@ static int disc_url(const json_t *doc, const char *name, bool required, char **o
 	}
 	if (!nl_url_allowed(s)) {
 		snprintf(why, whylen, "%s is not an allowed URL (https, or http on loopback)", name);
+		return NL_ERR_INVALID;
+	}
+	if (strchr(s, '#') != NULL) {
+		snprintf(why, whylen, "%s has a fragment (RFC 6749 3.1)", name);
 		return NL_ERR_INVALID;
 	}
 	if ((*out = strdup(s)) == NULL)
@@ -267,7 +286,7 @@ static int disc_parse(const struct nl_oidc *o, const char *body, size_t len, str
 	const struct nl_env *env = &o->cfg->env;
 	struct disc *d = NULL;
 	json_t *doc = NULL;
-	const json_t *algs, *methods;
+	const json_t *algs, *methods, *iss_param;
 	const char *iss;
 	bool shared = false;
 	size_t i;
@@ -307,6 +326,14 @@ static int disc_parse(const struct nl_oidc *o, const char *body, size_t len, str
 		goto out;
 	methods = json_object_get(doc, "code_challenge_methods_supported");
 	d->pkce_s256 = json_is_array(methods) && json_array_has(methods, "S256");
+	/* RFC 9207 3: a boolean; true obliges us to refuse authorization responses without iss. */
+	iss_param = json_object_get(doc, "authorization_response_iss_parameter_supported");
+	if (iss_param != NULL && !json_is_boolean(iss_param)) {
+		snprintf(why, whylen, "authorization_response_iss_parameter_supported is not a boolean");
+		r = NL_ERR_INVALID;
+		goto out;
+	}
+	d->iss_param = json_is_true(iss_param);
 	*out = d;
 	d = NULL;
 	r = 0;
@@ -559,7 +586,7 @@ static int load_jwks(struct nl_oidc *o, bool force, char *err, size_t errlen)
 {
 	struct fetched f;
 	struct nl_jwks *set = NULL;
-	char *uri = NULL;
+	char *uri = NULL, why[200] = "";
 	bool from_disk = false;
 	time_t now = nl_now();
 	int r = NL_ERR_NOMEM;
@@ -582,7 +609,7 @@ static int load_jwks(struct nl_oidc *o, bool force, char *err, size_t errlen)
 	}
 
 	if (!force && cache_read(o, JWKS_FILE, &f) == 0) {
-		if (nl_jwks_parse(f.body, f.len, &set) == 0)
+		if (nl_jwks_parse_report(f.body, f.len, &set, why, sizeof(why)) == 0)
 			from_disk = true;
 		else
 			nl_warn("oidc: cached JWKS refused; refetching");
@@ -594,12 +621,14 @@ static int load_jwks(struct nl_oidc *o, bool force, char *err, size_t errlen)
 		pthread_mutex_unlock(&o->mu);
 		if ((r = fetch(o, uri, NL_JWKS_MAX, "jwks", &f, err, errlen)) != 0)
 			goto out;
-		if ((r = nl_jwks_parse(f.body, f.len, &set)) != 0) {
-			set_err(o, err, errlen, "jwks refused: %s", nl_strerror(r));
-			nl_err("oidc: JWKS from %s refused: %s", uri, nl_strerror(r));
+		if ((r = nl_jwks_parse_report(f.body, f.len, &set, why, sizeof(why))) != 0) {
+			set_err(o, err, errlen, "jwks refused: %s", why[0] != '\0' ? why : nl_strerror(r));
+			nl_err("oidc: JWKS from %s refused: %s", uri, why[0] != '\0' ? why : nl_strerror(r));
 			r = NL_ERR_CONFIG;
 			goto out;
 		}
+		if (why[0] != '\0') /* keys left out for breaking a rule: the others serve */
+			nl_warn("oidc: JWKS from %s: %s", uri, why);
 		cache_write(o, JWKS_FILE, &f);
 		nl_info("oidc: JWKS fetched from %s (%zu keys, max-age %ld)", uri, nl_jwks_count(set),
 		        f.max_age);
@@ -681,6 +710,7 @@ static int copy_disc(struct nl_oidc *o, struct disc *out, char *err, size_t errl
 	    (out->device_endpoint = strdup(o->disc->device_endpoint)) == NULL)
 		goto unlock;
 	out->pkce_s256 = o->disc->pkce_s256;
+	out->iss_param = o->disc->iss_param;
 	r = 0;
 unlock:
 	pthread_mutex_unlock(&o->mu);
@@ -814,6 +844,18 @@ bool nl_oidc_pkce_s256(struct nl_oidc *o)
 		return false;
 	pthread_mutex_lock(&o->mu);
 	v = o->disc != NULL && o->disc->pkce_s256;
+	pthread_mutex_unlock(&o->mu);
+	return v;
+}
+
+bool nl_oidc_iss_param_required(struct nl_oidc *o)
+{
+	bool v;
+
+	if (o == NULL)
+		return false;
+	pthread_mutex_lock(&o->mu);
+	v = o->disc != NULL && o->disc->iss_param;
 	pthread_mutex_unlock(&o->mu);
 	return v;
 }
@@ -1077,6 +1119,13 @@ static int fetch_userinfo(struct nl_oidc *o, const char *endpoint, const char *a
 		r = NL_ERR_UNAVAILABLE;
 		goto out;
 	}
+	/* OIDC Core 5.3.2: an unsigned answer MUST be application/json (a signed one, application/jwt,
+	 * is not something we asked for) */
+	if (!is_json_type(resp.content_type)) {
+		set_err(o, err, errlen, "userinfo: Content-Type is not application/json (OIDC Core 5.3.2)");
+		r = NL_ERR_UNAVAILABLE;
+		goto out;
+	}
 	sub = nl_jwt_str(claims, "sub");
 	uisub = nl_json_str(ui, "sub");
 	if (sub == NULL || uisub == NULL || strcmp(sub, uisub) != 0) {
@@ -1126,6 +1175,44 @@ fail:
 	return NL_ERR_NOMEM;
 }
 
+/* RFC 6749 5.1, 7.1 and OIDC Core 3.1.3.3: the members of a successful token response, before any
+ * of it is used. why names the first that breaks a rule. (id_token is checked by the caller.) */
+static bool token_response_ok(const json_t *tok, char *why, size_t whylen)
+{
+	const json_t *v;
+	const char *s;
+
+	s = nl_json_str(tok, "access_token");
+	if (s == NULL || *s == '\0') {
+		snprintf(why, whylen, "has no access_token (RFC 6749 5.1)");
+		return false;
+	}
+	if ((s = nl_json_str(tok, "token_type")) == NULL) {
+		snprintf(why, whylen, "has no token_type (RFC 6749 5.1)");
+		return false;
+	}
+	/* compared without regard to case (RFC 6749 5.1); a type we do not understand must not be
+	 * used (7.1), and OIDC Core 3.1.3.3 says it MUST be Bearer */
+	if (strcasecmp(s, "Bearer") != 0) {
+		snprintf(why, whylen, "has a token_type other than Bearer (RFC 6749 7.1)");
+		return false;
+	}
+	v = json_object_get(tok, "expires_in");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+		snprintf(why, whylen, "has an expires_in that is not a non-negative integer (RFC 6749 5.1)");
+		return false;
+	}
+	if ((v = json_object_get(tok, "refresh_token")) != NULL && !json_is_string(v)) {
+		snprintf(why, whylen, "has a refresh_token that is not a string (RFC 6749 5.1)");
+		return false;
+	}
+	if ((v = json_object_get(tok, "scope")) != NULL && !json_is_string(v)) {
+		snprintf(why, whylen, "has a scope that is not a string (RFC 6749 5.1)");
+		return false;
+	}
+	return true;
+}
+
 /* A 200 answer of the token endpoint: validate the ID token, fetch userinfo, fill id. */
 static int token_success(struct nl_oidc *o, const struct disc *d, json_t *tok, const char *nonce,
                          struct nl_identity *id, enum nl_outcome *outcome, char *err, size_t errlen)
@@ -1133,11 +1220,18 @@ static int token_success(struct nl_oidc *o, const struct disc *d, json_t *tok, c
 	const char *idt = nl_json_str(tok, "id_token"), *at = nl_json_str(tok, "access_token");
 	const char *rt = nl_json_str(tok, "refresh_token");
 	json_t *claims = NULL;
+	char why[160] = "";
 	int r;
 
 	*outcome = NL_OUT_UNAVAILABLE;
+	/* OIDC Core 3.1.3.3: an ID token is REQUIRED in a successful response */
 	if (idt == NULL || *idt == '\0' || strlen(idt) > NL_JWS_MAX) {
 		set_err(o, err, errlen, "token response has no usable id_token");
+		r = NL_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if (!token_response_ok(tok, why, sizeof(why))) {
+		set_err(o, err, errlen, "token response %s", why);
 		r = NL_ERR_UNAVAILABLE;
 		goto out;
 	}
@@ -1181,6 +1275,10 @@ static int token_request(struct nl_oidc *o, const struct disc *d, const char *fo
 	if (resp->status == 200) {
 		if (parse_body(resp, MAX_TOKEN_RESP, tok) != 0) {
 			set_err(o, err, errlen, "token endpoint: response is not a JSON object");
+			return NL_ERR_UNAVAILABLE;
+		}
+		if (!is_json_type(resp->content_type)) {
+			set_err(o, err, errlen, "token endpoint: Content-Type is not application/json (RFC 6749 5.1)");
 			return NL_ERR_UNAVAILABLE;
 		}
 		return token_success(o, d, *tok, nonce, id, oc, err, errlen);
@@ -1265,7 +1363,18 @@ static int dup_bounded(const json_t *obj, const char *key, size_t max, bool requ
 	return (*out = strdup(s)) != NULL ? 0 : NL_ERR_NOMEM;
 }
 
-static int parse_device_auth(const json_t *j, struct nl_device_auth *out)
+/* Printable ASCII without spaces: the user code goes on the person's terminal as it is. */
+static bool visible_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+/* RFC 8628 3.2: device_code, user_code, verification_uri and expires_in REQUIRED;
+ * verification_uri_complete and interval OPTIONAL (5 s when absent). why names what is wrong. */
+static int parse_device_auth(const json_t *j, struct nl_device_auth *out, char *why, size_t whylen)
 {
 	struct nl_device_auth d;
 	long long v;
@@ -1276,20 +1385,40 @@ static int parse_device_auth(const json_t *j, struct nl_device_auth *out)
 	    (r = dup_bounded(j, "user_code", MAX_USER_CODE, true, &d.user_code)) != 0 ||
 	    (r = dup_bounded(j, "verification_uri", MAX_URL, true, &d.verification_uri)) != 0 ||
 	    (r = dup_bounded(j, "verification_uri_complete", MAX_URL, false, &d.verification_uri_complete)) !=
-	        0)
+	        0) {
+		snprintf(why, whylen, "a code or URI is missing, empty, too long or not a string");
 		goto fail;
+	}
 	r = NL_ERR_INVALID;
+	if (!visible_ascii(d.user_code)) {
+		snprintf(why, whylen, "user_code is not printable ASCII");
+		goto fail;
+	}
 	if (!nl_url_allowed(d.verification_uri) ||
-	    (d.verification_uri_complete != NULL && !nl_url_allowed(d.verification_uri_complete)))
+	    (d.verification_uri_complete != NULL && !nl_url_allowed(d.verification_uri_complete))) {
+		snprintf(why, whylen, "a verification URI is not an allowed URL");
 		goto fail;
-	if (nl_json_int(j, "expires_in", &v) != 0 || v < 1 || v > 86400)
+	}
+	if (nl_json_int(j, "expires_in", &v) != 0 || v < 1 || v > 86400) {
+		snprintf(why, whylen, "expires_in is not an integer of 1..86400 (RFC 8628 3.2)");
 		goto fail;
+	}
 	d.expires_in = (int)v;
 	d.interval = 5;
-	if ((r = nl_json_int(j, "interval", &v)) == 0)
-		d.interval = v < 1 ? 1 : (v > 60 ? 60 : (int)v);
-	else if (r != NL_ERR_NOT_FOUND)
+	if ((r = nl_json_int(j, "interval", &v)) == 0) {
+		/* The minimum wait between polls: waiting longer is allowed (so 0 becomes 1), waiting
+		 * less is not - an interval we cannot keep is refused, not shortened. */
+		r = NL_ERR_INVALID;
+		if (v < 0 || v > MAX_DEVICE_INTERVAL || v >= d.expires_in) {
+			snprintf(why, whylen, "interval is not an integer of 0..%d below expires_in",
+			         MAX_DEVICE_INTERVAL);
+			goto fail;
+		}
+		d.interval = v < 1 ? 1 : (int)v;
+	} else if (r != NL_ERR_NOT_FOUND) {
+		snprintf(why, whylen, "interval is not an integer (RFC 8628 3.2)");
 		goto fail;
+	}
 	*out = d;
 	return 0;
 fail:
@@ -1302,7 +1431,7 @@ int nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, char *er
 	struct disc d;
 	struct nl_http_resp resp;
 	json_t *j = NULL;
-	char *form = NULL;
+	char *form = NULL, why[160] = "";
 	int r;
 
 	memset(&d, 0, sizeof(d));
@@ -1333,8 +1462,17 @@ int nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, char *er
 		set_err(o, err, errlen, "device authorization endpoint: HTTP %ld", resp.status);
 		goto out;
 	}
-	if (parse_body(&resp, MAX_DEVICE_RESP, &j) != 0 || parse_device_auth(j, out) != 0) {
+	if (parse_body(&resp, MAX_DEVICE_RESP, &j) != 0) {
 		set_err(o, err, errlen, "device authorization endpoint: malformed response");
+		goto out;
+	}
+	if (!is_json_type(resp.content_type)) {
+		set_err(o, err, errlen,
+		        "device authorization endpoint: Content-Type is not application/json (RFC 8628 3.2)");
+		goto out;
+	}
+	if (parse_device_auth(j, out, why, sizeof(why)) != 0) {
+		set_err(o, err, errlen, "device authorization endpoint: malformed response: %s", why);
 		goto out;
 	}
 	r = 0;

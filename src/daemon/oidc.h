@@ -54,6 +54,9 @@ void nl_oidc_flush(struct nl_oidc *o);
 void nl_oidc_get_stats(struct nl_oidc *o, struct nl_oidc_stats *st);
 /* Does discovery advertise S256 PKCE? */
 bool nl_oidc_pkce_s256(struct nl_oidc *o);
+/* RFC 9207: does discovery say authorization responses carry iss
+ * (authorization_response_iss_parameter_supported true)? Then a callback without iss is refused. */
+bool nl_oidc_iss_param_required(struct nl_oidc *o);
 /* Does discovery have a device_authorization_endpoint? */
 bool nl_oidc_has_device_endpoint(struct nl_oidc *o);
 
