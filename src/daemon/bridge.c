@@ -30,6 +30,7 @@ typedef int mhd_result;
 #define BRIDGE_BODY_MAX       4096 /* a POST body: one short form field */
 #define BRIDGE_CODE_MAX       64   /* what we keep of a typed code */
 #define BRIDGE_PARAM_MAX      4096 /* state / code / error query values */
+#define BRIDGE_CB_PARAMS_MAX  32   /* query parameters of a callback */
 #define BRIDGE_CONN_LIMIT     256  /* connections (threads) at once */
 #define BRIDGE_CONN_PER_IP    32   /* a hospital Wi-Fi NAT puts many phones behind one address */
 #define BRIDGE_CONN_TIMEOUT   30   /* seconds of silence before a connection is dropped */
@@ -414,12 +415,91 @@ static mhd_result result_page(struct nl_bridge *b, struct MHD_Connection *conn, 
 	}
 }
 
+/* The authorization response in the callback's query (RFC 6749 4.1.2, 4.1.2.1; RFC 9207), as
+ * libmicrohttpd split and unescaped it. Values point into libmicrohttpd's copy of the request. */
+struct cb_params {
+	const char *state, *code, *error, *iss;
+	bool has_iss;
+	const char *names[BRIDGE_CB_PARAMS_MAX];
+	size_t lens[BRIDGE_CB_PARAMS_MAX], n;
+	const char *repeated; /* RFC 6749 3.1: the first name seen twice (a word we know), or NULL */
+	bool state_repeated, too_many, nul;
+};
+
+/* A parameter name fit for the log: one of the response's own, else a neutral word. */
+static const char *param_word(const char *key, size_t len)
+{
+	static const char *const known[] = {"code",  "state",       "iss",   "error", "error_description",
+	                                    "error_uri", "session_state", "scope"};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i]) == len && memcmp(known[i], key, len) == 0)
+			return known[i];
+	return "a parameter";
+}
+
+static mhd_result on_cb_param(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                              const char *value, size_t value_size)
+{
+	struct cb_params *p = cls;
+	const char *v = value != NULL ? value : "";
+
+	(void)kind;
+	if (p->n >= BRIDGE_CB_PARAMS_MAX) {
+		p->too_many = true;
+		return MHD_NO;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (p->lens[i] == key_size && memcmp(p->names[i], key, key_size) == 0 && p->repeated == NULL)
+			p->repeated = param_word(key, key_size);
+	p->names[p->n] = key;
+	p->lens[p->n++] = key_size;
+	/* "%00" would make a value end early for strcmp: "iss=https://x%00.evil" is not the issuer */
+	if (value != NULL && strlen(value) != value_size)
+		p->nul = true;
+	if (key_size == 5 && memcmp(key, "state", 5) == 0) {
+		p->state_repeated = p->state_repeated || p->state != NULL;
+		p->state = v;
+	} else if (key_size == 4 && memcmp(key, "code", 4) == 0 && p->code == NULL) {
+		p->code = v;
+	} else if (key_size == 5 && memcmp(key, "error", 5) == 0 && p->error == NULL) {
+		p->error = v;
+	} else if (key_size == 3 && memcmp(key, "iss", 3) == 0 && !p->has_iss) {
+		p->iss = v;
+		p->has_iss = true;
+	}
+	return MHD_YES;
+}
+
+/* Why a callback for a known flow is not an authorization response we may act on, or NULL.
+ * RFC 6749 3.1: no parameter twice. RFC 9207 2.4: iss, when present, is exactly the issuer, and
+ * it must be present when discovery says the provider sends it. */
+static const char *cb_params_refused(struct nl_bridge *b, const struct cb_params *p, char *why, size_t whylen)
+{
+	if (p->repeated != NULL) {
+		snprintf(why, whylen, "callback repeats %s (RFC 6749 3.1)", p->repeated);
+		return why;
+	}
+	if (p->nul) {
+		snprintf(why, whylen, "callback has a NUL byte in a value");
+		return why;
+	}
+	if (p->has_iss && (b->cfg->env.issuer == NULL || strcmp(p->iss, b->cfg->env.issuer) != 0)) {
+		snprintf(why, whylen, "callback iss is not the issuer (RFC 9207)");
+		return why;
+	}
+	if (!p->has_iss && nl_oidc_iss_param_required(b->oidc)) {
+		snprintf(why, whylen, "callback without the iss that discovery promises (RFC 9207)");
+		return why;
+	}
+	return NULL;
+}
+
 static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
                                   const char *url)
 {
-	const char *state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
-	const char *code = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "code");
-	const char *error = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error");
+	struct cb_params p;
+	const char *state, *code, *error;
 	struct nl_flow_exchange x = {0};
 	struct nl_identity id = {0};
 	enum nl_outcome outcome = NL_OUT_UNAVAILABLE;
@@ -427,7 +507,14 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	char err[256] = "";
 	int r;
 
-	if (state == NULL || state[0] == '\0' || strlen(state) > BRIDGE_PARAM_MAX)
+	memset(&p, 0, sizeof(p));
+	(void)MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, on_cb_param, &p);
+	state = p.state, code = p.code, error = p.error;
+	if (p.state_repeated || p.too_many)
+		nl_notice("bridge: callback %s; refused without looking up a flow",
+		          p.too_many ? "with too many parameters" : "repeats state (RFC 6749 3.1)");
+	if (p.state_repeated || p.too_many || state == NULL || state[0] == '\0' ||
+	    strlen(state) > BRIDGE_PARAM_MAX)
 		return send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
 		                    "This sign-in link is not valid", "Start again at your workstation.",
 		                    false, false);
@@ -444,7 +531,10 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 		nl_err("bridge: callback: %s", nl_strerror(r));
 		return result_page(b, conn, method, url, NL_REASON_UNAVAILABLE);
 	}
-	if (error != NULL) {
+	if (cb_params_refused(b, &p, err, sizeof(err)) != NULL) {
+		/* the response cannot be trusted, nor its code exchanged: the flow ends here */
+		outcome = NL_OUT_INVALID_TOKEN;
+	} else if (error != NULL) {
 		const char *w = error_word(error);
 		outcome = strcmp(w, "server_error") == 0 || strcmp(w, "temporarily_unavailable") == 0
 		              ? NL_OUT_UNAVAILABLE

@@ -681,6 +681,209 @@ static void test_bridge_mismatched_account_denied(void **state)
 	nl_flow_started_clear(&s);
 }
 
+/* ---- the callback's parameters, clause by clause ---- */
+
+/* A flow for alice, walked to the mock and back: the callback URL (new string), before it is
+ * fetched. */
+static char *callback_url_for(struct nl_flow_started *s)
+{
+	char *authz, *cb;
+
+	start_flow("alice", s);
+	authz = enter_code(s);
+	cb = authorize_at_mock(authz);
+	free(authz);
+	return cb;
+}
+
+static long token_count(void)
+{
+	long n = -1;
+	assert_int_equal(mockproc_stat(F.mp, "token", &n), 0);
+	return n;
+}
+
+static void mock_fault(const char *name)
+{
+	char body[128];
+	long status = 0;
+
+	snprintf(body, sizeof(body), "{\"fault\":\"%s\"}", name);
+	assert_int_equal(mockproc_control(F.mp, body, &status), 0);
+	assert_int_equal(status, 200);
+}
+
+/* Fetch cb with extra appended to its query: the flow ends invalid_token, the phone is told the
+ * answer could not be checked, and the code never reaches the token endpoint. */
+static void assert_callback_refused(const char *extra)
+{
+	struct nl_flow_started s;
+	char *cb = callback_url_for(&s), *url = NULL;
+	long tokens = token_count();
+	struct resp r;
+
+	assert_int_not_equal(asprintf(&url, "%s%s", cb, extra), -1);
+	fetch(url, NULL, &r);
+	assert_int_equal(r.status, 502);
+	assert_non_null(strstr(r.body, "could not be checked"));
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_INVALID_TOKEN);
+	assert_int_equal(token_count(), tokens);
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+	free(url);
+	free(cb);
+	nl_flow_started_clear(&s);
+}
+
+/* RFC 6749 3.1: "parameters MUST NOT be included more than once". */
+static void test_bridge_callback_with_code_twice_is_refused_without_exchange(void **state)
+{
+	(void)state;
+	assert_callback_refused("&code=a-second-code");
+}
+
+static void test_bridge_callback_with_error_twice_is_refused(void **state)
+{
+	(void)state;
+	assert_callback_refused("&error=access_denied&error=access_denied");
+}
+
+/* A repeated state names no flow for sure: 400, and the flow is left as it was. */
+static void test_bridge_callback_with_state_twice_is_400_and_leaves_the_flow(void **state)
+{
+	struct nl_flow_started s;
+	char *cb = callback_url_for(&s), *st = query_param(cb, "state"), *url = NULL;
+	long tokens = token_count();
+	struct resp r;
+
+	(void)state;
+	assert_non_null(st);
+	assert_int_not_equal(asprintf(&url, "%s&state=%s", cb, st), -1);
+	fetch(url, NULL, &r);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_PENDING, NL_REASON_NONE);
+	assert_int_equal(token_count(), tokens);
+	/* the honest callback still finishes it */
+	fetch(cb, NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_APPROVED, NL_REASON_NONE);
+	free(url);
+	free(st);
+	free(cb);
+	nl_flow_started_clear(&s);
+}
+
+/* RFC 9207 2.4: iss, when present, must equal the issuer exactly (simple string comparison). */
+static void test_bridge_callback_with_wrong_iss_is_refused(void **state)
+{
+	(void)state;
+	assert_callback_refused("&iss=https%3A%2F%2Fimpostor.example");
+}
+
+static void test_bridge_callback_with_iss_plus_a_slash_is_refused(void **state)
+{
+	char *extra = NULL, *enc = curl_easy_escape(NULL, F.cfg.env.issuer, 0);
+
+	(void)state;
+	assert_int_not_equal(asprintf(&extra, "&iss=%s%%2F", enc), -1);
+	assert_callback_refused(extra);
+	free(extra);
+	curl_free(enc);
+}
+
+/* "%00" must not end the value early: issuer%00junk is not the issuer. */
+static void test_bridge_callback_with_a_nul_byte_in_iss_is_refused(void **state)
+{
+	char *extra = NULL, *enc = curl_easy_escape(NULL, F.cfg.env.issuer, 0);
+
+	(void)state;
+	assert_int_not_equal(asprintf(&extra, "&iss=%s%%00.impostor.example", enc), -1);
+	assert_callback_refused(extra);
+	free(extra);
+	curl_free(enc);
+}
+
+static void test_bridge_callback_with_the_right_iss_signs_in(void **state)
+{
+	struct nl_flow_started s;
+	char *cb = callback_url_for(&s), *url = NULL, *enc = curl_easy_escape(NULL, F.cfg.env.issuer, 0);
+	struct resp r;
+
+	(void)state;
+	assert_int_not_equal(asprintf(&url, "%s&iss=%s", cb, enc), -1);
+	fetch(url, NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_APPROVED, NL_REASON_NONE);
+	curl_free(enc);
+	free(url);
+	free(cb);
+	nl_flow_started_clear(&s);
+}
+
+/* RFC 9207 2.4: with authorization_response_iss_parameter_supported in discovery, a response
+ * without iss is refused. */
+static void test_bridge_callback_without_iss_that_discovery_promises_is_refused(void **state)
+{
+	(void)state;
+	mock_fault("discovery_iss_param");
+	nl_oidc_flush(F.oidc);
+	assert_callback_refused("");
+	mock_fault("none");
+	nl_oidc_flush(F.oidc);
+}
+
+/* RFC 6749 4.1.2: code is REQUIRED in a success response. */
+static void test_bridge_callback_without_code_ends_the_flow_without_exchange(void **state)
+{
+	struct nl_flow_started s;
+	char *authz, *st, *path = NULL;
+	long tokens;
+	struct resp r;
+
+	(void)state;
+	start_flow("alice", &s);
+	authz = enter_code(&s);
+	st = query_param(authz, "state");
+	tokens = token_count();
+	assert_int_not_equal(asprintf(&path, "/callback?state=%s", st), -1);
+	get_path(path, &r);
+	assert_int_equal(r.status, 502);
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_UNAVAILABLE);
+	assert_int_equal(token_count(), tokens);
+	free(path);
+	free(st);
+	free(authz);
+	nl_flow_started_clear(&s);
+}
+
+/* RFC 6749 4.1.2.1: an error response is a denial, whatever the error word holds. */
+static void test_bridge_callback_error_with_an_unsafe_word_is_a_denial(void **state)
+{
+	struct nl_flow_started s;
+	char *authz, *st, *path = NULL;
+	struct resp r;
+
+	(void)state;
+	start_flow("alice", &s);
+	authz = enter_code(&s);
+	st = query_param(authz, "state");
+	assert_int_not_equal(
+	    asprintf(&path, "/callback?error=access_denied%%1B%%5B2J%%3Cscript%%3E&state=%s", st), -1);
+	get_path(path, &r);
+	assert_int_equal(r.status, 403);
+	assert_null(strstr(r.body, "<script>"));
+	resp_free(&r);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_DENIED);
+	free(path);
+	free(st);
+	free(authz);
+	nl_flow_started_clear(&s);
+}
+
 /* ---- listener settings ---- */
 
 static void test_bridge_verification_uri_uses_bound_port(void **state)
@@ -871,6 +1074,16 @@ int main(void)
 	    T(test_bridge_callback_access_denied_denies_flow),
 	    T(test_bridge_callback_unknown_state_is_400_without_exchange),
 	    T(test_bridge_mismatched_account_denied),
+	    T(test_bridge_callback_with_code_twice_is_refused_without_exchange),
+	    T(test_bridge_callback_with_error_twice_is_refused),
+	    T(test_bridge_callback_with_state_twice_is_400_and_leaves_the_flow),
+	    T(test_bridge_callback_with_wrong_iss_is_refused),
+	    T(test_bridge_callback_with_iss_plus_a_slash_is_refused),
+	    T(test_bridge_callback_with_a_nul_byte_in_iss_is_refused),
+	    T(test_bridge_callback_with_the_right_iss_signs_in),
+	    T(test_bridge_callback_without_iss_that_discovery_promises_is_refused),
+	    T(test_bridge_callback_without_code_ends_the_flow_without_exchange),
+	    T(test_bridge_callback_error_with_an_unsafe_word_is_a_denial),
 	    T(test_bridge_verification_uri_uses_bound_port),
 	    T(test_bridge_verification_uri_uses_public_url),
 	    T(test_bridge_refuses_plain_http_off_loopback),
