@@ -1,7 +1,7 @@
 /* nhsloginctl check, the local half: the configuration and environment files, the secret files'
- * owner and mode, the client key, the TLS pair, the map file and how the URLs fit together. Every
- * problem is one finding that names the file or the setting; nothing stops at the first one
- * except a configuration that cannot be read at all. */
+ * owner and mode, the client key, the TLS pair, the map file and its accounts, the URLs, and (in
+ * check_timing.c) the host's time limits. Every problem is one finding naming the file or setting;
+ * nothing stops at the first one except a configuration that cannot be read at all. */
 #include "config.h"
 #include "ctl.h"
 #include "mapping.h"
@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 #define CA_FILE_MAX    (16 * 1024 * 1024)
 #define MIN_RSA_BITS   2048
 #define CERT_SOON_DAYS 14
+#define MAP_USER_MAX   64 /* longer than any valid user name: such a line is not one */
+#define MAP_WARN_MAX   20 /* missing accounts named one by one; the rest counted */
 
 void ctl_finding(struct ctl_findings *f, bool error, const char *fmt, ...)
 {
@@ -204,12 +207,57 @@ static void check_tls(const struct nl_config *cfg, struct ctl_findings *f)
 	ERR_clear_error();
 }
 
+/* The local user at the start of a map line (blank and # lines have none). */
+static bool map_line_user(const char *line, size_t n, char *user, size_t size)
+{
+	size_t skip = strspn(line, " \t"), len;
+
+	if (skip >= n || line[skip] == '#' || line[skip] == '\n' || line[skip] == '\r')
+		return false;
+	len = strcspn(line + skip, " \t\r\n");
+	if (len == 0 || len >= size || skip + len > n)
+		return false;
+	memcpy(user, line + skip, len);
+	user[len] = '\0';
+	return true;
+}
+
+/* Every map line names an account that exists here. A warning: the account may be made later, or
+ * come from a directory service that is not up yet. The file is already known to be well formed. */
+static void check_map_accounts(const struct nl_config *cfg, struct ctl_findings *f)
+{
+	char err[1024] = "", user[MAP_USER_MAX], *text = NULL;
+	unsigned lineno = 0, missing = 0;
+	size_t len = 0;
+
+	if (cfg->rule != NL_MAP_FILE || cfg->map_file == NULL ||
+	    nl_read_file_checked(cfg->map_file, false, NL_MAP_MAX_FILE, &text, &len, err, sizeof(err)) != 0)
+		return;
+	for (const char *p = text, *end = text + len; p < end; lineno++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl != NULL ? nl : end) - p);
+		if (map_line_user(p, n, user, sizeof(user)) && getpwnam(user) == NULL &&
+		    ++missing <= MAP_WARN_MAX)
+			ctl_finding(f, false,
+			            "map_file: %s:%u: no local account '%s' on this computer: this line signs "
+			            "nobody in",
+			            cfg->map_file, lineno + 1, user);
+		p += n + (nl != NULL);
+	}
+	if (missing > MAP_WARN_MAX)
+		ctl_finding(f, false, "map_file: %s: %u more lines name accounts that do not exist",
+		            cfg->map_file, missing - MAP_WARN_MAX);
+	free(text);
+}
+
 static void check_map(const struct nl_config *cfg, struct ctl_findings *f)
 {
 	char err[1024] = "";
 
 	if (nl_map_check(cfg, err, sizeof(err)) != 0)
 		ctl_finding(f, true, "map_file: %s", err[0] != '\0' ? err : "unusable");
+	else
+		check_map_accounts(cfg, f);
 }
 
 static void check_ca_file(const struct nl_config *cfg, struct ctl_findings *f)
@@ -348,6 +396,7 @@ int ctl_check(const struct ctl_opts *o)
 	check_ca_file(&cfg, &f);
 	check_urls(&cfg, &f);
 	check_known_issuer(&cfg, &f);
+	ctl_check_host_timing(&cfg, o, &f);
 	if (!o->offline)
 		ctl_check_provider(&cfg, o, key_ok, &f);
 out:

@@ -27,7 +27,16 @@ struct ctl_opts {
 	bool offline;       /* check --offline: no network */
 	bool verbose;       /* --verbose: library log lines on stderr */
 	const char *qr;     /* login --qr utf8|ascii|none, or NULL: by the locale */
+	/* check: the host's files, for its host-timing part; NULL: the defaults below */
+	const char *pamd;        /* --pamd DIR */
+	const char *login_defs;  /* --login-defs FILE */
+	const char *sshd_config; /* --sshd-config FILE (given: read it, never run sshd -T) */
 };
+
+/* The host's files check reads by default (the host's own paths, whatever our prefix). */
+#define CTL_PAMD_DEFAULT        "/etc/pam.d"
+#define CTL_LOGIN_DEFS_DEFAULT  "/etc/login.defs"
+#define CTL_SSHD_CONFIG_DEFAULT "/etc/ssh/sshd_config"
 
 /* The daemon client: one connection, one request at a time. */
 struct ctl_conn {
@@ -68,5 +77,10 @@ struct nl_config;
  * if key_ok, the daemon's own OpenID client (client key, JWKS) with a throw-away cache directory. */
 void ctl_check_provider(const struct nl_config *cfg, const struct ctl_opts *o, bool key_ok,
                         struct ctl_findings *f);
+/* The host-timing half of check (check_timing.c): for each pam.d service that uses pam_nhslogin.so,
+ * a warning when the code's life (timeout= on the line or [pam] timeout, at most flow_ttl) is longer
+ * than what the host waits (login's LOGIN_TIMEOUT, sshd's LoginGraceTime) or shorter than a person
+ * needs (90 s). */
+void ctl_check_host_timing(const struct nl_config *cfg, const struct ctl_opts *o, struct ctl_findings *f);
 
 #endif

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_OFFLINE = 256, OPT_QR };
+enum { OPT_OFFLINE = 256, OPT_QR, OPT_PAMD, OPT_LOGIN_DEFS, OPT_SSHD_CONFIG };
 
 static void usage(FILE *f)
 {
@@ -23,8 +23,8 @@ static void usage(FILE *f)
 	        "\n"
 	        "Commands:\n"
 	        "  status             what nhslogind is doing: environment, issuer, cache ages, sign-ins\n"
-	        "  check              validate the configuration, keys, map file and the provider\n"
-	        "                     (without the daemon)\n"
+	        "  check              validate the configuration, keys, map file, the host's time limits\n"
+	        "                     and the provider (without the daemon)\n"
 	        "  flows              list the sign-ins in progress\n"
 	        "  flows cancel FLOW  cancel one sign-in by its id (f-...)\n"
 	        "  flush              drop the discovery, JWKS and token caches\n"
@@ -35,6 +35,12 @@ static void usage(FILE *f)
 	        "  -s, --socket PATH  nhslogind's socket (default: [daemon] socket of the configuration)\n"
 	        "  -j, --json         machine-readable output (one JSON object)\n"
 	        "      --offline      check: do not contact the provider\n"
+	        "      --pamd DIR     check: the PAM services to read (default %s)\n"
+	        "      --login-defs FILE\n"
+	        "                     check: login's LOGIN_TIMEOUT from FILE (default %s)\n"
+	        "      --sshd-config FILE\n"
+	        "                     check: sshd's LoginGraceTime from FILE (default: sshd -T\n"
+	        "                     as root, else %s)\n"
 	        "      --qr STYLE     login: utf8, ascii or none (default: utf8 in a UTF-8 locale)\n"
 	        "  -v, --verbose      show the library's log lines on stderr\n"
 	        "  -h, --help         this text\n"
@@ -43,7 +49,7 @@ static void usage(FILE *f)
 	        "Exit status: 0 success (check: no errors; login: approved), 1 problems found,\n"
 	        "refused by the daemon, or sign-in not approved, 2 usage or internal error,\n"
 	        "3 nhslogind unreachable.\n",
-	        NL_CONFIG_DEFAULT_PATH);
+	        NL_CONFIG_DEFAULT_PATH, CTL_PAMD_DEFAULT, CTL_LOGIN_DEFS_DEFAULT, CTL_SSHD_CONFIG_DEFAULT);
 }
 
 /* jansson's memory is wiped when freed: replies to start carry the device code. */
@@ -63,6 +69,9 @@ static int parse_options(int argc, char **argv, struct ctl_opts *o)
 	    {"json", no_argument, NULL, 'j'},
 	    {"offline", no_argument, NULL, OPT_OFFLINE},
 	    {"qr", required_argument, NULL, OPT_QR},
+	    {"pamd", required_argument, NULL, OPT_PAMD},
+	    {"login-defs", required_argument, NULL, OPT_LOGIN_DEFS},
+	    {"sshd-config", required_argument, NULL, OPT_SSHD_CONFIG},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -83,6 +92,15 @@ static int parse_options(int argc, char **argv, struct ctl_opts *o)
 			break;
 		case OPT_OFFLINE:
 			o->offline = true;
+			break;
+		case OPT_PAMD:
+			o->pamd = optarg;
+			break;
+		case OPT_LOGIN_DEFS:
+			o->login_defs = optarg;
+			break;
+		case OPT_SSHD_CONFIG:
+			o->sshd_config = optarg;
 			break;
 		case OPT_QR:
 			if (strcmp(optarg, "utf8") != 0 && strcmp(optarg, "ascii") != 0 &&

@@ -549,15 +549,20 @@ static void test_check_case(void **state)
 	rm_tree(dir);
 }
 
+static void host_path(const char *name, char *out, size_t len);
+
 static void test_check_good_config_prints_only_ok(void **state)
 {
-	char dir[] = "/tmp/nl-ctlcheck.XXXXXX", conf[128];
-	const char *args[] = {"--config", conf, "check", NULL};
+	/* accounts that exist here, and a host without the module: nothing to warn about */
+	static const struct check_case good = {.name = "good", .map_text = "root 9686368973\n"};
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX", conf[128], pamd[1024];
+	const char *args[] = {"--config", conf, "--pamd", pamd, "check", NULL};
 	struct run *r;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	write_case(&cases[0], dir);
+	write_case(&good, dir);
+	host_path("pamd-none", pamd, sizeof(pamd));
 	snprintf(conf, sizeof(conf), "%s/nhslogin.conf", dir);
 	r = run_ctl(args);
 	if (strcmp(r->out, "ok\n") != 0)
@@ -591,18 +596,230 @@ static void test_check_json_lists_findings(void **state)
 	rm_tree(dir);
 }
 
+/* The test world's map names accounts (clinician, nurse) this computer may not have: warnings
+ * about those, and nothing else. */
 static void test_check_world_config_is_ok(void **state)
 {
-	const char *args[] = {"--config", fx.w->conf, "check", NULL};
+	char pamd[1024];
+	const char *args[] = {"--config", fx.w->conf, "--pamd", pamd, "check", NULL};
+	const char *p, *last;
 	struct run *r;
 
 	(void)state;
+	host_path("pamd-none", pamd, sizeof(pamd));
 	r = run_ctl(args);
 	if (r->status != 0)
 		print_run(r);
 	assert_int_equal(r->status, 0);
+	for (p = r->out; (last = strchr(p, '\n')) != NULL && last[1] != '\0'; p = last + 1)
+		if (strncmp(p, "warning: map_file: ", 19) != 0 || strstr(p, "no local account") > last) {
+			print_run(r);
+			fail_msg("a finding other than a missing account");
+		}
+	assert_true(strcmp(p, "ok\n") == 0 || strncmp(p, "ok, ", 4) == 0);
+	free(r);
+}
+
+/* ---- check: the host's time limits and the map's accounts (fixtures: tests/ctl/data/host) ---- */
+
+/* tests/ctl/data/host/NAME in the sources, or the shipped pam.d-examples for "EXAMPLES". */
+static void host_path(const char *name, char *out, size_t len)
+{
+	const char *top = getenv("NL_TOP_SRCDIR");
+
+	top = top != NULL && top[0] != '\0' ? top : ".";
+	if (strcmp(name, "EXAMPLES") == 0)
+		snprintf(out, len, "%s/pam.d-examples", top);
+	else
+		snprintf(out, len, "%s/tests/ctl/data/host/%s", top, name);
+}
+
+/* "HOST" in pattern becomes the fixtures' directory, "EXAMPLES" pam.d-examples, "DIR" dir. */
+static void expand_host(const char *pattern, const char *dir, char *out, size_t len)
+{
+	static const char *const words[] = {"HOST", "EXAMPLES", "DIR"};
+	size_t n = 0;
+
+	for (const char *p = pattern; *p != '\0' && n + 1 < len;) {
+		size_t w = 0;
+		while (w < 3 && strncmp(p, words[w], strlen(words[w])) != 0)
+			w++;
+		if (w == 3) {
+			out[n++] = *p++;
+			continue;
+		}
+		if (w == 2)
+			snprintf(out + n, len - n, "%s", dir);
+		else
+			host_path(w == 0 ? "" : "EXAMPLES", out + n, len - n);
+		n += strlen(out + n);
+		if (w == 0 && n > 0 && out[n - 1] == '/')
+			n--; /* "HOST/x": host_path("") ends in a slash */
+		p += strlen(words[w]);
+	}
+	out[n < len ? n : len - 1] = '\0';
+}
+
+/* check --offline of a good configuration whose map is map_text (default: root only), with the
+ * host's files from the fixtures; dir (a mkdtemp pattern) gets the configuration. */
+static struct run *check_host(const char *pamd, const char *login_defs, const char *sshd_config,
+                              const char *map_text, char *dir)
+{
+	const struct check_case c = {.name = "host", .map_text = map_text != NULL ? map_text : "root 9686368973\n"};
+	char conf[128], p[3][1024];
+	const char *args[] = {"--config",     conf, "--offline",     "--pamd", p[0], "--login-defs",
+	                      p[1],           "--sshd-config", p[2],     "check", NULL};
+
+	assert_non_null(mkdtemp(dir));
+	write_case(&c, dir);
+	snprintf(conf, sizeof(conf), "%s/nhslogin.conf", dir);
+	host_path(pamd, p[0], sizeof(p[0]));
+	host_path(login_defs, p[1], sizeof(p[1]));
+	host_path(sshd_config, p[2], sizeof(p[2]));
+	return run_ctl(args);
+}
+
+/* One whole line of the output is the pattern (expanded), e.g. "warning: ...\n". */
+static void assert_finding(const struct run *r, const char *pattern, const char *dir)
+{
+	char want[2048], nl_want[2050];
+
+	expand_host(pattern, dir, want, sizeof(want));
+	snprintf(nl_want, sizeof(nl_want), "\n%s", want);
+	if (strncmp(r->out, want, strlen(want)) != 0 && strstr(r->out, nl_want) == NULL) {
+		print_message("# wanted: %s", want);
+		print_run(r);
+		fail_msg("that finding is missing");
+	}
+}
+
+static void test_check_warns_code_longer_than_login_timeout(void **state)
+{
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX";
+	struct run *r;
+
+	(void)state;
+	r = check_host("pamd-login", "login.defs", "sshd-default/sshd_config", NULL, dir);
+	assert_int_equal(r->status, 0);
+	assert_finding(r,
+	               "warning: login: the code lasts 300 s but LOGIN_TIMEOUT is 60 s (HOST/login.defs:13): "
+	               "login will drop the sign-in first; set LOGIN_TIMEOUT 300 in HOST/login.defs or "
+	               "timeout=50 on the pam_nhslogin line in HOST/pamd-login/common-auth-nhslogin\n",
+	               dir);
+	assert_finding(r, "ok, 1 warning\n", dir);
+	free(r);
+	rm_tree(dir);
+}
+
+static void test_check_warns_code_longer_than_login_grace_time_through_include(void **state)
+{
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX";
+	struct run *r;
+
+	(void)state;
+	r = check_host("pamd-sshd", "login.defs", "sshd-include/sshd_config", NULL, dir);
+	assert_int_equal(r->status, 0);
+	assert_finding(r,
+	               "warning: sshd: the code lasts 300 s but LoginGraceTime is 120 s "
+	               "(HOST/sshd-include/sshd_config.d/50-nhslogin.conf:3): sshd will drop the sign-in "
+	               "first; set LoginGraceTime 300 in HOST/sshd-include/sshd_config.d/50-nhslogin.conf or "
+	               "timeout=110 on the pam_nhslogin line in HOST/pamd-sshd/sshd\n",
+	               dir);
+	assert_finding(r, "ok, 1 warning\n", dir);
+	free(r);
+	rm_tree(dir);
+}
+
+static void test_check_reads_login_grace_time_with_a_unit(void **state)
+{
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX";
+	struct run *r;
+
+	(void)state;
+	r = check_host("pamd-sshd150", "login.defs", "sshd-units/sshd_config", NULL, dir);
+	assert_int_equal(r->status, 0);
+	assert_finding(r,
+	               "warning: sshd: the code lasts 150 s but LoginGraceTime is 120 s "
+	               "(HOST/sshd-units/sshd_config:3): sshd will drop the sign-in first; set LoginGraceTime "
+	               "300 in HOST/sshd-units/sshd_config or timeout=110 on the pam_nhslogin line in "
+	               "HOST/pamd-sshd150/sshd\n",
+	               dir);
+	free(r);
+	rm_tree(dir);
+}
+
+static void test_check_warns_code_too_short_for_a_person(void **state)
+{
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX";
+	struct run *r;
+
+	(void)state;
+	r = check_host("pamd-sudo-short", "login.defs", "sshd-default/sshd_config", NULL, dir);
+	assert_int_equal(r->status, 0);
+	assert_finding(r,
+	               "warning: sudo: the code lasts 60 s: too short for a real NHS login sign-in, which "
+	               "takes 1-3 minutes; raise or remove timeout= on the pam_nhslogin line in "
+	               "HOST/pamd-sudo-short/sudo\n",
+	               dir);
+	assert_finding(r, "ok, 1 warning\n", dir);
+	free(r);
+	rm_tree(dir);
+}
+
+static void test_check_no_timing_warning_within_host_limits(void **state)
+{
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX";
+	struct run *r;
+
+	(void)state;
+	r = check_host("pamd-within", "login.defs-300", "sshd-300/sshd_config", NULL, dir);
+	if (strcmp(r->out, "ok\n") != 0)
+		print_run(r);
+	assert_int_equal(r->status, 0);
 	assert_string_equal(r->out, "ok\n");
 	free(r);
+	rm_tree(dir);
+}
+
+/* The shipped stacks on a host with Debian's defaults (LOGIN_TIMEOUT 60, LoginGraceTime 120): login
+ * reaches the module through @include common-auth-nhslogin; nothing outlives its host, and login's
+ * 50 s is flagged as too short, with the fix. */
+static void test_check_shipped_examples_stay_within_host_defaults(void **state)
+{
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX";
+	struct run *r;
+
+	(void)state;
+	r = check_host("EXAMPLES", "login.defs", "sshd-default/sshd_config", NULL, dir);
+	assert_int_equal(r->status, 0);
+	assert_finding(r,
+	               "warning: login: the code lasts 50 s: too short for a real NHS login sign-in, which "
+	               "takes 1-3 minutes; set LOGIN_TIMEOUT 300 in HOST/login.defs, then timeout=290 on the "
+	               "pam_nhslogin line in EXAMPLES/common-auth-nhslogin\n",
+	               dir);
+	assert_null(strstr(r->out, "drop the sign-in first"));
+	assert_null(strstr(r->out, "warning: common-auth-nhslogin:"));
+	assert_finding(r, "ok, 1 warning\n", dir);
+	free(r);
+	rm_tree(dir);
+}
+
+static void test_check_warns_map_line_naming_no_account(void **state)
+{
+	char dir[] = "/tmp/nl-ctlcheck.XXXXXX";
+	struct run *r;
+
+	(void)state;
+	r = check_host("pamd-none", "login.defs", "sshd-default/sshd_config",
+	               "# NHS numbers of the staff\nroot 9686368973\nnl_no_such_user 9686368906\n", dir);
+	assert_int_equal(r->status, 0);
+	assert_finding(r,
+	               "warning: map_file: DIR/nhslogin.map:3: no local account 'nl_no_such_user' on this "
+	               "computer: this line signs nobody in\n",
+	               dir);
+	assert_finding(r, "ok, 1 warning\n", dir);
+	free(r);
+	rm_tree(dir);
 }
 
 /* ---- the daemon commands ---- */
@@ -1004,7 +1221,7 @@ static void test_login_interrupt_cancels_the_flow(void **state)
 	free(r);
 }
 
-#define N_OTHER 19
+#define N_OTHER 26
 
 int main(void)
 {
@@ -1018,6 +1235,13 @@ int main(void)
 	ADD(test_check_good_config_prints_only_ok);
 	ADD(test_check_json_lists_findings);
 	ADD(test_check_world_config_is_ok);
+	ADD(test_check_warns_code_longer_than_login_timeout);
+	ADD(test_check_warns_code_longer_than_login_grace_time_through_include);
+	ADD(test_check_reads_login_grace_time_with_a_unit);
+	ADD(test_check_warns_code_too_short_for_a_person);
+	ADD(test_check_no_timing_warning_within_host_limits);
+	ADD(test_check_shipped_examples_stay_within_host_defaults);
+	ADD(test_check_warns_map_line_naming_no_account);
 	ADD(test_status_shows_environment_and_issuer);
 	ADD(test_status_json_parses);
 	ADD(test_flows_lists_a_sign_in_in_progress);
