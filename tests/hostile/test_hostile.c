@@ -668,6 +668,372 @@ static void test_provider_500_on_a_cold_cache_is_unavailable(void **state)
 	assert_cold_cache_unavailable(net(), "status_500", "unavailable: discovery: HTTP 500");
 }
 
+/* ---- spec clauses (issue 10): the ID token ---- */
+
+/* RFC 7519 4.1.5: not before nbf (beyond the 60 s skew). */
+static void test_id_token_nbf_in_the_future_is_refused(void **state)
+{
+	(void)state;
+	assert_fault_refused(tok(), "id_token_nbf_future", PAM_AUTH_ERR, "ID token rejected: nbf");
+}
+
+/* OIDC Core 3.1.3.7 (3): an audience we do not trust, even with azp naming us. */
+static void test_id_token_with_an_untrusted_extra_audience_is_refused(void **state)
+{
+	(void)state;
+	assert_fault_refused(tok(), "id_token_auds_extra_azp", PAM_AUTH_ERR, "ID token rejected: aud");
+}
+
+/* ---- spec clauses: the provider's keys (RFC 7517 4-5, RFC 7518 6.2-6.3, RFC 8017 3.1) ---- */
+
+/* A JWKS whose only key breaks a rule: left out, so the set is refused and the sign-in stops
+ * before a code is shown (a cold cache makes the daemon fetch it). */
+static void test_jwks_key_without_kty_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_no_kty", "unavailable: jwks refused: *key 1: kty is missing");
+}
+
+static void test_jwks_key_for_encryption_is_not_used_to_verify(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_use_enc", "unavailable: jwks refused: no usable signing key");
+}
+
+static void test_jwks_key_whose_key_ops_lack_verify_is_not_used(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_key_ops_sign_only",
+	                              "unavailable: jwks refused: no usable signing key");
+}
+
+static void test_jwks_key_ops_with_a_repeated_value_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_key_ops_repeated",
+	                              "unavailable: jwks refused: *key 1: key_ops repeats a value");
+}
+
+static void test_jwks_rsa_n_with_a_leading_zero_octet_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_n_leading_zero",
+	                              "unavailable: jwks refused: *key 1: n has a leading zero octet");
+}
+
+static void test_jwks_rsa_e_with_a_leading_zero_octet_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_e_leading_zero",
+	                              "unavailable: jwks refused: *key 1: e has a leading zero octet");
+}
+
+static void test_jwks_rsa_n_with_base64_padding_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_n_padded",
+	                              "unavailable: jwks refused: *key 1: a number is not canonical base64url");
+}
+
+static void test_jwks_rsa_even_modulus_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_n_even", "unavailable: jwks refused: *key 1: n is even");
+}
+
+static void test_jwks_rsa_even_exponent_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_e_even",
+	                              "unavailable: jwks refused: *key 1: e is not an odd number of at least 3");
+}
+
+static void test_jwks_rsa_exponent_of_one_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_e_one",
+	                              "unavailable: jwks refused: *key 1: e is not an odd number of at least 3");
+}
+
+/* RFC 7518 3.3: 2048 bits or more. A 2047-bit modulus fills 256 octets like a 2048-bit one. */
+static void test_jwks_rsa_modulus_of_2047_bits_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_rsa_2047", "unavailable: jwks refused: *key 1: n is 2047 bits");
+}
+
+static void test_jwks_with_the_providers_private_key_in_it_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "jwks_private_members",
+	                              "unavailable: jwks refused: key 1 carries private key members");
+}
+
+/* A JWKS that loads, but whose key cannot verify this token: refused under rule kid after the one
+ * refetch (a fresh daemon, so that the refetch allowance is there), and the caches are flushed
+ * again before the honest sign-in. */
+static void assert_key_fault_refused(struct world *w, const char *fault)
+{
+	struct pam_run run = {.service = "nl-long", .user = "clinician", .as_user = "p9"};
+	long mark, token = stat_of(w, "token");
+
+	restart_daemon(w);
+	set_fault(w, fault);
+	flush_caches(w);
+	mark = log_mark(w);
+	assert_int_equal(signin(w, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_status, 502);
+	assert_int_equal(stat_of(w, "token"), token + 1);
+	assert_one_log_line(w, mark, "ID token rejected: kid");
+	set_fault(w, "none");
+	flush_caches(w);
+	assert_honest_signin(w);
+}
+
+/* RFC 7517 4.4: the key's alg (RS256) is not the token's (RS512). */
+static void test_jwks_key_whose_alg_is_not_the_tokens_is_not_used(void **state)
+{
+	(void)state;
+	assert_key_fault_refused(tok(), "jwks_alg_mismatch");
+}
+
+/* RFC 7517 4.5: two RSA keys under one kid - never a guess between them. */
+static void test_jwks_two_keys_with_the_signing_kid_are_never_chosen_between(void **state)
+{
+	(void)state;
+	assert_key_fault_refused(tok(), "jwks_duplicate_kid");
+}
+
+/* RFC 7517 5: a broken extra key is ignored (one warning naming it), the signing key serves. */
+static void assert_extra_key_ignored(struct world *w, const char *fault, const char *needle)
+{
+	struct pam_run run = {.service = "nl-long", .user = "clinician", .as_user = "p9"};
+	long mark = log_mark(w);
+
+	set_fault(w, fault);
+	flush_caches(w);
+	assert_int_equal(signin(w, &run), PAM_SUCCESS);
+	assert_one_log_line(w, mark, needle);
+	set_fault(w, "none");
+	flush_caches(w);
+	assert_honest_signin(w);
+}
+
+static void test_jwks_ec_key_with_a_short_x_is_ignored(void **state)
+{
+	(void)state;
+	assert_extra_key_ignored(tok(), "jwks_ec_x_short", "JWKS from *1 key(s) ignored; key 2: x is 31 octets");
+}
+
+static void test_jwks_ec_key_without_y_is_ignored(void **state)
+{
+	(void)state;
+	assert_extra_key_ignored(tok(), "jwks_ec_no_y", "JWKS from *1 key(s) ignored; key 2: y is missing");
+}
+
+static void test_jwks_ec_key_off_the_curve_is_ignored(void **state)
+{
+	(void)state;
+	assert_extra_key_ignored(tok(), "jwks_ec_off_curve",
+	                         "JWKS from *1 key(s) ignored; key 2: (x, y) is not a point of P-256");
+}
+
+/* ---- spec clauses: the token response (RFC 6749 5.1, 5.2, 7.1; OIDC Core 3.1.3.3) ---- */
+
+static void test_token_response_without_access_token_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(net(), "token_no_access_token", PAM_AUTHINFO_UNAVAIL,
+	                     "token response has no access_token");
+}
+
+static void test_token_response_without_token_type_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(net(), "token_no_token_type", PAM_AUTHINFO_UNAVAIL, "token response has no token_type");
+}
+
+static void test_token_response_with_token_type_mac_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(net(), "token_type_mac", PAM_AUTHINFO_UNAVAIL,
+	                     "token response has a token_type other than Bearer");
+}
+
+/* "bearer": token_type is compared without regard to case. */
+static void test_token_response_with_token_type_in_lower_case_is_accepted(void **state)
+{
+	struct world *w = net();
+	struct pam_run run = {.service = "nl-long", .user = "clinician", .as_user = "p9"};
+	(void)state;
+
+	set_fault(w, "token_type_lowercase");
+	assert_int_equal(signin(w, &run), PAM_SUCCESS);
+	set_fault(w, "none");
+}
+
+static void test_token_response_with_negative_expires_in_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(net(), "token_expires_in_negative", PAM_AUTHINFO_UNAVAIL,
+	                     "token response has an expires_in that is not a non-negative integer");
+}
+
+static void test_token_response_with_expires_in_as_a_string_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(net(), "token_expires_in_string", PAM_AUTHINFO_UNAVAIL,
+	                     "token response has an expires_in that is not a non-negative integer");
+}
+
+static void test_token_response_as_text_plain_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(net(), "token_content_type_text", PAM_AUTHINFO_UNAVAIL,
+	                     "token endpoint: Content-Type is not application/json");
+}
+
+static void test_token_response_that_is_a_json_array_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(net(), "token_json_array", PAM_AUTHINFO_UNAVAIL,
+	                     "token endpoint: response is not a JSON object");
+}
+
+/* RFC 6749 5.2: an error that is not an error code is not repeated into the log. */
+static void test_token_error_with_markup_and_an_escape_is_logged_without_them(void **state)
+{
+	struct world *w = net();
+	long mark = log_mark(w);
+	(void)state;
+
+	assert_fault_refused(w, "token_error_unsafe", PAM_AUTHINFO_UNAVAIL, "token endpoint: HTTP 400)");
+	assert_int_equal(log_count(w, mark, "<script"), 0);
+	assert_int_equal(log_count(w, mark, "\x1b"), 0);
+}
+
+/* OIDC Core 5.3.2: an unsigned userinfo answer is application/json. */
+static void test_userinfo_answer_as_application_jwt_is_unavailable(void **state)
+{
+	(void)state;
+	assert_fault_refused(tok(), "userinfo_content_type_jwt", PAM_AUTHINFO_UNAVAIL,
+	                     "userinfo: Content-Type is not application/json");
+}
+
+/* RFC 6749 3.2: the token endpoint URI "MUST NOT include a fragment component". */
+static void test_discovery_endpoint_with_a_fragment_is_refused(void **state)
+{
+	(void)state;
+	assert_cold_cache_unavailable(net(), "discovery_fragment",
+	                              "unavailable: discovery refused: token_endpoint has a fragment");
+}
+
+/* ---- spec clauses: the callback (RFC 6749 3.1, 4.1.2, 4.1.2.1; RFC 9207) ---- */
+
+/* The provider's redirect carries fault: the flow ends with want, the phone sees phone_status,
+ * one log line names needle, and the code never reaches the token endpoint. */
+static void assert_callback_refused(const char *fault, int want, long phone_status, const char *needle)
+{
+	struct world *w = tok();
+	struct pam_run run = {.service = "nl-long", .user = "clinician", .as_user = "p9"};
+	long token = stat_of(w, "token"), mark = log_mark(w);
+
+	set_fault(w, fault);
+	assert_int_equal(signin(w, &run), want);
+	assert_int_equal(run.phone_rc, 0);
+	assert_int_equal(run.phone_status, phone_status);
+	assert_int_equal(stat_of(w, "token"), token);
+	assert_one_log_line(w, mark, needle);
+	set_fault(w, "none");
+	assert_honest_signin(w);
+}
+
+static void test_callback_with_an_iss_that_is_not_the_issuer_is_refused(void **state)
+{
+	(void)state;
+	assert_callback_refused("authorize_iss_wrong", PAM_AUTH_ERR, 502,
+	                        "denied reason=invalid_token *callback iss is not the issuer (RFC 9207)");
+}
+
+static void test_callback_with_the_issuers_iss_is_accepted(void **state)
+{
+	struct world *w = tok();
+	struct pam_run run = {.service = "nl-long", .user = "clinician", .as_user = "p9"};
+	(void)state;
+
+	set_fault(w, "authorize_iss_right");
+	assert_int_equal(signin(w, &run), PAM_SUCCESS);
+	set_fault(w, "none");
+}
+
+/* RFC 9207 2.4: discovery says iss is sent; a response without it is refused, one with it is not. */
+static void test_callback_without_the_iss_that_discovery_promises_is_refused(void **state)
+{
+	struct world *w = tok();
+	struct pam_run run = {.service = "nl-long", .user = "clinician", .as_user = "p9"};
+	struct pam_run with_iss = {.service = "nl-long", .user = "clinician", .as_user = "p9"};
+	long token = stat_of(w, "token"), mark = log_mark(w);
+	(void)state;
+
+	set_fault(w, "discovery_iss_param");
+	flush_caches(w);
+	assert_int_equal(signin(w, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_status, 502);
+	assert_int_equal(stat_of(w, "token"), token);
+	assert_one_log_line(w, mark, "denied reason=invalid_token *callback without the iss that discovery promises");
+	set_fault(w, "authorize_iss_right");
+	assert_int_equal(signin(w, &with_iss), PAM_SUCCESS);
+	set_fault(w, "none");
+	flush_caches(w);
+	assert_honest_signin(w);
+}
+
+static void test_callback_with_code_twice_is_refused(void **state)
+{
+	(void)state;
+	assert_callback_refused("authorize_code_twice", PAM_AUTH_ERR, 502,
+	                        "denied reason=invalid_token *callback repeats code (RFC 6749 3.1)");
+}
+
+/* A repeated state names no flow for sure: 400, the flow is left to its PAM timeout (2 s). */
+static void test_callback_with_state_twice_is_refused(void **state)
+{
+	struct world *w = tok();
+	struct pam_run run = {.service = "nl-login2", .user = "clinician", .as_user = "p9"};
+	long token = stat_of(w, "token"), mark = log_mark(w);
+	(void)state;
+
+	set_fault(w, "authorize_state_twice");
+	assert_int_equal(signin(w, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_rc, 0);
+	assert_int_equal(run.phone_status, 400);
+	assert_int_equal(stat_of(w, "token"), token);
+	assert_one_log_line(w, mark, "callback repeats state (RFC 6749 3.1)");
+	set_fault(w, "none");
+	assert_honest_signin(w);
+}
+
+/* RFC 6749 4.1.2: code is REQUIRED; without it and without error the provider answered nonsense. */
+static void test_callback_without_code_is_unavailable(void **state)
+{
+	(void)state;
+	assert_callback_refused("authorize_no_code", PAM_AUTHINFO_UNAVAIL, 502,
+	                        "denied reason=unavailable *callback without a usable code");
+}
+
+/* RFC 6749 4.1.2.1: an error response is a denial; its error word is logged only if it is one. */
+static void test_callback_error_with_markup_and_an_escape_is_a_denial_logged_safely(void **state)
+{
+	struct world *w = tok();
+	long mark = log_mark(w);
+	(void)state;
+
+	assert_callback_refused("authorize_error_unsafe", PAM_AUTH_ERR, 403,
+	                        "denied reason=denied *NHS login answered error=other");
+	assert_int_equal(log_count(w, mark, "<script"), 0);
+	assert_int_equal(log_count(w, mark, "\x1b"), 0);
+}
+
 int main(int argc, char **argv)
 {
 	harness_reexec_under_pam_wrapper(argc, argv);
@@ -706,7 +1072,44 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup(test_jwks_of_10_mb_on_a_cold_cache_is_unavailable, reset_faults),
 	    cmocka_unit_test_setup(test_discovery_of_10_mb_on_a_cold_cache_is_unavailable, reset_faults),
 	    cmocka_unit_test_setup(test_provider_500_on_a_cold_cache_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_id_token_nbf_in_the_future_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_id_token_with_an_untrusted_extra_audience_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_key_without_kty_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_key_for_encryption_is_not_used_to_verify, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_key_whose_key_ops_lack_verify_is_not_used, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_key_ops_with_a_repeated_value_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_rsa_n_with_a_leading_zero_octet_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_rsa_e_with_a_leading_zero_octet_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_rsa_n_with_base64_padding_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_rsa_even_modulus_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_rsa_even_exponent_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_rsa_exponent_of_one_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_rsa_modulus_of_2047_bits_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_with_the_providers_private_key_in_it_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_key_whose_alg_is_not_the_tokens_is_not_used, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_two_keys_with_the_signing_kid_are_never_chosen_between, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_ec_key_with_a_short_x_is_ignored, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_ec_key_without_y_is_ignored, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_ec_key_off_the_curve_is_ignored, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_without_access_token_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_without_token_type_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_with_token_type_mac_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_with_token_type_in_lower_case_is_accepted, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_with_negative_expires_in_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_with_expires_in_as_a_string_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_as_text_plain_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_that_is_a_json_array_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_error_with_markup_and_an_escape_is_logged_without_them, reset_faults),
+	    cmocka_unit_test_setup(test_userinfo_answer_as_application_jwt_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_discovery_endpoint_with_a_fragment_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_callback_with_an_iss_that_is_not_the_issuer_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_callback_with_the_issuers_iss_is_accepted, reset_faults),
+	    cmocka_unit_test_setup(test_callback_without_the_iss_that_discovery_promises_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_callback_with_code_twice_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_callback_with_state_twice_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_callback_without_code_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_callback_error_with_markup_and_an_escape_is_a_denial_logged_safely, reset_faults),
 	};
-	alarm(240); /* the whole program times out on its own */
+	alarm(480); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("hostile", tests, NULL, stop_worlds);
 }
