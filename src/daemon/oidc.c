@@ -240,7 +240,8 @@ static bool is_json_type(const char *ct)
 }
 
 /* An endpoint member of discovery: absent is fine unless required; present must be a URL we may
- * call, without a fragment (RFC 6749 3.1, 3.2; RFC 8628 3.1: "MUST NOT include a fragment"). */
+ * call, without a fragment (RFC 6749 3.1 and 3.2 say so of the authorization and token endpoints;
+ * we hold every endpoint to it). */
 static int disc_url(const json_t *doc, const char *name, bool required, char **out, char *why, size_t whylen)
 {
 	const json_t *v = json_object_get(doc, name);

@@ -90,6 +90,7 @@ static const struct fault_def {
     {"userinfo_content_type_jwt", FA_SET, MOCK_FAULT_USERINFO_CONTENT_TYPE_JWT},
     {"discovery_fragment", FA_SET, MOCK_FAULT_DISCOVERY_FRAGMENT},
     {"discovery_iss_param", FA_SET, MOCK_FAULT_DISCOVERY_ISS_PARAM},
+    {"discovery_algs_hs256", FA_SET, MOCK_FAULT_DISCOVERY_ALGS_HS256},
     {"device_interval_long", FA_SET, MOCK_FAULT_DEVICE_INTERVAL_LONG},
     {"device_interval_negative", FA_SET, MOCK_FAULT_DEVICE_INTERVAL_NEGATIVE},
     {"device_user_code_escape", FA_SET, MOCK_FAULT_DEVICE_USER_CODE_ESCAPE},
@@ -651,6 +652,8 @@ void mock_fault_discovery(const struct mock *m, json_t *doc)
 	}
 	if (on(m, MOCK_FAULT_DISCOVERY_ISS_PARAM))
 		json_object_set_new(doc, "authorization_response_iss_parameter_supported", json_true());
+	if (on(m, MOCK_FAULT_DISCOVERY_ALGS_HS256))
+		json_object_set_new(doc, "id_token_signing_alg_values_supported", json_pack("[s]", "HS256"));
 }
 
 void mock_fault_device_json(const struct mock *m, json_t *resp)

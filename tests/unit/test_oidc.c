@@ -1151,6 +1151,13 @@ static void test_discovery_with_a_fragment_in_an_endpoint_is_refused(void **stat
 	assert_not_ready("discovery_fragment", "token_endpoint has a fragment");
 }
 
+/* OIDC Discovery 3: the provider signs ID tokens with none of our allowed_algs - nothing would verify. */
+static void test_discovery_without_a_shared_id_token_alg_is_refused(void **state)
+{
+	(void)state;
+	assert_not_ready("discovery_algs_hs256", "id_token_signing_alg_values_supported has none of allowed_algs");
+}
+
 /* RFC 9207 3: the metadata that obliges us to require iss on the callback. */
 static void test_discovery_iss_parameter_supported_is_read(void **state)
 {
@@ -1307,6 +1314,7 @@ int main(void)
 	    T(test_token_error_with_an_unsafe_error_word_is_not_repeated),
 	    T(test_userinfo_answer_that_is_not_application_json_is_refused),
 	    T(test_discovery_with_a_fragment_in_an_endpoint_is_refused),
+	    T(test_discovery_without_a_shared_id_token_alg_is_refused),
 	    T(test_discovery_iss_parameter_supported_is_read),
 	    T(test_jwks_with_a_private_key_is_refused),
 	    T(test_jwks_whose_signing_key_has_a_leading_zero_in_n_is_refused),
