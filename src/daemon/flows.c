@@ -44,7 +44,8 @@ struct flow {
 	char user_code[NL_USER_CODE_LEN + 1]; /* canonical, no dash */
 	char user[NL_USER_MAX + 1];
 	char service[NL_FIELD_MAX], rhost[NL_FIELD_MAX], tty[NL_FIELD_MAX];
-	uint64_t owner;
+	uint64_t owner, seq; /* seq: start order, for "oldest" */
+	bool caller_supplied;
 	time_t expires_at, ended_at;
 	enum nl_flow_state st;
 	enum nl_flow_reason reason;
@@ -71,6 +72,7 @@ struct nl_flows {
 	struct guess guesses[GUESS_CLIENTS];
 	time_t gwin_start;
 	unsigned gcount;
+	uint64_t next_seq;
 	uint64_t changed[NL_FLOWS_CHANGED_MAX]; /* tags of flows that ended, for the server */
 	size_t nchanged;
 	bool changed_overflow;
@@ -464,14 +466,70 @@ static bool make_room(struct nl_flows *fl)
 	return false;
 }
 
-static size_t pending_of_user(struct nl_flows *fl, const char *user)
+static bool remote(const struct flow *f)
 {
+	return f->rhost[0] != '\0';
+}
+
+/* A remote sign-in's origin is its host; a local one's its terminal. */
+static bool same_origin(const struct flow *a, const struct flow *b)
+{
+	return remote(a) == remote(b) && strcmp(remote(a) ? a->rhost : a->tty, remote(b) ? b->rhost : b->tty) == 0;
+}
+
+static void evict(struct nl_flows *fl, struct flow *f, time_t now)
+{
+	flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED,
+	         "This sign-in was ended to make room for one at the computer itself.", now,
+	         "evicted: room for a sign-in at the computer itself");
+}
+
+/* The oldest remote pending flow of user (NULL: any user), or NULL. */
+static struct flow *oldest_remote(struct nl_flows *fl, const char *user)
+{
+	if (user == NULL) {
+		for (struct flow *f = fl->head; f != NULL; f = f->next_all)
+			if (f->st == NL_FLOW_PENDING && remote(f))
+				return f;
+		return NULL;
+	}
 	uint64_t h = khash(fl, IX_USER, user);
-	size_t n = 0;
+	struct flow *best = NULL;
 	for (struct flow *f = fl->bucket[IX_USER][h & fl->mask]; f != NULL; f = f->next[IX_USER])
-		if (f->hash[IX_USER] == h && strcmp(f->user, user) == 0)
-			n++;
-	return n;
+		if (f->hash[IX_USER] == h && strcmp(f->user, user) == 0 && remote(f) &&
+		    (best == NULL || f->seq < best->seq))
+			best = f;
+	return best;
+}
+
+/* Room for the new pending flow nf (with the lock held): see nl_flows_start_from. */
+static int admit(struct nl_flows *fl, const struct flow *nf, time_t now)
+{
+	uint64_t h = khash(fl, IX_USER, nf->user);
+	size_t here = 0, total = 0, per = fl->cfg->max_flows_per_user;
+	struct flow *v;
+
+	/* The user index holds pending flows only. */
+	for (struct flow *f = fl->bucket[IX_USER][h & fl->mask]; f != NULL; f = f->next[IX_USER]) {
+		if (f->hash[IX_USER] != h || strcmp(f->user, nf->user) != 0)
+			continue;
+		total++;
+		if (same_origin(f, nf))
+			here++;
+	}
+	if (here >= per)
+		return NL_ERR_LIMIT;
+	if (total >= per * NL_FLOWS_USER_FACTOR) {
+		if (remote(nf) || (v = oldest_remote(fl, nf->user)) == NULL)
+			return NL_ERR_UNAVAILABLE;
+		evict(fl, v, now);
+	}
+	if (make_room(fl))
+		return 0;
+	if (remote(nf) || (v = oldest_remote(fl, NULL)) == NULL)
+		return NL_ERR_UNAVAILABLE;
+	evict(fl, v, now);
+	return make_room(fl) ? 0 : NL_ERR_UNAVAILABLE;
 }
 
 /* Fill a new flow's secrets and unique codes (called with the lock held). */
@@ -504,40 +562,39 @@ static int flow_make(struct nl_flows *fl, struct flow *f)
 	return 0;
 }
 
-int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *service, const char *rhost,
-                       const char *tty, uint64_t owner, unsigned ttl, struct nl_flow_started *out)
+int nl_flows_start_from(struct nl_flows *fl, const struct nl_flow_origin *o, struct nl_flow_started *out)
 {
 	struct flow *f = NULL;
 	time_t now = nl_now();
+	unsigned ttl;
 	int r = NL_ERR_INTERNAL;
 
-	if (fl == NULL || out == NULL)
+	if (fl == NULL || o == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
-	if (!valid_user(user) || !valid_field(service) || !valid_field(rhost) || !valid_field(tty))
+	if (!valid_user(o->user) || !valid_field(o->service) || !valid_field(o->rhost) || !valid_field(o->tty))
 		return NL_ERR_INVALID;
-	if (ttl == 0)
-		ttl = fl->cfg->flow_ttl;
+	ttl = o->ttl != 0 ? o->ttl : fl->cfg->flow_ttl;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return NL_ERR_NOMEM;
-	snprintf(f->user, sizeof(f->user), "%s", user);
-	snprintf(f->service, sizeof(f->service), "%s", service != NULL ? service : "");
-	snprintf(f->rhost, sizeof(f->rhost), "%s", rhost != NULL ? rhost : "");
-	snprintf(f->tty, sizeof(f->tty), "%s", tty != NULL ? tty : "");
-	f->owner = owner;
+	snprintf(f->user, sizeof(f->user), "%s", o->user);
+	snprintf(f->service, sizeof(f->service), "%s", o->service != NULL ? o->service : "");
+	snprintf(f->rhost, sizeof(f->rhost), "%s", o->rhost != NULL ? o->rhost : "");
+	snprintf(f->tty, sizeof(f->tty), "%s", o->tty != NULL ? o->tty : "");
+	f->owner = o->owner;
+	f->caller_supplied = o->caller_supplied;
 	f->expires_at = now + (time_t)ttl;
 	f->st = NL_FLOW_PENDING;
 
 	pthread_mutex_lock(&fl->mu);
-	if (pending_of_user(fl, user) >= fl->cfg->max_flows_per_user || !make_room(fl)) {
-		r = NL_ERR_LIMIT;
+	if ((r = admit(fl, f, now)) != 0)
 		goto unlock;
-	}
 	if ((r = flow_make(fl, f)) != 0)
 		goto unlock;
 	if ((out->device_code = strdup(f->device_code)) == NULL) {
 		r = NL_ERR_NOMEM;
 		goto unlock;
 	}
+	f->seq = ++fl->next_seq;
 	for (int ix = 0; ix < IX_N; ix++)
 		ix_link(fl, f, (enum ix)ix);
 	f->prev_all = fl->tail;
@@ -551,16 +608,25 @@ int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *servic
 	memcpy(out->id, f->id, sizeof(out->id));
 	snprintf(out->user_code, sizeof(out->user_code), "%.4s-%.4s", f->user_code, f->user_code + 4);
 	out->expires_in = (int)ttl;
-	nl_info("flow %s: started user=%s service=%s rhost=%s tty=%s", f->id, f->user,
-	        f->service[0] ? f->service : "-", f->rhost[0] ? f->rhost : "-", f->tty[0] ? f->tty : "-");
+	nl_info("flow %s: started user=%s service=%s rhost=%s tty=%s%s", f->id, f->user,
+	        f->service[0] ? f->service : "-", f->rhost[0] ? f->rhost : "-", f->tty[0] ? f->tty : "-",
+	        f->caller_supplied ? " (service, rhost and tty supplied by a non-root caller)" : "");
 	f = NULL;
 	r = 0;
 unlock:
 	pthread_mutex_unlock(&fl->mu);
 	flow_free(f);
-	if (r == 0)
-		notify(fl);
+	/* also after a refusal: an eviction may have ended a flow */
+	notify(fl);
 	return r;
+}
+
+int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *service, const char *rhost,
+                       const char *tty, uint64_t owner, unsigned ttl, struct nl_flow_started *out)
+{
+	const struct nl_flow_origin o = {
+	    .user = user, .service = service, .rhost = rhost, .tty = tty, .owner = owner, .ttl = ttl};
+	return nl_flows_start_from(fl, &o, out);
 }
 
 int nl_flows_start(struct nl_flows *fl, const char *user, const char *service, const char *rhost,

@@ -86,6 +86,14 @@ struct nl_flow_info {
 	int expires_in;
 };
 
+/* Where a start comes from: the PAM items the module sent and the socket peer that sent them. */
+struct nl_flow_origin {
+	const char *user, *service, *rhost, *tty;
+	uint64_t owner;   /* the connection; its closing cancels the flow */
+	unsigned ttl;     /* seconds; 0 = flow_ttl */
+	bool caller_supplied; /* service/rhost/tty come from a non-root peer: labelled as such */
+};
+
 /* cfg supplies flow_ttl, max_flows, max_flows_per_user, code_attempts; it must outlive the table.
  * notify_fd (an eventfd or pipe write end, or -1) gets a write on every state change. */
 int nl_flows_new(const struct nl_config *cfg, int notify_fd, struct nl_flows **out);
@@ -96,6 +104,17 @@ void nl_flows_free(struct nl_flows *fl);
  * name (1..64 bytes, no control characters). */
 int nl_flows_start(struct nl_flows *fl, const char *user, const char *service, const char *rhost,
                    const char *tty, uint64_t owner, struct nl_flow_started *out);
+/* A new pending flow from o. Limits that no caller can use to lock a person out:
+ * - per origin (the remote host, or else the tty), max_flows_per_user pending flows of one user:
+ *   NL_ERR_LIMIT past it;
+ * - per user over all origins, NL_FLOWS_USER_FACTOR x max_flows_per_user: a sign-in at the
+ *   computer itself (no rhost) ends the user's oldest remote pending flow to make room; otherwise
+ *   NL_ERR_UNAVAILABLE;
+ * - the whole table (max_flows): ended flows go first; then a sign-in at the computer itself
+ *   ends the oldest remote pending flow; otherwise NL_ERR_UNAVAILABLE (the break-glass code).
+ * An ended-to-make-room flow is denied as cancelled and logged "evicted". */
+#define NL_FLOWS_USER_FACTOR 4
+int nl_flows_start_from(struct nl_flows *fl, const struct nl_flow_origin *o, struct nl_flow_started *out);
 /* The same with its own lifetime in seconds (device mode: the provider's expires_in, capped by
  * flow_ttl by the caller). */
 int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *service, const char *rhost,

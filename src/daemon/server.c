@@ -42,6 +42,7 @@
 #define START_WORKERS     4    /* provider fetches at once for starts (a slow provider delays these only) */
 #define START_QUEUE_MAX   1024 /* starts waiting for a worker; past it, "unavailable" */
 #define START_TIMEOUT_MAX 86400
+#define STARTS_PER_CONN   4 /* the module makes one start a connection; more is not a PAM call */
 
 /* epoll_data.ptr of the fixed fds: the address of one of these markers (a conn is anything else). */
 static char mark_listen, mark_notify, mark_stop, mark_signal, mark_jobs;
@@ -53,6 +54,7 @@ struct conn {
 	uint64_t id;
 	uid_t uid;
 	bool admin, dead, close_after, parked, on_dead_list;
+	unsigned starts; /* start requests this connection made */
 	struct nl_linebuf_dyn lb;
 	size_t counted; /* lb.cap as counted in the server's bufbytes */
 	char *out;      /* pending reply bytes (may hold a device_code: wiped) */
@@ -203,6 +205,9 @@ static void reply_flow_error(struct conn *c, int r, const char *what)
 	case NL_ERR_LIMIT:
 		reply_error(c, "limit", "too many sign-ins in progress; try again later");
 		break;
+	case NL_ERR_UNAVAILABLE:
+		reply_error(c, "unavailable", "nhslogind has no room for another sign-in now");
+		break;
 	case NL_ERR_INVALID:
 		reply_error(c, "bad_request", what);
 		break;
@@ -261,7 +266,7 @@ static void reply_started(struct conn *c, const struct nl_flow_started *st, cons
 struct start_job {
 	struct conn *c;
 	struct nl_oidc *oidc;
-	bool device;
+	bool device, caller_supplied;
 	char user[NL_USER_MAX + 1];
 	char *service, *rhost, *tty;
 	unsigned ttl;
@@ -304,6 +309,7 @@ static struct start_job *start_job_new(struct nl_server *s, struct conn *c, cons
 	jb->oidc = s->ctx.oidc;
 	jb->device = s->ctx.cfg->env.flow == NL_FLOW_DEVICE;
 	jb->ttl = ttl;
+	jb->caller_supplied = !c->admin;
 	snprintf(jb->user, sizeof(jb->user), "%s", user);
 	jb->service = dup_or_null(service, &ok);
 	jb->rhost = dup_or_null(rhost, &ok);
@@ -332,6 +338,19 @@ static void start_job_run(void *arg)
 	jb->r = nl_oidc_device_start(jb->oidc, &jb->da, jb->err, sizeof(jb->err));
 }
 
+static int start_flow(struct nl_server *s, const struct conn *c, const struct start_job *jb, unsigned ttl,
+                      struct nl_flow_started *st)
+{
+	const struct nl_flow_origin o = {.user = jb->user,
+	                                 .service = jb->service,
+	                                 .rhost = jb->rhost,
+	                                 .tty = jb->tty,
+	                                 .owner = c->id,
+	                                 .ttl = ttl,
+	                                 .caller_supplied = jb->caller_supplied};
+	return nl_flows_start_from(s->ctx.flows, &o, st);
+}
+
 static void start_bridge(struct nl_server *s, struct conn *c, const struct start_job *jb)
 {
 	struct nl_flow_started st = {0};
@@ -339,8 +358,7 @@ static void start_bridge(struct nl_server *s, struct conn *c, const struct start
 	char *uri = NULL, *uric = NULL;
 	int r;
 
-	if ((r = nl_flows_start_ttl(s->ctx.flows, jb->user, jb->service, jb->rhost, jb->tty, c->id, jb->ttl,
-	                            &st)) != 0) {
+	if ((r = start_flow(s, c, jb, jb->ttl, &st)) != 0) {
 		reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
 		goto out;
 	}
@@ -371,8 +389,7 @@ static void start_device(struct nl_server *s, struct conn *c, struct start_job *
 	}
 	if (da->expires_in > 0 && (unsigned)da->expires_in < ttl)
 		ttl = (unsigned)da->expires_in;
-	if ((r = nl_flows_start_ttl(s->ctx.flows, jb->user, jb->service, jb->rhost, jb->tty, c->id, ttl,
-	                            &st)) != 0) {
+	if ((r = start_flow(s, c, jb, ttl, &st)) != 0) {
 		reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
 		goto out;
 	}
@@ -425,6 +442,15 @@ static void take_jobs(struct nl_server *s)
 		start_job_done(s, jb);
 }
 
+/* Is user the account of uid? (By name lookup, so that an alias of the uid counts too.) */
+static bool own_account(uid_t uid, const char *user)
+{
+	struct passwd pw, *p = NULL;
+	char buf[4096];
+
+	return getpwnam_r(user, &pw, buf, sizeof(buf), &p) == 0 && p != NULL && p->pw_uid == uid;
+}
+
 /* The module's own timeout (its timeout= argument), so that the code's lifetime, the countdown
  * and the expiry the daemon logs are one and the same. Absent or 0: flow_ttl. */
 static bool start_ttl(const struct nl_server *s, const json_t *req, unsigned *ttl)
@@ -457,6 +483,17 @@ static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 	if (!optional_field(req, "service", &service) || !optional_field(req, "rhost", &rhost) ||
 	    !optional_field(req, "tty", &tty)) {
 		reply_error(c, "bad_request", "service, rhost and tty must be strings of at most 256 bytes");
+		return;
+	}
+	if (!c->admin && !own_account(c->uid, user)) {
+		nl_notice("uid %ld may not start a sign-in for %s: a caller that is not root acts for its own "
+		          "account only",
+		          (long)c->uid, user);
+		reply_error(c, "forbidden", "a caller that is not root may start a sign-in for its own account only");
+		return;
+	}
+	if (++c->starts > STARTS_PER_CONN) {
+		reply_error(c, "limit", "too many sign-ins started on one connection");
 		return;
 	}
 	if (!start_ttl(s, req, &ttl)) {
@@ -603,6 +640,14 @@ static void handle_status(struct nl_server *s, struct conn *c, const json_t *req
 	json_t *m;
 
 	(void)req;
+	if (!c->admin) {
+		/* Whether anyone signed in lately, or how many sign-ins wait, is not a caller's business
+		 * unless it is root. */
+		reply(c, json_pack("{sb ss ss}", "ok", 1, "environment", cfg->environment ? cfg->environment : "",
+		                   "issuer", cfg->env.issuer ? cfg->env.issuer : ""),
+		      NULL, NULL);
+		return;
+	}
 	memset(&st, 0, sizeof(st));
 	if (s->ctx.oidc != NULL)
 		nl_oidc_get_stats(s->ctx.oidc, &st);
@@ -975,8 +1020,9 @@ static void accept_some(struct nl_server *s)
 			continue;
 		}
 		if (s->nconns >= s->max_conns) {
-			refuse(fd,
-			       "{\"ok\":false,\"error\":\"limit\",\"message\":\"too many connections\"}\n");
+			/* "unavailable": the daemon is full, not the person refused (break-glass applies) */
+			refuse(fd, "{\"ok\":false,\"error\":\"unavailable\",\"message\":\"too many "
+			           "connections\"}\n");
 			continue;
 		}
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -1231,7 +1277,7 @@ int nl_server_run(struct nl_server *s)
 /* ---- setup ---- */
 
 /* The socket's directory: created 0755 if missing; else a directory that others cannot write to
- * (or sticky), owned by root or us. */
+ * (sticky or not), owned by root or us. */
 static int prepare_dir(const char *path, char *err, size_t errlen)
 {
 	char *dir = strdup(path), *slash;
@@ -1258,8 +1304,12 @@ static int prepare_dir(const char *path, char *err, size_t errlen)
 		set_err(err, errlen, "socket directory %s is not a directory%.0s", dir);
 		goto out;
 	}
-	if ((st.st_uid != 0 && st.st_uid != geteuid()) || ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))) {
-		set_err(err, errlen, "socket directory %s is writable by others or not owned by root%.0s",
+	/* Sticky or not: in a directory others can write to, another uid could bind the path first
+	 * and answer the module in the daemon's place. */
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0022)) {
+		set_err(err, errlen,
+		        "socket directory %s is writable by others or not owned by root (use a root-owned "
+		        "0755 directory such as /run/nhslogin)%.0s",
 		        dir);
 		r = NL_ERR_PERM;
 		goto out;

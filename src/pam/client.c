@@ -4,13 +4,35 @@
 #include "nl_err.h"
 #include "nl_wipe.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
-int nl_client_open(struct nl_client *c, const char *socket_path, int timeout_ms)
+/* Whoever listens on the socket path decides sign-ins: it must be nhslogind, which runs as root
+ * (or, for a module running as a user, e.g. a screen locker or the test suite, as that user).
+ * Anyone else could have bound the path first in a directory others can write to. */
+static int check_daemon(int fd, uid_t *peer)
 {
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof(cr))
+		return NL_ERR_PERM;
+	*peer = cr.uid;
+	return cr.uid == 0 || cr.uid == geteuid() ? 0 : NL_ERR_PERM;
+}
+
+int nl_client_open(struct nl_client *c, const char *socket_path, int timeout_ms, uid_t *peer)
+{
+	int r;
+
 	c->fd = -1;
 	c->lb.len = 0;
-	return nl_ipc_connect(socket_path, timeout_ms, &c->fd);
+	*peer = (uid_t)-1;
+	if ((r = nl_ipc_connect(socket_path, timeout_ms, &c->fd)) != 0)
+		return r;
+	if ((r = check_daemon(c->fd, peer)) != 0)
+		nl_client_close(c);
+	return r;
 }
 
 int nl_client_call(struct nl_client *c, const json_t *req, int timeout_ms, json_t **reply)

@@ -43,7 +43,9 @@ struct nl_client {
 	int fd;
 	struct nl_linebuf lb;
 };
-int nl_client_open(struct nl_client *c, const char *socket_path, int timeout_ms);
+/* Connect, then check the listener is nhslogind: its uid (SO_PEERCRED, in *peer) must be 0 or the
+ * module's own effective uid. NL_ERR_PERM (connection closed) otherwise. */
+int nl_client_open(struct nl_client *c, const char *socket_path, int timeout_ms, uid_t *peer);
 /* Send req and read one reply within timeout_ms. The reply buffer is wiped afterwards. */
 int nl_client_call(struct nl_client *c, const json_t *req, int timeout_ms, json_t **reply);
 void nl_client_close(struct nl_client *c);

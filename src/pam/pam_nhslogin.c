@@ -408,6 +408,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	struct signin *s;
 	char err[512];
 	enum outcome o = OUT_UNAVAILABLE;
+	uid_t peer;
 	int r;
 
 	(void)flags;
@@ -436,8 +437,12 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	}
 	DBG(s, "user %s, socket %s, timeout %u, qr %s, enter_prompt %s", s->user, s->opts.cfg.socket_path,
 	    s->opts.cfg.pam_timeout, s->opts.cfg.pam_noqr ? "off" : "on", s->opts.cfg.pam_enter_prompt ? "yes" : "no");
-	if ((r = nl_client_open(&s->client, s->opts.cfg.socket_path, CONNECT_TIMEOUT_MS)) != 0) {
-		snprintf(err, sizeof(err), "cannot connect to %s: %s", s->opts.cfg.socket_path, nl_strerror(r));
+	if ((r = nl_client_open(&s->client, s->opts.cfg.socket_path, CONNECT_TIMEOUT_MS, &peer)) != 0) {
+		if (r == NL_ERR_PERM)
+			snprintf(err, sizeof(err), "%s is served by uid %ld, not root: refused (is the socket's "
+			         "directory writable by others?)", s->opts.cfg.socket_path, (long)peer);
+		else
+			snprintf(err, sizeof(err), "cannot connect to %s: %s", s->opts.cfg.socket_path, nl_strerror(r));
 		o = unavailable(s, err);
 		goto out;
 	}

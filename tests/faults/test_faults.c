@@ -22,6 +22,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <security/pam_appl.h>
@@ -811,6 +815,75 @@ static void test_no_secret_in_logs_or_left_in_daemon_memory(void **state)
 	cur_world = NULL;
 }
 
+/* ---- 3b. a fake daemon ---- */
+
+#define NOBODY 65534
+
+/* As nobody: listen on path and answer every request "approved for clinician", until killed. */
+static void fake_daemon(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const char yes[] = "{\"ok\":true,\"status\":\"approved\",\"user\":\"clinician\",\"reused\":true}\n";
+	int lfd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	alarm(60);
+	if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
+	    setresuid(NOBODY, NOBODY, NOBODY) != 0)
+		_exit(3);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(lfd, 8) != 0)
+		_exit(4);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		char buf[4096];
+		while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+			if (write(fd, yes, sizeof(yes) - 1) < 0)
+				break;
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* Another uid binds the socket path first (a directory others can write to, as /tmp) and answers
+ * "approved": the module checks who it talks to and does not believe it. */
+static void test_fake_daemon_on_the_socket_path_is_not_believed(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-login", .user = "clinician"};
+	struct stat st;
+	pid_t fake;
+	(void)state;
+
+	if (geteuid() != 0)
+		SKIP_PASS("needs root to run the fake daemon as another uid");
+	assert_int_equal(world_start(NULL, &w), 0);
+	cur_world = w;
+	assert_int_equal(world_activate(w), 0);
+	world_kill_daemon(w, SIGKILL);
+	unlink(w->socket);
+	char rundir[sizeof(w->socket)];
+	snprintf(rundir, sizeof(rundir), "%s", w->socket);
+	*strrchr(rundir, '/') = '\0'; /* the socket's directory */
+	assert_int_equal(chmod(rundir, 01777), 0);
+	fake = fork();
+	assert_true(fake >= 0);
+	if (fake == 0)
+		fake_daemon(w->socket);
+	for (int i = 0; i < 100 && lstat(w->socket, &st) != 0; i++)
+		usleep(50 * 1000);
+	assert_int_equal(lstat(w->socket, &st), 0);
+	assert_int_equal(st.st_uid, NOBODY);
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
+	assert_true(saw(run.errors, run.n_error, "not available"));
+	kill(fake, SIGKILL);
+	waitpid(fake, NULL, 0);
+	chmod(rundir, 0755);
+	world_stop(w);
+	cur_world = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	harness_reexec_under_pam_wrapper(argc, argv);
@@ -828,6 +901,7 @@ int main(int argc, char **argv)
 	                              disk_teardown),
 	    cmocka_unit_test_teardown(test_full_disk_signin_works_and_nothing_changes, disk_teardown),
 	    cmocka_unit_test_teardown(test_no_secret_in_logs_or_left_in_daemon_memory, world_teardown),
+	    cmocka_unit_test_teardown(test_fake_daemon_on_the_socket_path_is_not_believed, world_teardown),
 	};
 	alarm(240); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);

@@ -196,20 +196,24 @@ static void test_socket_group_may_start_and_wait_but_not_admin_ops(void **state)
 	assert_int_equal(st.st_mode & 07777, 0660);
 	assert_int_equal(st.st_gid, gid);
 
-	/* A member: start and wait on its flow, status; the admin ops are refused. */
-	const char *const member[] = {"{\"op\":\"start\",\"user\":\"clinician\"}",
+	/* A member: start and wait on a flow for its own account, status (without other accounts'
+	 * counts); the admin ops, and a start for another account, are refused. */
+	const char *const member[] = {"{\"op\":\"start\",\"user\":\"nobody\"}",
 	                              "{\"op\":\"wait\",\"device_code\":\"DEVICE_CODE\",\"timeout\":1}",
 	                              "{\"op\":\"status\"}",
 	                              "{\"op\":\"flows\"}",
 	                              "{\"op\":\"flush\"}",
 	                              "{\"op\":\"flow_cancel\",\"flow\":\"f-0000000000000000\"}",
+	                              "{\"op\":\"start\",\"user\":\"root\",\"service\":\"sshd\"}",
 	                              NULL};
 	out = as_user(w, NOBODY, gid, member);
 	assert_non_null(strstr(nth_line(out, 0), "\"status\":\"pending\""));
 	assert_non_null(strstr(nth_line(out, 1), "\"status\":\"pending\""));
 	assert_non_null(strstr(nth_line(out, 1), "\"expires_in\""));
 	assert_non_null(strstr(nth_line(out, 2), "\"ok\":true"));
-	for (int i = 3; i < 6; i++)
+	assert_null(strstr(nth_line(out, 2), "\"flows\""));
+	assert_null(strstr(nth_line(out, 2), "\"cached_signins\""));
+	for (int i = 3; i < 7; i++)
 		assert_non_null(strstr(nth_line(out, i), "\"error\":\"forbidden\""));
 	free(out);
 	/* Not a member: refused by the daemon even with the file opened to everyone. */
@@ -423,11 +427,36 @@ static void test_user_code_guessing_is_cut_off_at_code_attempts(void **state)
 	cur_world = NULL;
 }
 
+/* A socket directory others can write to, sticky (as /tmp) or not: another uid could bind the
+ * path first. nhslogind refuses to start there, naming the directory. */
+static void test_socket_dir_writable_by_others_is_refused_even_sticky(void **state)
+{
+	struct world *w = NULL;
+	char log[PATH_MAX];
+	(void)state;
+
+	assert_int_equal(world_start(NULL, &w), 0);
+	cur_world = w;
+	world_kill_daemon(w, SIGKILL);
+	char rundir[sizeof(w->socket)];
+	snprintf(rundir, sizeof(rundir), "%s", w->socket);
+	*strrchr(rundir, '/') = '\0'; /* the socket's directory */
+	assert_int_equal(chmod(rundir, 01777), 0);
+	assert_int_not_equal(world_restart_daemon(w), 0);
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_true(fu_file_contains(log, "writable by others"));
+	assert_true(fu_file_contains(log, rundir));
+	chmod(rundir, 0755);
+	world_stop(w);
+	cur_world = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_socket_is_root_only_by_mode_and_by_peer_check, world_teardown),
 	    cmocka_unit_test_teardown(test_socket_group_may_start_and_wait_but_not_admin_ops, group_teardown),
+	    cmocka_unit_test_teardown(test_socket_dir_writable_by_others_is_refused_even_sticky, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_client_key_readable_by_others_is_refused_naming_it,
 	                                    file_setup, file_teardown),
 	    cmocka_unit_test_setup_teardown(test_client_key_readable_by_group_is_refused_naming_it,

@@ -144,22 +144,59 @@ static void test_start_rejects_bad_user_name(void **state)
 	assert_null(s.device_code);
 }
 
+static int start_at(struct fx *fx, const char *user, const char *rhost, const char *tty,
+                    struct nl_flow_started *s)
+{
+	memset(s, 0, sizeof(*s));
+	return nl_flows_start(fx->fl, user, rhost != NULL ? "sshd" : "login", rhost, tty, 1, s);
+}
+
 static void test_start_limit_per_user(void **state)
 {
 	struct fx *fx = *state;
-	struct nl_flow_started s[4];
+	struct nl_flow_started s[5];
 
 	for (int i = 0; i < 3; i++)
 		start_ok(fx, "alice", 1, &s[i]);
-	memset(&s[3], 0, sizeof(s[3]));
-	assert_int_equal(nl_flows_start(fx->fl, "alice", NULL, NULL, NULL, 1, &s[3]), NL_ERR_LIMIT);
-	start_ok(fx, "bob", 1, &s[3]); /* another user is not held up */
+	/* A fourth from the same host is refused... */
+	assert_int_equal(start_at(fx, "alice", "10.0.0.5", "ssh", &s[3]), NL_ERR_LIMIT);
+	/* ...but not one at the computer itself, nor another user's. */
+	assert_int_equal(start_at(fx, "alice", NULL, "tty1", &s[3]), 0);
+	start_ok(fx, "bob", 1, &s[4]);
 	/* An ended flow no longer counts against its user. */
 	assert_int_equal(nl_flows_cancel(fx->fl, s[0].device_code), 0);
 	nl_flow_started_clear(&s[0]);
 	start_ok(fx, "alice", 1, &s[0]);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		nl_flow_started_clear(&s[i]);
+}
+
+/* Remote sign-ins for alice from many hosts fill her share; one at the console still starts, by
+ * ending her oldest remote one. Another remote one is "unavailable" (break-glass), not a denial. */
+static void test_console_start_evicts_oldest_remote_when_user_share_is_full(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s[3 * NL_FLOWS_USER_FACTOR], local, extra;
+	struct nl_flow_status st;
+	char host[32];
+	size_t n = sizeof(s) / sizeof(s[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(host, sizeof(host), "203.0.113.%zu", i + 1);
+		assert_int_equal(start_at(fx, "alice", host, "ssh", &s[i]), 0);
+	}
+	assert_int_equal(start_at(fx, "alice", "203.0.113.200", "ssh", &extra), NL_ERR_UNAVAILABLE);
+	assert_int_equal(start_at(fx, "alice", NULL, "tty1", &local), 0);
+	/* The oldest remote flow was the one ended, as cancelled. */
+	assert_int_equal(nl_flows_status(fx->fl, s[0].device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_DENIED);
+	assert_int_equal(st.reason, NL_REASON_CANCELLED);
+	assert_int_equal(nl_flows_status(fx->fl, s[1].device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_PENDING);
+	for (size_t i = 0; i < n; i++)
+		nl_flow_started_clear(&s[i]);
+	nl_flow_started_clear(&local);
+	nl_flow_started_clear(&extra);
 }
 
 static void test_start_limit_total(void **state)
@@ -167,16 +204,25 @@ static void test_start_limit_total(void **state)
 	struct fx *fx;
 	struct nl_flow_started s[3] = {0};
 	struct nl_flow_started extra = {0};
+	struct nl_flow_status st;
 
 	setup_with(state, 3, 3);
 	fx = *state;
 	start_ok(fx, "a", 1, &s[0]);
 	start_ok(fx, "b", 1, &s[1]);
 	start_ok(fx, "c", 1, &s[2]);
-	assert_int_equal(nl_flows_start(fx->fl, "d", NULL, NULL, NULL, 1, &extra), NL_ERR_LIMIT);
+	/* A full table refuses another remote sign-in as unavailable (the break-glass code)... */
+	assert_int_equal(start_at(fx, "d", "10.0.0.9", "ssh", &extra), NL_ERR_UNAVAILABLE);
+	/* ...and makes room for one at the computer itself by ending the oldest remote one. */
+	assert_int_equal(start_at(fx, "d", NULL, "tty1", &extra), 0);
+	/* (the ended flow made the room: it is gone, its waiter is told not_found) */
+	assert_int_equal(nl_flows_status(fx->fl, s[0].device_code, &st), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_status(fx->fl, s[1].device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_PENDING);
+	nl_flow_started_clear(&extra);
 	/* A flow that has ended gives way to a new one. */
 	assert_int_equal(nl_flows_cancel(fx->fl, s[1].device_code), 0);
-	start_ok(fx, "d", 1, &extra);
+	assert_int_equal(start_at(fx, "e", "10.0.0.9", "ssh", &extra), 0);
 	for (int i = 0; i < 3; i++)
 		nl_flow_started_clear(&s[i]);
 	nl_flow_started_clear(&extra);
@@ -528,6 +574,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_start_rejects_bad_user_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_start_limit_per_user, setup, teardown),
 	    cmocka_unit_test(test_start_limit_total),
+	    cmocka_unit_test_setup_teardown(test_console_start_evicts_oldest_remote_when_user_share_is_full,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flow_expires_with_clock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_expires_pending_flows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outcome_is_read_once, setup, teardown),

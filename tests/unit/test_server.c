@@ -543,10 +543,29 @@ static void test_server_start_unavailable_when_provider_not_ready(void **state)
 static void test_server_start_limit_per_user(void **state)
 {
 	struct fx *fx = *state;
-	struct cl c = cl_open(fx);
+	struct cl c[4];
+	for (int i = 0; i < 4; i++)
+		c[i] = cl_open(fx);
 	for (int i = 0; i < 3; i++)
-		free(start_flow(&c, "alice"));
-	assert_error(cl_call(&c, "{\"op\":\"start\",\"user\":\"alice\"}"), "limit");
+		free(start_flow(&c[i], "alice"));
+	/* The same origin (tty "ssh", no host) a fourth time: refused. */
+	assert_error(cl_call(&c[3], "{\"op\":\"start\",\"user\":\"alice\",\"tty\":\"ssh\"}"), "limit");
+	for (int i = 0; i < 4; i++)
+		cl_close(&c[i]);
+}
+
+/* The module makes one start a connection: a connection may not fill the table for everyone. */
+static void test_server_start_limit_per_connection(void **state)
+{
+	struct fx *fx = *state;
+	struct cl c = cl_open(fx);
+	char user[16];
+	for (int i = 0; i < 4; i++) {
+		snprintf(user, sizeof(user), "user%d", i);
+		free(start_flow(&c, user));
+	}
+	assert_error(cl_call(&c, "{\"op\":\"start\",\"user\":\"user9\"}"), "limit");
+	assert_int_equal(nl_flows_count(fx->fl), 4);
 	cl_close(&c);
 }
 
@@ -772,6 +791,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_server_start_unavailable_when_provider_not_ready, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_server_start_limit_per_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_start_limit_per_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_wait_returns_pending_after_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_wait_returns_fast_when_cancelled_elsewhere, setup,
 	                                    teardown),
