@@ -815,6 +815,91 @@ static void test_no_secret_in_logs_or_left_in_daemon_memory(void **state)
 	cur_world = NULL;
 }
 
+/* ---- 3c. lockout ---- */
+
+/* n remote sign-ins for user from hosts 203.0.113.1.. (what n pre-auth SSH connections make),
+ * each on its own connection, held open in fds. */
+static void hold_remote_flows(const struct world *w, const char *user, int n, bool one_host, int *fds)
+{
+	char line[256];
+	for (int i = 0; i < n; i++) {
+		assert_true((fds[i] = fu_connect(w->socket)) >= 0);
+		snprintf(line, sizeof(line),
+		         "{\"op\":\"start\",\"user\":\"%s\",\"service\":\"sshd\",\"rhost\":\"203.0.113.%d\","
+		         "\"tty\":\"ssh\"}",
+		         user, one_host ? 1 : i + 1);
+		json_t *m = fu_call(fds[i], line, 5000);
+		assert_string_equal(fu_str(m, "status"), "pending");
+		json_decref(m);
+	}
+}
+
+/* Three pending SSH sign-ins for clinician from an attacker's host (the per-user limit) do not stop
+ * clinician signing in at the console. */
+static void test_remote_flows_do_not_lock_out_the_console(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	int fds[3];
+	json_t *m;
+	(void)state;
+
+	assert_int_equal(world_start(NULL, &w), 0);
+	cur_world = w;
+	assert_int_equal(world_activate(w), 0);
+	hold_remote_flows(w, "clinician", 3, true, fds);
+	/* A fourth from the same host is refused; the person at the console is not. */
+	int extra = fu_connect(w->socket);
+	m = fu_call(extra, "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"sshd\","
+	                   "\"rhost\":\"203.0.113.1\",\"tty\":\"ssh\"}",
+	            5000);
+	assert_string_equal(fu_str(m, "error"), "limit");
+	json_decref(m);
+	close(extra);
+	assert_int_equal(pam_run_auth(w, &run), PAM_SUCCESS);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	world_stop(w);
+	cur_world = NULL;
+}
+
+/* The whole table held by remote sign-ins (max_flows = 8, from 8 hosts): the console still signs
+ * in (the oldest remote one makes room, logged "evicted"); another remote one is "unavailable",
+ * which the break-glass stack falls back on, not a denial. */
+static void test_full_table_of_remote_flows_does_not_lock_out_the_console(void **state)
+{
+	static const struct world_opts o = {.daemon_extra = "max_flows = 8"};
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	char log[PATH_MAX];
+	int fds[8];
+	(void)state;
+
+	assert_int_equal(world_start(&o, &w), 0);
+	cur_world = w;
+	assert_int_equal(world_activate(w), 0);
+	hold_remote_flows(w, "nurse", 8, false, fds);
+	assert_int_equal(pam_run_auth(w, &run), PAM_SUCCESS);
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_true(fu_file_contains(log, "evicted"));
+	/* Refill the room the sign-in left, then a remote sign-in (with rhost) finds the table full. */
+	int more = fu_connect(w->socket);
+	json_t *m = fu_call(more, "{\"op\":\"start\",\"user\":\"nurse\",\"service\":\"sshd\","
+	                          "\"rhost\":\"203.0.113.99\",\"tty\":\"ssh\"}",
+	                    5000);
+	json_decref(m);
+	m = fu_call(more, "{\"op\":\"start\",\"user\":\"nurse\",\"service\":\"sshd\","
+	                  "\"rhost\":\"203.0.113.98\",\"tty\":\"ssh\"}",
+	            5000);
+	assert_string_equal(fu_str(m, "error"), "unavailable");
+	json_decref(m);
+	close(more);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	world_stop(w);
+	cur_world = NULL;
+}
+
 /* ---- 3b. a fake daemon ---- */
 
 #define NOBODY 65534
@@ -902,6 +987,9 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_full_disk_signin_works_and_nothing_changes, disk_teardown),
 	    cmocka_unit_test_teardown(test_no_secret_in_logs_or_left_in_daemon_memory, world_teardown),
 	    cmocka_unit_test_teardown(test_fake_daemon_on_the_socket_path_is_not_believed, world_teardown),
+	    cmocka_unit_test_teardown(test_remote_flows_do_not_lock_out_the_console, world_teardown),
+	    cmocka_unit_test_teardown(test_full_table_of_remote_flows_does_not_lock_out_the_console,
+	                              world_teardown),
 	};
 	alarm(240); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
