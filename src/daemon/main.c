@@ -4,6 +4,7 @@
 #include "bridge.h"
 #include "device.h"
 #include "flows.h"
+#include "mapping.h"
 #include "nl_config.h"
 #include "nl_err.h"
 #include "nl_http.h"
@@ -111,6 +112,54 @@ static int setup_signals(int *fd)
 	return 0;
 }
 
+/* The line of the main file that sets key ("key = ..."), for a message that points at it; 0 if it
+ * cannot be found (the file was already parsed and checked by nl_config_load). */
+static unsigned setting_line(const char *path, const char *key)
+{
+	char *text = NULL, e[256];
+	size_t len = 0, klen = strlen(key);
+	unsigned lineno = 0, found = 0;
+
+	if (path == NULL ||
+	    nl_read_file_checked(path, false, NL_CONFIG_MAX_FILE, &text, &len, e, sizeof(e)) != 0)
+		return 0;
+	for (const char *p = text; found == 0 && p < text + len; lineno++) {
+		const char *nl = strchr(p, '\n'), *q = p + strspn(p, " \t");
+		if (strncmp(q, key, klen) == 0 && (q[klen] == '=' || q[klen] == ' ' || q[klen] == '\t'))
+			found = lineno + 1;
+		p = nl != NULL ? nl + 1 : text + len;
+	}
+	free(text);
+	return found;
+}
+
+/* Identity settings that would fail every sign-in (a map file that is missing, malformed or
+ * unsafe; a scope without the claim) stop the daemon here, with what nhsloginctl check says and
+ * the fix, instead of failing each person later. */
+static int check_identity(const struct nl_config *cfg, char *err, size_t errlen)
+{
+	char why[768] = "", where[300];
+	unsigned line;
+	int r;
+
+	if ((r = nl_map_check_scope(cfg, why, sizeof(why))) != 0) {
+		snprintf(err, errlen, "%s", why);
+		return r;
+	}
+	if ((r = nl_map_check(cfg, why, sizeof(why))) == 0)
+		return 0;
+	if ((line = setting_line(cfg->path, "map_file")) > 0)
+		snprintf(where, sizeof(where), "%s:%u", cfg->path, line);
+	else
+		snprintf(where, sizeof(where), "%s", cfg->path != NULL ? cfg->path : "the configuration");
+	snprintf(err, errlen,
+	         "%s. Every sign-in would fail, so nhslogind does not start: correct it (map_file is set "
+	         "at %s; the map's format is in nhslogin.conf(5)), run nhsloginctl check, then start "
+	         "nhslogind again",
+	         why, where);
+	return r;
+}
+
 static int start_parts(struct daemon *d, char *err, size_t errlen)
 {
 	struct nl_server_ctx ctx;
@@ -177,7 +226,7 @@ int main(int argc, char **argv)
 	struct daemon d = {.notify_fd = -1, .signal_fd = -1};
 	const char *path = NL_CONFIG_DEFAULT_PATH;
 	bool foreground = false, debug = false;
-	char err[512] = "", url[300];
+	char err[1536] = "", url[300];
 	int c, r, status = 1;
 
 	/* cjose's decoded JWS payloads (ID token claims: nonce, sub, NHS number) are wiped too. Its
@@ -211,7 +260,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	nl_config_init(&d.cfg);
-	if (nl_config_load(path, &d.cfg, 0, err, sizeof(err)) != 0) {
+	if (nl_config_load(path, &d.cfg, 0, err, sizeof(err)) != 0 ||
+	    check_identity(&d.cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "nhslogind: %s\n", err);
 		nl_config_free(&d.cfg);
 		return 2;

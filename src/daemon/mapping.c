@@ -319,6 +319,19 @@ out:
 	return r;
 }
 
+/* A map file that cannot be read is a configuration error, never "no such identity": a missing
+ * file gets its fix added (the checked read's own messages say what to chmod or chown). */
+static int read_problem(const char *path, int r, char *err, size_t errlen)
+{
+	if (r != NL_ERR_NOT_FOUND)
+		return r;
+	set_err(err, errlen,
+	        "%s: no such file: create it (one \"local_user claim_value\" a line) or set "
+	        "[identity] map_file to the map's path",
+	        path);
+	return NL_ERR_CONFIG;
+}
+
 /* Read (checked: owner, mode, size) and parse a map file. */
 static int load_map(const char *path, enum value_kind kind, struct map_table *out, char *err, size_t errlen)
 {
@@ -326,8 +339,10 @@ static int load_map(const char *path, enum value_kind kind, struct map_table *ou
 	size_t len = 0;
 	int r;
 
-	if ((r = nl_read_file_checked(path, false, NL_MAP_MAX_FILE, &buf, &len, err, errlen)) != 0)
+	if ((r = nl_read_file_checked(path, false, NL_MAP_MAX_FILE, &buf, &len, err, errlen)) != 0) {
+		r = read_problem(path, r, err, errlen);
 		goto out;
+	}
 	r = parse_map(path, buf, len, kind, out, err, errlen);
 out:
 	free(buf);
@@ -372,8 +387,9 @@ static int cache_refresh_locked(const char *path, enum value_kind kind, char *er
 	int r;
 
 	if (lstat(path, &st) != 0) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
-		r = errno == ENOENT ? NL_ERR_CONFIG : NL_ERR_IO;
+		int e = errno;
+		set_err(err, errlen, "%s: %s", path, strerror(e));
+		r = read_problem(path, e == ENOENT ? NL_ERR_NOT_FOUND : NL_ERR_IO, err, errlen);
 		cache_drop_locked();
 		return r;
 	}
@@ -438,8 +454,8 @@ static int get_claim(enum nl_claim c, const json_t *claims, char **out, char *er
 	if (name == NULL)
 		return NL_ERR_CONFIG;
 	if (v == NULL) {
-		set_err(err, errlen, "the ID token has no %s claim", name);
-		return NL_ERR_NOT_FOUND;
+		set_err(err, errlen, "the identity has no %s claim", name);
+		return NL_ERR_CLAIM;
 	}
 	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
 	    json_string_length(v) == 0 || json_string_length(v) > MAX_VALUE) {
@@ -483,10 +499,10 @@ static int map_by_file(const struct nl_config *cfg, const json_t *claims, char *
 		set_err(err, errlen, "[identity] map_file is not set");
 		return NL_ERR_CONFIG;
 	}
-	if ((r = get_claim(cfg->claim, claims, &value, err, errlen)) != 0)
-		return r;
 	pthread_mutex_lock(&cache.lock);
-	if ((r = cache_refresh_locked(cfg->map_file, kind, err, errlen)) != 0)
+	/* The map first: with a broken map every sign-in fails, whatever the identity holds. */
+	if ((r = cache_refresh_locked(cfg->map_file, kind, err, errlen)) != 0 ||
+	    (r = get_claim(cfg->claim, claims, &value, err, errlen)) != 0)
 		goto unlock;
 	e = cache.table.n > 0
 	        ? bsearch(value, cache.table.e, cache.table.n, sizeof(*cache.table.e), value_key_cmp)
@@ -591,6 +607,49 @@ int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen)
 	r = load_map(cfg->map_file, kind_of(cfg->claim), &t, err, errlen);
 	table_free(&t);
 	return r;
+}
+
+/* Is name one of the space-separated tokens of scope? */
+static bool scope_has(const char *scope, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = scope; *p != '\0';) {
+		size_t len = strcspn(p, " ");
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p += len;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen)
+{
+	enum nl_claim c;
+	const char *need;
+
+	if (cfg == NULL)
+		return NL_ERR_INVALID;
+	c = cfg->rule == NL_MAP_EMAIL_LOCAL ? NL_CLAIM_EMAIL : cfg->claim;
+	switch (c) {
+	case NL_CLAIM_NHS_NUMBER:
+		need = "profile";
+		break;
+	case NL_CLAIM_EMAIL:
+		need = "email";
+		break;
+	default:
+		return 0; /* sub is in every ID token */
+	}
+	if (cfg->env.scope == NULL || scope_has(cfg->env.scope, need))
+		return 0;
+	set_err(err, errlen,
+	        "%s: scope = %s has no \"%s\", but [identity] claim = %s needs it (NHS login sends %s "
+	        "only for that scope): add %s to scope, once NHS login has approved it for the client",
+	        cfg->env.path != NULL ? cfg->env.path : "environment file", cfg->env.scope, need,
+	        claim_name(c), claim_name(c), need);
+	return NL_ERR_CONFIG;
 }
 
 void nl_map_cache_flush(void)

@@ -22,17 +22,24 @@
  * mtime, ctime, mode or owner change.
  * rule email_local: the email claim (verified as above); its domain must equal cfg->email_domain
  * (ASCII case-insensitive) and its lower-cased local part must be a valid user name.
- * Returns 0 and a new string in *local_user; NL_ERR_NOT_FOUND when the claim is absent or nothing
- * matches; NL_ERR_CLAIM for an unverified email or a malformed claim; NL_ERR_CONFIG / NL_ERR_PERM /
- * NL_ERR_IO for a bad map file or settings (err names file and line). Thread-safe. */
+ * Returns 0 and a new string in *local_user; NL_ERR_NOT_FOUND when the claim's value matches
+ * nothing (the person is not linked); NL_ERR_CLAIM when the claims hold no usable value of the
+ * claim (absent, malformed, an unverified email: the sign-in did not say who the person is);
+ * NL_ERR_CONFIG / NL_ERR_PERM / NL_ERR_IO / NL_ERR_TOO_BIG for a map file or settings that cannot
+ * work, missing file included (err names file and line; checked before the claim). err never
+ * holds the claim's value. Thread-safe. */
 int nl_map_identity(const struct nl_config *cfg, const json_t *claims, char **local_user, char *err,
                     size_t errlen);
 /* Check a map file's syntax and mode (for nhsloginctl check) without knowing the claim: any value
  * of 10 digits must have a valid NHS number check digit; ambiguity is an error as above. */
 int nl_map_check_file(const char *path, char *err, size_t errlen);
 /* Check cfg's map file as nl_map_identity would read it (the values' kind from cfg->claim).
- * 0 if rule is not map. */
+ * 0 if rule is not map. A missing file is NL_ERR_CONFIG. */
 int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen);
+/* Check that the environment's scope asks for the claim the mapping needs (NHS login sends
+ * nhs_number only for "profile", email only for "email"): otherwise every sign-in would lack it.
+ * NL_ERR_CONFIG with the environment file, the scope and the fix in err. */
+int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen);
 /* Forget the cached map file (nhsloginctl flush; tests). */
 void nl_map_cache_flush(void);
 

@@ -1,6 +1,7 @@
 /* nhslogind as a program: the real binary with a generated config against a real nhslogin-mock
  * (tests/pam/harness.c starts both), driven over its socket: status, a bridge sign-in end to end,
- * a mismatch, native device mode, and the signals. */
+ * a mismatch, native device mode, the signals, and start-up refusing identity settings that
+ * cannot work. */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,6 +207,156 @@ static void test_daemon_sigterm_stops_cleanly_and_removes_socket(void **state)
 	assert_int_equal(lstat(w->socket, &st), -1);
 }
 
+/* ---- identity settings that cannot work ---- */
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void map_path(const struct world *w, char *out, size_t len)
+{
+	snprintf(out, len, "%s/nhslogin.map", w->dir);
+}
+
+/* Run nhslogind on w's config (the world's own daemon stopped first) until it exits by itself,
+ * 10 s at most; out gets what it wrote to stdout and stderr. Returns its exit status, or -1 if it
+ * said "ready" or did not exit in time (it is killed then). */
+static int run_daemon_until_exit(struct world *w, char *out, size_t outlen)
+{
+	const char *top = getenv("NL_TOP_BUILDDIR");
+	char prog[PATH_MAX];
+	int pipefd[2], status = -1;
+	size_t len = 0;
+	int64_t deadline = nl_mono_ms() + 10000;
+	pid_t pid, got = 0;
+
+	world_kill_daemon(w, SIGTERM);
+	snprintf(prog, sizeof(prog), "%s/nhslogind", top != NULL && top[0] != '\0' ? top : ".");
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		execl(prog, prog, "--config", w->conf, "--foreground", (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	out[0] = '\0';
+	for (;;) {
+		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		int left = (int)(deadline - nl_mono_ms());
+		ssize_t n;
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			break;
+		if ((n = read(pipefd[0], out + len, outlen - 1 - len)) <= 0)
+			break;
+		len += (size_t)n;
+		out[len] = '\0';
+		if (strstr(out, "ready") != NULL || len == outlen - 1)
+			break;
+	}
+	close(pipefd[0]);
+	/* Its output ends before it has exited: give it until the deadline, unless it is running. */
+	while (strstr(out, "ready") == NULL && (got = waitpid(pid, &status, WNOHANG)) == 0 &&
+	       nl_mono_ms() < deadline)
+		usleep(10 * 1000);
+	if (got != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void assert_has(const char *text, const char *needle)
+{
+	if (strstr(text, needle) == NULL)
+		fail_msg("\"%s\" not in: %s", needle, text);
+}
+
+/* nhslogind exits with status 2 (configuration) before it is ready; out gets what it said. */
+static void assert_refused_at_start(struct world *w, char *out, size_t outlen)
+{
+	int status = run_daemon_until_exit(w, out, outlen);
+	if (status != 2)
+		fail_msg("nhslogind: status %d (-1: it started), said: %s", status, out);
+}
+
+static void test_daemon_refuses_to_start_without_map_file(void **state)
+{
+	struct world *w = *state;
+	char map[PATH_MAX], out[4096], at[PATH_MAX + 16];
+
+	map_path(w, map, sizeof(map));
+	assert_int_equal(unlink(map), 0);
+	assert_refused_at_start(w, out, sizeof(out));
+	/* The file, the line that names it, and the fix, in one message. */
+	assert_has(out, map);
+	assert_has(out, "no such file");
+	snprintf(at, sizeof(at), "%s:", w->conf);
+	assert_has(out, at);
+	assert_has(out, "create it");
+	assert_has(out, "does not start");
+	/* One line: what is wrong and the fix together. */
+	assert_non_null(strchr(out, '\n'));
+	assert_int_equal(strchr(out, '\n')[1], '\0');
+}
+
+static void test_daemon_refuses_to_start_with_malformed_map_line(void **state)
+{
+	struct world *w = *state;
+	char map[PATH_MAX], out[4096], at[PATH_MAX + 64];
+
+	map_path(w, map, sizeof(map));
+	write_text(map, "# who may sign in\nclinician 9686368973\nnurse\n", 0644);
+	assert_refused_at_start(w, out, sizeof(out));
+	snprintf(at, sizeof(at), "%s:3: expected \"local_user claim_value\"", map);
+	assert_has(out, at);
+	assert_has(out, "nhsloginctl check");
+	assert_has(out, "does not start");
+}
+
+static void test_daemon_refuses_to_start_with_unsafe_map_file(void **state)
+{
+	struct world *w = *state;
+	char map[PATH_MAX], out[4096];
+
+	map_path(w, map, sizeof(map));
+	assert_int_equal(chmod(map, 0666), 0);
+	assert_refused_at_start(w, out, sizeof(out));
+	assert_has(out, map);
+	assert_has(out, "chmod go-w");
+}
+
+static void test_daemon_refuses_to_start_when_scope_lacks_the_claim(void **state)
+{
+	struct world *w = *state;
+	char env[PATH_MAX], out[4096], text[4096], *p;
+	FILE *f;
+	size_t n;
+
+	/* claim = nhs_number (the harness's), but a scope without profile: NHS login would never send it. */
+	snprintf(env, sizeof(env), "%s/environments/local.conf", w->dir);
+	assert_non_null(f = fopen(env, "r"));
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_non_null(p = strstr(text, "scope = openid profile\n"));
+	memcpy(p, "scope = openid        \n", strlen("scope = openid profile\n"));
+	write_text(env, text, 0644);
+	assert_refused_at_start(w, out, sizeof(out));
+	assert_has(out, env);
+	assert_has(out, "claim = nhs_number");
+	assert_has(out, "add profile to scope");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +367,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_daemon_device_mode_signin_approves, setup_device, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_sighup_keeps_serving, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_sigterm_stops_cleanly_and_removes_socket, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_refuses_to_start_without_map_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_refuses_to_start_with_malformed_map_line, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_refuses_to_start_with_unsafe_map_file, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_refuses_to_start_when_scope_lacks_the_claim, setup,
 	                                    teardown),
 	};
 	alarm(300); /* the whole program times out on its own */

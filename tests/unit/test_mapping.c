@@ -1,5 +1,5 @@
 /* Identity mapping: map files (by NHS number, email, sub), their checks (syntax, ambiguity, check
- * digits, mode), re-reading on change, and the email_local rule. */
+ * digits, mode, a missing file), re-reading on change, the claim's scope, and the email_local rule. */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,12 +156,24 @@ static void test_map_nhs_number_miss_is_not_found(void **state)
 	assert_map_fails(&cfg, "{\"nhs_number\":\"" NHS_NOBODY "\"}", NL_ERR_NOT_FOUND, NULL);
 }
 
-static void test_map_absent_claim_is_not_found(void **state)
+/* No claim is not "not linked": the sign-in did not say who the person is (reason no_claim). */
+static void test_map_absent_claim_is_claim_error(void **state)
 {
 	struct nl_config cfg;
 	(void)state;
 	cfg_map(&cfg, NL_CLAIM_NHS_NUMBER, fixture("nhs.map"));
-	assert_map_fails(&cfg, "{\"sub\":\"x\"}", NL_ERR_NOT_FOUND, "nhs_number");
+	assert_map_fails(&cfg, "{\"sub\":\"x\"}", NL_ERR_CLAIM, "no nhs_number claim");
+	cfg_map(&cfg, NL_CLAIM_EMAIL, fixture("email.map"));
+	assert_map_fails(&cfg, "{\"sub\":\"x\"}", NL_ERR_CLAIM, "no email claim");
+}
+
+/* A broken map fails every sign-in: that is said first, whatever the identity holds. */
+static void test_map_broken_map_reported_before_absent_claim(void **state)
+{
+	struct nl_config cfg;
+	(void)state;
+	cfg_map(&cfg, NL_CLAIM_NHS_NUMBER, fixture("syntax.map"));
+	assert_map_fails(&cfg, "{\"sub\":\"x\"}", NL_ERR_CONFIG, "syntax.map:3:");
 }
 
 static void test_map_rejects_malformed_nhs_number_claim(void **state)
@@ -305,6 +317,46 @@ static void test_map_missing_file_is_config_error(void **state)
 	snprintf(path, sizeof(path), "%s/no-such.map", tmpdir);
 	cfg_map(&cfg, NL_CLAIM_NHS_NUMBER, path);
 	assert_map_fails(&cfg, "{\"nhs_number\":\"" NHS_ALICE "\"}", NL_ERR_CONFIG, "no-such.map");
+	assert_map_fails(&cfg, "{\"nhs_number\":\"" NHS_ALICE "\"}", NL_ERR_CONFIG, "create it");
+}
+
+/* The check the daemon makes at start (and nhsloginctl check) says the same of a missing map. */
+static void test_map_check_missing_file_is_config_error_with_fix(void **state)
+{
+	struct nl_config cfg;
+	char path[512], err[512] = "";
+	(void)state;
+	snprintf(path, sizeof(path), "%s/absent.map", tmpdir);
+	cfg_map(&cfg, NL_CLAIM_NHS_NUMBER, path);
+	assert_int_equal(nl_map_check(&cfg, err, sizeof(err)), NL_ERR_CONFIG);
+	assert_non_null(strstr(err, "absent.map: no such file"));
+	assert_non_null(strstr(err, "map_file"));
+}
+
+/* A map file removed after it was cached is a configuration error, not "no such identity". */
+static void test_map_file_removed_after_caching_is_config_error(void **state)
+{
+	struct nl_config cfg;
+	char path[512];
+	(void)state;
+	snprintf(path, sizeof(path), "%s", write_map("removed.map", "alice " NHS_ALICE "\n", 0644));
+	cfg_map(&cfg, NL_CLAIM_NHS_NUMBER, path);
+	assert_maps_to(&cfg, "{\"nhs_number\":\"" NHS_ALICE "\"}", "alice");
+	assert_int_equal(unlink(path), 0);
+	assert_map_fails(&cfg, "{\"nhs_number\":\"" NHS_ALICE "\"}", NL_ERR_CONFIG, "removed.map");
+}
+
+/* A map made malformed after it was cached is refused at the next sign-in (naming the line). */
+static void test_map_file_corrupted_after_caching_is_config_error(void **state)
+{
+	struct nl_config cfg;
+	char path[512];
+	(void)state;
+	snprintf(path, sizeof(path), "%s", write_map("corrupt.map", "alice " NHS_ALICE "\n", 0644));
+	cfg_map(&cfg, NL_CLAIM_NHS_NUMBER, path);
+	assert_maps_to(&cfg, "{\"nhs_number\":\"" NHS_ALICE "\"}", "alice");
+	write_map("corrupt.map", "alice " NHS_ALICE "\nbob " NHS_BOB " trailing\n", 0644);
+	assert_map_fails(&cfg, "{\"nhs_number\":\"" NHS_ALICE "\"}", NL_ERR_CONFIG, "corrupt.map:2:");
 }
 
 static void test_map_file_changed_on_disk_is_reread(void **state)
@@ -420,6 +472,43 @@ static void test_map_check_uses_configured_claim(void **state)
 	assert_non_null(strstr(err, "sub.map:2:"));
 }
 
+/* The scope must ask for the claim: NHS login sends nhs_number only for profile, email only for
+ * email. */
+static void test_map_check_scope_needs_the_claims_scope(void **state)
+{
+	struct nl_config cfg;
+	char err[512] = "";
+	(void)state;
+	cfg_map(&cfg, NL_CLAIM_NHS_NUMBER, "/unused.map");
+	cfg.env.path = (char *)"/etc/nhslogin/environments/live.conf";
+	cfg.env.scope = (char *)"openid profile";
+	assert_int_equal(nl_map_check_scope(&cfg, err, sizeof(err)), 0);
+	cfg.env.scope = (char *)"openid email profile_extended";
+	assert_int_equal(nl_map_check_scope(&cfg, err, sizeof(err)), NL_ERR_CONFIG);
+	assert_non_null(strstr(err, "live.conf"));
+	assert_non_null(strstr(err, "add profile to scope"));
+	cfg.claim = NL_CLAIM_EMAIL;
+	assert_int_equal(nl_map_check_scope(&cfg, err, sizeof(err)), 0);
+	cfg.env.scope = (char *)"openid profile";
+	assert_int_equal(nl_map_check_scope(&cfg, err, sizeof(err)), NL_ERR_CONFIG);
+	assert_non_null(strstr(err, "add email to scope"));
+	cfg.claim = NL_CLAIM_SUB;
+	cfg.env.scope = (char *)"openid";
+	assert_int_equal(nl_map_check_scope(&cfg, err, sizeof(err)), 0);
+	cfg_email_local(&cfg, "example.nhs.uk");
+	cfg.env.scope = (char *)"openid profile";
+	assert_int_equal(nl_map_check_scope(&cfg, err, sizeof(err)), NL_ERR_CONFIG);
+}
+
+static void test_email_local_absent_email_is_claim_error(void **state)
+{
+	struct nl_config cfg;
+	(void)state;
+	cfg_email_local(&cfg, "example.nhs.uk");
+	assert_map_fails(&cfg, "{\"sub\":\"x\",\"nhs_number\":\"" NHS_ALICE "\"}", NL_ERR_CLAIM,
+	                 "no email claim");
+}
+
 static void test_email_local_right_domain_maps_lowercased(void **state)
 {
 	struct nl_config cfg;
@@ -492,7 +581,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_map_nhs_number_hit, test_teardown),
 	    cmocka_unit_test_teardown(test_map_nhs_number_miss_is_not_found, test_teardown),
-	    cmocka_unit_test_teardown(test_map_absent_claim_is_not_found, test_teardown),
+	    cmocka_unit_test_teardown(test_map_absent_claim_is_claim_error, test_teardown),
+	    cmocka_unit_test_teardown(test_map_broken_map_reported_before_absent_claim, test_teardown),
 	    cmocka_unit_test_teardown(test_map_rejects_malformed_nhs_number_claim, test_teardown),
 	    cmocka_unit_test_teardown(test_map_email_case_insensitive_hit, test_teardown),
 	    cmocka_unit_test_teardown(test_map_email_refuses_unverified, test_teardown),
@@ -508,11 +598,16 @@ int main(void)
 	    cmocka_unit_test_teardown(test_map_group_writable_file_refused, test_teardown),
 	    cmocka_unit_test_teardown(test_map_file_made_group_writable_after_caching_refused, test_teardown),
 	    cmocka_unit_test_teardown(test_map_missing_file_is_config_error, test_teardown),
+	    cmocka_unit_test_teardown(test_map_check_missing_file_is_config_error_with_fix, test_teardown),
+	    cmocka_unit_test_teardown(test_map_file_removed_after_caching_is_config_error, test_teardown),
+	    cmocka_unit_test_teardown(test_map_file_corrupted_after_caching_is_config_error, test_teardown),
 	    cmocka_unit_test_teardown(test_map_file_changed_on_disk_is_reread, test_teardown),
 	    cmocka_unit_test_teardown(test_map_lookups_from_threads_while_file_changes, test_teardown),
 	    cmocka_unit_test_teardown(test_map_comments_blank_lines_and_tabs_accepted, test_teardown),
 	    cmocka_unit_test_teardown(test_map_check_file_accepts_good_and_names_bad, test_teardown),
 	    cmocka_unit_test_teardown(test_map_check_uses_configured_claim, test_teardown),
+	    cmocka_unit_test_teardown(test_map_check_scope_needs_the_claims_scope, test_teardown),
+	    cmocka_unit_test_teardown(test_email_local_absent_email_is_claim_error, test_teardown),
 	    cmocka_unit_test_teardown(test_email_local_right_domain_maps_lowercased, test_teardown),
 	    cmocka_unit_test_teardown(test_email_local_wrong_domain_refused, test_teardown),
 	    cmocka_unit_test_teardown(test_email_local_lookalike_domain_refused, test_teardown),
