@@ -113,6 +113,8 @@ static const char *hint(const char *reason)
 	    {"invalid_token", "An ID token check failed: see journalctl -u nhslogind."},
 	    {"cancelled", "The sign-in was cancelled."},
 	    {"unavailable", "NHS login could not be reached: run nhsloginctl check."},
+	    {"no_claim", "The sign-in did not carry [identity] claim: check scope (profile, email)."},
+	    {"misconfigured", "The map file or identity settings cannot work: run nhsloginctl check."},
 	};
 	for (size_t i = 0; reason != NULL && i < sizeof(hints) / sizeof(hints[0]); i++)
 		if (strcmp(reason, hints[i].reason) == 0)

@@ -404,6 +404,18 @@ static mhd_result result_page(struct nl_bridge *b, struct MHD_Connection *conn, 
 		    "This code has expired - start again at your workstation",
 		    "The sign-in at your workstation has ended. Start again there to get a new code.", false,
 		    false);
+	case NL_REASON_NO_CLAIM:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "NHS login did not say who you are",
+		    "The sign-in did not include your NHS number (or verified email address), which this "
+		    "workstation uses to find your account. Ask your IT service desk.",
+		    false, false);
+	case NL_REASON_MISCONFIGURED:
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_INTERNAL_SERVER_ERROR, "Workstation not set up correctly",
+		    "You signed in to NHS login, but this workstation is not set up correctly to finish "
+		    "signing you in. Ask your IT service desk.",
+		    false, false);
 	case NL_REASON_INVALID_TOKEN:
 		snprintf(text, sizeof(text), "The answer from NHS login could not be checked.%s", again);
 		return send_message(b, conn, method, url, MHD_HTTP_BAD_GATEWAY,

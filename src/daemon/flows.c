@@ -101,6 +101,10 @@ const char *nl_flow_reason_word(enum nl_flow_reason r)
 		return "unavailable";
 	case NL_REASON_RESTARTED:
 		return "restarted";
+	case NL_REASON_NO_CLAIM:
+		return "no_claim";
+	case NL_REASON_MISCONFIGURED:
+		return "misconfigured";
 	}
 	return "denied";
 }
@@ -131,6 +135,12 @@ static void default_message(enum nl_flow_reason r, const char *user, char *out, 
 		break;
 	case NL_REASON_RESTARTED:
 		snprintf(out, outlen, "NHS login stopped on this computer during the sign-in.");
+		break;
+	case NL_REASON_NO_CLAIM:
+		snprintf(out, outlen, "The sign-in did not include what this computer needs to find your account.");
+		break;
+	case NL_REASON_MISCONFIGURED:
+		snprintf(out, outlen, "NHS login is not set up correctly on this computer; ask IT.");
 		break;
 	default:
 		snprintf(out, outlen, "The sign-in was declined.");

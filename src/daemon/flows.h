@@ -33,6 +33,8 @@ enum nl_flow_reason {
 	NL_REASON_CANCELLED,
 	NL_REASON_UNAVAILABLE, /* provider unreachable or misbehaving */
 	NL_REASON_RESTARTED,   /* nhslogind stopped (or restarted) while the flow was pending */
+	NL_REASON_NO_CLAIM,    /* the identity lacks the configured claim (or it is unusable) */
+	NL_REASON_MISCONFIGURED, /* the identity mapping cannot work here (map file, settings) */
 };
 const char *nl_flow_reason_word(enum nl_flow_reason r);
 

@@ -46,12 +46,26 @@ static const char *mapped_by(const struct nl_config *cfg)
 	}
 }
 
-/* Map a verified identity; on success *mapped is a new string. The reason otherwise, with why in
- * detail (the caller's one log line says it). */
-static enum nl_flow_reason map_identity(const struct nl_config *cfg, const struct nl_identity *id,
-                                        char **mapped, char *detail, size_t detlen)
+/* What the person is told when the sign-in lacked the claim: which one, in their words. */
+static const char *no_claim_message(const struct nl_config *cfg)
 {
-	char err[192] = "";
+	if (cfg->rule == NL_MAP_EMAIL_LOCAL || cfg->claim == NL_CLAIM_EMAIL)
+		return "The sign-in did not include a verified email address, which this computer uses to "
+		       "find your account.";
+	if (cfg->claim == NL_CLAIM_NHS_NUMBER)
+		return "The sign-in did not include your NHS number, which this computer uses to find your "
+		       "account.";
+	return NULL; /* sub is in every ID token: the default message */
+}
+
+/* Map a verified identity; on success *mapped is a new string. The reason otherwise, with why in
+ * detail (the caller's one log line says it) and, if not the reason's default, what the person
+ * reads in *message. */
+static enum nl_flow_reason map_identity(const struct nl_config *cfg, const struct nl_identity *id,
+                                        char **mapped, char *detail, size_t detlen, const char **message)
+{
+	char err[256] = "";
+	const char *why;
 	int r;
 
 	if (id == NULL || id->claims == NULL) {
@@ -59,28 +73,43 @@ static enum nl_flow_reason map_identity(const struct nl_config *cfg, const struc
 		return NL_REASON_UNAVAILABLE;
 	}
 	r = nl_map_identity(cfg, id->claims, mapped, err, sizeof(err));
+	why = err[0] != '\0' ? err : nl_strerror(r);
 	switch (r) {
 	case 0:
 		return NL_REASON_NONE;
 	case NL_ERR_NOT_FOUND:
-	case NL_ERR_CLAIM: /* unverified email, malformed claim: this identity names nobody */
-		snprintf(detail, detlen, "identity maps to no account: %s",
-		         err[0] != '\0' ? err : nl_strerror(r));
+		snprintf(detail, detlen, "identity maps to no account: %s", why);
 		return NL_REASON_NO_MAPPING;
+	case NL_ERR_CLAIM: /* absent, malformed, unverified: the sign-in did not say who this is */
+		snprintf(detail, detlen, "no usable claim: %s%s", why,
+		         cfg->userinfo ? " (ID token and userinfo)" : " (ID token; userinfo is off)");
+		*message = no_claim_message(cfg);
+		return NL_REASON_NO_CLAIM;
+	case NL_ERR_CONFIG:
+	case NL_ERR_PERM:
+	case NL_ERR_IO:
+	case NL_ERR_TOO_BIG:
+		/* Our own setup, not the provider: every sign-in fails until an admin fixes it. */
+		snprintf(detail, detlen, "identity mapping cannot work: %s", why);
+		return NL_REASON_MISCONFIGURED;
 	default:
-		snprintf(detail, detlen, "identity mapping failed: %s",
-		         err[0] != '\0' ? err : nl_strerror(r));
+		snprintf(detail, detlen, "identity mapping failed: %s", why);
 		return NL_REASON_UNAVAILABLE;
 	}
 }
 
 /* The one log line of a finished flow: "flow ID: approved user=U (...)" or "flow ID: denied
- * reason=WORD user=U (detail)". Trouble on our side or the provider's is a warning. */
+ * reason=WORD user=U (detail)". A setup here that cannot work is an error; trouble with the
+ * provider a warning. */
 static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reason reason, const char *detail)
 {
 	bool has = detail != NULL && detail[0] != '\0';
-	int prio =
-	    reason == NL_REASON_UNAVAILABLE || reason == NL_REASON_INVALID_TOKEN ? LOG_WARNING : LOG_NOTICE;
+	int prio = LOG_NOTICE;
+
+	if (reason == NL_REASON_MISCONFIGURED) /* every sign-in fails until an admin acts */
+		prio = LOG_ERR;
+	else if (reason == NL_REASON_UNAVAILABLE || reason == NL_REASON_INVALID_TOKEN)
+		prio = LOG_WARNING;
 
 	if (reason == NL_REASON_NONE)
 		nl_log(prio, "flow %s: approved user=%s%s%s%s", flow_id, user, has ? " (" : "",
@@ -97,7 +126,8 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 {
 	enum nl_flow_reason reason = reason_of_outcome(outcome);
 	const char *who = flow_user != NULL ? flow_user : "?";
-	char *mapped = NULL, why[320] = "";
+	char *mapped = NULL, why[400] = "";
+	const char *message = NULL;
 	int r;
 
 	if (flow_id == NULL)
@@ -105,10 +135,10 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 	if (detail != NULL)
 		snprintf(why, sizeof(why), "%s", detail);
 	if (reason == NL_REASON_NONE)
-		reason = map_identity(cfg, id, &mapped, why, sizeof(why));
+		reason = map_identity(cfg, id, &mapped, why, sizeof(why), &message);
 	/* flows makes the decision (approved only if mapped equals the flow's user) and logs only
 	 * the endings it causes itself (expired, cancelled); this function logs the rest, once */
-	r = nl_flows_finish(fl, flow_id, reason, mapped, NULL);
+	r = nl_flows_finish(fl, flow_id, reason, mapped, message);
 	if (r != 0) {
 		/* the flow's own end (expired or cancelled) has been logged; this is a separate event */
 		nl_info("flow %s: NHS login answered (%s) after the flow had ended; ignored", flow_id,

@@ -108,6 +108,11 @@ static const struct {
 	{"restarted", OUT_UNAVAILABLE,
 	 "NHS login stopped on this computer while you were signing in (it may be restarting). Start the "
 	 "login again in a minute, or use your break-glass login."},
+	{"no_claim", OUT_DENIED,
+	 "NHS login: the sign-in did not include your NHS number (or verified email address), which this "
+	 "computer uses to find your account. Ask IT."},
+	{"misconfigured", OUT_UNAVAILABLE,
+	 "NHS login is not set up correctly on this computer. Ask IT, or use your break-glass login."},
 };
 
 static enum outcome denied(struct signin *s, const char *reason)

@@ -1,7 +1,7 @@
 /* nhslogind as a program: the real binary with a generated config against a real nhslogin-mock
  * (tests/pam/harness.c starts both), driven over its socket: status, a bridge sign-in end to end,
- * a mismatch, native device mode, the signals, and start-up refusing identity settings that
- * cannot work. */
+ * a mismatch, native device mode, the signals, start-up refusing identity settings that cannot
+ * work, and the reasons for a map broken after start and for an identity without the claim. */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
@@ -357,6 +357,108 @@ static void test_daemon_refuses_to_start_when_scope_lacks_the_claim(void **state
 	assert_has(out, "add profile to scope");
 }
 
+/* A map that was good at start and broke later: the person is told "not set up correctly",
+ * never "could not be reached", and the phone page says the same. */
+static void test_daemon_map_broken_after_start_is_misconfigured(void **state)
+{
+	struct world *w = *state;
+	int fd = connect_to(w);
+	json_t *m = start_on(fd, "clinician"), *out;
+	char map[PATH_MAX], log[PATH_MAX + 16], *dc = strdup(nl_json_str(m, "device_code"));
+	long phone = 0;
+
+	map_path(w, map, sizeof(map));
+	write_text(map, "clinician 9686368973\nnurse 9686368906 extra\n", 0644);
+	assert_int_equal(phone_signin(w, nl_json_str(m, "user_code"), "p9", false, &phone), 0);
+	assert_int_equal(phone, 500);
+	out = wait_outcome(fd, dc);
+	assert_string_equal(nl_json_str(out, "status"), "denied");
+	assert_string_equal(nl_json_str(out, "reason"), "misconfigured");
+	assert_has(nl_json_str(out, "message"), "ask IT");
+	/* The admin's line names the file and the line. */
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	{
+		char text[16384] = "";
+		FILE *f = fopen(log, "r");
+		size_t n;
+		assert_non_null(f);
+		n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		text[n] = '\0';
+		assert_has(text, "reason=misconfigured");
+		assert_has(text, "nhslogin.map:2:");
+	}
+	json_decref(out);
+	json_decref(m);
+	free(dc);
+	close(fd);
+}
+
+/* The mock's users: one at P9 whose NHS login carries no NHS number. */
+static const char users_without_nhs_number[] =
+    "[{\"username\":\"nonhs\",\"identity_level\":\"P9\",\"email\":\"nonhs@example.nhs.uk\"}]";
+
+static int setup_no_nhs_number(void **state)
+{
+	struct world_opts o = {.mock_users = users_without_nhs_number};
+	struct world *w = NULL;
+	if (world_start(&o, &w) != 0)
+		fail_msg("could not start nhslogin-mock (own users) and nhslogind");
+	*state = w;
+	return 0;
+}
+
+static int setup_no_nhs_number_userinfo(void **state)
+{
+	struct world_opts o = {.mock_users = users_without_nhs_number, .identity_extra = "userinfo = true"};
+	struct world *w = NULL;
+	if (world_start(&o, &w) != 0)
+		fail_msg("could not start nhslogin-mock (own users) and nhslogind with userinfo");
+	*state = w;
+	return 0;
+}
+
+/* Signed in, verified, but without the claim the map is keyed on: its own reason, not "not
+ * linked to any account"; with userinfo on, userinfo is asked too before deciding. */
+static void test_daemon_signin_without_the_claim_is_no_claim(void **state)
+{
+	struct world *w = *state;
+	int fd = connect_to(w);
+	json_t *m = start_on(fd, "clinician"), *out;
+	char *dc = strdup(nl_json_str(m, "device_code"));
+	long phone = 0;
+
+	assert_int_equal(phone_signin(w, nl_json_str(m, "user_code"), "nonhs", false, &phone), 0);
+	assert_int_equal(phone, 403);
+	out = wait_outcome(fd, dc);
+	assert_string_equal(nl_json_str(out, "status"), "denied");
+	assert_string_equal(nl_json_str(out, "reason"), "no_claim");
+	assert_has(nl_json_str(out, "message"), "did not include your NHS number");
+	json_decref(out);
+	json_decref(m);
+	free(dc);
+	close(fd);
+}
+
+static void test_daemon_signin_without_the_claim_in_userinfo_either_is_no_claim(void **state)
+{
+	struct world *w = *state;
+	int fd = connect_to(w);
+	json_t *m = start_on(fd, "clinician"), *out;
+	char *dc = strdup(nl_json_str(m, "device_code"));
+	long phone = 0, userinfo = 0;
+
+	assert_int_equal(phone_signin(w, nl_json_str(m, "user_code"), "nonhs", false, &phone), 0);
+	out = wait_outcome(fd, dc);
+	assert_string_equal(nl_json_str(out, "reason"), "no_claim");
+	assert_int_equal(mockproc_stat(w->mock, "userinfo", &userinfo), 0);
+	assert_int_equal(userinfo, 1);
+	json_decref(out);
+	json_decref(m);
+	free(dc);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +477,13 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_refuses_to_start_when_scope_lacks_the_claim, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_map_broken_after_start_is_misconfigured, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_signin_without_the_claim_is_no_claim,
+	                                    setup_no_nhs_number, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_daemon_signin_without_the_claim_in_userinfo_either_is_no_claim,
+	        setup_no_nhs_number_userinfo, teardown),
 	};
 	alarm(300); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("daemon", tests, NULL, NULL);

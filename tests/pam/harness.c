@@ -158,7 +158,7 @@ int world_start(const struct world_opts *o, struct world **out)
 {
 	static const struct world_opts none;
 	struct world *w = calloc(1, sizeof(*w));
-	char client[256], *pub = NULL, *key = NULL;
+	char client[256], *pub = NULL, *key = NULL, mockdir[300], path_users[320];
 	const char *args[16];
 	cjose_jwk_t *jwk = NULL;
 	size_t n = 0;
@@ -184,6 +184,15 @@ int world_start(const struct world_opts *o, struct world **out)
 	snprintf(client, sizeof(client), "nhslogin-test:%s:%s/callback", pub, w->bridge);
 	args[n++] = "--client";
 	args[n++] = client;
+	if (o->mock_users != NULL) {
+		snprintf(mockdir, sizeof(mockdir), "%s/mock", w->dir);
+		snprintf(path_users, sizeof(path_users), "%s/users.json", mockdir);
+		r = NL_ERR_IO;
+		if (mkdir(mockdir, 0755) != 0 || write_file(path_users, 0644, o->mock_users) != 0)
+			goto out;
+		args[n++] = "--state-dir";
+		args[n++] = mockdir;
+	}
 	for (size_t i = 0; i < 8 && o->mock_args[i] != NULL; i++)
 		args[n++] = o->mock_args[i];
 	args[n] = NULL;

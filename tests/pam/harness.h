@@ -17,6 +17,7 @@ struct world_opts {
 	const char *env_extra;       /* lines added to the environment file */
 	const char *vtr;             /* default ["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"] */
 	const char *issuer_override; /* point the daemon at another issuer (e.g. a dead port) */
+	const char *mock_users;      /* the mock's users.json (its --state-dir) instead of p9, p5, p0 */
 };
 
 struct world {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <limits.h>
@@ -355,6 +356,49 @@ static void test_daemon_stopped_mid_wait_is_logged_as_restart(void **state)
 	world_stop(w);
 }
 
+/* The map file made unsafe (world-writable) after the daemon started: the person is told it is
+ * not set up correctly and to ask IT (never "could not be reached"), and the code is
+ * PAM_AUTHINFO_UNAVAIL, so a break-glass stack still lets them in. */
+static void test_map_broken_after_start_is_authinfo_unavail_and_asks_it(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	struct pam_run glass = {.service = "nl-glass2", .user = "clinician", .as_user = "p9"};
+	char map[PATH_MAX];
+	(void)state;
+	assert_int_equal(world_start(NULL, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	snprintf(map, sizeof(map), "%s/nhslogin.map", w->dir);
+	assert_int_equal(chmod(map, 0666), 0);
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
+	assert_int_equal(run.phone_rc, 0);
+	assert_true(saw_error(&run, "not set up correctly"));
+	assert_true(saw_error(&run, "Ask IT"));
+	assert_false(saw_error(&run, "could not be reached"));
+	assert_int_equal(pam_run_auth(w, &glass), PAM_SUCCESS);
+	world_stop(w);
+}
+
+/* Signed in at NHS login, but the sign-in carried no NHS number (the claim of the map): its own
+ * words and PAM_AUTH_ERR, which a break-glass stack does not fall through. */
+static void test_signin_without_nhs_number_is_auth_err_and_says_so(void **state)
+{
+	static const struct world_opts o = {
+	    .mock_users = "[{\"username\":\"nonhs\",\"identity_level\":\"P9\"}]"};
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "nonhs"};
+	struct pam_run glass = {.service = "nl-glass2", .user = "clinician", .as_user = "nonhs"};
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_rc, 0);
+	assert_true(saw_error(&run, "did not include your NHS number"));
+	assert_false(saw_error(&run, "not linked"));
+	assert_int_equal(pam_run_auth(w, &glass), PAM_AUTH_ERR);
+	world_stop(w);
+}
+
 int main(int argc, char **argv)
 {
 	harness_reexec_under_pam_wrapper(argc, argv);
@@ -379,6 +423,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_expiry_text_code_and_log_agree),
 		cmocka_unit_test(test_cancel_at_prompt_ends_the_attempt),
 		cmocka_unit_test(test_daemon_stopped_mid_wait_is_logged_as_restart),
+		cmocka_unit_test(test_map_broken_after_start_is_authinfo_unavail_and_asks_it),
+		cmocka_unit_test(test_signin_without_nhs_number_is_auth_err_and_says_so),
 	};
 	return cmocka_run_group_tests_name("pam", tests, start_main, stop_main);
 }
