@@ -12,6 +12,7 @@ ART=$B/tests/ui/term
 PWLIB=${NL_PAM_WRAPPER_LIB:-$(pkg-config --libs pam_wrapper 2>/dev/null | tr -d ' ')}
 W=
 TMUX_SOCK=nl-term-$$-0
+TERM_T='nl'
 TERM_RUN=0
 WORLD_PIDS=
 WATCHDOG=
@@ -101,7 +102,8 @@ first_line() {
 	return 1
 }
 
-# world_start USER: the mock (approving p9), the config mapping USER to p9's NHS number, nhslogind.
+# world_start USER [USER2 NHS-NUMBER]...: the mock (approving p9), the config mapping USER to p9's
+# NHS number (and each USER2 to its number), nhslogind.
 # Sets BRIDGE (http://127.0.0.1:PORT) and CONF (the main config file).
 world_start() {
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/client.key" 2>/dev/null || return 1
@@ -138,6 +140,11 @@ world_start() {
 		allowed_algs = RS512
 	CONF
 	echo "$1 9686368973" >"$W/etc/nhslogin.map"
+	shift
+	while [ $# -ge 2 ]; do
+		echo "$1 $2" >>"$W/etc/nhslogin.map"
+		shift 2
+	done
 	chmod 644 "$CONF" "$W/etc/environments/local.conf" "$W/etc/nhslogin.map"
 	"$B/nhslogind" --config "$CONF" --foreground >"$W/daemon.out" 2>"$W/daemon.log" &
 	WORLD_PIDS="$WORLD_PIDS $!"
@@ -145,21 +152,28 @@ world_start() {
 }
 
 # world_service NAME MODULE-ARGS...: a pam_wrapper service whose auth is pam_nhslogin.so alone.
-world_service() {
-	name=$1
-	shift
+world_service() { world_service_in "$W/pam.d" "$@"; }
+
+# world_service_in DIR NAME MODULE-ARGS...: the same in another service directory (a program
+# with a fixed service name, such as sshd, gets a directory of its own for each set of arguments).
+world_service_in() {
+	dir=$1
+	name=$2
+	shift 2
+	mkdir -p "$dir"
 	{
 		echo "auth required $B/.libs/pam_nhslogin.so config=$CONF $*"
 		echo "account required pam_permit.so"
 		echo "session required pam_permit.so"
 		echo "password required pam_deny.so"
-	} >"$W/pam.d/$name"
-	[ -f "$W/pam.d/other" ] || echo "auth required pam_deny.so" >"$W/pam.d/other"
+	} >"$dir/$name"
+	[ -f "$dir/other" ] || echo "auth required pam_deny.so" >"$dir/other"
 }
 
-# The environment that makes a program use the services in $W/pam.d instead of /etc/pam.d.
+# pam_wrapper_env [DIR]: the environment that makes a program use the services in DIR (by default
+# $W/pam.d) instead of /etc/pam.d.
 pam_wrapper_env() {
-	echo "LD_PRELOAD=$PWLIB PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$W/pam.d"
+	echo "LD_PRELOAD=$PWLIB PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=${1:-$W/pam.d}"
 }
 
 # phone CODE: what a person does on the phone: open /d, type the code, sign in at NHS login (the
@@ -174,24 +188,37 @@ phone() {
 }
 
 # ---- tmux ------------------------------------------------------------------------------------
-# term_start COLS ROWS COMMAND: a private tmux server (socket name $TMUX_SOCK) with one pane
-# running COMMAND in a UTF-8 locale; the pane stays after COMMAND exits so it can be read.
+# The term_* functions below act on the session $TERM_T of the private server $TMUX_SOCK, named
+# exactly ("=NAME:"): a bare name is first looked up as a window of the current session, by prefix,
+# and a session "b" would match a window named "bash".
+
+# term_start COLS ROWS COMMAND: a fresh private tmux server with one session ("nl") running
+# COMMAND in a UTF-8 locale; the pane stays after COMMAND exits so it can be read.
 term_start() {
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	TERM_RUN=$((TERM_RUN + 1))
 	TMUX_SOCK=nl-term-$$-$TERM_RUN
+	term_add nl "$@"
+}
+
+# term_add NAME COLS ROWS COMMAND: one more session NAME on the server (started if need be), for
+# terminals side by side; it becomes the current one (term_use NAME switches back to it later).
+term_add() {
 	cat >"$W/tmux.conf" <<-EOF
 		set -g remain-on-exit on
 		set -g history-limit 10000
 		set -g status off
 		set -g default-terminal screen
 	EOF
-	tmux -u -L "$TMUX_SOCK" -f "$W/tmux.conf" new-session -d -s nl -x "$1" -y "$2" "$3"
+	tmux -u -L "$TMUX_SOCK" -f "$W/tmux.conf" new-session -d -s "$1" -x "$2" -y "$3" "$4"
+	TERM_T=$1
 }
+
+term_use() { TERM_T=$1; }
 
 # term_capture FILE: the whole pane, scrollback included, wrapped lines joined.
 term_capture() {
-	tmux -L "$TMUX_SOCK" capture-pane -p -J -S - -E - -t nl >"$1.tmp" 2>/dev/null || return 1
+	tmux -L "$TMUX_SOCK" capture-pane -p -J -S - -E - -t "=$TERM_T:" >"$1.tmp" 2>/dev/null || return 1
 	# Drop the empty lines below the last line written.
 	grep -v '^Pane is dead' "$1.tmp" |
 		awk '{ l[NR] = $0; if ($0 != "") last = NR } END { for (i = 1; i <= last; i++) print l[i] }' >"$1"
@@ -199,16 +226,16 @@ term_capture() {
 }
 
 # term_screen FILE: only what is on the screen now (no scrollback).
-term_screen() { tmux -L "$TMUX_SOCK" capture-pane -p -t nl >"$1" 2>/dev/null; }
+term_screen() { tmux -L "$TMUX_SOCK" capture-pane -p -t "=$TERM_T:" >"$1" 2>/dev/null; }
 
 # term_wrapped: how many screen lines are the terminal's continuation of a line too long to fit.
 term_wrapped() {
-	a=$(tmux -L "$TMUX_SOCK" capture-pane -p -t nl | wc -l)
-	b=$(tmux -L "$TMUX_SOCK" capture-pane -p -J -t nl | wc -l)
+	a=$(tmux -L "$TMUX_SOCK" capture-pane -p -t "=$TERM_T:" | wc -l)
+	b=$(tmux -L "$TMUX_SOCK" capture-pane -p -J -t "=$TERM_T:" | wc -l)
 	echo $((a - b))
 }
 
-term_keys() { tmux -L "$TMUX_SOCK" send-keys -t nl "$@"; }
+term_keys() { tmux -L "$TMUX_SOCK" send-keys -t "=$TERM_T:" "$@"; }
 
 # term_wait REGEX SECONDS FILE: capture until an (extended) regex matches; FILE keeps the capture.
 term_wait() {
