@@ -29,8 +29,8 @@
 
 #define NL_PEM_MAX                (64 * 1024) /* longest PEM key text or file */
 #define NL_JWK_MAX                (64 * 1024) /* longest single JWK document */
-#define NL_RSA_MIN_BITS           2048  /* RFC 7518 3.3 and 3.5 */
-#define NL_RSA_MAX_BITS           16384 /* OpenSSL verifies nothing larger */
+#define NL_RSA_MIN_BITS           2048        /* RFC 7518 3.3 and 3.5 */
+#define NL_RSA_MAX_BITS           16384       /* OpenSSL verifies nothing larger */
 #define NL_P256_BYTES             32
 #define NL_JTI_BYTES              24 /* 192 bits of randomness in a client assertion's jti */
 #define NL_ASSERTION_MAX_LIFETIME 300
@@ -256,7 +256,8 @@ static bool jwk_numbers_b64url(const json_t *obj)
  * the alphabet, no stray bits: nl_b64url_decode), at least one octet, and the minimum number of
  * octets - a leading zero octet is refused (RFC 7518 6.3.1.1 says so of n in as many words). The
  * bytes go to *raw (free). */
-static bool uint_member(const json_t *obj, const char *name, uint8_t **raw, size_t *len, char *why, size_t whylen)
+static bool uint_member(const json_t *obj, const char *name, uint8_t **raw, size_t *len, char *why,
+                        size_t whylen)
 {
 	const json_t *v = json_object_get(obj, name);
 
@@ -957,7 +958,8 @@ static void jwks_mark_ambiguous(struct nl_jwks *set)
 	for (i = 0; i < set->n; i++)
 		for (j = 0; j < i; j++)
 			if (set->keys[i].kid != NULL && set->keys[j].kid != NULL &&
-			    set->keys[i].fam == set->keys[j].fam && strcmp(set->keys[i].kid, set->keys[j].kid) == 0)
+			    set->keys[i].fam == set->keys[j].fam &&
+			    strcmp(set->keys[i].kid, set->keys[j].kid) == 0)
 				set->keys[i].ambiguous = set->keys[j].ambiguous = true;
 }
 
@@ -1050,7 +1052,9 @@ out:
 	nl_jwks_free(set);
 	/* jansson frees strings without wiping them; a broken set may hold private members. */
 	json_array_foreach(keys, i, entry)
+	{
 		jwk_json_wipe_private(entry);
+	}
 	json_decref(doc);
 	return r;
 }

@@ -441,8 +441,8 @@ struct cb_params {
 /* A parameter name fit for the log: one of the response's own, else a neutral word. */
 static const char *param_word(const char *key, size_t len)
 {
-	static const char *const known[] = {"code",  "state",       "iss",   "error", "error_description",
-	                                    "error_uri", "session_state", "scope"};
+	static const char *const known[] = {
+	    "code", "state", "iss", "error", "error_description", "error_uri", "session_state", "scope"};
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strlen(known[i]) == len && memcmp(known[i], key, len) == 0)

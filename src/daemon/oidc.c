@@ -29,25 +29,25 @@
 #include "nl_wipe.h"
 #include "oidc.h"
 
-#define MAX_DISCOVERY      (256 * 1024)
-#define MAX_TOKEN_RESP     (64 * 1024)
-#define MAX_USERINFO       (64 * 1024)
-#define MAX_DEVICE_RESP    (16 * 1024)
-#define MAX_CACHE_FILE     (1024 * 1024)
-#define MAX_URL            2048
-#define MAX_DEVICE_CODE    1024
-#define MAX_USER_CODE      64
-#define MAX_TOKEN          16384 /* an access or refresh token */
-#define MAX_ERROR_WORD     64    /* an OAuth "error" value we repeat in a log line */
-#define MAX_DEVICE_INTERVAL 60   /* the longest polling interval the device poller keeps */
-#define MAX_AGE_MIN        300
-#define MAX_AGE_MAX        86400
-#define MAX_AGE_DEFAULT    3600
-#define KID_REFETCH_MS     60000 /* at most one unknown-kid JWKS refetch a minute */
-#define ASSERTION_ALG      "RS512"
-#define ASSERTION_LIFETIME 60
-#define ID_TOKEN_SKEW      60
-#define CACHE_FUTURE_SKEW  300 /* a cache file "fetched" further in the future is damaged */
+#define MAX_DISCOVERY       (256 * 1024)
+#define MAX_TOKEN_RESP      (64 * 1024)
+#define MAX_USERINFO        (64 * 1024)
+#define MAX_DEVICE_RESP     (16 * 1024)
+#define MAX_CACHE_FILE      (1024 * 1024)
+#define MAX_URL             2048
+#define MAX_DEVICE_CODE     1024
+#define MAX_USER_CODE       64
+#define MAX_TOKEN           16384 /* an access or refresh token */
+#define MAX_ERROR_WORD      64    /* an OAuth "error" value we repeat in a log line */
+#define MAX_DEVICE_INTERVAL 60    /* the longest polling interval the device poller keeps */
+#define MAX_AGE_MIN         300
+#define MAX_AGE_MAX         86400
+#define MAX_AGE_DEFAULT     3600
+#define KID_REFETCH_MS      60000 /* at most one unknown-kid JWKS refetch a minute */
+#define ASSERTION_ALG       "RS512"
+#define ASSERTION_LIFETIME  60
+#define ID_TOKEN_SKEW       60
+#define CACHE_FUTURE_SKEW   300 /* a cache file "fetched" further in the future is damaged */
 
 #define DISCOVERY_FILE "discovery.json"
 #define JWKS_FILE      "jwks.json"
@@ -236,7 +236,8 @@ static bool is_json_type(const char *ct)
 	if (ct == NULL)
 		return false;
 	ct += strspn(ct, " \t");
-	return strncasecmp(ct, json, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
+	return strncasecmp(ct, json, n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
 }
 
 /* An endpoint member of discovery: absent is fine unless required; present must be a URL we may
@@ -1279,7 +1280,8 @@ static int token_request(struct nl_oidc *o, const struct disc *d, const char *fo
 			return NL_ERR_UNAVAILABLE;
 		}
 		if (!is_json_type(resp->content_type)) {
-			set_err(o, err, errlen, "token endpoint: Content-Type is not application/json (RFC 6749 5.1)");
+			set_err(o, err, errlen,
+			        "token endpoint: Content-Type is not application/json (RFC 6749 5.1)");
 			return NL_ERR_UNAVAILABLE;
 		}
 		return token_success(o, d, *tok, nonce, id, oc, err, errlen);

@@ -115,7 +115,8 @@ static const struct fault_def *find_fault(const char *name)
 
 static bool on(const struct mock *m, int id)
 {
-	return id >= 0 && id < MOCK_FAULT_COUNT && (m->faults.active[id / 64] & (UINT64_C(1) << (id % 64))) != 0;
+	return id >= 0 && id < MOCK_FAULT_COUNT &&
+	       (m->faults.active[id / 64] & (UINT64_C(1) << (id % 64))) != 0;
 }
 
 static void key_free(struct mock_key *k)

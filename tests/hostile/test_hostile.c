@@ -691,13 +691,15 @@ static void test_id_token_with_an_untrusted_extra_audience_is_refused(void **sta
 static void test_jwks_key_without_kty_is_refused(void **state)
 {
 	(void)state;
-	assert_cold_cache_unavailable(net(), "jwks_no_kty", "unavailable: jwks refused: *key 1: kty is missing");
+	assert_cold_cache_unavailable(net(), "jwks_no_kty",
+	                              "unavailable: jwks refused: *key 1: kty is missing");
 }
 
 static void test_jwks_key_for_encryption_is_not_used_to_verify(void **state)
 {
 	(void)state;
-	assert_cold_cache_unavailable(net(), "jwks_use_enc", "unavailable: jwks refused: no usable signing key");
+	assert_cold_cache_unavailable(net(), "jwks_use_enc",
+	                              "unavailable: jwks refused: no usable signing key");
 }
 
 static void test_jwks_key_whose_key_ops_lack_verify_is_not_used(void **state)
@@ -731,8 +733,8 @@ static void test_jwks_rsa_e_with_a_leading_zero_octet_is_refused(void **state)
 static void test_jwks_rsa_n_with_base64_padding_is_refused(void **state)
 {
 	(void)state;
-	assert_cold_cache_unavailable(net(), "jwks_n_padded",
-	                              "unavailable: jwks refused: *key 1: a number is not canonical base64url");
+	assert_cold_cache_unavailable(
+	    net(), "jwks_n_padded", "unavailable: jwks refused: *key 1: a number is not canonical base64url");
 }
 
 static void test_jwks_rsa_even_modulus_is_refused(void **state)
@@ -744,22 +746,23 @@ static void test_jwks_rsa_even_modulus_is_refused(void **state)
 static void test_jwks_rsa_even_exponent_is_refused(void **state)
 {
 	(void)state;
-	assert_cold_cache_unavailable(net(), "jwks_e_even",
-	                              "unavailable: jwks refused: *key 1: e is not an odd number of at least 3");
+	assert_cold_cache_unavailable(
+	    net(), "jwks_e_even", "unavailable: jwks refused: *key 1: e is not an odd number of at least 3");
 }
 
 static void test_jwks_rsa_exponent_of_one_is_refused(void **state)
 {
 	(void)state;
-	assert_cold_cache_unavailable(net(), "jwks_e_one",
-	                              "unavailable: jwks refused: *key 1: e is not an odd number of at least 3");
+	assert_cold_cache_unavailable(
+	    net(), "jwks_e_one", "unavailable: jwks refused: *key 1: e is not an odd number of at least 3");
 }
 
 /* RFC 7518 3.3: 2048 bits or more. A 2047-bit modulus fills 256 octets like a 2048-bit one. */
 static void test_jwks_rsa_modulus_of_2047_bits_is_refused(void **state)
 {
 	(void)state;
-	assert_cold_cache_unavailable(net(), "jwks_rsa_2047", "unavailable: jwks refused: *key 1: n is 2047 bits");
+	assert_cold_cache_unavailable(net(), "jwks_rsa_2047",
+	                              "unavailable: jwks refused: *key 1: n is 2047 bits");
 }
 
 static void test_jwks_with_the_providers_private_key_in_it_is_refused(void **state)
@@ -822,7 +825,8 @@ static void assert_extra_key_ignored(struct world *w, const char *fault, const c
 static void test_jwks_ec_key_with_a_short_x_is_ignored(void **state)
 {
 	(void)state;
-	assert_extra_key_ignored(tok(), "jwks_ec_x_short", "JWKS from *1 key(s) ignored; key 2: x is 31 octets");
+	assert_extra_key_ignored(tok(), "jwks_ec_x_short",
+	                         "JWKS from *1 key(s) ignored; key 2: x is 31 octets");
 }
 
 static void test_jwks_ec_key_without_y_is_ignored(void **state)
@@ -850,7 +854,8 @@ static void test_token_response_without_access_token_is_unavailable(void **state
 static void test_token_response_without_token_type_is_unavailable(void **state)
 {
 	(void)state;
-	assert_fault_refused(net(), "token_no_token_type", PAM_AUTHINFO_UNAVAIL, "token response has no token_type");
+	assert_fault_refused(net(), "token_no_token_type", PAM_AUTHINFO_UNAVAIL,
+	                     "token response has no token_type");
 }
 
 static void test_token_response_with_token_type_mac_is_unavailable(void **state)
@@ -980,7 +985,8 @@ static void test_callback_without_the_iss_that_discovery_promises_is_refused(voi
 	assert_int_equal(signin(w, &run), PAM_AUTH_ERR);
 	assert_int_equal(run.phone_status, 502);
 	assert_int_equal(stat_of(w, "token"), token);
-	assert_one_log_line(w, mark, "denied reason=invalid_token *callback without the iss that discovery promises");
+	assert_one_log_line(w, mark,
+	                    "denied reason=invalid_token *callback without the iss that discovery promises");
 	set_fault(w, "authorize_iss_right");
 	assert_int_equal(signin(w, &with_iss), PAM_SUCCESS);
 	set_fault(w, "none");
@@ -1087,28 +1093,34 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup(test_jwks_rsa_modulus_of_2047_bits_is_refused, reset_faults),
 	    cmocka_unit_test_setup(test_jwks_with_the_providers_private_key_in_it_is_refused, reset_faults),
 	    cmocka_unit_test_setup(test_jwks_key_whose_alg_is_not_the_tokens_is_not_used, reset_faults),
-	    cmocka_unit_test_setup(test_jwks_two_keys_with_the_signing_kid_are_never_chosen_between, reset_faults),
+	    cmocka_unit_test_setup(test_jwks_two_keys_with_the_signing_kid_are_never_chosen_between,
+	                           reset_faults),
 	    cmocka_unit_test_setup(test_jwks_ec_key_with_a_short_x_is_ignored, reset_faults),
 	    cmocka_unit_test_setup(test_jwks_ec_key_without_y_is_ignored, reset_faults),
 	    cmocka_unit_test_setup(test_jwks_ec_key_off_the_curve_is_ignored, reset_faults),
 	    cmocka_unit_test_setup(test_token_response_without_access_token_is_unavailable, reset_faults),
 	    cmocka_unit_test_setup(test_token_response_without_token_type_is_unavailable, reset_faults),
 	    cmocka_unit_test_setup(test_token_response_with_token_type_mac_is_unavailable, reset_faults),
-	    cmocka_unit_test_setup(test_token_response_with_token_type_in_lower_case_is_accepted, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_with_token_type_in_lower_case_is_accepted,
+	                           reset_faults),
 	    cmocka_unit_test_setup(test_token_response_with_negative_expires_in_is_unavailable, reset_faults),
-	    cmocka_unit_test_setup(test_token_response_with_expires_in_as_a_string_is_unavailable, reset_faults),
+	    cmocka_unit_test_setup(test_token_response_with_expires_in_as_a_string_is_unavailable,
+	                           reset_faults),
 	    cmocka_unit_test_setup(test_token_response_as_text_plain_is_unavailable, reset_faults),
 	    cmocka_unit_test_setup(test_token_response_that_is_a_json_array_is_unavailable, reset_faults),
-	    cmocka_unit_test_setup(test_token_error_with_markup_and_an_escape_is_logged_without_them, reset_faults),
+	    cmocka_unit_test_setup(test_token_error_with_markup_and_an_escape_is_logged_without_them,
+	                           reset_faults),
 	    cmocka_unit_test_setup(test_userinfo_answer_as_application_jwt_is_unavailable, reset_faults),
 	    cmocka_unit_test_setup(test_discovery_endpoint_with_a_fragment_is_refused, reset_faults),
 	    cmocka_unit_test_setup(test_callback_with_an_iss_that_is_not_the_issuer_is_refused, reset_faults),
 	    cmocka_unit_test_setup(test_callback_with_the_issuers_iss_is_accepted, reset_faults),
-	    cmocka_unit_test_setup(test_callback_without_the_iss_that_discovery_promises_is_refused, reset_faults),
+	    cmocka_unit_test_setup(test_callback_without_the_iss_that_discovery_promises_is_refused,
+	                           reset_faults),
 	    cmocka_unit_test_setup(test_callback_with_code_twice_is_refused, reset_faults),
 	    cmocka_unit_test_setup(test_callback_with_state_twice_is_refused, reset_faults),
 	    cmocka_unit_test_setup(test_callback_without_code_is_unavailable, reset_faults),
-	    cmocka_unit_test_setup(test_callback_error_with_markup_and_an_escape_is_a_denial_logged_safely, reset_faults),
+	    cmocka_unit_test_setup(test_callback_error_with_markup_and_an_escape_is_a_denial_logged_safely,
+	                           reset_faults),
 	};
 	alarm(480); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("hostile", tests, NULL, stop_worlds);

@@ -1155,7 +1155,8 @@ static void test_discovery_with_a_fragment_in_an_endpoint_is_refused(void **stat
 static void test_discovery_without_a_shared_id_token_alg_is_refused(void **state)
 {
 	(void)state;
-	assert_not_ready("discovery_algs_hs256", "id_token_signing_alg_values_supported has none of allowed_algs");
+	assert_not_ready("discovery_algs_hs256",
+	                 "id_token_signing_alg_values_supported has none of allowed_algs");
 }
 
 /* RFC 9207 3: the metadata that obliges us to require iss on the callback. */
@@ -1190,7 +1191,8 @@ static void test_jwks_with_a_private_key_is_refused(void **state)
 static void test_jwks_whose_signing_key_has_a_leading_zero_in_n_is_refused(void **state)
 {
 	(void)state;
-	assert_not_ready("jwks_n_leading_zero", "jwks refused: no usable signing key; key 1: n has a leading zero octet");
+	assert_not_ready("jwks_n_leading_zero",
+	                 "jwks refused: no usable signing key; key 1: n has a leading zero octet");
 }
 
 /* RFC 7518 3.3: at least 2048 bits, counted exactly. */
