@@ -489,8 +489,9 @@ int mock_fault_reply_json(const struct mock *m, enum mock_ep ep, struct mock_req
 		ctype = "text/plain";
 	if (ctype == NULL && !array)
 		return mock_reply_json(r, 200, obj, NULL);
-	if ((text = nl_json_dump(obj)) == NULL ||
-	    (array && asprintf(&arr, "[%s]", text) < 0 && (arr = NULL) == NULL)) {
+	if ((text = nl_json_dump(obj)) == NULL)
+		return mock_reply(r, 500, "text/plain", "internal error\n", 15, NULL);
+	if (array && asprintf(&arr, "[%s]", text) < 0) {
 		nl_free_secret(text);
 		return mock_reply(r, 500, "text/plain", "internal error\n", 15, NULL);
 	}
