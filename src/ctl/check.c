@@ -258,6 +258,10 @@ static void check_map(const struct nl_config *cfg, struct ctl_findings *f)
 		ctl_finding(f, true, "map_file: %s", err[0] != '\0' ? err : "unusable");
 	else
 		check_map_accounts(cfg, f);
+	/* The same scope rule nhslogind refuses to start without. */
+	err[0] = '\0';
+	if (nl_map_check_scope(cfg, err, sizeof(err)) != 0)
+		ctl_finding(f, true, "scope: %s", err[0] != '\0' ? err : "does not ask for the mapped claim");
 }
 
 static void check_ca_file(const struct nl_config *cfg, struct ctl_findings *f)
