@@ -410,6 +410,92 @@ static int check_domain(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* ---- address blocks ---- */
+
+int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)
+{
+	char host[INET6_ADDRSTRLEN + 1], *end = NULL;
+	const char *slash = strchr(s, '/');
+	size_t n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	struct nl_cidr c;
+	unsigned max;
+	long v;
+
+	memset(&c, 0, sizeof(c));
+	if (n == 0 || n >= sizeof(host))
+		goto bad;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, c.addr) == 1) {
+		c.family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, c.addr) == 1) {
+		c.family = AF_INET6;
+		max = 128;
+	} else {
+		goto bad;
+	}
+	c.prefix = max;
+	if (slash != NULL) {
+		if (slash[1] < '0' || slash[1] > '9' || strlen(slash + 1) > 3)
+			goto bad;
+		v = strtol(slash + 1, &end, 10);
+		if (end == NULL || *end != '\0' || v < 0 || v > (long)max)
+			goto bad;
+		c.prefix = (unsigned)v;
+	}
+	for (unsigned bit = c.prefix; bit < max; bit++) {
+		if (c.addr[bit / 8] & (0x80u >> (bit % 8))) {
+			fmt(why, whylen,
+			    "'%s' has address bits set past /%u: write the network's first address", s,
+			    c.prefix);
+			return NL_ERR_CONFIG;
+		}
+	}
+	if (c.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)c.addr) &&
+	    c.prefix >= 96) { /* ::ffff:a.b.c.d/N is the IPv4 block a.b.c.d/(N-96) */
+		memmove(c.addr, c.addr + 12, 4);
+		memset(c.addr + 4, 0, 12);
+		c.family = AF_INET;
+		c.prefix -= 96;
+	}
+	*out = c;
+	return 0;
+bad:
+	fmt(why, whylen, "'%s' is not an ADDRESS or ADDRESS/PREFIX (IPv4 or IPv6)", s);
+	return NL_ERR_CONFIG;
+}
+
+bool nl_cidr_match(const struct nl_cidr *list, size_t n, int family, const void *addr)
+{
+	unsigned char a[16];
+
+	if (list == NULL || addr == NULL)
+		return false;
+	if (family == AF_INET6) {
+		memcpy(a, addr, 16);
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr)) {
+			memmove(a, a + 12, 4);
+			family = AF_INET;
+		}
+	} else if (family == AF_INET) {
+		memcpy(a, addr, 4);
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct nl_cidr *c = &list[i];
+		size_t whole = c->prefix / 8;
+		unsigned rest = c->prefix % 8;
+
+		if (c->family != family || memcmp(a, c->addr, whole) != 0)
+			continue;
+		if (rest == 0 || ((a[whole] ^ c->addr[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* ---- the key table and setters ---- */
 
 struct key_def;
@@ -774,6 +860,54 @@ static int set_vtr(struct nl_config *cfg, const struct key_def *k, const char *v
 	return 0;
 }
 
+/* A list of address blocks, commas and/or spaces between them. Never /0: that would believe
+ * the forwarding headers of anyone on the internet. */
+static int set_proxies(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
+                       char *why, size_t whylen)
+{
+	struct nl_cidr list[NL_MAX_CIDRS];
+	char tok[80], e[160];
+	const char *p = value;
+	size_t n = 0, len;
+
+	(void)base;
+	while (*p != '\0') {
+		if (*p == ',' || *p == ' ' || *p == '\t') {
+			p++;
+			continue;
+		}
+		len = strcspn(p, ", \t");
+		if (len >= sizeof(tok)) {
+			fmt(why, whylen, "%s: '%.32s...' is not an address block", k->name, p);
+			return NL_ERR_CONFIG;
+		}
+		memcpy(tok, p, len);
+		tok[len] = '\0';
+		p += len;
+		if (n == NL_MAX_CIDRS) {
+			fmt(why, whylen, "%s: more than %d address blocks", k->name, NL_MAX_CIDRS);
+			return NL_ERR_CONFIG;
+		}
+		if (nl_cidr_parse(tok, &list[n], e, sizeof(e)) != 0) {
+			fmt(why, whylen, "%s: %s", k->name, e);
+			return NL_ERR_CONFIG;
+		}
+		if (list[n].prefix == 0) {
+			fmt(why, whylen, "%s: '%s' would trust every address; name the proxies", k->name,
+			    tok);
+			return NL_ERR_CONFIG;
+		}
+		n++;
+	}
+	if (n == 0) {
+		fmt(why, whylen, "%s: empty list", k->name);
+		return NL_ERR_CONFIG;
+	}
+	memcpy(cfg->trusted_proxies, list, n * sizeof(list[0]));
+	cfg->n_trusted_proxies = n;
+	return 0;
+}
+
 #define S(field) offsetof(struct nl_config, field)
 static const struct key_def keys[] = {
     {"", "environment", set_str, S(environment), 0, 0, false, check_env_name},
@@ -793,6 +927,8 @@ static const struct key_def keys[] = {
     {"bridge", "tls_cert", set_path, S(tls_cert), 0, 0, false, NULL},
     {"bridge", "tls_key", set_path, S(tls_key), 0, 0, true, NULL},
     {"bridge", "code_attempts", set_uint, S(code_attempts), 1, 1000, false, NULL},
+    {"bridge", "trusted_proxies", set_proxies, 0, 0, 0, false, NULL},
+    {"bridge", "behind_tls_proxy", set_bool, S(behind_tls_proxy), 0, 0, false, NULL},
     {"identity", "claim", set_claim, 0, 0, 0, false, NULL},
     {"identity", "rule", set_rule, 0, 0, 0, false, NULL},
     {"identity", "map_file", set_path, S(map_file), 0, 0, false, NULL},
@@ -800,6 +936,7 @@ static const struct key_def keys[] = {
     {"identity", "min_level", set_min_level, 0, 0, 0, false, NULL},
     {"identity", "reuse_window", set_uint, S(reuse_window), 0, 43200, false, NULL},
     {"identity", "userinfo", set_bool, S(userinfo), 0, 0, false, NULL},
+    {"identity", "min_uid", set_uint, S(min_uid), 1, 2147483647L, false, NULL},
     {"pam", "timeout", set_uint, S(pam_timeout), 0, 3600, false, NULL},
     {"pam", "debug", set_bool, S(pam_debug), 0, 0, false, NULL},
     {"pam", "noqr", set_bool, S(pam_noqr), 0, 0, false, NULL},
@@ -1052,6 +1189,7 @@ void nl_config_init(struct nl_config *cfg)
 	cfg->claim = NL_CLAIM_NHS_NUMBER;
 	cfg->rule = NL_MAP_FILE;
 	cfg->min_level = 9;
+	cfg->min_uid = 1000;
 	cfg->pam_noninteractive = NL_NONINTERACTIVE_IGNORE;
 	cfg->env.scope = strdup(DEFAULT_SCOPE);
 	cfg->env.vtr = strdup(DEFAULT_VTR);
@@ -1238,6 +1376,39 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+static bool listen_is_loopback(const char *listen)
+{
+	char host[256];
+	const char *port;
+	bool bracketed;
+
+	return listen != NULL && split_host_port(listen, host, sizeof(host), &port, &bracketed) &&
+	       is_loopback_host(host, bracketed);
+}
+
+/* Plain http off loopback only when the configuration says a TLS proxy alone reaches the listener
+ * (an https public_url says nothing about who else can connect), and a proxy in front must be
+ * named: otherwise every phone has the proxy's address and one person's wrong codes refuse all. */
+static int validate_transport(const struct nl_config *cfg, const char *file, char *err, size_t errlen)
+{
+	if (cfg->tls_cert == NULL && !listen_is_loopback(cfg->listen) && !cfg->behind_tls_proxy) {
+		fmt(err, errlen,
+		    "%s: [bridge] listen %s is not a loopback address and there is no tls_cert: plain http "
+		    "there can be read on the network; set tls_cert and tls_key, listen on loopback, or set "
+		    "behind_tls_proxy = yes if only a TLS reverse proxy can reach it",
+		    file, cfg->listen);
+		return NL_ERR_CONFIG;
+	}
+	if (cfg->behind_tls_proxy && cfg->n_trusted_proxies == 0) {
+		fmt(err, errlen,
+		    "%s: [bridge] behind_tls_proxy needs trusted_proxies (the proxy's address), or every "
+		    "phone has the proxy's address and one person's wrong codes refuse all",
+		    file);
+		return NL_ERR_CONFIG;
+	}
+	return 0;
+}
+
 static int validate_main(const struct nl_config *cfg, char *err, size_t errlen)
 {
 	const char *file = cfg->path != NULL ? cfg->path : "configuration";
@@ -1264,7 +1435,7 @@ static int validate_main(const struct nl_config *cfg, char *err, size_t errlen)
 		    file, why);
 		return NL_ERR_CONFIG;
 	}
-	return 0;
+	return validate_transport(cfg, file, err, errlen);
 }
 
 int nl_config_validate(const struct nl_config *cfg, unsigned flags, char *err, size_t errlen)

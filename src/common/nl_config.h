@@ -19,6 +19,15 @@ enum nl_flow_mode { NL_FLOW_BRIDGE = 0, NL_FLOW_DEVICE };
 enum nl_noninteractive { NL_NONINTERACTIVE_IGNORE = 0, NL_NONINTERACTIVE_DENY };
 
 #define NL_MAX_ALGS 8
+#define NL_MAX_CIDRS 32
+
+/* An address block: family AF_INET (4 bytes of addr used) or AF_INET6 (16), network byte order,
+ * host bits zero. */
+struct nl_cidr {
+	int family;
+	unsigned char addr[16];
+	unsigned prefix;
+};
 
 /* The environment file (environments/NAME.conf): no sections. */
 struct nl_env {
@@ -58,6 +67,9 @@ struct nl_config {
 	char *tls_cert;          /* optional PEM cert for the listener */
 	char *tls_key;           /* optional PEM key for the listener (checked as a secret) */
 	unsigned code_attempts;  /* wrong user codes allowed per client address per 10 min; default 10, 1..1000 */
+	struct nl_cidr trusted_proxies[NL_MAX_CIDRS]; /* peers whose X-Forwarded-For/Forwarded is believed */
+	size_t n_trusted_proxies;                     /* default 0: none */
+	bool behind_tls_proxy; /* plain http off loopback: a TLS proxy is in front; default false */
 	/* [identity] */
 	enum nl_claim claim;     /* default nhs_number */
 	enum nl_map_rule rule;   /* map (default) | email_local */
@@ -65,6 +77,7 @@ struct nl_config {
 	char *email_domain;      /* required for rule = email_local: only this domain maps */
 	int min_level;           /* 0, 5 or 9 from P0/P5/P9; default 9 */
 	unsigned reuse_window;   /* seconds; default 0 = never reuse; up to 43200 */
+	unsigned min_uid;        /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
 	bool userinfo;           /* call /userinfo and check sub; default false */
 	/* [pam] (also the module's arguments) */
 	unsigned pam_timeout;    /* seconds the module waits in all; default 0 = the flow's expiry; up to 3600 */
@@ -101,6 +114,13 @@ int nl_config_set(struct nl_config *cfg, const char *section, const char *key, c
  * what the PAM module needs is checked. */
 int nl_config_validate(const struct nl_config *cfg, unsigned flags, char *err, size_t errlen);
 void nl_config_free(struct nl_config *cfg);
+
+/* "ADDRESS[/PREFIX]" (IPv4 or IPv6, no brackets; no prefix: the one address) into *out: 0, or
+ * NL_ERR_CONFIG with the reason in why (host bits set are refused). */
+int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen);
+/* Is addr (family AF_INET: a struct in_addr; AF_INET6: a struct in6_addr, an IPv4-mapped one
+ * counting as IPv4) in one of list[0..n)? */
+bool nl_cidr_match(const struct nl_cidr *list, size_t n, int family, const void *addr);
 
 /* Open a file for reading safely: O_NOFOLLOW|O_CLOEXEC, regular file, size <= max_size,
  * owned by root or the effective uid, not group/world-writable; if secret, no group/other

@@ -291,7 +291,7 @@ static void check_urls(const struct nl_config *cfg, struct ctl_findings *f)
 {
 	const char *ru = cfg->env.redirect_uri, *pu = cfg->public_url, *path;
 	bool local = cfg->environment != NULL && strcmp(cfg->environment, "local") == 0;
-	char ro[512], po[512], listen_url[300];
+	char ro[512], po[512];
 	size_t n;
 
 	path = path_of(ru, &n);
@@ -323,13 +323,14 @@ static void check_urls(const struct nl_config *cfg, struct ctl_findings *f)
 		    "[bridge] public_url %s is a loopback address but environment is %s: phones cannot "
 		    "reach it; set public_url to the address phones use",
 		    pu, cfg->environment);
-	snprintf(listen_url, sizeof(listen_url), "http://%s", cfg->listen);
-	if (cfg->tls_cert == NULL && strncmp(pu, "https://", 8) != 0 && !nl_url_is_loopback(listen_url))
+	/* Plain http off loopback without behind_tls_proxy does not load (nl_config_validate). */
+	if (cfg->tls_cert == NULL && strncmp(pu, "https://", 8) == 0 && cfg->n_trusted_proxies == 0)
 		ctl_finding(
-		    f, true,
-		    "[bridge] listen %s is not loopback but there is no TLS: set tls_cert/tls_key, or "
-		    "an https public_url for a TLS proxy in front",
-		    cfg->listen);
+		    f, false,
+		    "[bridge] public_url %s is https but listen %s has no TLS, so a proxy is in front "
+		    "and every phone has its address: set trusted_proxies to the proxy's address (and "
+		    "have it send X-Forwarded-For), or one person's wrong codes refuse all phones",
+		    pu, cfg->listen);
 }
 
 /* The well-known NHS login environments and their issuers (NHSLOGIN.md). */

@@ -9,6 +9,8 @@
 #include "nl_wipe.h"
 #include "oidc.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,16 +18,23 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The guessing limit on user codes. Per client address: cfg->code_attempts wrong codes in a
- * window of GUESS_WINDOW seconds, remembered for at most GUESS_CLIENTS addresses (the one whose
- * window is oldest is forgotten first). Globally: at most GUESS_GLOBAL_PER_MIN wrong codes a
- * minute from everyone, so that many addresses cannot share the work. The global cap means a
- * flood of wrong codes can hold up honest phones for up to a minute; that is the price of
- * keeping a distributed guesser at 100 guesses a minute against >= 2^36 codes. */
+/* The guessing limit on user codes (the arithmetic is in nhslogin.conf(5), "THE WRONG-CODE LIMIT").
+ * Per client (an address; an IPv6 address counts by its /64): cfg->code_attempts wrong codes in a
+ * window of GUESS_WINDOW seconds, then that client is refused - the right code too - until the
+ * window passes. That part is hard: a client past it gets no answer about any code.
+ * Globally: GUESS_GLOBAL_PER_MIN wrong codes in a minute from everyone mean a distributed guesser is
+ * at work; until a minute passes below that, every client's allowance drops to GUESS_PRESSURE_MAX.
+ * The global count never refuses anyone by itself: a phone that has not entered wrong codes itself
+ * always has its code looked at, so no number of other addresses can lock a person out.
+ * Clients are remembered in an open-addressed table of GUESS_CLIENTS entries (keyed hash, at most
+ * GUESS_PROBE slots looked at); when a new client finds no free slot, the entry whose window began
+ * longest ago among those slots is forgotten. */
 #define GUESS_WINDOW         600
-#define GUESS_CLIENTS        1024
+#define GUESS_CLIENTS        8192 /* a power of two */
+#define GUESS_PROBE          16
 #define GUESS_CLIENT_MAX     64
 #define GUESS_GLOBAL_PER_MIN 100
+#define GUESS_PRESSURE_MAX   3
 /* An ended flow stays readable (for the waiter to learn the outcome) at least this long after it
  * ended and after its expiry time: a person who signed in on the phone and is slow to press Enter
  * still gets the approval. Its owner collecting it, or closing, removes it sooner. */
@@ -70,8 +79,8 @@ struct nl_flows {
 	struct flow *head, *tail;
 	size_t count, pending;
 	struct guess guesses[GUESS_CLIENTS];
-	time_t gwin_start;
-	unsigned gcount;
+	time_t gwin_start;      /* this minute of the global count */
+	unsigned gcount, gprev; /* wrong codes from everyone this minute and the minute before */
 	uint64_t next_seq;
 	uint64_t changed[NL_FLOWS_CHANGED_MAX]; /* tags of flows that ended, for the server */
 	size_t nchanged;
@@ -842,66 +851,118 @@ unlock:
 
 /* ---- the bridge side ---- */
 
-/* The entry of client; with create, a new one in a free slot or in place of the entry whose
- * window began longest ago. */
-static struct guess *guess_find(struct nl_flows *fl, const char *client, bool create, time_t now)
+/* The key a client's wrong codes count under: its address as given; an IPv6 address by its /64
+ * (one subscriber, or one attacker, commonly holds a whole /64); an IPv4-mapped one as IPv4. */
+static void guess_key(const char *client, char *out, size_t outlen)
 {
-	struct guess *victim = NULL;
-	for (size_t i = 0; i < GUESS_CLIENTS; i++) {
-		struct guess *g = &fl->guesses[i];
-		if (g->client[0] == '\0') {
-			if (victim == NULL || victim->client[0] != '\0')
-				victim = g;
-			continue;
+	struct in6_addr a6;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET6, client, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			if (inet_ntop(AF_INET, &a6.s6_addr[12], buf, sizeof(buf)) != NULL) {
+				snprintf(out, outlen, "%s", buf);
+				return;
+			}
+		} else {
+			memset(&a6.s6_addr[8], 0, 8);
+			if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) != NULL) {
+				snprintf(out, outlen, "%s/64", buf);
+				return;
+			}
 		}
-		if (strncmp(g->client, client, GUESS_CLIENT_MAX - 1) == 0)
+	}
+	snprintf(out, outlen, "%.*s", GUESS_CLIENT_MAX - 1, client);
+}
+
+/* The entry of key, among the GUESS_PROBE slots its keyed hash names; with create, a new one in
+ * an empty or stale slot, else in place of the entry whose window began longest ago. */
+static struct guess *guess_find(struct nl_flows *fl, const char *key, bool create, time_t now)
+{
+	size_t start = (size_t)khash(fl, IX_N, key);
+	struct guess *victim = NULL;
+	bool victim_stale = false;
+
+	for (size_t i = 0; i < GUESS_PROBE; i++) {
+		struct guess *g = &fl->guesses[(start + i) & (GUESS_CLIENTS - 1)];
+		bool stale = g->client[0] == '\0' || now - g->start >= GUESS_WINDOW || now < g->start;
+		if (g->client[0] != '\0' && strcmp(g->client, key) == 0)
 			return g;
-		if (victim == NULL || (victim->client[0] != '\0' && g->start < victim->start))
+		if (victim == NULL || (stale && !victim_stale) ||
+		    (stale == victim_stale && g->start < victim->start)) {
 			victim = g;
+			victim_stale = stale;
+		}
 	}
 	if (!create)
 		return NULL;
 	memset(victim, 0, sizeof(*victim));
-	snprintf(victim->client, sizeof(victim->client), "%s", client);
+	snprintf(victim->client, sizeof(victim->client), "%s", key);
 	victim->start = now;
 	return victim;
 }
 
-static bool guess_blocked(struct nl_flows *fl, const char *client, time_t now)
+/* The global count by the minute: this minute's and the last one's. */
+static void guess_tick(struct nl_flows *fl, time_t now)
 {
-	struct guess *g;
-	if (now - fl->gwin_start >= 60) {
-		fl->gwin_start = now;
+	if (now < fl->gwin_start || now - fl->gwin_start >= 120) {
+		fl->gprev = 0;
 		fl->gcount = 0;
+		fl->gwin_start = now;
+	} else if (now - fl->gwin_start >= 60) {
+		fl->gprev = fl->gcount;
+		fl->gcount = 0;
+		fl->gwin_start = now;
 	}
-	if (fl->gcount >= GUESS_GLOBAL_PER_MIN)
-		return true;
-	g = guess_find(fl, client, false, now);
-	return g != NULL && now - g->start < GUESS_WINDOW && g->count >= fl->cfg->code_attempts;
 }
 
-static void guess_record(struct nl_flows *fl, const char *client, time_t now)
+static bool guess_pressure(const struct nl_flows *fl)
 {
-	struct guess *g = guess_find(fl, client, true, now);
+	return fl->gcount >= GUESS_GLOBAL_PER_MIN || fl->gprev >= GUESS_GLOBAL_PER_MIN;
+}
+
+/* Wrong codes a client may enter in its window: code_attempts, fewer while many are guessing. */
+static unsigned guess_allowance(const struct nl_flows *fl)
+{
+	unsigned n = fl->cfg->code_attempts;
+	return guess_pressure(fl) && n > GUESS_PRESSURE_MAX ? GUESS_PRESSURE_MAX : n;
+}
+
+static bool guess_blocked(struct nl_flows *fl, const char *key, time_t now)
+{
+	struct guess *g;
+
+	guess_tick(fl, now);
+	g = guess_find(fl, key, false, now);
+	return g != NULL && now >= g->start && now - g->start < GUESS_WINDOW &&
+	       g->count >= guess_allowance(fl);
+}
+
+static void guess_record(struct nl_flows *fl, const char *key, time_t now)
+{
+	struct guess *g = guess_find(fl, key, true, now);
+	bool was_pressure = guess_pressure(fl);
+
 	fl->gcount++;
-	if (now - g->start >= GUESS_WINDOW) {
+	if (now < g->start || now - g->start >= GUESS_WINDOW) {
 		g->start = now;
 		g->count = 0;
 	}
 	g->count++;
 	/* one line when a limit is reached, not one per refused attempt (a guesser would flood the log) */
-	if (g->count == fl->cfg->code_attempts)
-		nl_warn("user codes from %.64s refused for %d minutes: %u wrong codes", client,
+	if (g->count == guess_allowance(fl))
+		nl_warn("user codes from %.64s refused for up to %d minutes: %u wrong codes", key,
 		        GUESS_WINDOW / 60, g->count);
-	if (fl->gcount == GUESS_GLOBAL_PER_MIN)
-		nl_warn("user codes from everyone refused for up to a minute: %d wrong codes in a minute",
-		        GUESS_GLOBAL_PER_MIN);
+	if (!was_pressure && guess_pressure(fl))
+		nl_warn("%u wrong user codes in a minute from everyone: each address may now enter %u wrong "
+		        "codes in %d minutes until it is quieter (a right code is still accepted)",
+		        fl->gcount, guess_allowance(fl), GUESS_WINDOW / 60);
 }
 
 int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
                          struct nl_flow_authz *out)
 {
-	char code[NL_USER_CODE_LEN + 1];
+	char code[NL_USER_CODE_LEN + 1], key[GUESS_CLIENT_MAX];
 	struct flow *f;
 	time_t now = nl_now();
 	struct nl_flow_authz a = {0};
@@ -910,11 +971,11 @@ int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char 
 
 	if (fl == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
-	if (client == NULL || client[0] == '\0')
-		client = "?";
+	guess_key(client != NULL && client[0] != '\0' ? client : "?", key, sizeof(key));
 	pthread_mutex_lock(&fl->mu);
-	if (guess_blocked(fl, client, now)) {
-		nl_debug("user code attempt from %.64s refused: too many wrong codes", client);
+	/* Before the code is looked at: a client past its own limit learns nothing about any code. */
+	if (guess_blocked(fl, key, now)) {
+		nl_debug("user code attempt from %.64s refused: too many wrong codes", key);
 		r = NL_ERR_LIMIT;
 		goto unlock;
 	}
@@ -924,7 +985,7 @@ int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char 
 		goto unlock;
 	}
 	if ((f = ix_find(fl, IX_UCODE, code)) == NULL) {
-		guess_record(fl, client, now);
+		guess_record(fl, key, now);
 		r = NL_ERR_NOT_FOUND;
 		goto unlock;
 	}

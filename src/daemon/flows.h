@@ -132,8 +132,11 @@ void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner);
 int nl_flows_cancel_id(struct nl_flows *fl, const char *id);
 
 /* Bridge: the phone typed a user code (any case, spaces and dash ignored). client is the
- * phone's address, for the guessing limit. NL_ERR_NOT_FOUND (wrong code; counts an attempt),
- * NL_ERR_LIMIT (too many wrong codes from this client in 10 min), NL_ERR_EXPIRED. */
+ * phone's address (behind a trusted proxy, the one it forwarded), for the guessing limit; an IPv6
+ * address counts by its /64. NL_ERR_NOT_FOUND (wrong code; counts an attempt), NL_ERR_LIMIT (this
+ * client entered too many wrong codes in 10 min: code_attempts, or 3 while wrong codes arrive from
+ * everyone at 100 a minute or more; checked before the code, so the right code is refused too),
+ * NL_ERR_EXPIRED. Wrong codes from other clients never refuse this one. */
 int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
                          struct nl_flow_authz *out);
 /* Bridge callback: take the pending flow that state names, once (a replayed state gets

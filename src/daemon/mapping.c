@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -525,8 +526,64 @@ unlock:
 	return r;
 }
 
+/* The account's uid through NSS (getpwnam_r). */
+static int uid_by_name(const char *user, uid_t *uid)
+{
+	struct passwd pw, *res = NULL;
+	size_t len = 16384;
+	char *buf = malloc(len);
+	int e;
+
+	if (buf == NULL)
+		return NL_ERR_NOMEM;
+	e = getpwnam_r(user, &pw, buf, len, &res);
+	if (e == 0 && res != NULL)
+		*uid = res->pw_uid;
+	free(buf);
+	if (e == 0)
+		return res != NULL ? 0 : NL_ERR_NOT_FOUND;
+	return e == ENOENT || e == ESRCH || e == EBADF || e == EPERM ? NL_ERR_NOT_FOUND : NL_ERR_UNAVAILABLE;
+}
+
+static nl_map_uid_fn uid_lookup = uid_by_name;
+
+void nl_map_set_uid_lookup(nl_map_uid_fn fn)
+{
+	uid_lookup = fn != NULL ? fn : uid_by_name;
+}
+
+/* email_local names an account only the provider vouches for (email_verified present and true),
+ * and only a person's: an existing account of uid min_uid or more, never root or nobody. */
+static int email_local_allowed(const struct nl_config *cfg, const json_t *claims, const char *user, char *err,
+                               size_t errlen)
+{
+	uid_t uid = 0;
+	int r;
+
+	if (!json_is_true(json_object_get(claims, "email_verified"))) {
+		set_err(err, errlen,
+		        "the email address is not verified (email_verified must be present and true)");
+		return NL_ERR_CLAIM;
+	}
+	if ((r = uid_lookup(user, &uid)) == NL_ERR_NOT_FOUND) {
+		set_err(err, errlen, "the email's local part names no account here");
+		return NL_ERR_NOT_FOUND;
+	}
+	if (r != 0) {
+		set_err(err, errlen, "cannot look up the account the email's local part names");
+		return r;
+	}
+	if (uid == 0 || uid < (uid_t)cfg->min_uid || uid == (uid_t)65534 || uid >= (uid_t)-2) {
+		set_err(err, errlen,
+		        "the email's local part names a system account (uid %lu; [identity] min_uid is %u)",
+		        (unsigned long)uid, cfg->min_uid);
+		return NL_ERR_NOT_FOUND;
+	}
+	return 0;
+}
+
 /* rule = email_local: local@domain, domain equal to email_domain (case-insensitive), local part
- * lower-cased a valid user name. */
+ * lower-cased a valid user name, and that account allowed (email_local_allowed). */
 static int map_by_email_local(const struct nl_config *cfg, const json_t *claims, char **local_user, char *err,
                               size_t errlen)
 {
@@ -551,6 +608,8 @@ static int map_by_email_local(const struct nl_config *cfg, const json_t *claims,
 		r = NL_ERR_NOT_FOUND;
 		goto out;
 	}
+	if ((r = email_local_allowed(cfg, claims, email, err, errlen)) != 0)
+		goto out;
 	if ((user = strdup(email)) == NULL) {
 		r = NL_ERR_NOMEM;
 		goto out;

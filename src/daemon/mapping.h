@@ -5,6 +5,7 @@
 #define NL_MAPPING_H
 
 #include <jansson.h>
+#include <sys/types.h>
 #include "nl_config.h"
 
 #define NL_MAP_MAX_FILE (4 * 1024 * 1024)
@@ -20,8 +21,11 @@
  * ASCII case-insensitively. The file is read through nl_read_file_checked (root/euid owned, not
  * group/world-writable, at most NL_MAP_MAX_FILE) and cached; it is re-read when its inode, size,
  * mtime, ctime, mode or owner change.
- * rule email_local: the email claim (verified as above); its domain must equal cfg->email_domain
- * (ASCII case-insensitive) and its lower-cased local part must be a valid user name.
+ * rule email_local: the email claim; its domain must equal cfg->email_domain (ASCII
+ * case-insensitive) and its lower-cased local part must be a valid user name; then email_verified
+ * must be present and true (else NL_ERR_CLAIM), and the local part must name an existing account
+ * of uid cfg->min_uid or more, not root or nobody (65534) (else NL_ERR_NOT_FOUND; a lookup that fails
+ * for another reason returns its error: NL_ERR_UNAVAILABLE from getpwnam_r).
  * Returns 0 and a new string in *local_user; NL_ERR_NOT_FOUND when the claim's value matches
  * nothing (the person is not linked); NL_ERR_CLAIM when the claims hold no usable value of the
  * claim (absent, malformed, an unverified email: the sign-in did not say who the person is);
@@ -40,6 +44,10 @@ int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen);
  * nhs_number only for "profile", email only for "email"): otherwise every sign-in would lack it.
  * NL_ERR_CONFIG with the environment file, the scope and the fix in err. */
 int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen);
+/* How rule email_local learns an account's uid: getpwnam_r unless replaced (tests); NULL puts it
+ * back. The function returns 0 with *uid, NL_ERR_NOT_FOUND for no such account, or another error. */
+typedef int (*nl_map_uid_fn)(const char *user, uid_t *uid);
+void nl_map_set_uid_lookup(nl_map_uid_fn fn);
 /* Forget the cached map file (nhsloginctl flush; tests). */
 void nl_map_cache_flush(void);
 

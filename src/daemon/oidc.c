@@ -1366,7 +1366,7 @@ static int dup_bounded(const json_t *obj, const char *key, size_t max, bool requ
 	return (*out = strdup(s)) != NULL ? 0 : NL_ERR_NOMEM;
 }
 
-/* Printable ASCII without spaces: the user code goes on the person's terminal as it is. */
+/* Printable ASCII without spaces: the user code and URIs go on the person's terminal as they are. */
 static bool visible_ascii(const char *s)
 {
 	for (; *s != '\0'; s++)
@@ -1395,6 +1395,13 @@ static int parse_device_auth(const json_t *j, struct nl_device_auth *out, char *
 	r = NL_ERR_INVALID;
 	if (!visible_ascii(d.user_code)) {
 		snprintf(why, whylen, "user_code is not printable ASCII");
+		goto fail;
+	}
+	/* A URI is ASCII (RFC 3986); the parser below would pass UTF-8 such as a C1 control (CSI) or a
+	 * right-to-left override, which a terminal obeys or shows reversed. */
+	if (!visible_ascii(d.verification_uri) ||
+	    (d.verification_uri_complete != NULL && !visible_ascii(d.verification_uri_complete))) {
+		snprintf(why, whylen, "a verification URI is not printable ASCII");
 		goto fail;
 	}
 	if (!nl_url_allowed(d.verification_uri) ||

@@ -98,25 +98,53 @@ static enum nl_flow_reason map_identity(const struct nl_config *cfg, const struc
 	}
 }
 
-/* The one log line of a finished flow: "flow ID: approved user=U (...)" or "flow ID: denied
- * reason=WORD user=U (detail)". A setup here that cannot work is an error; trouble with the
- * provider a warning. */
-static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reason reason, const char *detail)
+/* Who NHS login said signed in, for the audit trail of an approval: "sub=S nhs_number=*******973".
+ * The NHS number shows its last 3 digits only ("-" when absent, "?" when not 10 digits); a sub with
+ * characters outside [A-Za-z0-9._:-] is shown with '?' in their place, so it cannot forge fields. */
+#define SUB_PLAIN "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
+static void audit_identity(const struct nl_identity *id, char *out, size_t outlen)
+{
+	const char *nhs = id != NULL && id->claims != NULL
+	                      ? json_string_value(json_object_get(id->claims, "nhs_number"))
+	                      : NULL;
+	char sub[256] = "-", masked[11] = "-";
+	size_t i;
+
+	if (id != NULL && id->sub != NULL && id->sub[0] != '\0') {
+		for (i = 0; id->sub[i] != '\0' && i + 1 < sizeof(sub); i++)
+			sub[i] = strchr(SUB_PLAIN, id->sub[i]) != NULL ? id->sub[i] : '?';
+		sub[i] = '\0';
+	}
+	if (nhs != NULL && strlen(nhs) == 10 && strspn(nhs, "0123456789") == 10)
+		snprintf(masked, sizeof(masked), "*******%s", nhs + 7);
+	else if (nhs != NULL)
+		snprintf(masked, sizeof(masked), "?");
+	snprintf(out, outlen, "sub=%s nhs_number=%s", sub, masked);
+}
+
+/* The one log line of a finished flow: "flow ID: approved user=U (...) sub=S nhs_number=*******973"
+ * or "flow ID: denied reason=WORD user=U (detail)". A setup here that cannot work is an error;
+ * trouble with the provider a warning. id: the identity of an approval (may be NULL otherwise). */
+static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reason reason, const char *detail,
+                        const struct nl_identity *id)
 {
 	bool has = detail != NULL && detail[0] != '\0';
 	int prio = LOG_NOTICE;
+	char who[320];
 
 	if (reason == NL_REASON_MISCONFIGURED) /* every sign-in fails until an admin acts */
 		prio = LOG_ERR;
 	else if (reason == NL_REASON_UNAVAILABLE || reason == NL_REASON_INVALID_TOKEN)
 		prio = LOG_WARNING;
 
-	if (reason == NL_REASON_NONE)
-		nl_log(prio, "flow %s: approved user=%s%s%s%s", flow_id, user, has ? " (" : "",
-		       has ? detail : "", has ? ")" : "");
-	else
+	if (reason == NL_REASON_NONE) {
+		audit_identity(id, who, sizeof(who));
+		nl_log(prio, "flow %s: approved user=%s%s%s%s %s", flow_id, user, has ? " (" : "",
+		       has ? detail : "", has ? ")" : "", who);
+	} else {
 		nl_log(prio, "flow %s: denied reason=%s user=%s%s%s%s", flow_id, nl_flow_reason_word(reason),
 		       user, has ? " (" : "", has ? detail : "", has ? ")" : "");
+	}
 }
 
 enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
@@ -147,16 +175,16 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 	} else if (reason == NL_REASON_NONE && (flow_user == NULL || strcmp(mapped, flow_user) != 0)) {
 		reason = NL_REASON_MISMATCH;
 		snprintf(why, sizeof(why), "identity mapped to %s by %s", mapped, mapped_by(cfg));
-		log_outcome(flow_id, who, reason, why);
+		log_outcome(flow_id, who, reason, why, NULL);
 	} else if (reason == NL_REASON_NONE) {
 		snprintf(why, sizeof(why), "identity mapped by %s", mapped_by(cfg));
-		log_outcome(flow_id, mapped, reason, why);
+		log_outcome(flow_id, mapped, reason, why, id);
 		/* only a sign-in that approved its flow may be reused; a disk failure logs, sign-in goes on
 		 */
 		if (tc != NULL)
 			(void)nl_tokcache_store(tc, mapped, id, nl_now());
 	} else {
-		log_outcome(flow_id, who, reason, why);
+		log_outcome(flow_id, who, reason, why, NULL);
 	}
 	free(mapped);
 	return reason;

@@ -94,6 +94,7 @@ static const struct fault_def {
     {"device_interval_long", FA_SET, MOCK_FAULT_DEVICE_INTERVAL_LONG},
     {"device_interval_negative", FA_SET, MOCK_FAULT_DEVICE_INTERVAL_NEGATIVE},
     {"device_user_code_escape", FA_SET, MOCK_FAULT_DEVICE_USER_CODE_ESCAPE},
+    {"device_uri_c1", FA_SET, MOCK_FAULT_DEVICE_URI_C1},
     {"device_content_type_text", FA_SET, MOCK_FAULT_DEVICE_CONTENT_TYPE_TEXT},
     {"authorize_iss_wrong", FA_SET, MOCK_FAULT_AUTHZ_ISS_WRONG},
     {"authorize_iss_right", FA_SET, MOCK_FAULT_AUTHZ_ISS_RIGHT},
@@ -670,6 +671,15 @@ void mock_fault_device_json(const struct mock *m, json_t *resp)
 	if (on(m, MOCK_FAULT_DEVICE_USER_CODE_ESCAPE) && nl_json_str(resp, "user_code") != NULL &&
 	    asprintf(&code, "\x1b[2J%s", nl_json_str(resp, "user_code")) > 0) {
 		json_object_set_new(resp, "user_code", json_string(code));
+		free(code);
+	}
+	/* a C1 control in UTF-8 (U+009B, CSI to a terminal) that a URL parser lets through */
+	if (on(m, MOCK_FAULT_DEVICE_URI_C1) && nl_json_str(resp, "verification_uri") != NULL &&
+	    asprintf(&code,
+	             "%s?\xc2\x9b"
+	             "2J",
+	             nl_json_str(resp, "verification_uri")) > 0) {
+		json_object_set_new(resp, "verification_uri", json_string(code));
 		free(code);
 	}
 }

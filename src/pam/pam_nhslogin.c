@@ -180,11 +180,22 @@ static int compose_text(struct signin *s, const json_t *reply, long expires_in)
 	const char *uri = json_string_value(json_object_get(reply, "verification_uri"));
 	const char *full = json_string_value(json_object_get(reply, "verification_uri_complete"));
 	const char *code = json_string_value(json_object_get(reply, "user_code"));
-	char *qr = NULL, lasts[48];
+	char *qr = NULL, *shown[2] = {NULL, NULL}, lasts[48];
 	int n;
 
 	if (uri == NULL || code == NULL)
 		return NL_ERR_INVALID;
+	/* What goes on the terminal as text is printable ASCII: a control character (C0, DEL) or any
+	 * other byte (a UTF-8 C1 control such as CSI, a right-to-left override) becomes '?'. The daemon
+	 * refuses such strings from a provider; this guards the terminal against any daemon. */
+	if ((shown[0] = strdup(uri)) == NULL || (shown[1] = strdup(code)) == NULL) {
+		free(shown[0]);
+		return NL_ERR_NOMEM;
+	}
+	for (int i = 0; i < 2; i++)
+		for (char *p = shown[i]; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+				*p = '?';
 	if (!s->opts.cfg.pam_noqr && nl_qr_render(full != NULL ? full : uri, s->opts.qr_style, &qr) != 0)
 		qr = NULL;
 	duration(expires_in, lasts, sizeof(lasts));
@@ -193,12 +204,14 @@ static int compose_text(struct signin *s, const json_t *reply, long expires_in)
 	             "and enter the code  %s\n"
 	             "%s%s"
 	             "%s %s.",
-	             uri, code, qr != NULL ? "or scan this QR code with your phone's camera:\n" : "",
+	             shown[0], shown[1], qr != NULL ? "or scan this QR code with your phone's camera:\n" : "",
 	             qr != NULL ? qr : "",
 	             s->opts.cfg.pam_enter_prompt ? "The code expires in"
 	                                          : "Waiting for you to sign in. The code expires in",
 	             lasts);
 	free(qr);
+	free(shown[0]);
+	free(shown[1]);
 	if (n < 0) {
 		s->text = NULL;
 		return NL_ERR_NOMEM;

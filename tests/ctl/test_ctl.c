@@ -440,6 +440,18 @@ static const struct check_case cases[] = {
      .extra_arg = "--offline",
      .exit_code = 0,
      .expect = "ok"},
+    {.name = "check_warns_a_proxy_in_front_without_trusted_proxies",
+     .bridge_extra = "public_url = https://signin.example.org",
+     .redirect_uri = "https://signin.example.org/callback",
+     .exit_code = 0,
+     .expect = "warning: [bridge] public_url https://signin.example.org is https but listen 127.0.0.1:8765 "
+               "has no TLS, so a proxy is in front",
+     .expect2 = "set trusted_proxies"},
+    {.name = "check_accepts_a_proxy_in_front_with_trusted_proxies",
+     .bridge_extra = "public_url = https://signin.example.org\ntrusted_proxies = 127.0.0.1",
+     .redirect_uri = "https://signin.example.org/callback",
+     .exit_code = 0,
+     .expect = "ok"},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 

@@ -459,6 +459,46 @@ static void test_daemon_signin_without_the_claim_in_userinfo_either_is_no_claim(
 	close(fd);
 }
 
+/* Audit (issue 11, finding 7): every approval's log line names who NHS login said signed in - sub
+ * and the NHS number masked but for its last 3 digits - and the full NHS number is nowhere in the
+ * log. The mock's p9 has NHS number 9686368973. */
+static void test_daemon_approval_log_names_sub_and_masked_nhs_number(void **state)
+{
+	struct world *w = *state;
+	int fd = connect_to(w);
+	json_t *m = start_on(fd, "clinician"), *out;
+	char log[PATH_MAX + 16], text[65536] = "", *line, *eol;
+	char *dc = strdup(nl_json_str(m, "device_code"));
+	long phone = 0;
+	size_t n;
+	FILE *f;
+
+	assert_int_equal(phone_signin(w, nl_json_str(m, "user_code"), "p9", false, &phone), 0);
+	out = wait_outcome(fd, dc);
+	assert_string_equal(nl_json_str(out, "status"), "approved");
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_non_null(f = fopen(log, "r"));
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	line = strstr(text, "approved user=clinician");
+	if (line == NULL)
+		fail_msg("no approval line in: %s", text);
+	if ((eol = strchr(line, '\n')) != NULL)
+		*eol = '\0';
+	assert_has(line, " nhs_number=*******973");
+	assert_has(line, " sub=");
+	assert_null(strstr(line, "sub=-"));
+	if (eol != NULL)
+		*eol = '\n';
+	if (strstr(text, "9686368973") != NULL)
+		fail_msg("the full NHS number is in the log: %s", text);
+	json_decref(out);
+	json_decref(m);
+	free(dc);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +524,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_daemon_signin_without_the_claim_in_userinfo_either_is_no_claim,
 	        setup_no_nhs_number_userinfo, teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_approval_log_names_sub_and_masked_nhs_number, setup,
+	                                    teardown),
 	};
 	alarm(300); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("daemon", tests, NULL, NULL);

@@ -969,6 +969,84 @@ static void test_fake_daemon_on_the_socket_path_is_not_believed(void **state)
 	cur_world = NULL;
 }
 
+/* ---- 3c. what the terminal shows (issue 11, finding 7) ---- */
+
+/* A daemon of ours (root, so the module believes it) that hands out a code and URIs with terminal
+ * controls in them - C0 (ESC, BEL), a UTF-8 C1 control (CSI) and a right-to-left override - then
+ * denies. Answers until killed. */
+static void unfiltered_daemon(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const char start[] =
+	    "{\"ok\":true,\"status\":\"pending\",\"flow\":\"f-1\",\"device_code\":\"dc\","
+	    "\"user_code\":\"\\u001b[2JKPWD-RHXT\\u0007\","
+	    "\"verification_uri\":\"https://evil.example/d\\u001b]0;owned\\u0007\\u009b31m\\u202e\\u007f\","
+	    "\"verification_uri_complete\":\"https://evil.example/d?code=\\u001b[5m\",\"expires_in\":30,"
+	    "\"interval\":1}\n";
+	static const char denied[] = "{\"ok\":true,\"status\":\"denied\",\"reason\":\"denied\"}\n";
+	static const char ok[] = "{\"ok\":true}\n";
+	int lfd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	alarm(60);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 8) != 0)
+		_exit(4);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		char buf[4096];
+		ssize_t n;
+		while (fd >= 0 && (n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+			buf[n] = '\0';
+			const char *a = strstr(buf, "\"start\"") != NULL  ? start
+			                : strstr(buf, "\"wait\"") != NULL ? denied
+			                                                  : ok;
+			if (write(fd, a, strlen(a)) < 0)
+				break;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* Whatever the daemon (or a provider behind it) sends, the module shows the person printable ASCII:
+ * every control character and every other byte of the code and URIs is a '?'. */
+static void test_module_shows_no_terminal_controls_from_the_daemon(void **state)
+{
+	struct world *w = NULL;
+	struct pam_run run = {.service = "nl-short", .user = "clinician"};
+	struct stat st;
+	pid_t fake;
+	(void)state;
+
+	assert_int_equal(world_start(NULL, &w), 0);
+	cur_world = w;
+	assert_int_equal(world_activate(w), 0);
+	world_kill_daemon(w, SIGKILL);
+	unlink(w->socket);
+	fake = fork();
+	assert_true(fake >= 0);
+	if (fake == 0)
+		unfiltered_daemon(w->socket);
+	for (int i = 0; i < 100 && lstat(w->socket, &st) != 0; i++)
+		usleep(50 * 1000);
+	assert_int_equal(pam_run_auth(w, &run), PAM_AUTH_ERR);
+	kill(fake, SIGKILL);
+	waitpid(fake, NULL, 0);
+	assert_true(run.n_info >= 1);
+	const char *text = run.infos[0];
+	print_message("# shown: %s\n", text);
+	assert_non_null(strstr(text, "?[2JKPWD-RHXT?"));
+	assert_non_null(strstr(text, "https://evil.example/d?]0;owned???31m????"));
+	for (const char *p = text; *p != '\0'; p++)
+		if (((unsigned char)*p < 0x20 && *p != '\n') || (unsigned char)*p >= 0x7f)
+			fail_msg("byte 0x%02x at %zu of what the terminal shows", (unsigned char)*p,
+			         (size_t)(p - text));
+	world_stop(w);
+	cur_world = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	harness_reexec_under_pam_wrapper(argc, argv);
@@ -990,6 +1068,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_remote_flows_do_not_lock_out_the_console, world_teardown),
 	    cmocka_unit_test_teardown(test_full_table_of_remote_flows_does_not_lock_out_the_console,
 	                              world_teardown),
+	    cmocka_unit_test_teardown(test_module_shows_no_terminal_controls_from_the_daemon, world_teardown),
 	};
 	alarm(240); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);

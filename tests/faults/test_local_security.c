@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -451,12 +452,134 @@ static void test_socket_dir_writable_by_others_is_refused_even_sticky(void **sta
 	cur_world = NULL;
 }
 
+/* ---- user codes through a reverse proxy (issue 11, finding 6) ---- */
+
+static size_t discard_body(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+/* A well-formed code that is not `real`, for any i (wrong_code repeats the real one every 184). */
+static void never_real_code(const char *real, int i, char *out)
+{
+	static const char alpha[] = NL_USER_CODE_ALPHABET;
+	snprintf(out, 10, "%.4s%.4s", real, real + 5);
+	size_t k = strchr(alpha, out[i % 8]) - alpha;
+	out[i % 8] = alpha[(k + 1 + (size_t)(i / 8) % (sizeof(alpha) - 2)) % (sizeof(alpha) - 1)];
+}
+
+/* POST code to /d with one extra header line ("Name: value", or NULL); the HTTP status. */
+static long post_code_via(const struct world *w, const char *code, const char *header_line)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = header_line != NULL ? curl_slist_append(NULL, header_line) : NULL;
+	char url[160], body[64];
+	long status = 0;
+
+	assert_non_null(c);
+	snprintf(url, sizeof(url), "%s/d", w->bridge);
+	snprintf(body, sizeof(body), "code=%s", code);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	return status;
+}
+
+/* A world whose bridge (on loopback) has extra [bridge] lines; the code of a new sign-in. */
+static struct world *proxied_world(const char *bridge_lines, char *code, size_t len, int *fd)
+{
+	struct world_opts o = {.identity_extra = bridge_lines};
+	struct world *w = NULL;
+	json_t *m;
+
+	assert_int_equal(world_start(&o, &w), 0);
+	cur_world = w;
+	*fd = fu_connect(w->socket);
+	assert_true(*fd >= 0);
+	m = fu_call(*fd, "{\"op\":\"start\",\"user\":\"clinician\"}", 10000);
+	snprintf(code, len, "%s", fu_str(m, "user_code"));
+	json_decref(m);
+	assert_int_equal(strlen(code), 9);
+	return w;
+}
+
+/* The attack of finding 6 against the real daemon behind a (trusted, loopback) proxy: 1,000 wrong
+ * codes from 100 addresses, then the right code from a fresh address goes through; one address
+ * guessing on its own is still cut off at code_attempts. */
+static void test_user_code_guessing_from_many_addresses_locks_no_one_out(void **state)
+{
+	char code[16], wrong[16], hdr[96], log[PATH_MAX + 32];
+	int fd, refused = 0;
+	struct world *w = proxied_world("[bridge]\ncode_attempts = 5\ntrusted_proxies = 127.0.0.1, ::1", code,
+	                                sizeof(code), &fd);
+	(void)state;
+
+	for (int i = 0; i < 1000; i++) {
+		never_real_code(code, i, wrong);
+		snprintf(hdr, sizeof(hdr), "X-Forwarded-For: 203.0.113.%d", i % 100);
+		long st = post_code_via(w, wrong, hdr);
+		assert_true(st == 400 || st == 429);
+		refused += st == 429;
+	}
+	assert_true(refused > 0);
+	long st = post_code_via(w, code, "X-Forwarded-For: 198.51.100.44");
+	if (st != 302 && st != 200)
+		fail_msg("the right code from a fresh address got HTTP %ld", st);
+	/* one address guessing: while the many are at it, 3 wrong codes (not code_attempts), then even
+	 * the right code is refused */
+	for (int i = 0; i < 3; i++) {
+		never_real_code(code, 2000 + i, wrong);
+		assert_int_equal(post_code_via(w, wrong, "X-Forwarded-For: 198.51.100.45"), 400);
+	}
+	never_real_code(code, 2003, wrong);
+	assert_int_equal(post_code_via(w, wrong, "X-Forwarded-For: 198.51.100.45"), 429);
+	assert_int_equal(post_code_via(w, code, "X-Forwarded-For: 198.51.100.45"), 429);
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	const char *pressure[] = {"nhslogind[warning]", "wrong user codes in a minute from everyone", NULL};
+	assert_true(fu_count_lines(log, pressure) >= 1);
+	close(fd);
+	world_stop(w);
+	cur_world = NULL;
+}
+
+/* Without trusted_proxies the header is the sender's word and is ignored: every guess counts
+ * against the TCP peer, whatever address it claims. */
+static void test_forwarded_for_from_an_untrusted_peer_is_ignored(void **state)
+{
+	char code[16], wrong[16], hdr[96];
+	int fd;
+	struct world *w = proxied_world("[bridge]\ncode_attempts = 5", code, sizeof(code), &fd);
+	(void)state;
+
+	for (int i = 0; i < CODE_ATTEMPTS; i++) {
+		never_real_code(code, i, wrong);
+		snprintf(hdr, sizeof(hdr), "X-Forwarded-For: 203.0.113.%d", i);
+		assert_int_equal(post_code_via(w, wrong, hdr), 400);
+	}
+	assert_int_equal(post_code_via(w, code, "X-Forwarded-For: 198.51.100.46"), 429);
+	assert_int_equal(post_code_via(w, code, "Forwarded: for=198.51.100.47"), 429);
+	close(fd);
+	world_stop(w);
+	cur_world = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_socket_is_root_only_by_mode_and_by_peer_check, world_teardown),
 	    cmocka_unit_test_teardown(test_socket_group_may_start_and_wait_but_not_admin_ops, group_teardown),
-	    cmocka_unit_test_teardown(test_socket_dir_writable_by_others_is_refused_even_sticky, world_teardown),
+	    cmocka_unit_test_teardown(test_socket_dir_writable_by_others_is_refused_even_sticky,
+	                              world_teardown),
 	    cmocka_unit_test_setup_teardown(test_client_key_readable_by_others_is_refused_naming_it,
 	                                    file_setup, file_teardown),
 	    cmocka_unit_test_setup_teardown(test_client_key_readable_by_group_is_refused_naming_it,
@@ -473,6 +596,9 @@ int main(void)
 	                                    file_setup, file_teardown),
 	    cmocka_unit_test_setup_teardown(test_untouched_files_start_the_daemon, file_setup, file_teardown),
 	    cmocka_unit_test_teardown(test_user_code_guessing_is_cut_off_at_code_attempts, world_teardown),
+	    cmocka_unit_test_teardown(test_user_code_guessing_from_many_addresses_locks_no_one_out,
+	                              world_teardown),
+	    cmocka_unit_test_teardown(test_forwarded_for_from_an_untrusted_peer_is_ignored, world_teardown),
 	};
 	alarm(240);
 	return cmocka_run_group_tests_name("local_security", tests, NULL, NULL);

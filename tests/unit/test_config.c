@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -704,6 +705,113 @@ static void test_config_shipped_main_file_parses(void **state)
 	free(all);
 }
 
+/* ---- the bridge behind a proxy, and email_local's accounts (issue 11, findings 6 and 7) ---- */
+
+static bool in_list(const struct nl_config *cfg, const char *addr)
+{
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, addr, a) == 1)
+		return nl_cidr_match(cfg->trusted_proxies, cfg->n_trusted_proxies, AF_INET, a);
+	assert_int_equal(inet_pton(AF_INET6, addr, a), 1);
+	return nl_cidr_match(cfg->trusted_proxies, cfg->n_trusted_proxies, AF_INET6, a);
+}
+
+static void test_config_trusted_proxies_forms_and_matching(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(f->cfg.n_trusted_proxies, 0);
+	assert_false(in_list(&f->cfg, "127.0.0.1"));
+	assert_int_equal(nl_config_set(&f->cfg, "bridge", "trusted_proxies",
+	                               "127.0.0.1, ::1 10.0.0.0/8,2001:db8::/32 ::ffff:192.0.2.0/120", f->err,
+	                               sizeof(f->err)),
+	                 0);
+	assert_int_equal(f->cfg.n_trusted_proxies, 5);
+	assert_true(in_list(&f->cfg, "127.0.0.1"));
+	assert_true(in_list(&f->cfg, "::ffff:127.0.0.1"));
+	assert_false(in_list(&f->cfg, "127.0.0.2"));
+	assert_true(in_list(&f->cfg, "10.255.0.1"));
+	assert_false(in_list(&f->cfg, "11.0.0.1"));
+	assert_true(in_list(&f->cfg, "::1"));
+	assert_true(in_list(&f->cfg, "2001:db8:ffff::1"));
+	assert_false(in_list(&f->cfg, "2001:db9::1"));
+	assert_true(in_list(&f->cfg, "192.0.2.200"));
+	assert_false(in_list(&f->cfg, "192.0.3.1"));
+}
+
+static void test_config_trusted_proxies_refuses_what_is_not_a_proxy_list(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {"0.0.0.0/0",         "::/0",      "10.0.0.1/8", "10.0.0.0/33",
+	                                  "proxy.example.org", "10.0.0.0/", "[::1]",      "10.0.0.0/+8",
+	                                  "1.2.3.4/08x",       NULL};
+	char many[40 * 20] = "";
+
+	for (size_t i = 0; bad[i] != NULL; i++) {
+		assert_int_equal(
+		    nl_config_set(&f->cfg, "bridge", "trusted_proxies", bad[i], f->err, sizeof(f->err)),
+		    NL_ERR_CONFIG);
+		print_message("# %s\n", f->err);
+	}
+	assert_int_equal(
+	    nl_config_set(&f->cfg, "bridge", "trusted_proxies", "0.0.0.0/0", f->err, sizeof(f->err)),
+	    NL_ERR_CONFIG);
+	assert_non_null(strstr(f->err, "every address"));
+	for (int i = 0; i < 33; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.0.0.%d,", i);
+	assert_int_equal(nl_config_set(&f->cfg, "bridge", "trusted_proxies", many, f->err, sizeof(f->err)),
+	                 NL_ERR_CONFIG);
+	assert_non_null(strstr(f->err, "more than 32"));
+	assert_int_equal(f->cfg.n_trusted_proxies, 0);
+}
+
+static void test_config_min_uid_default_and_range(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(f->cfg.min_uid, 1000);
+	assert_int_equal(nl_config_set(&f->cfg, "identity", "min_uid", "0", f->err, sizeof(f->err)),
+	                 NL_ERR_CONFIG);
+	assert_int_equal(nl_config_set(&f->cfg, "identity", "min_uid", "500", f->err, sizeof(f->err)), 0);
+	assert_int_equal(f->cfg.min_uid, 500);
+}
+
+/* An https public_url says how phones reach the proxy, not who else can reach the listener: plain
+ * http on a non-loopback address needs behind_tls_proxy, and that needs trusted_proxies. */
+static void test_config_plain_http_off_loopback_needs_behind_tls_proxy(void **state)
+{
+	struct fx *f = *state;
+	const char *head = "environment = test\n[identity]\nmap_file = m\n[bridge]\nlisten = 0.0.0.0:8765\n"
+	                   "public_url = https://signin.example.org\n";
+	char text[512];
+
+	assert_fails(f, head, GOOD_ENV, "/nhslogin.conf: ", "behind_tls_proxy = yes");
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	snprintf(text, sizeof(text), "%sbehind_tls_proxy = yes\n", head);
+	assert_fails(f, text, GOOD_ENV, "/nhslogin.conf: ", "needs trusted_proxies");
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	snprintf(text, sizeof(text), "%sbehind_tls_proxy = yes\ntrusted_proxies = 10.0.0.5\n", head);
+	assert_int_equal(load(f, text, GOOD_ENV, 0), 0);
+	assert_true(f->cfg.behind_tls_proxy);
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	/* with its own TLS the listener may be anywhere */
+	puts_file(f, "keys/tls.key", "k", 0600);
+	snprintf(text, sizeof(text), "%stls_cert = keys/tls.crt\ntls_key = keys/tls.key\n", head);
+	assert_int_equal(load(f, text, GOOD_ENV, 0), 0);
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	/* on loopback (a proxy on the same host) nothing more is needed */
+	assert_int_equal(load(f,
+	                      "environment = test\n[identity]\nmap_file = m\n[bridge]\nlisten = [::1]:8765\n"
+	                      "public_url = https://signin.example.org\n",
+	                      GOOD_ENV, 0),
+	                 0);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -747,6 +855,10 @@ int main(void)
 	    T(test_config_setter_refuses_bad_input),
 	    T(test_config_shipped_environment_files_parse),
 	    T(test_config_shipped_main_file_parses),
+	    T(test_config_trusted_proxies_forms_and_matching),
+	    T(test_config_trusted_proxies_refuses_what_is_not_a_proxy_list),
+	    T(test_config_min_uid_default_and_range),
+	    T(test_config_plain_http_off_loopback_needs_behind_tls_proxy),
 	};
 #undef T
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

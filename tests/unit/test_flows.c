@@ -468,24 +468,26 @@ static void test_guessing_limit_per_client(void **state)
 	nl_flow_started_clear(&s);
 }
 
+/* Wrong codes from many addresses slow each of them down; they never refuse a phone that has not
+ * guessed itself (the old global cap refused everyone for a minute after 100). */
 static void test_guessing_limit_global_across_clients(void **state)
 {
 	struct fx *fx = *state;
 	struct nl_flow_started s;
 	struct nl_flow_authz a = {0};
 	char wrong[NL_USER_CODE_LEN + 2], client[32];
-	int r = 0, i;
+	int i, refused = 0;
 
 	start_ok(fx, "alice", 1, &s);
 	other_code(&s, wrong);
-	for (i = 0; i < 1000 && r != NL_ERR_LIMIT; i++) {
+	for (i = 0; i < 1000; i++) {
 		snprintf(client, sizeof(client), "203.0.113.%d", i % 250);
-		r = nl_flows_begin_authz(fx->fl, wrong, client, &a);
+		int r = nl_flows_begin_authz(fx->fl, wrong, client, &a);
+		assert_true(r == NL_ERR_NOT_FOUND || r == NL_ERR_LIMIT);
+		refused += r == NL_ERR_LIMIT;
 	}
-	assert_int_equal(r, NL_ERR_LIMIT);
-	assert_true(i <= 101);
-	fake_now += 60;
-	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "203.0.113.254", &a), 0);
+	assert_true(refused > 0);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "198.51.100.254", &a), 0);
 	nl_flow_authz_clear(&a);
 	nl_flow_started_clear(&s);
 }
@@ -565,6 +567,133 @@ static void test_ten_thousand_flows_start_and_lookup_fast(void **state)
 	teardown(state);
 }
 
+/* ---- the wrong-code limit against many addresses (issue 11, finding 6) ---- */
+
+/* n wrong codes, round-robin over `clients` addresses prefix.0 .. prefix.(clients-1); how many of
+ * them were refused before the code was looked at. */
+static int guess_round_robin(struct fx *fx, const char *wrong, const char *prefix, int clients, int n)
+{
+	struct nl_flow_authz a = {0};
+	char client[48];
+	int refused = 0;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(client, sizeof(client), "%s.%d", prefix, i % clients);
+		int r = nl_flows_begin_authz(fx->fl, wrong, client, &a);
+		assert_true(r == NL_ERR_NOT_FOUND || r == NL_ERR_LIMIT);
+		refused += r == NL_ERR_LIMIT;
+	}
+	assert_null(a.state);
+	return refused;
+}
+
+/* The attack of finding 6: 1,000 wrong codes from 100 addresses, then the person who saw the
+ * screen types the right code on a phone of its own: it is accepted at once. */
+static void test_thousand_wrong_codes_from_hundred_addresses_never_refuse_a_fresh_phone(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	char wrong[NL_USER_CODE_LEN + 2];
+
+	start_ok(fx, "alice", 1, &s);
+	other_code(&s, wrong);
+	assert_true(guess_round_robin(fx, wrong, "203.0.113", 100, 1000) > 0);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "198.51.100.77", &a), 0);
+	assert_non_null(a.state);
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+}
+
+/* While wrong codes arrive at 100 a minute from everyone, each address may enter 3 (not
+ * code_attempts) before it is refused - the right code too, as the code is not looked at. */
+static void test_many_addresses_guessing_cut_each_address_to_three(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	char wrong[NL_USER_CODE_LEN + 2];
+
+	start_ok(fx, "alice", 1, &s);
+	other_code(&s, wrong);
+	/* 100 addresses, one wrong code each: the 100th in the minute turns the pressure on */
+	assert_int_equal(guess_round_robin(fx, wrong, "203.0.113", 100, 100), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(nl_flows_begin_authz(fx->fl, wrong, "192.0.2.9", &a), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, wrong, "192.0.2.9", &a), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, wrong, "192.0.2.9", &a), NL_ERR_LIMIT);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "192.0.2.9", &a), NL_ERR_LIMIT);
+	assert_null(a.state);
+	/* two quiet minutes: code_attempts (5) again, so that address has 2 left */
+	fake_now += 121;
+	assert_int_equal(nl_flows_begin_authz(fx->fl, wrong, "192.0.2.9", &a), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "192.0.2.9", &a), 0);
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+}
+
+/* One address guessing alone is stopped at code_attempts, whatever else is going on. */
+static void test_one_address_guessing_is_throttled_at_code_attempts(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	char wrong[NL_USER_CODE_LEN + 2];
+	int refused;
+
+	start_ok(fx, "alice", 1, &s);
+	other_code(&s, wrong);
+	refused = guess_round_robin(fx, wrong, "198.51.100", 1, 1000);
+	assert_int_equal(refused, 1000 - (int)fx->cfg.code_attempts);
+	nl_flow_started_clear(&s);
+}
+
+/* An IPv6 address counts by its /64: a guesser cannot take a fresh address from its own
+ * prefix for each guess. An IPv4-mapped address counts as the IPv4 one. */
+static void test_ipv6_addresses_count_by_their_64(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	char wrong[NL_USER_CODE_LEN + 2], client[64];
+
+	start_ok(fx, "alice", 1, &s);
+	other_code(&s, wrong);
+	for (unsigned i = 0; i < fx->cfg.code_attempts; i++) {
+		snprintf(client, sizeof(client), "2001:db8:1:2::%x", i + 1);
+		assert_int_equal(nl_flows_begin_authz(fx->fl, wrong, client, &a), NL_ERR_NOT_FOUND);
+	}
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "2001:db8:1:2:ffff:ffff:ffff:ffff", &a),
+	                 NL_ERR_LIMIT);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "2001:db8:1:3::1", &a), 0);
+	nl_flow_authz_clear(&a);
+	for (unsigned i = 0; i < fx->cfg.code_attempts; i++)
+		assert_int_equal(nl_flows_begin_authz(fx->fl, wrong, "::ffff:192.0.2.44", &a),
+		                 NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "192.0.2.44", &a), NL_ERR_LIMIT);
+	nl_flow_started_clear(&s);
+}
+
+/* More addresses than the table remembers: the bookkeeping stays bounded and correct for the
+ * addresses it holds, and a fresh phone still gets in. */
+static void test_guessing_from_more_addresses_than_remembered_stays_bounded(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	char wrong[NL_USER_CODE_LEN + 2], client[64];
+
+	start_ok(fx, "alice", 1, &s);
+	other_code(&s, wrong);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(client, sizeof(client), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+		int r = nl_flows_begin_authz(fx->fl, wrong, client, &a);
+		assert_true(r == NL_ERR_NOT_FOUND || r == NL_ERR_LIMIT);
+	}
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "198.51.100.200", &a), 0);
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +720,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_guessing_limit_global_across_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_notify_fd_readable_after_change, setup, teardown),
 	    cmocka_unit_test(test_ten_thousand_flows_start_and_lookup_fast),
+	    cmocka_unit_test_setup_teardown(
+	        test_thousand_wrong_codes_from_hundred_addresses_never_refuse_a_fresh_phone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_addresses_guessing_cut_each_address_to_three, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_one_address_guessing_is_throttled_at_code_attempts, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_addresses_count_by_their_64, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_guessing_from_more_addresses_than_remembered_stays_bounded,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests_name("flows", tests, NULL, NULL);
 }

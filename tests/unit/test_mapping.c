@@ -24,10 +24,31 @@
 
 static char tmpdir[256];
 
+/* The accounts rule email_local may find (the test host's own accounts are not the point). */
+static int fake_uid(const char *user, uid_t *uid)
+{
+	static const struct {
+		const char *name;
+		uid_t uid;
+	} accounts[] = {{"jane.doe", 1001}, {"jane", 1002}, {"bob", 1003}, {"root", 0},
+	                {"daemon", 1},      {"sys", 999},   {"svc", 500},  {"nobody", 65534}};
+
+	if (strcmp(user, "nsswitchdown") == 0)
+		return NL_ERR_IO;
+	for (size_t i = 0; i < sizeof(accounts) / sizeof(accounts[0]); i++) {
+		if (strcmp(user, accounts[i].name) == 0) {
+			*uid = accounts[i].uid;
+			return 0;
+		}
+	}
+	return NL_ERR_NOT_FOUND;
+}
+
 static int group_setup(void **state)
 {
 	const char *base = getenv("TMPDIR");
 	(void)state;
+	nl_map_set_uid_lookup(fake_uid);
 	snprintf(tmpdir, sizeof(tmpdir), "%s/nl-mapping-XXXXXX",
 	         base != NULL && *base != '\0' ? base : "/tmp");
 	return mkdtemp(tmpdir) != NULL ? 0 : -1;
@@ -576,6 +597,78 @@ static void test_email_local_without_domain_is_config_error(void **state)
 	assert_map_fails(&cfg, "{\"email\":\"jane@example.nhs.uk\"}", NL_ERR_CONFIG, "email_domain");
 }
 
+/* ---- email_local: only verified addresses, only people's accounts (issue 11, finding 7) ---- */
+
+#define VERIFIED(addr) "{\"email\":\"" addr "\",\"email_verified\":true}"
+
+/* A missing email_verified is not the provider saying the address is verified. */
+static void test_email_local_without_email_verified_refused(void **state)
+{
+	struct nl_config cfg;
+	(void)state;
+	cfg_email_local(&cfg, "example.nhs.uk");
+	cfg.min_uid = 1000;
+	assert_map_fails(&cfg, "{\"email\":\"jane@example.nhs.uk\"}", NL_ERR_CLAIM, "email_verified");
+	assert_map_fails(&cfg, "{\"email\":\"jane@example.nhs.uk\",\"email_verified\":null}", NL_ERR_CLAIM,
+	                 "not verified");
+	assert_maps_to(&cfg, VERIFIED("jane@example.nhs.uk"), "jane");
+}
+
+/* root@, daemon@, nobody@ and any account below min_uid: never a sign-in. */
+static void test_email_local_refuses_root_and_system_accounts(void **state)
+{
+	struct nl_config cfg;
+	(void)state;
+	cfg_email_local(&cfg, "example.nhs.uk");
+	cfg.min_uid = 1000;
+	assert_map_fails(&cfg, VERIFIED("root@example.nhs.uk"), NL_ERR_NOT_FOUND, "system account");
+	assert_map_fails(&cfg, VERIFIED("Root@Example.NHS.UK"), NL_ERR_NOT_FOUND, "system account");
+	assert_map_fails(&cfg, VERIFIED("daemon@example.nhs.uk"), NL_ERR_NOT_FOUND, "system account");
+	assert_map_fails(&cfg, VERIFIED("sys@example.nhs.uk"), NL_ERR_NOT_FOUND, "min_uid is 1000");
+	assert_map_fails(&cfg, VERIFIED("nobody@example.nhs.uk"), NL_ERR_NOT_FOUND, "system account");
+	assert_maps_to(&cfg, VERIFIED("bob@example.nhs.uk"), "bob");
+	/* root stays refused whatever min_uid says */
+	cfg.min_uid = 0;
+	assert_map_fails(&cfg, VERIFIED("root@example.nhs.uk"), NL_ERR_NOT_FOUND, "system account");
+}
+
+static void test_email_local_min_uid_is_configurable(void **state)
+{
+	struct nl_config cfg;
+	(void)state;
+	cfg_email_local(&cfg, "example.nhs.uk");
+	cfg.min_uid = 500;
+	assert_maps_to(&cfg, VERIFIED("sys@example.nhs.uk"), "sys");
+	assert_maps_to(&cfg, VERIFIED("svc@example.nhs.uk"), "svc");
+	cfg.min_uid = 501;
+	assert_map_fails(&cfg, VERIFIED("svc@example.nhs.uk"), NL_ERR_NOT_FOUND, "min_uid is 501");
+}
+
+/* An address whose local part names no account maps to nothing; a failing lookup is not a match. */
+static void test_email_local_unknown_account_and_failed_lookup_refused(void **state)
+{
+	struct nl_config cfg;
+	(void)state;
+	cfg_email_local(&cfg, "example.nhs.uk");
+	cfg.min_uid = 1000;
+	assert_map_fails(&cfg, VERIFIED("ghost@example.nhs.uk"), NL_ERR_NOT_FOUND, "names no account");
+	assert_map_fails(&cfg, VERIFIED("nsswitchdown@example.nhs.uk"), NL_ERR_IO, "cannot look up");
+}
+
+/* Through the real account database: root exists on every host and is refused. */
+static void test_email_local_real_lookup_refuses_root(void **state)
+{
+	struct nl_config cfg;
+	(void)state;
+	cfg_email_local(&cfg, "example.nhs.uk");
+	cfg.min_uid = 1000;
+	nl_map_set_uid_lookup(NULL);
+	assert_map_fails(&cfg, VERIFIED("root@example.nhs.uk"), NL_ERR_NOT_FOUND, "uid 0");
+	assert_map_fails(&cfg, VERIFIED("no.such.account.here@example.nhs.uk"), NL_ERR_NOT_FOUND,
+	                 "names no account");
+	nl_map_set_uid_lookup(fake_uid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +708,12 @@ int main(void)
 	    cmocka_unit_test_teardown(test_email_local_two_at_signs_refused, test_teardown),
 	    cmocka_unit_test_teardown(test_email_local_unverified_refused, test_teardown),
 	    cmocka_unit_test_teardown(test_email_local_without_domain_is_config_error, test_teardown),
+	    cmocka_unit_test_teardown(test_email_local_without_email_verified_refused, test_teardown),
+	    cmocka_unit_test_teardown(test_email_local_refuses_root_and_system_accounts, test_teardown),
+	    cmocka_unit_test_teardown(test_email_local_min_uid_is_configurable, test_teardown),
+	    cmocka_unit_test_teardown(test_email_local_unknown_account_and_failed_lookup_refused,
+	                              test_teardown),
+	    cmocka_unit_test_teardown(test_email_local_real_lookup_refuses_root, test_teardown),
 	};
 	return cmocka_run_group_tests_name("mapping", tests, group_setup, group_teardown);
 }

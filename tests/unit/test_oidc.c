@@ -1275,6 +1275,13 @@ static void test_outcome_words_are_the_protocol_reasons(void **state)
 	assert_string_equal(nl_outcome_word(NL_OUT_SLOW_DOWN), "slow_down");
 }
 
+/* A C1 control in UTF-8 (U+009B, CSI) passes a URL parser; the terminal would obey it. */
+static void test_device_authorization_with_a_c1_control_in_verification_uri_is_refused(void **state)
+{
+	(void)state;
+	assert_device_start_refused("device_uri_c1", "a verification URI is not printable ASCII");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_faults, clear_faults)
 
 int main(void)
@@ -1327,6 +1334,7 @@ int main(void)
 	    T(test_device_authorization_with_an_escape_in_user_code_is_refused),
 	    T(test_device_authorization_that_is_not_application_json_is_refused),
 	    T(test_outcome_words_are_the_protocol_reasons),
+	    T(test_device_authorization_with_a_c1_control_in_verification_uri_is_refused),
 	};
 	return cmocka_run_group_tests_name("oidc", tests, group_setup, group_teardown);
 }
