@@ -952,6 +952,7 @@ static const struct key_def keys[] = {
     {"env", "allowed_algs", set_algs, 0, 0, 0, false, NULL},
     {"env", "ca_file", set_path, S(env.ca_file), 0, 0, false, NULL},
     {"env", "flow", set_flow, 0, 0, 0, false, NULL},
+    {"env", "prompt_login", set_bool, S(env.prompt_login), 0, 0, false, NULL},
 };
 #undef S
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -1194,6 +1195,7 @@ void nl_config_init(struct nl_config *cfg)
 	cfg->env.scope = strdup(DEFAULT_SCOPE);
 	cfg->env.vtr = strdup(DEFAULT_VTR);
 	cfg->env.flow = NL_FLOW_BRIDGE;
+	cfg->env.prompt_login = true;
 	if ((cfg->env.allowed_algs[0] = strdup(DEFAULT_ALG)) != NULL)
 		cfg->env.n_allowed_algs = 1;
 }

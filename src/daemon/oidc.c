@@ -899,6 +899,10 @@ int nl_oidc_authorize_url(struct nl_oidc *o, const char *state, const char *nonc
 		goto out;
 	if (env->vtr != NULL && (r = nl_form_add(&q, "vtr", env->vtr)) != 0)
 		goto out;
+	/* A fresh sign-in every time: without it a phishing victim with a live NHS login session in
+	 * that browser would approve a stranger's sign-in without typing anything. */
+	if (env->prompt_login && (r = nl_form_add(&q, "prompt", "login")) != 0)
+		goto out;
 	if (code_challenge != NULL && ((r = nl_form_add(&q, "code_challenge", code_challenge)) != 0 ||
 	                               (r = nl_form_add(&q, "code_challenge_method", "S256")) != 0))
 		goto out;

@@ -61,7 +61,8 @@ bool nl_oidc_iss_param_required(struct nl_oidc *o);
 bool nl_oidc_has_device_endpoint(struct nl_oidc *o);
 
 /* The /authorize URL for a flow: response_type=code, scope, client_id, redirect_uri, state,
- * nonce, vtr, and code_challenge(+method S256) when code_challenge != NULL. New string. */
+ * nonce, vtr, prompt=login unless the environment's prompt_login is off, and
+ * code_challenge(+method S256) when code_challenge != NULL. New string. */
 int nl_oidc_authorize_url(struct nl_oidc *o, const char *state, const char *nonce, const char *code_challenge,
                           char **url);
 /* PKCE helper: a new random verifier and its S256 challenge. Free both with nl_free_secret. */

@@ -306,6 +306,8 @@ static int check_request(struct mock_req *r, const struct mock_client *c, const 
 		                      state);
 	if (prompt != NULL && strcmp(prompt, "none") == 0 && mock_g->auto_user == NULL)
 		return error_redirect(r, redirect_uri, "sso_login_required", "there is no session", state);
+	if (prompt != NULL && strcmp(prompt, "login") == 0)
+		mock_g->prompt_login++; /* counted for the tests: the mock has no session to forget */
 	if (ccm != NULL && cc == NULL)
 		return error_redirect(r, redirect_uri, "invalid_request",
 		                      "code_challenge_method without code_challenge", state);

@@ -220,6 +220,7 @@ int mock_handle_stats(struct mock_req *r)
 		return mock_reply(r, 405, "text/plain", "method not allowed\n", 19, NULL);
 	for (int i = 0; i < MOCK_EP_COUNT; i++)
 		json_object_set_new(o, names[i], json_integer((json_int_t)m->stats[i]));
+	json_object_set_new(o, "authorize_prompt_login", json_integer((json_int_t)m->prompt_login));
 	json_object_set_new(o, "faults", mock_faults_json(m));
 	ret = mock_reply_json(r, 200, o, NULL);
 	json_decref(o);

@@ -288,6 +288,7 @@ struct mock {
 	struct mock_list codes, tokens, authreqs, devices, jtis;
 	uint64_t next_grant;
 	unsigned long stats[MOCK_EP_COUNT];
+	unsigned long prompt_login; /* valid /authorize requests that asked for prompt=login */
 	struct mock_faults faults;
 };
 

@@ -625,6 +625,31 @@ static void test_config_setter_refuses_bad_input(void **state)
 	assert_non_null(strstr(err, "openid"));
 }
 
+/* ---- prompt_login (issue 11, finding 1) ---- */
+
+static void test_config_prompt_login_defaults_on_and_is_strict(void **state)
+{
+	struct fx *f = *state;
+	char env[512];
+
+	assert_int_equal(load(f, GOOD_MAIN, GOOD_ENV, 0), 0);
+	assert_true(f->cfg.env.prompt_login);
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	snprintf(env, sizeof(env), "%sprompt_login = no\n", GOOD_ENV);
+	assert_int_equal(load(f, GOOD_MAIN, env, 0), 0);
+	assert_false(f->cfg.env.prompt_login);
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	snprintf(env, sizeof(env), "%sprompt_login = none-given\n", GOOD_ENV);
+	assert_fails(f, GOOD_MAIN, env, "/environments/test.conf:5: ", "prompt_login: 'none-given' is not a boolean");
+	/* an environment file's key, not the main file's */
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	assert_fails(f, "environment = test\n[bridge]\nprompt_login = no\n", GOOD_ENV, "/nhslogin.conf:3: ",
+	             "unknown key 'prompt_login' in [bridge]");
+}
+
 /* Load a shipped environment file from a scratch copy: as shipped, and with the placeholders
  * filled and every "#key = value" line uncommented. */
 static void check_shipped_env(struct fx *f, const char *name, const char *issuer, bool placeholders)
@@ -853,6 +878,7 @@ int main(void)
 	    T(test_config_main_only_skips_environment),
 	    T(test_config_setter_as_the_pam_module_uses_it),
 	    T(test_config_setter_refuses_bad_input),
+	    T(test_config_prompt_login_defaults_on_and_is_strict),
 	    T(test_config_shipped_environment_files_parse),
 	    T(test_config_shipped_main_file_parses),
 	    T(test_config_trusted_proxies_forms_and_matching),

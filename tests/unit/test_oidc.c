@@ -575,6 +575,7 @@ static void test_authorize_url_carries_every_parameter(void **state)
 	    {"vtr", cfg.env.vtr},
 	    {"code_challenge", "ch-1"},
 	    {"code_challenge_method", "S256"},
+	    {"prompt", "login"},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		v = query_param(url, want[i][0]);
@@ -589,6 +590,23 @@ static void test_authorize_url_carries_every_parameter(void **state)
 	free(url);
 	assert_int_equal(nl_oidc_authorize_url(o, "st-2", "no-2", NULL, &url), 0);
 	assert_null(strstr(url, "code_challenge"));
+	free(url);
+	nl_oidc_free(o);
+	nl_config_free(&cfg);
+}
+
+/* prompt_login = no: NHS login may reuse its own session (nhslogin.conf(5) says what that costs). */
+static void test_authorize_url_without_prompt_when_prompt_login_is_off(void **state)
+{
+	struct nl_config cfg;
+	char *url = NULL;
+	(void)state;
+
+	make_cfg(&cfg, NULL);
+	cfg.env.prompt_login = false;
+	struct nl_oidc *o = new_oidc(&cfg);
+	assert_int_equal(nl_oidc_authorize_url(o, "st-3", "no-3", NULL, &url), 0);
+	assert_null(strstr(url, "prompt="));
 	free(url);
 	nl_oidc_free(o);
 	nl_config_free(&cfg);
@@ -1299,6 +1317,7 @@ int main(void)
 	    T(test_ready_from_many_threads_is_safe),
 	    T(test_new_refuses_readable_client_key),
 	    T(test_authorize_url_carries_every_parameter),
+	    T(test_authorize_url_without_prompt_when_prompt_login_is_off),
 	    T(test_pkce_pair_is_s256_of_the_verifier),
 	    T(test_exchange_code_signs_in_at_p9),
 	    T(test_exchange_with_wrong_nonce_is_invalid_token),
