@@ -255,7 +255,7 @@ struct phones {
 };
 
 struct body {
-	char buf[8192];
+	char buf[32768];
 	size_t len;
 };
 
@@ -293,12 +293,30 @@ static long fetch(CURL *cu, const char *url, const char *post, struct body *b, c
 	return status;
 }
 
-/* The phone of tests/pam/harness.c (phone_signin), on one reused libcurl handle: /d with the
- * code, the mock's /authorize page, its decision form as `user`, and the callback. */
+/* value="..." of the hidden input name in html into out. */
+static int hidden_value(const char *html, const char *name, char *out, size_t len)
+{
+	char pat[64];
+	const char *p, *q;
+
+	snprintf(pat, sizeof(pat), "name=\"%s\" value=\"", name);
+	if ((p = strstr(html, pat)) == NULL)
+		return -1;
+	p += strlen(pat);
+	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= len)
+		return -1;
+	memcpy(out, p, (size_t)(q - p));
+	out[q - p] = '\0';
+	return 0;
+}
+
+/* The phone of tests/pam/harness.c (phone_signin), on one reused libcurl handle that keeps its
+ * cookies: /d with the code, "Continue" on the confirmation page, the mock's /authorize page, its
+ * decision form as `user`, and the callback. */
 static int phone_fast(CURL *cu, const struct world *w, const char *user_code, const char *user)
 {
 	struct body b;
-	char url[512], loc[4096], post[4300], typed[16];
+	char url[512], loc[4096], post[4300], typed[16], flow[64], token[64];
 	const char *p, *q;
 	char *enc;
 	size_t t = 0;
@@ -309,6 +327,11 @@ static int phone_fast(CURL *cu, const struct world *w, const char *user_code, co
 	typed[t] = '\0';
 	snprintf(url, sizeof(url), "%s/d", w->bridge);
 	snprintf(post, sizeof(post), "code=%s", typed);
+	if (fetch(cu, url, post, &b, NULL, 0) != 200 || hidden_value(b.buf, "flow", flow, sizeof(flow)) != 0 ||
+	    hidden_value(b.buf, "token", token, sizeof(token)) != 0)
+		return -1;
+	snprintf(url, sizeof(url), "%s/d/confirm", w->bridge);
+	snprintf(post, sizeof(post), "flow=%s&token=%s&answer=continue", flow, token);
 	if (fetch(cu, url, post, &b, loc, sizeof(loc)) / 100 != 3 || loc[0] == '\0')
 		return -1;
 	if (fetch(cu, loc, NULL, &b, NULL, 0) != 200 || (p = strstr(b.buf, "name=\"req\" value=\"")) == NULL)
@@ -333,6 +356,7 @@ static void *phone_thread(void *arg)
 	if (cu == NULL)
 		return NULL;
 	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(cu, CURLOPT_COOKIEFILE, ""); /* a browser: the bridge's cookie comes back */
 	curl_easy_setopt(cu, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	for (;;) {

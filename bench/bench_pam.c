@@ -69,19 +69,17 @@ struct run {
 	bool phone_started;
 };
 
-/* The phone: the verification page with the code, the mock's /authorize (auto-approve: straight
- * back with a code), then the callback, timed from just before it is requested. */
+/* The phone: the verification page with the code and its confirmation page, the mock's /authorize
+ * (auto-approve: straight back with a code), then the callback, timed from just before it is
+ * requested. */
 static void *phone_thread(void *arg)
 {
 	struct run *r = arg;
 	struct mockproc_resp a = {0}, b = {0}, c = {0};
-	char url[256], body[64];
 
 	r->phone_rc = -1;
-	snprintf(url, sizeof(url), "%s/d", r->w->bridge);
-	snprintf(body, sizeof(body), "code=%s", r->code);
-	if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &a) != 0 ||
-	    a.location == NULL || mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 ||
+	if (phone_confirm(r->w, r->code, "continue", NULL, &a) != 0 || a.location == NULL ||
+	    mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 ||
 	    b.location == NULL)
 		goto out;
 	r->t_callback = now_ms();

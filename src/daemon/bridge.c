@@ -9,6 +9,8 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,9 +18,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "nl_b64.h"
 #include "nl_err.h"
 #include "nl_log.h"
+#include "nl_time.h"
 #include "nl_wipe.h"
 #include "pages.h"
 
@@ -37,6 +42,15 @@ typedef int mhd_result;
 #define BRIDGE_CONN_TIMEOUT   30   /* seconds of silence before a connection is dropped */
 #define BRIDGE_ORIGIN_MAX     256
 #define BRIDGE_TLS_PRIORITIES "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
+/* The browser binding (doc/threat-model.md, nhslogind(8)): a random value in a __Host- cookie,
+ * which only this origin can set and which a browser sends to it alone. Chromium and curl keep a
+ * Secure cookie over plain http from a loopback address, so the name is the same on the test
+ * listener. */
+#define BRIDGE_COOKIE         "__Host-nhslogin"
+#define BRIDGE_COOKIE_LEN     43   /* base64url of 32 random bytes */
+#define BRIDGE_COOKIE_AGE     3600 /* seconds; no flow lives longer */
+#define BRIDGE_TOKEN_LEN      43   /* base64url of an HMAC-SHA256 */
+#define BRIDGE_ANSWER_MAX     16
 
 struct nl_bridge {
 	const struct nl_config *cfg;
@@ -54,6 +68,7 @@ struct nl_bridge {
 	pthread_mutex_t mu;                    /* guards authz_origin */
 	char issuer_origin[BRIDGE_ORIGIN_MAX]; /* "" if unusable */
 	char authz_origin[BRIDGE_ORIGIN_MAX];  /* learned from the first authorize URL */
+	unsigned char csrf_key[32];            /* secret: keys the confirmation form's token */
 };
 
 /* One request's state between libmicrohttpd's calls. */
@@ -64,6 +79,10 @@ struct req {
 	char code[BRIDGE_CODE_MAX + 1]; /* the form's code field */
 	size_t code_len;
 	bool code_too_long;
+	/* the confirmation form's fields; confirm_bad when one is too long */
+	char flow[NL_FLOW_ID_LEN], token[BRIDGE_TOKEN_LEN + 1], answer[BRIDGE_ANSWER_MAX];
+	size_t flow_len, token_len, answer_len;
+	bool confirm_bad;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -179,9 +198,11 @@ static void csp_header(struct nl_bridge *b, char *out, size_t len)
 }
 
 /* Queue html (taken; NULL means out of memory) with status and the security headers on every
- * page; location (may be NULL) makes it a redirect. */
-static mhd_result send_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
-                            const char *url, unsigned status, char *html, const char *location)
+ * page; location (may be NULL) makes it a redirect; set_cookie (may be NULL) is a Set-Cookie value
+ * (a secret: never logged). */
+static mhd_result send_page_c(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                              const char *url, unsigned status, char *html, const char *location,
+                              const char *set_cookie)
 {
 	static char oom[] = "<!DOCTYPE html><title>Error</title><p>Something went wrong. Try again.</p>";
 	struct MHD_Response *resp;
@@ -212,7 +233,9 @@ static mhd_result send_page(struct nl_bridge *b, struct MHD_Connection *conn, co
 	    (b->tls &&
 	     MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000") != MHD_YES) ||
 	    (location != NULL &&
-	     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES)) {
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES) ||
+	    (set_cookie != NULL &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, set_cookie) != MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -221,6 +244,12 @@ static mhd_result send_page(struct nl_bridge *b, struct MHD_Connection *conn, co
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static mhd_result send_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                            const char *url, unsigned status, char *html, const char *location)
+{
+	return send_page_c(b, conn, method, url, status, html, location, NULL);
 }
 
 static mhd_result send_message(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
@@ -461,13 +490,324 @@ static void learn_authz_origin(struct nl_bridge *b, const char *url)
 	pthread_mutex_unlock(&b->mu);
 }
 
-/* The phone sent a code (form or QR link): on to /authorize, or a page saying what is wrong. */
+/* ---- the confirmation page ---- */
+
+static bool b64url_exact(const char *s, size_t n)
+{
+	return s != NULL && strlen(s) == n &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+/* The request's binding cookie, or NULL when it has none that could be ours. */
+static const char *request_cookie(struct MHD_Connection *conn)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, BRIDGE_COOKIE);
+
+	return b64url_exact(v, BRIDGE_COOKIE_LEN) ? v : NULL;
+}
+
+/* A flow id as nl_flows hands them out: "f-" and 16 hex digits. */
+static bool flow_id_ok(const char *id)
+{
+	return strlen(id) == NL_FLOW_ID_LEN - 2 && strncmp(id, "f-", 2) == 0 &&
+	       strspn(id + 2, "0123456789abcdef") == NL_FLOW_ID_LEN - 4;
+}
+
+/* What the flow keeps of a browser: the SHA-256 of its cookie value. */
+static int browser_hash(const char *cookie, unsigned char out[NL_FLOW_BROWSER_LEN])
+{
+	unsigned int n = 0;
+
+	return EVP_Digest(cookie, strlen(cookie), out, &n, EVP_sha256(), NULL) == 1 && n == NL_FLOW_BROWSER_LEN
+	           ? 0
+	           : NL_ERR_INTERNAL;
+}
+
+/* The confirmation form's anti-CSRF token: HMAC-SHA256 under the bridge's key of the flow id and
+ * the cookie value, so only a page shown to the browser holding that cookie has it for that flow,
+ * and two tabs of one browser agree. out gets BRIDGE_TOKEN_LEN characters. */
+static int form_token(const struct nl_bridge *b, const char *id, const char *cookie,
+                      char out[BRIDGE_TOKEN_LEN + 1])
+{
+	unsigned char msg[64 + NL_FLOW_ID_LEN + BRIDGE_COOKIE_LEN], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *t = NULL;
+	int n, r = NL_ERR_INTERNAL;
+
+	n = snprintf((char *)msg, sizeof(msg), "nhslogin-confirm|%s|%s", id, cookie);
+	if (n < 0 || (size_t)n >= sizeof(msg) ||
+	    HMAC(EVP_sha256(), b->csrf_key, (int)sizeof(b->csrf_key), msg, (size_t)n, md, &mdlen) == NULL ||
+	    mdlen != 32 || nl_b64url_encode(md, mdlen, &t) != 0)
+		goto out;
+	if (strlen(t) == BRIDGE_TOKEN_LEN) {
+		memcpy(out, t, BRIDGE_TOKEN_LEN + 1);
+		r = 0;
+	}
+out:
+	nl_free_secret(t);
+	nl_wipe(msg, sizeof(msg));
+	nl_wipe(md, sizeof(md));
+	return r;
+}
+
+/* src for a page, printable ASCII only (a caller-supplied field may hold anything). */
+static void printable(const char *src, char *dst, size_t len)
+{
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < len; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || (unsigned char)src[i] >= 0x7f ? '?' : src[i];
+	dst[i] = '\0';
+}
+
+static bool one_of(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+/* The kind of access in words, from the flow's PAM service and remote host. */
+static void describe_access(const char *service, const char *rhost, char *out, size_t len)
+{
+	static const char *const gui[] = {"gdm-password", "gdm-fingerprint", "gdm-smartcard", "gdm", "lightdm",
+	                                  "sddm", "xdm", "kdm", "lxdm", "slim", NULL};
+	static const char *const lock[] = {"gnome-screensaver", "xscreensaver", "kde", "kscreensaver",
+	                                   "kscreenlocker", "i3lock", "swaylock", "xlock", "xsecurelock",
+	                                   "mate-screensaver", "cinnamon-screensaver", "xfce4-screensaver",
+	                                   "light-locker", "physlock", "vlock", NULL};
+	static const char *const sudo[] = {"sudo", "sudo-i", NULL};
+	static const char *const su[] = {"su", "su-l", "runuser", "runuser-l", NULL};
+
+	if (strcmp(service, "sshd") == 0)
+		snprintf(out, len, rhost[0] != '\0' ? "SSH from %s" : "SSH", rhost);
+	else if (one_of(service, sudo))
+		snprintf(out, len, "sudo");
+	else if (one_of(service, su))
+		snprintf(out, len, "su");
+	else if (strcmp(service, "login") == 0)
+		snprintf(out, len, rhost[0] != '\0' ? "a remote login from %s" : "the console", rhost);
+	else if (one_of(service, gui))
+		snprintf(out, len, "the graphical login");
+	else if (one_of(service, lock))
+		snprintf(out, len, "unlocking the screen");
+	else if (strcmp(service, "polkit-1") == 0)
+		snprintf(out, len, "an administrator's approval (polkit)");
+	else
+		snprintf(out, len, rhost[0] != '\0' ? "a sign-in from %s" : "a sign-in at this computer", rhost);
+}
+
+/* "40 seconds ago", "3 minutes ago". */
+static void started_ago(time_t secs, char *out, size_t len)
+{
+	long s = secs > 0 ? (long)secs : 0;
+
+	if (s < 2)
+		snprintf(out, len, "just now");
+	else if (s < 120)
+		snprintf(out, len, "%ld seconds ago", s);
+	else
+		snprintf(out, len, "%ld minutes ago", s / 60);
+}
+
+/* This computer's name for the page: its host name. */
+static void computer_name(char *out, size_t len)
+{
+	char h[256] = "";
+
+	if (gethostname(h, sizeof(h) - 1) != 0)
+		h[0] = '\0';
+	h[sizeof(h) - 1] = '\0';
+	printable(h[0] != '\0' ? h : "this computer", out, len);
+}
+
+static mhd_result gone_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                            const char *url)
+{
+	return send_message(b, conn, method, url, MHD_HTTP_GONE,
+	                    "This code has expired - start again at your workstation",
+	                    "Codes only work for a few minutes. Start signing in again at your workstation "
+	                    "to get a new code.",
+	                    false, false);
+}
+
+static mhd_result broken_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                              const char *url)
+{
+	return send_message(b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, "Sign-in is not available",
+	                    "Something went wrong on this server. Try again in a minute.", false, true);
+}
+
+/* The facts of flow id from its own record, a __Host- cookie (the browser's, if it has one) and a
+ * form bound to both. */
+static mhd_result confirm_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                               const char *url, const char *id, const char *client)
+{
+	struct nl_flow_view v;
+	char cookie[BRIDGE_COOKIE_LEN + 1] = "", token[BRIDGE_TOKEN_LEN + 1] = "", *fresh = NULL;
+	char setc[BRIDGE_COOKIE_LEN + 128], computer[256], rhost[NL_FIELD_MAX], svc[NL_FIELD_MAX];
+	char tty[NL_FIELD_MAX], user[NL_USER_MAX + 1], access[NL_FIELD_MAX + 64], service[2 * NL_FIELD_MAX + 16];
+	char started[64];
+	const char *have = request_cookie(conn);
+	mhd_result ret;
+	int r;
+
+	if ((r = nl_flows_view(b->fl, id, &v)) != 0)
+		return r == NL_ERR_EXPIRED || r == NL_ERR_NOT_FOUND ? gone_page(b, conn, method, url)
+		                                                     : broken_page(b, conn, method, url);
+	if (have == NULL && (nl_random_token(32, &fresh) != 0 || strlen(fresh) != BRIDGE_COOKIE_LEN)) {
+		nl_free_secret(fresh);
+		nl_wipe(&v, sizeof(v));
+		return broken_page(b, conn, method, url);
+	}
+	snprintf(cookie, sizeof(cookie), "%s", have != NULL ? have : fresh);
+	nl_free_secret(fresh);
+	if (form_token(b, v.id, cookie, token) != 0) {
+		nl_wipe(cookie, sizeof(cookie));
+		nl_wipe(&v, sizeof(v));
+		return broken_page(b, conn, method, url);
+	}
+	snprintf(setc, sizeof(setc), BRIDGE_COOKIE "=%s; Path=/; Max-Age=%d; Secure; HttpOnly; SameSite=Lax",
+	         cookie, BRIDGE_COOKIE_AGE);
+	printable(v.user, user, sizeof(user));
+	printable(v.rhost, rhost, sizeof(rhost));
+	printable(v.service, svc, sizeof(svc));
+	printable(v.tty, tty, sizeof(tty));
+	computer_name(computer, sizeof(computer));
+	describe_access(svc, rhost, access, sizeof(access));
+	snprintf(service, sizeof(service), "%s%s%s", svc[0] != '\0' ? svc : "(none given)",
+	         tty[0] != '\0' ? ", terminal " : "", tty);
+	started_ago(nl_now() - v.started_at, started, sizeof(started));
+	struct nl_confirm pc = {.account = user,
+	                        .computer = computer,
+	                        .access = access,
+	                        .service = service,
+	                        .started = started,
+	                        .code = v.user_code,
+	                        .caller_supplied = v.caller_supplied,
+	                        .flow_id = v.id,
+	                        .token = token};
+	nl_info("bridge: flow %s: code accepted from %s, confirmation page shown", v.id, client);
+	ret = send_page_c(b, conn, method, url, MHD_HTTP_OK, nl_page_confirm(&pc), NULL, setc);
+	nl_wipe(cookie, sizeof(cookie));
+	nl_wipe(token, sizeof(token));
+	nl_wipe(setc, sizeof(setc));
+	nl_wipe(&v, sizeof(v));
+	return ret;
+}
+
+/* "Continue to NHS login" from the bound browser: the 302 to /authorize. */
+static mhd_result to_authorize(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                               const char *url, const struct nl_flow_authz *a, const char *client)
+{
+	char err[256] = "", *to = NULL;
+	mhd_result ret;
+	int r;
+
+	if ((r = nl_oidc_ready(b->oidc, err, sizeof(err))) != 0 ||
+	    (r = nl_oidc_authorize_url(b->oidc, a->state, a->nonce,
+	                               nl_oidc_pkce_s256(b->oidc) ? a->code_challenge : NULL, &to)) != 0) {
+		nl_err("bridge: flow %s: NHS login not reachable: %s", a->id,
+		       err[0] != '\0' ? err : nl_strerror(r));
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "NHS login cannot be reached right now",
+		    "Try again in a minute. If this keeps happening, use another way to sign in "
+		    "and tell your IT service desk.",
+		    false, true);
+	}
+	nl_info("bridge: flow %s: confirmed from %s, on to NHS login", a->id, client);
+	learn_authz_origin(b, to);
+	ret =
+	    send_page(b, conn, method, url, MHD_HTTP_FOUND,
+	              nl_page_message("Continue to NHS login", "Taking you to NHS login.", true, false), to);
+	nl_free_secret(to);
+	return ret;
+}
+
+static mhd_result refuse_answer(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                                const char *url, const char *id, const char *client)
+{
+	int r = nl_flows_refuse(b->fl, id, client);
+
+	if (r == NL_ERR_EXPIRED || r == NL_ERR_NOT_FOUND)
+		return gone_page(b, conn, method, url);
+	if (r != 0)
+		return broken_page(b, conn, method, url);
+	return send_message(b, conn, method, url, MHD_HTTP_OK, "Sign-in stopped",
+	                    "Nothing was signed in, and the computer stays locked. If someone sent you this "
+	                    "link or asked you for a code, tell your IT service desk.",
+	                    false, false);
+}
+
+/* POST /d/confirm: the confirmation form, from the browser its token was made for. */
+static mhd_result handle_confirm(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                                 const char *url, struct req *rq)
+{
+	const char *cookie = request_cookie(conn);
+	char client[NI_MAXHOST], want[BRIDGE_TOKEN_LEN + 1] = "";
+	unsigned char browser[NL_FLOW_BROWSER_LEN];
+	struct nl_flow_authz a = {0};
+	bool refuse = strcmp(rq->answer, "refuse") == 0, token_ok;
+	mhd_result ret;
+	int r;
+
+	client_address(b, conn, client, sizeof(client));
+	if (rq->confirm_bad || !flow_id_ok(rq->flow) || (!refuse && strcmp(rq->answer, "continue") != 0))
+		return send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST, "This page could not be used",
+		                    "Enter the code shown on your workstation screen again.", false, true);
+	if (cookie == NULL) {
+		nl_notice("bridge: flow %s: confirmation from %s without the sign-in cookie: refused", rq->flow,
+		          client);
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "Your browser did not keep the sign-in cookie",
+		    "This page needs a cookie so that only this browser can finish your sign-in. Allow "
+		    "cookies for this site, then enter the code shown on your workstation screen again.",
+		    false, true);
+	}
+	token_ok = form_token(b, rq->flow, cookie, want) == 0 && nl_ct_streq(want, rq->token);
+	nl_wipe(want, sizeof(want));
+	if (!token_ok) {
+		nl_notice("bridge: flow %s: confirmation from %s with a token not made for its cookie: refused",
+		          rq->flow, client);
+		return send_message(b, conn, method, url, MHD_HTTP_FORBIDDEN, "This page has expired",
+		                    "Enter the code shown on your workstation screen again.", false, true);
+	}
+	if (refuse)
+		return refuse_answer(b, conn, method, url, rq->flow, client);
+	if (browser_hash(cookie, browser) != 0)
+		return broken_page(b, conn, method, url);
+	r = nl_flows_bind_browser(b->fl, rq->flow, browser, &a);
+	nl_wipe(browser, sizeof(browser));
+	switch (r) {
+	case 0:
+		ret = to_authorize(b, conn, method, url, &a, client);
+		nl_flow_authz_clear(&a);
+		return ret;
+	case NL_ERR_PERM:
+		nl_notice("bridge: flow %s: continue from %s in a second browser: refused (another browser "
+		          "continued first)",
+		          rq->flow, client);
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_CONFLICT, "This sign-in is being finished in another browser",
+		    "Someone has already continued this sign-in in another browser. If that was not you, "
+		    "do not sign in: start again at your workstation and tell your IT service desk.",
+		    false, false);
+	case NL_ERR_EXPIRED:
+	case NL_ERR_NOT_FOUND:
+		return gone_page(b, conn, method, url);
+	default:
+		return broken_page(b, conn, method, url);
+	}
+}
+
+/* The phone sent a code (form or QR link): the confirmation page, or a page saying what is wrong. */
 static mhd_result handle_code(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
                               const char *url, const char *typed)
 {
 	struct nl_flow_authz a = {0};
-	char client[NI_MAXHOST], err[256] = "";
-	char *to = NULL;
+	char client[NI_MAXHOST];
 	mhd_result ret;
 	int r;
 
@@ -494,37 +834,13 @@ static mhd_result handle_code(struct nl_bridge *b, struct MHD_Connection *conn, 
 		                    "shown on your workstation screen.",
 		                    false, false);
 	case NL_ERR_EXPIRED:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_GONE,
-		    "This code has expired - start again at your workstation",
-		    "Codes only work for a few minutes. Start signing in again at your workstation "
-		    "to get a new code.",
-		    false, false);
+		return gone_page(b, conn, method, url);
 	default:
 		nl_err("bridge: cannot start sign-in from a code: %s", nl_strerror(r));
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, "Sign-in is not available",
-		    "Something went wrong on this server. Try again in a minute.", false, true);
+		return broken_page(b, conn, method, url);
 	}
-	if ((r = nl_oidc_ready(b->oidc, err, sizeof(err))) != 0 ||
-	    (r = nl_oidc_authorize_url(b->oidc, a.state, a.nonce,
-	                               nl_oidc_pkce_s256(b->oidc) ? a.code_challenge : NULL, &to)) != 0) {
-		nl_err("bridge: flow %s: NHS login not reachable: %s", a.id,
-		       err[0] != '\0' ? err : nl_strerror(r));
-		nl_flow_authz_clear(&a);
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    "NHS login cannot be reached right now",
-		    "Try again in a minute. If this keeps happening, use another way to sign in "
-		    "and tell your IT service desk.",
-		    false, true);
-	}
-	nl_info("bridge: flow %s: code accepted from %s, on to NHS login", a.id, client);
-	learn_authz_origin(b, to);
-	ret =
-	    send_page(b, conn, method, url, MHD_HTTP_FOUND,
-	              nl_page_message("Continue to NHS login", "Taking you to NHS login.", true, false), to);
-	nl_free_secret(to);
+	/* The flow's own record first, never straight on to NHS login (RFC 8628 5.4). */
+	ret = confirm_page(b, conn, method, url, a.id, client);
 	nl_flow_authz_clear(&a);
 	return ret;
 }
@@ -709,6 +1025,23 @@ static const char *cb_params_refused(struct nl_bridge *b, const struct cb_params
 	return NULL;
 }
 
+/* The flow state names, if this browser is the one that continued it (NL_ERR_PERM otherwise: the
+ * flow goes on untouched, its code unexchanged). */
+static int take_state(struct nl_bridge *b, struct MHD_Connection *conn, const char *state,
+                      struct nl_flow_exchange *x)
+{
+	const char *cookie = request_cookie(conn);
+	unsigned char browser[NL_FLOW_BROWSER_LEN];
+	char client[NI_MAXHOST];
+	bool have = cookie != NULL && browser_hash(cookie, browser) == 0;
+	int r;
+
+	client_address(b, conn, client, sizeof(client));
+	r = nl_flows_take_state_bound(b->fl, state, have ? browser : NULL, client, x);
+	nl_wipe(browser, sizeof(browser));
+	return r;
+}
+
 static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
                                   const char *url)
 {
@@ -732,7 +1065,16 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 		return send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
 		                    "This sign-in link is not valid", "Start again at your workstation.",
 		                    false, false);
-	r = nl_flows_take_state(b->fl, state, &x);
+	r = take_state(b, conn, state, &x);
+	if (r == NL_ERR_PERM) {
+		nl_flow_exchange_clear(&x);
+		return send_message(
+		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "This sign-in was started in another browser",
+		    "A sign-in can only be finished in the browser where its code was entered and "
+		    "confirmed, so nothing has been signed in. If someone sent you a link to NHS login, do not "
+		    "use it: tell your IT service desk.",
+		    false, false);
+	}
 	if (r == NL_ERR_NOT_FOUND || r == NL_ERR_INVALID) {
 		nl_notice("bridge: callback with an unknown or used state");
 		return send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
@@ -770,6 +1112,19 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 
 /* ---- libmicrohttpd glue ---- */
 
+/* Append a chunk of a form field to buf (cap bytes with the NUL); past it, *bad is set. */
+static mhd_result append_field(char *buf, size_t cap, size_t *len, const char *data, size_t size, bool *bad)
+{
+	if (*len + size >= cap) {
+		*bad = true;
+		return MHD_YES;
+	}
+	memcpy(buf + *len, data, size);
+	*len += size;
+	buf[*len] = '\0';
+	return MHD_YES;
+}
+
 static mhd_result on_post_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
                                 const char *content_type, const char *transfer_encoding, const char *data,
                                 uint64_t off, size_t size)
@@ -777,6 +1132,12 @@ static mhd_result on_post_field(void *cls, enum MHD_ValueKind kind, const char *
 	struct req *rq = cls;
 
 	(void)kind, (void)filename, (void)content_type, (void)transfer_encoding, (void)off;
+	if (key != NULL && strcmp(key, "flow") == 0)
+		return append_field(rq->flow, sizeof(rq->flow), &rq->flow_len, data, size, &rq->confirm_bad);
+	if (key != NULL && strcmp(key, "token") == 0)
+		return append_field(rq->token, sizeof(rq->token), &rq->token_len, data, size, &rq->confirm_bad);
+	if (key != NULL && strcmp(key, "answer") == 0)
+		return append_field(rq->answer, sizeof(rq->answer), &rq->answer_len, data, size, &rq->confirm_bad);
 	if (key == NULL || strcmp(key, "code") != 0)
 		return MHD_YES;
 	if (rq->code_len + size > BRIDGE_CODE_MAX) {
@@ -827,6 +1188,7 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 	struct nl_bridge *b = cls;
 	struct req *rq = *con_cls;
 	bool is_form = strcmp(url, "/d") == 0, is_cb = strcmp(url, b->cb_path) == 0;
+	bool is_confirm = strcmp(url, "/d/confirm") == 0;
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
@@ -835,7 +1197,7 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
-		if (is_form && post)
+		if ((is_form || is_confirm) && post)
 			return post_begin(b, conn, method, url, rq);
 		return MHD_YES;
 	}
@@ -844,19 +1206,21 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 		if (rq->body_len > BRIDGE_BODY_MAX)
 			return MHD_NO; /* a chunked body past the bound: drop the connection */
 		if (rq->pp != NULL && MHD_post_process(rq->pp, upload_data, *upload_data_size) != MHD_YES)
-			rq->code_too_long = true;
+			rq->code_too_long = rq->confirm_bad = true;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (is_form && (get || post))
 		return handle_form(b, conn, method, url, rq);
+	if (is_confirm && post)
+		return handle_confirm(b, conn, method, url, rq);
 	if (is_cb && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
 		return handle_callback(b, conn, method, url);
 	if (strcmp(url, "/") == 0 && get)
 		return send_page(b, conn, method, url, MHD_HTTP_FOUND,
 		                 nl_page_message("Enter your code", "Go to the code entry page.", true, true),
 		                 "/d");
-	if (is_form || is_cb || strcmp(url, "/") == 0)
+	if (is_form || is_confirm || is_cb || strcmp(url, "/") == 0)
 		return send_message(b, conn, method, url, MHD_HTTP_METHOD_NOT_ALLOWED, "Not allowed",
 		                    "This page cannot be used that way.", false, true);
 	return send_message(b, conn, method, url, MHD_HTTP_NOT_FOUND, "Page not found",
@@ -996,6 +1360,10 @@ int nl_bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_
 	b->oidc = oidc;
 	b->tc = tc;
 	b->tls = cfg->tls_cert != NULL && cfg->tls_key != NULL;
+	if ((r = nl_random_bytes(b->csrf_key, sizeof(b->csrf_key))) != 0) {
+		set_err(err, errlen, "bridge: no random bytes for the form key");
+		goto out;
+	}
 	url_origin(cfg->env.issuer, b->issuer_origin, sizeof(b->issuer_origin));
 	if ((r = parse_listen(cfg->listen, &ai, host, sizeof(host), err, errlen)) != 0 ||
 	    (r = check_transport(cfg, ai, b->tls, err, errlen)) != 0)
@@ -1034,6 +1402,7 @@ void nl_bridge_stop(struct nl_bridge *b)
 	free(b->cert_pem);
 	if (b->key_pem != NULL)
 		nl_free_secret_buf(b->key_pem, b->key_len + 1);
+	nl_wipe(b->csrf_key, sizeof(b->csrf_key));
 	free(b);
 }
 

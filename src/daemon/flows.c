@@ -60,6 +60,10 @@ struct flow {
 	enum nl_flow_reason reason;
 	char message[NL_FIELD_MAX];
 	bool taken; /* the callback has claimed the state */
+	time_t started_at;
+	unsigned char browser[NL_FLOW_BROWSER_LEN]; /* SHA-256 of the bound browser's cookie */
+	bool bound;                                 /* a browser continued to NHS login */
+	unsigned foreign_callbacks;                 /* callbacks refused for another browser */
 };
 
 struct guess {
@@ -601,6 +605,7 @@ int nl_flows_start_from(struct nl_flows *fl, const struct nl_flow_origin *o, str
 	snprintf(f->tty, sizeof(f->tty), "%s", o->tty != NULL ? o->tty : "");
 	f->owner = o->owner;
 	f->caller_supplied = o->caller_supplied;
+	f->started_at = now;
 	f->expires_at = now + (time_t)ttl;
 	f->st = NL_FLOW_PENDING;
 
@@ -1011,10 +1016,148 @@ unlock:
 	return r;
 }
 
+/* Hand the callback what the exchange needs and mark the state used (with the lock held). */
+static int take_locked(struct nl_flows *fl, struct flow *f, time_t now, bool *changed,
+                       struct nl_flow_exchange *out)
+{
+	struct nl_flow_exchange x = {0};
+
+	if ((*changed = check_expiry(fl, f, now)))
+		return NL_ERR_EXPIRED;
+	memcpy(x.id, f->id, sizeof(x.id));
+	snprintf(x.user, sizeof(x.user), "%s", f->user);
+	if ((x.nonce = strdup(f->nonce)) == NULL || (x.code_verifier = strdup(f->verifier)) == NULL) {
+		nl_flow_exchange_clear(&x);
+		return NL_ERR_NOMEM;
+	}
+	f->taken = true;
+	*out = x;
+	return 0;
+}
+
 int nl_flows_take_state(struct nl_flows *fl, const char *state, struct nl_flow_exchange *out)
 {
 	struct flow *f;
-	struct nl_flow_exchange x = {0};
+	time_t now = nl_now();
+	bool changed = false;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_STATE, state)) != NULL && !f->taken)
+		r = take_locked(fl, f, now, &changed, out);
+	pthread_mutex_unlock(&fl->mu);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+/* ---- the confirmation page and the browser binding ---- */
+
+/* The pending flow id names, for the confirmation page (with the lock held). */
+static int confirmable(struct nl_flows *fl, const char *id, time_t now, bool *changed, struct flow **out)
+{
+	struct flow *f = ix_find(fl, IX_ID, id);
+
+	if (f == NULL)
+		return NL_ERR_NOT_FOUND;
+	if ((*changed = check_expiry(fl, f, now)) || f->st != NL_FLOW_PENDING || f->taken)
+		return NL_ERR_EXPIRED;
+	*out = f;
+	return 0;
+}
+
+int nl_flows_view(struct nl_flows *fl, const char *id, struct nl_flow_view *out)
+{
+	struct flow *f = NULL;
+	bool changed = false;
+	int r;
+
+	if (fl == NULL || id == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((r = confirmable(fl, id, nl_now(), &changed, &f)) == 0) {
+		memset(out, 0, sizeof(*out));
+		memcpy(out->id, f->id, sizeof(out->id));
+		snprintf(out->user, sizeof(out->user), "%s", f->user);
+		snprintf(out->service, sizeof(out->service), "%s", f->service);
+		snprintf(out->rhost, sizeof(out->rhost), "%s", f->rhost);
+		snprintf(out->tty, sizeof(out->tty), "%s", f->tty);
+		out->caller_supplied = f->caller_supplied;
+		out->started_at = f->started_at;
+		snprintf(out->user_code, sizeof(out->user_code), "%.4s-%.4s", f->user_code, f->user_code + 4);
+	}
+	pthread_mutex_unlock(&fl->mu);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+int nl_flows_bind_browser(struct nl_flows *fl, const char *id, const unsigned char *browser,
+                          struct nl_flow_authz *out)
+{
+	struct flow *f = NULL;
+	struct nl_flow_authz a = {0};
+	bool changed = false;
+	int r;
+
+	if (fl == NULL || id == NULL || browser == NULL || out == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((r = confirmable(fl, id, nl_now(), &changed, &f)) != 0)
+		goto unlock;
+	/* One sign-in, one browser: the first to continue keeps it (another cannot take it over). */
+	if (f->bound && !nl_ct_equal(f->browser, browser, NL_FLOW_BROWSER_LEN)) {
+		r = NL_ERR_PERM;
+		goto unlock;
+	}
+	memcpy(a.id, f->id, sizeof(a.id));
+	if ((a.state = strdup(f->state)) == NULL || (a.nonce = strdup(f->nonce)) == NULL ||
+	    (a.code_challenge = strdup(f->challenge)) == NULL) {
+		r = NL_ERR_NOMEM;
+		goto unlock;
+	}
+	memcpy(f->browser, browser, NL_FLOW_BROWSER_LEN);
+	f->bound = true;
+	*out = a;
+	memset(&a, 0, sizeof(a));
+unlock:
+	pthread_mutex_unlock(&fl->mu);
+	nl_flow_authz_clear(&a);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+int nl_flows_refuse(struct nl_flows *fl, const char *id, const char *client)
+{
+	struct flow *f = NULL;
+	time_t now = nl_now();
+	char why[128];
+	bool changed = false;
+	int r;
+
+	if (fl == NULL || id == NULL)
+		return NL_ERR_INTERNAL;
+	snprintf(why, sizeof(why), "refused at the confirmation page from %.64s",
+	         client != NULL && client[0] != '\0' ? client : "?");
+	pthread_mutex_lock(&fl->mu);
+	if ((r = confirmable(fl, id, now, &changed, &f)) == 0) {
+		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_DENIED,
+		         "The sign-in was refused on the phone: \"This was not me\".", now, why);
+		changed = true;
+	}
+	pthread_mutex_unlock(&fl->mu);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
+int nl_flows_take_state_bound(struct nl_flows *fl, const char *state, const unsigned char *browser,
+                              const char *client, struct nl_flow_exchange *out)
+{
+	struct flow *f;
 	time_t now = nl_now();
 	bool changed = false;
 	int r = NL_ERR_NOT_FOUND;
@@ -1024,23 +1167,25 @@ int nl_flows_take_state(struct nl_flows *fl, const char *state, struct nl_flow_e
 	pthread_mutex_lock(&fl->mu);
 	if ((f = ix_find(fl, IX_STATE, state)) == NULL || f->taken)
 		goto unlock;
-	if ((changed = check_expiry(fl, f, now))) {
-		r = NL_ERR_EXPIRED;
+	/* Before anything that could end the flow: a callback from another browser changes nothing. */
+	if (browser == NULL || !f->bound || !nl_ct_equal(f->browser, browser, NL_FLOW_BROWSER_LEN)) {
+		memset(out, 0, sizeof(*out));
+		memcpy(out->id, f->id, sizeof(out->id));
+		if (f->foreign_callbacks++ == 0)
+			nl_notice("flow %s: callback from %.64s %s: refused; the sign-in goes on (a stolen or "
+			          "forwarded sign-in link?)",
+			          f->id, client != NULL ? client : "?",
+			          !f->bound      ? "before any browser continued from the confirmation page"
+			          : browser == NULL ? "without the sign-in cookie of the browser that continued"
+			                            : "in another browser than the one that continued");
+		else
+			nl_debug("flow %s: another callback from a browser that did not continue: refused", f->id);
+		r = NL_ERR_PERM;
 		goto unlock;
 	}
-	memcpy(x.id, f->id, sizeof(x.id));
-	snprintf(x.user, sizeof(x.user), "%s", f->user);
-	if ((x.nonce = strdup(f->nonce)) == NULL || (x.code_verifier = strdup(f->verifier)) == NULL) {
-		r = NL_ERR_NOMEM;
-		goto unlock;
-	}
-	f->taken = true;
-	*out = x;
-	memset(&x, 0, sizeof(x));
-	r = 0;
+	r = take_locked(fl, f, now, &changed, out);
 unlock:
 	pthread_mutex_unlock(&fl->mu);
-	nl_flow_exchange_clear(&x);
 	if (changed)
 		notify(fl);
 	return r;

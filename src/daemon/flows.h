@@ -140,8 +140,42 @@ int nl_flows_cancel_id(struct nl_flows *fl, const char *id);
 int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
                          struct nl_flow_authz *out);
 /* Bridge callback: take the pending flow that state names, once (a replayed state gets
- * NL_ERR_NOT_FOUND). The flow stays pending until nl_flows_finish. */
+ * NL_ERR_NOT_FOUND). The flow stays pending until nl_flows_finish. No browser check: the bridge
+ * uses nl_flows_take_state_bound. */
 int nl_flows_take_state(struct nl_flows *fl, const char *state, struct nl_flow_exchange *out);
+
+/* The confirmation page and the browser binding (RFC 8628 5.4; doc/threat-model.md). The bridge
+ * shows the phone what the flow's own record says before anything goes to NHS login, and ties the
+ * flow to the one browser that continued from that page: the SHA-256 of a random cookie value
+ * (NL_FLOW_BROWSER_LEN bytes) is kept in the flow, never the value itself. */
+#define NL_FLOW_BROWSER_LEN 32
+struct nl_flow_view {
+	char id[NL_FLOW_ID_LEN];
+	char user[NL_USER_MAX + 1];
+	char service[NL_FIELD_MAX], rhost[NL_FIELD_MAX], tty[NL_FIELD_MAX];
+	bool caller_supplied; /* service, rhost and tty came from a peer that is not root */
+	time_t started_at;
+	char user_code[NL_USER_CODE_LEN + 2]; /* display form XXXX-XXXX */
+};
+/* The record of pending flow id. NL_ERR_NOT_FOUND, or NL_ERR_EXPIRED once it has ended, expired
+ * or its callback has been taken. */
+int nl_flows_view(struct nl_flows *fl, const char *id, struct nl_flow_view *out);
+/* "Continue to NHS login" from the browser whose cookie hashes to browser: the first such call
+ * binds the flow to that browser and later ones must come from it (NL_ERR_PERM otherwise: the flow
+ * is being finished in another browser; nothing changes). On success *out is what /authorize
+ * needs, as nl_flows_begin_authz gives it. NL_ERR_NOT_FOUND, NL_ERR_EXPIRED as nl_flows_view. */
+int nl_flows_bind_browser(struct nl_flows *fl, const char *id, const unsigned char *browser,
+                          struct nl_flow_authz *out);
+/* "This was not me" on the confirmation page: the pending flow ends denied (reason denied), logged
+ * as refused at the confirmation page from client. NL_ERR_NOT_FOUND, NL_ERR_EXPIRED. */
+int nl_flows_refuse(struct nl_flows *fl, const char *id, const char *client);
+/* The bridge callback's nl_flows_take_state: only the browser the flow is bound to (browser: the
+ * SHA-256 of the request's cookie, NULL without one) may take the state. From any other browser,
+ * or before any browser continued, NL_ERR_PERM with out->id set to the flow's id: the state is not
+ * taken and the flow goes on, so that a stolen or forwarded callback URL can neither finish nor end
+ * the sign-in (the first such callback of a flow is logged at notice with client). */
+int nl_flows_take_state_bound(struct nl_flows *fl, const char *state, const unsigned char *browser,
+                              const char *client, struct nl_flow_exchange *out);
 /* End a flow by id: approved if reason == NL_REASON_NONE and mapped_user equals the flow's user
  * (otherwise denied with NL_REASON_MISMATCH); denied with reason otherwise. message may be NULL. */
 int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,

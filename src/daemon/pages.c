@@ -56,7 +56,9 @@ static const char page_css[] =
     "padding:.625rem 1rem;font:inherit;font-weight:700;line-height:1.5;color:#fff;background:#007f3b;"
     "border:2px solid transparent;border-radius:4px;box-shadow:0 4px 0 #00401e;text-align:center;"
     "text-decoration:none;cursor:pointer;-webkit-appearance:none;appearance:none}"
+    "button.secondary{background:#4c6272;box-shadow:0 4px 0 #263139}"
     "button:hover,.button:hover{background:#00662f}"
+    "button.secondary:hover{background:#384853}"
     "button:active,.button:active{background:#00401e;box-shadow:none;transform:translateY(4px)}"
     "a:focus,.error-summary a:focus{outline:4px solid transparent;background:#ffeb3b;color:#212b32;"
     "box-shadow:0 -2px #ffeb3b,0 4px #212b32;text-decoration:none}"
@@ -72,6 +74,16 @@ static const char page_css[] =
     ".card{background:#fff;border-left:8px solid #d5281b;padding:1rem 1rem .25rem;margin:0 0 1.5rem}"
     ".card-ok{background:#007f3b;color:#fff;border-left:0;padding:1.25rem 1rem .5rem}"
     ".card h1{margin-bottom:.75rem}"
+    ".summary{background:#fff;margin:0 0 1.5rem;padding:0 1rem}"
+    ".summary div{border-bottom:1px solid #d8dde0;padding:.75rem 0}"
+    ".summary div:last-child{border-bottom:0}"
+    ".summary dt{font-weight:700;margin:0 0 .25rem}"
+    ".summary dd{margin:0;overflow-wrap:anywhere}"
+    ".summary .hint{margin:.25rem 0 0}"
+    ".usercode{font-family:ui-monospace,'SF Mono',Menlo,Consolas,'Liberation Mono',monospace;"
+    "font-size:1.5rem;font-weight:700;letter-spacing:.12em}"
+    ".callout{background:#fff9c4;border:1px solid #ffeb3b;padding:1rem 1rem .25rem;margin:0 0 1.5rem}"
+    ".callout h2{margin-top:0}"
     "@media (min-width:40.0625em){button,.button,.button:visited{display:inline-block;width:auto}"
     "h1{font-size:3rem}}";
 
@@ -257,5 +269,89 @@ out:
 	free(t);
 	free(x);
 	free(body);
+	return page;
+}
+
+/* One row of the summary list: an escaped term and an escaped value with an optional hint. */
+static int summary_row(FILE *f, const char *term, const char *value_esc, const char *value_class,
+                       const char *hint_esc)
+{
+	return fprintf(f, "<div><dt>%s</dt><dd>%s%s%s%s%s%s</dd></div>\n", term,
+	               value_class != NULL ? "<span class=\"" : "", value_class != NULL ? value_class : "",
+	               value_class != NULL ? "\">" : "", value_esc, value_class != NULL ? "</span>" : "",
+	               hint_esc != NULL ? hint_esc : "") < 0
+	           ? -1
+	           : 0;
+}
+
+/* The body of the confirmation page into f; e holds the escaped texts in nl_page_confirm's order. */
+static int confirm_body(FILE *f, char *const e[8], bool caller_supplied)
+{
+	char *hint = NULL;
+	int r = -1;
+
+	if (asprintf(&hint, "<p class=\"hint\">PAM service: %s%s</p>", e[3],
+	             caller_supplied ? ". A program running as this account reported how it is being "
+	                               "accessed: the computer did not check it."
+	                             : "") < 0) {
+		hint = NULL;
+		goto out;
+	}
+	if (fprintf(f, "<h1>Check this sign-in before you continue</h1>\n"
+	               "<p>A sign-in to a computer is waiting for NHS login. This is what that computer "
+	               "says about it.</p>\n<dl class=\"summary\">\n") < 0 ||
+	    summary_row(f, "Account", e[0], NULL, NULL) != 0 || summary_row(f, "Computer", e[1], NULL, NULL) != 0 ||
+	    summary_row(f, "Access", e[2], NULL, hint) != 0 || summary_row(f, "Started", e[4], NULL, NULL) != 0 ||
+	    summary_row(f, "Code", e[5], "usercode", "<p class=\"hint\">Check it is the code on the computer's "
+	                                            "screen.</p>") != 0)
+		goto out;
+	if (fprintf(f,
+	            "</dl>\n<div class=\"callout\">\n<h2><span class=\"visually-hidden\">Important: </span>"
+	            "Stop if this is not you</h2>\n<p>Only continue if you are at this computer now and you "
+	            "started this sign-in. If someone sent you this link or code, stop.</p>\n</div>\n"
+	            "<form method=\"post\" action=\"/d/confirm\">\n"
+	            "<input type=\"hidden\" name=\"flow\" value=\"%s\">\n"
+	            "<input type=\"hidden\" name=\"token\" value=\"%s\">\n"
+	            "<button type=\"submit\" name=\"answer\" value=\"continue\">Continue to NHS login</button>\n"
+	            "<button type=\"submit\" class=\"secondary\" name=\"answer\" value=\"refuse\">This was not "
+	            "me</button>\n</form>\n",
+	            e[6], e[7]) < 0)
+		goto out;
+	r = 0;
+out:
+	free(hint);
+	return r;
+}
+
+char *nl_page_confirm(const struct nl_confirm *c)
+{
+	const char *in[8] = {c->account, c->computer, c->access, c->service, c->started,
+	                     c->code,    c->flow_id,  c->token};
+	char *e[8] = {NULL}, *body = NULL, *page = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if ((e[i] = nl_html_escape(in[i])) == NULL)
+			goto out;
+	if ((f = open_memstream(&body, &len)) == NULL)
+		goto out;
+	if (confirm_body(f, e, c->caller_supplied) != 0) {
+		fclose(f);
+		f = NULL;
+		goto out;
+	}
+	if (fclose(f) != 0) {
+		f = NULL;
+		goto out;
+	}
+	f = NULL;
+	page = layout("Check this sign-in before you continue", false, body);
+out:
+	for (i = 0; i < 8; i++)
+		nl_free_secret(e[i]); /* the code and the token are secrets */
+	if (body != NULL)
+		nl_free_secret_buf(body, len + 1);
 	return page;
 }

@@ -176,10 +176,7 @@ int fu_phone_authorize(const struct world *w, const char *user_code, const char 
 	int r = NL_ERR_HTTP;
 
 	*authorize_url = *callback_url = NULL;
-	snprintf(url, sizeof(url), "%s/d", w->bridge);
-	snprintf(body, sizeof(body), "code=%s", user_code);
-	if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &a) != 0 ||
-	    a.status / 100 != 3 || a.location == NULL)
+	if (phone_confirm(w, user_code, "continue", NULL, &a) != 0 || a.status / 100 != 3 || a.location == NULL)
 		goto out;
 	if (mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 || b.status != 200 ||
 	    hidden_input(b.body, "req", req, sizeof(req)) != 0)

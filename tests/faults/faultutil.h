@@ -11,7 +11,8 @@
 struct world;
 
 /* The phone up to NHS login's answer, without going back to the bridge: POST user_code to the
- * bridge's /d, follow to the mock's /authorize and pick as_user there. *authorize_url gets the
+ * bridge's /d, continue on its confirmation page (phone_confirm), follow to the mock's /authorize
+ * and pick as_user there. *authorize_url gets the
  * /authorize URL the bridge sent the phone to (state and nonce in its query), *callback_url the
  * redirect back to the bridge (code and state): new strings (free), NULL on failure. 0 when every
  * hop answered as expected. Following *callback_url (mockproc_fetch) finishes the flow. */

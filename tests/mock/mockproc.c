@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,8 +286,78 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/* ---- browsers: cookie jars ---- */
+
+struct mockproc_jar {
+	CURLSH *sh;
+	pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+};
+
+static void jar_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *userp)
+{
+	struct mockproc_jar *j = userp;
+
+	(void)c, (void)access;
+	pthread_mutex_lock(&j->mu[data]);
+}
+
+static void jar_unlock(CURL *c, curl_lock_data data, void *userp)
+{
+	struct mockproc_jar *j = userp;
+
+	(void)c;
+	pthread_mutex_unlock(&j->mu[data]);
+}
+
+struct mockproc_jar *mockproc_jar_new(void)
+{
+	struct mockproc_jar *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&j->mu[i], NULL);
+	if ((j->sh = curl_share_init()) == NULL ||
+	    curl_share_setopt(j->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) != CURLSHE_OK ||
+	    curl_share_setopt(j->sh, CURLSHOPT_LOCKFUNC, jar_lock) != CURLSHE_OK ||
+	    curl_share_setopt(j->sh, CURLSHOPT_UNLOCKFUNC, jar_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(j->sh, CURLSHOPT_USERDATA, j) != CURLSHE_OK) {
+		mockproc_jar_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void mockproc_jar_free(struct mockproc_jar *j)
+{
+	if (j == NULL)
+		return;
+	if (j->sh != NULL)
+		curl_share_cleanup(j->sh);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&j->mu[i]);
+	free(j);
+}
+
+static struct mockproc_jar *phone_jar;
+static pthread_once_t phone_once = PTHREAD_ONCE_INIT;
+
+static void phone_jar_make(void)
+{
+	phone_jar = mockproc_jar_new();
+}
+
 int mockproc_fetch(const char *method, const char *url, const char *ctype, const char *body,
                    const char *bearer, struct mockproc_resp *resp)
+{
+	pthread_once(&phone_once, phone_jar_make);
+	if (phone_jar == NULL)
+		return NL_ERR_NOMEM;
+	return mockproc_fetch_in(phone_jar, method, url, ctype, body, bearer, resp);
+}
+
+int mockproc_fetch_in(struct mockproc_jar *jar, const char *method, const char *url, const char *ctype,
+                      const char *body, const char *bearer, struct mockproc_resp *resp)
 {
 	struct sink s = {.resp = resp};
 	struct curl_slist *hdrs = NULL;
@@ -308,6 +379,10 @@ int mockproc_fetch(const char *method, const char *url, const char *ctype, const
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
+	if (jar != NULL) {
+		curl_easy_setopt(c, CURLOPT_SHARE, jar->sh);
+		curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+	}
 	if (strcmp(method, "POST") == 0) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");

@@ -39,9 +39,19 @@ struct mockproc_resp {
 	char *body; /* NUL-terminated */
 	size_t body_len;
 };
-/* method "GET" or "POST"; ctype and body for POST (may be NULL); bearer adds Authorization. */
+/* method "GET" or "POST"; ctype and body for POST (may be NULL); bearer adds Authorization.
+ * mockproc_fetch is one browser for the whole test process (the phone): it keeps the cookies it is
+ * sent and sends them back, by libcurl's cookie rules (a Secure or __Host- cookie is kept over
+ * plain http on loopback, as Chromium keeps it). */
 int mockproc_fetch(const char *method, const char *url, const char *ctype, const char *body,
                    const char *bearer, struct mockproc_resp *resp);
+/* Another browser: a cookie jar of its own, safe to share between threads. */
+struct mockproc_jar;
+struct mockproc_jar *mockproc_jar_new(void);
+void mockproc_jar_free(struct mockproc_jar *jar);
+/* mockproc_fetch in browser jar; NULL: a client that keeps no cookies at all. */
+int mockproc_fetch_in(struct mockproc_jar *jar, const char *method, const char *url, const char *ctype,
+                      const char *body, const char *bearer, struct mockproc_resp *resp);
 void mockproc_resp_free(struct mockproc_resp *resp);
 
 /* POST /_mock/control with a JSON body such as {"fault":"status_500"}; *status gets the HTTP status. */

@@ -335,8 +335,39 @@ static int html_hidden(const char *html, const char *name, char *out, size_t out
 	return 0;
 }
 
-/* Hops 1-3 of the phone: the bridge's /d, the mock's /authorize and (unless it redirected at
- * once) its user page. *back gets the callback URL (new string). */
+int phone_confirm(const struct world *w, const char *typed, const char *answer, char **page,
+                  struct mockproc_resp *out)
+{
+	struct mockproc_resp p = {0};
+	char url[256], body[512], flow[64], token[64];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (page != NULL)
+		*page = NULL;
+	snprintf(url, sizeof(url), "%s/d", w->bridge);
+	snprintf(body, sizeof(body), "code=%s", typed);
+	if ((r = mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &p)) != 0)
+		return r;
+	r = NL_ERR_HTTP;
+	if (p.status != 200 || html_hidden(p.body, "flow", flow, sizeof(flow)) != 0 ||
+	    html_hidden(p.body, "token", token, sizeof(token)) != 0)
+		goto out;
+	snprintf(url, sizeof(url), "%s/d/confirm", w->bridge);
+	snprintf(body, sizeof(body), "flow=%s&token=%s&answer=%s", flow, token, answer);
+	if ((r = mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, out)) != 0)
+		goto out;
+	if (page != NULL) {
+		*page = p.body;
+		p.body = NULL;
+	}
+out:
+	mockproc_resp_free(&p);
+	return r;
+}
+
+/* Hops 1-3 of the phone: the bridge's /d and its confirmation page, the mock's /authorize and
+ * (unless it redirected at once) its user page. *back gets the callback URL (new string). */
 static int phone_hops(const struct world *w, const char *user_code, const char *as_user, bool decline,
                       char **back_out)
 {
@@ -352,10 +383,7 @@ static int phone_hops(const struct world *w, const char *user_code, const char *
 		if (*p != '-')
 			typed[t++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 	typed[t] = '\0';
-	snprintf(url, sizeof(url), "%s/d", w->bridge);
-	snprintf(body, sizeof(body), "code=%s", typed);
-	if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &a) != 0 ||
-	    a.status / 100 != 3 || a.location == NULL)
+	if (phone_confirm(w, typed, "continue", NULL, &a) != 0 || a.status / 100 != 3 || a.location == NULL)
 		goto out;
 	/* 2. NHS login's /authorize shows the user picker. */
 	if (mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0)

@@ -50,6 +50,13 @@ int world_activate(struct world *w);
  * hop answered as expected; *final_status gets the callback page's HTTP status. */
 int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
                  long *final_status);
+/* The phone at the bridge: type `typed` (a code as a person might type it) into /d, and on the
+ * confirmation page press answer ("continue": "Continue to NHS login"; "refuse": "This was not
+ * me"), keeping the cookie the page set. *out gets the bridge's answer to the press (a 302 to NHS
+ * login's /authorize for a continue that worked); *page, unless page is NULL, the confirmation
+ * page (new string). 0 when both answered and the page was a confirmation page. */
+int phone_confirm(const struct world *w, const char *typed, const char *answer, char **page,
+                  struct mockproc_resp *out);
 /* The phone's first hops only: open /d, enter user_code, sign in at the mock as `as_user`, and stop
  * before the bridge callback. *callback_url gets the URL NHS login sent the phone back to (new
  * string, free; it holds a code and a state). 0 when every hop answered as expected. */

@@ -310,6 +310,141 @@ static void test_expiry_text_code_and_log_agree(void **state)
 
 /* "c" at the prompt ends that PAM call with PAM_MAXTRIES: sshd then stops offering
  * keyboard-interactive on the connection instead of showing a fresh code at once. */
+/* ---- issue 11, finding 1: device-code phishing, login CSRF, prompt=login ---- */
+
+static char victim_page[65536];
+
+/* The victim's phone: she opens the link someone sent her, reads the confirmation page, and
+ * presses "This was not me". */
+static int phone_victim_refuses(struct world *w, struct pam_run *run)
+{
+	struct mockproc_resp r = {0};
+	char *page = NULL;
+	int rc = phone_confirm(w, run->user_code, "refuse", &page, &r);
+
+	if (rc == 0) {
+		snprintf(victim_page, sizeof(victim_page), "%s", page);
+		run->phone_status = r.status;
+	}
+	free(page);
+	mockproc_resp_free(&r);
+	return rc;
+}
+
+/* Phishing: someone starts a sign-in as clinician and sends the link. Before anything goes to NHS
+ * login the phone is told, from the daemon's record, whose account, which computer and what kind
+ * of access - and to stop if someone sent the link; "This was not me" denies the sign-in. */
+static void test_phishing_link_names_the_sign_in_and_the_victim_refuses_it(void **state)
+{
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .phone = phone_victim_refuses};
+	char host[256] = "", want[400], log[PATH_MAX + 32];
+	long authz = -1, authz_after = -1;
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(mockproc_stat(main_world->mock, "authorize", &authz), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_rc, 0);
+	assert_int_equal(run.phone_status, 200);
+	assert_non_null(strstr(victim_page, "<dt>Account</dt><dd>clinician</dd>"));
+	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+	snprintf(want, sizeof(want), "<dt>Computer</dt><dd>%s</dd>", host);
+	assert_non_null(strstr(victim_page, want));
+	assert_non_null(strstr(victim_page, "<dt>Access</dt><dd>a sign-in at this computer"));
+	assert_non_null(strstr(victim_page, "PAM service: nl-login"));
+	assert_non_null(strstr(victim_page, run.user_code));
+	assert_non_null(strstr(victim_page, "If someone sent you this link or code, stop."));
+	assert_true(saw_error(&run, "declined"));
+	assert_int_equal(mockproc_stat(main_world->mock, "authorize", &authz_after), 0);
+	assert_int_equal(authz_after, authz); /* NHS login was never asked */
+	snprintf(log, sizeof(log), "%s/daemon.log", main_world->dir);
+	assert_true(log_has(log, "(refused at the confirmation page from 127.0.0.1)"));
+}
+
+static int other_browser_status;
+
+/* The phone continues and signs in at NHS login, but NHS login's answer is opened in another
+ * browser (no cookie: a stolen or forwarded link); with finish, the phone then opens it itself. */
+static int phone_answer_elsewhere(struct world *w, struct pam_run *run, bool finish)
+{
+	struct mockproc_resp r = {0};
+	char *cb = NULL;
+	int rc = phone_to_callback(w, run->user_code, "p9", &cb);
+
+	if (rc != 0)
+		return rc;
+	if ((rc = mockproc_fetch_in(NULL, "GET", cb, NULL, NULL, NULL, &r)) == 0) {
+		other_browser_status = (int)r.status;
+		mockproc_resp_free(&r);
+		if (finish && (rc = mockproc_fetch("GET", cb, NULL, NULL, NULL, &r)) == 0)
+			run->phone_status = r.status;
+	}
+	mockproc_resp_free(&r);
+	free(cb);
+	return rc;
+}
+
+static int phone_answer_stolen(struct world *w, struct pam_run *run)
+{
+	return phone_answer_elsewhere(w, run, false);
+}
+
+static int phone_answer_stolen_then_own(struct world *w, struct pam_run *run)
+{
+	return phone_answer_elsewhere(w, run, true);
+}
+
+/* Login CSRF: NHS login's answer in a browser that did not continue from the confirmation page
+ * does not approve the sign-in (it runs out), nor end it (the phone's own browser still finishes
+ * it), and the code is not exchanged. */
+static void test_callback_in_another_browser_does_not_approve(void **state)
+{
+	struct pam_run stolen = {.service = "nl-login2", .user = "clinician", .phone = phone_answer_stolen};
+	struct pam_run both = {.service = "nl-login", .user = "clinician", .phone = phone_answer_stolen_then_own};
+	long token = -1, token_after = -1;
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(mockproc_stat(main_world->mock, "token", &token), 0);
+	other_browser_status = 0;
+	assert_int_equal(pam_run_auth(main_world, &stolen), PAM_AUTH_ERR);
+	assert_int_equal(stolen.phone_rc, 0);
+	assert_int_equal(other_browser_status, 403);
+	assert_true(saw_error(&stolen, "expired"));
+	assert_int_equal(mockproc_stat(main_world->mock, "token", &token_after), 0);
+	assert_int_equal(token_after, token);
+	other_browser_status = 0;
+	assert_int_equal(pam_run_auth(main_world, &both), PAM_SUCCESS);
+	assert_int_equal(both.phone_rc, 0);
+	assert_int_equal(other_browser_status, 403);
+	assert_int_equal(both.phone_status, 200);
+}
+
+/* prompt=login reaches NHS login on every sign-in; prompt_login = no in the environment file
+ * leaves it out (the mock counts what it was asked). */
+static void test_nhs_login_is_asked_for_a_fresh_sign_in_unless_switched_off(void **state)
+{
+	struct world_opts o = {.env_extra = "prompt_login = no"};
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	struct pam_run run2 = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	struct world *w = NULL;
+	long before = -1, after = -1;
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(mockproc_stat(main_world->mock, "authorize_prompt_login", &before), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
+	assert_int_equal(mockproc_stat(main_world->mock, "authorize_prompt_login", &after), 0);
+	assert_int_equal(after, before + 1);
+
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &run2), PAM_SUCCESS);
+	assert_int_equal(mockproc_stat(w->mock, "authorize", &after), 0);
+	assert_true(after >= 1); /* (the user page's decision counts as /authorize too) */
+	assert_int_equal(mockproc_stat(w->mock, "authorize_prompt_login", &after), 0);
+	assert_int_equal(after, 0);
+	world_stop(w);
+	assert_int_equal(world_activate(main_world), 0);
+}
+
 static void test_cancel_at_prompt_ends_the_attempt(void **state)
 {
 	struct world *w = NULL;
@@ -421,6 +556,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_native_device_mode_signin),
 		cmocka_unit_test(test_daemon_killed_mid_flow_is_authinfo_unavail),
 		cmocka_unit_test(test_expiry_text_code_and_log_agree),
+		cmocka_unit_test(test_phishing_link_names_the_sign_in_and_the_victim_refuses_it),
+		cmocka_unit_test(test_callback_in_another_browser_does_not_approve),
+		cmocka_unit_test(test_nhs_login_is_asked_for_a_fresh_sign_in_unless_switched_off),
 		cmocka_unit_test(test_cancel_at_prompt_ends_the_attempt),
 		cmocka_unit_test(test_daemon_stopped_mid_wait_is_logged_as_restart),
 		cmocka_unit_test(test_map_broken_after_start_is_authinfo_unavail_and_asks_it),

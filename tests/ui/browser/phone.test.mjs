@@ -2,8 +2,10 @@
 // headless Chromium driven by playwright-core) at a phone viewport, against nhslogin-mock (no
 // auto-approve: the test picks the user on the mock's page) and a real nhslogind. Flows are started
 // over the daemon socket (doc/protocol.md), as pam_nhslogin.so would. Checks each page's
-// accessibility basics, keeps a screenshot of each page in shots/, and reads the daemon's log for
-// one line per event and no secrets. TAP on stdout; stops everything it started; 90 s at most.
+// accessibility basics (the confirmation page's too: the account, computer and access it names
+// are visible at 390x844), keeps a screenshot of each page in shots/, shows that a callback in a
+// second browser (no cookie) is refused while the flow goes on, and reads the daemon's log for one
+// line per event and no secrets. TAP on stdout; stops everything it started; 90 s at most.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -17,7 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const top = process.env.NL_TOP_BUILDDIR || path.resolve(here, '../../..');
 const shots = path.resolve(process.env.NL_SHOTS_DIR || path.join(process.cwd(), 'shots'));
 const chromiumPath = process.env.NL_CHROMIUM || '/usr/bin/chromium';
-const PLAN = 11;
+const PLAN = 14;
 
 let n = 0;
 let failed = 0;
@@ -298,26 +300,37 @@ async function shot(page, file) {
 
 const h1 = (page) => page.locator('h1').first().innerText();
 
-// ---- the test ----
+// On the confirmation page: "Continue to NHS login" (the locator waits for the page).
+async function continueToNhsLogin(page) {
+	await page.locator('button[value=continue]').tap();
+}
 
-async function main() {
-	console.log(`1..${PLAN}`);
-	fs.mkdirSync(shots, { recursive: true });
-	for (const f of fs.readdirSync(shots)) if (f.endsWith('.png')) fs.rmSync(path.join(shots, f));
+// On the confirmation page: what it says, and whether each fact is on screen at the phone's size.
+async function confirmFacts(page) {
+	return page.evaluate(() => {
+		const row = (term) => {
+			const dt = [...document.querySelectorAll('dt')].find((e) => e.innerText.trim() === term);
+			const dd = dt && dt.nextElementSibling;
+			if (!dd) return { text: '', visible: false };
+			const r = dd.getBoundingClientRect();
+			return { text: dd.innerText, visible: r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= innerWidth };
+		};
+		return {
+			h1: document.querySelector('h1')?.innerText,
+			account: row('Account'),
+			computer: row('Computer'),
+			access: row('Access'),
+			started: row('Started'),
+			code: row('Code'),
+			warning: document.querySelector('.callout')?.innerText || '',
+			buttons: [...document.querySelectorAll('button')].map((b) => b.innerText),
+		};
+	});
+}
 
-	let w;
-	try {
-		w = await startWorld();
-	} catch (e) {
-		console.log(`Bail out! ${e.message}`);
-		if (work) for (const f of ['mock.log', 'daemon.log']) if (fs.existsSync(path.join(work, f))) diag(fs.readFileSync(path.join(work, f), 'utf8'));
-		return;
-	}
-
-	// A phone, with JavaScript off: every page must work without it (the audit runs in
-	// Playwright's own world, which the setting does not affect). A new empty profile; Playwright
-	// passes it as --user-data-dir.
-	const profile = fs.mkdtempSync(path.join(work, 'chromium-profile.'));
+// A second browser: a context of its own (its own profile, so no cookie of the first).
+async function launchPhone(dir) {
+	const profile = fs.mkdtempSync(path.join(dir, 'chromium-profile.'));
 	const ctx = await chromium.launchPersistentContext(profile, {
 		executablePath: chromiumPath,
 		headless: true,
@@ -339,8 +352,31 @@ async function main() {
 		javaScriptEnabled: false,
 		locale: 'en-GB',
 	});
-	browser = ctx;
 	ctx.setDefaultTimeout(15_000);
+	return ctx;
+}
+
+// ---- the test ----
+
+async function main() {
+	console.log(`1..${PLAN}`);
+	fs.mkdirSync(shots, { recursive: true });
+	for (const f of fs.readdirSync(shots)) if (f.endsWith('.png')) fs.rmSync(path.join(shots, f));
+
+	let w;
+	try {
+		w = await startWorld();
+	} catch (e) {
+		console.log(`Bail out! ${e.message}`);
+		if (work) for (const f of ['mock.log', 'daemon.log']) if (fs.existsSync(path.join(work, f))) diag(fs.readFileSync(path.join(work, f), 'utf8'));
+		return;
+	}
+
+	// A phone, with JavaScript off: every page must work without it (the audit runs in
+	// Playwright's own world, which the setting does not affect). A new empty profile; Playwright
+	// passes it as --user-data-dir.
+	const ctx = await launchPhone(work);
+	browser = ctx;
 	const page = ctx.pages()[0] || (await ctx.newPage());
 	const offsite = [];
 	page.on('request', (r) => {
@@ -353,10 +389,10 @@ async function main() {
 
 	const flows = {};
 	const held = [];
-	const startFlow = async (user) => {
+	const startFlow = async (user, service = 'browser-test', rhost = undefined) => {
 		const c = new DaemonClient(w.socket);
 		held.push(c);
-		const s = await c.request({ op: 'start', user, service: 'browser-test', tty: 'pts/0' });
+		const s = await c.request({ op: 'start', user, service, tty: 'pts/0', ...(rhost ? { rhost } : {}) });
 		if (!s.ok || s.status !== 'pending') throw new Error(`start: ${JSON.stringify({ ...s, device_code: undefined })}`);
 		return { c, ...s };
 	};
@@ -411,7 +447,41 @@ async function main() {
 			JSON.stringify(err),
 		);
 
-		// 3-6. The sign-in: the code typed in lower case without the dash, the mock's page, p9, back.
+		// 3. The confirmation page, from the QR code's link of a sign-in over SSH: the daemon's own
+		// record of the account, the computer and the access, the code and the warning, on screen at
+		// 390x844 and passing the audit. "This was not me" ends the sign-in.
+		const host = os.hostname();
+		const f0 = await startFlow('clinician', 'sshd', '203.0.113.9');
+		resp = await page.goto(`${w.bridge}/d?code=${f0.user_code.replace('-', '')}`);
+		probs = await audit(page, 'confirmation', ['button[value=continue]', 'button[value=refuse]']);
+		const facts = await confirmFacts(page);
+		// (all cookies: filtered by an http URL, Playwright would leave out the Secure one)
+		const cookie = (await ctx.cookies()).find((c) => c.name === '__Host-nhslogin' && c.domain === '127.0.0.1');
+		await shot(page, '03a-confirm.png');
+		ok(
+			resp.status() === 200 &&
+				probs.length === 0 &&
+				facts.account.visible && facts.account.text === 'clinician' &&
+				facts.computer.visible && facts.computer.text === host &&
+				facts.access.visible && /^SSH from 203\.0\.113\.9/.test(facts.access.text) && /PAM service: sshd/.test(facts.access.text) &&
+				/seconds ago|just now/.test(facts.started.text) &&
+				facts.code.text.includes(f0.user_code) &&
+				/Only continue if you are at this computer now and you started this sign-in\. If someone sent you this link or code, stop\./.test(facts.warning) &&
+				facts.buttons.join('|') === 'Continue to NHS login|This was not me' &&
+				cookie && cookie.secure && cookie.httpOnly && cookie.sameSite === 'Lax' && cookie.path === '/',
+			'the confirmation page names the account, computer and access (visible at 390x844), the code and the warning; accessible; __Host- cookie',
+			JSON.stringify({ status: resp.status(), facts, host, cookie: cookie && { ...cookie, value: '...' } }),
+		);
+		await Promise.all([page.waitForEvent('load'), page.locator('button[value=refuse]').tap()]);
+		probs = await audit(page, 'refused');
+		const stopped = await h1(page);
+		await shot(page, '03b-not-me.png');
+		const r0 = await f0.c.request({ op: 'wait', device_code: f0.device_code, timeout: 5 });
+		ok(/Sign-in stopped/.test(stopped) && probs.length === 0 && r0.status === 'denied' && r0.reason === 'denied',
+			'"This was not me" stops the sign-in: the workstation is denied', JSON.stringify({ stopped, r0 }));
+
+		// 4-7. The sign-in: the code typed in lower case without the dash, the confirmation page,
+		// the mock's page, p9, back.
 		const f1 = await startFlow('clinician');
 		await page.goto(`${w.bridge}/d`);
 		await page.locator('#code').pressSequentially(f1.user_code.replace('-', '').toLowerCase());
@@ -419,6 +489,7 @@ async function main() {
 		const helpOpen = await page.locator('details').evaluate((d) => d.open);
 		await shot(page, '03-code-typed.png');
 		await page.locator('button[type=submit]').tap();
+		await continueToNhsLogin(page);
 		await page.waitForURL((u) => u.href.startsWith(w.issuer) && u.pathname.endsWith('/authorize'));
 		const mockUrl = new URL(page.url());
 		await shot(page, '04-nhs-login-mock.png');
@@ -462,6 +533,7 @@ async function main() {
 		// 9. The person declines at NHS login.
 		const f2 = await startFlow('clinician');
 		await page.goto(`${w.bridge}/d?code=${f2.user_code.replace('-', '')}`); /* the QR code's link */
+		await continueToNhsLogin(page);
 		await page.waitForURL((u) => u.href.startsWith(w.issuer));
 		await page.locator('button[name=decline]').tap();
 		await page.waitForURL((u) => u.href.startsWith(`${w.bridge}/callback`));
@@ -480,6 +552,7 @@ async function main() {
 		await page.goto(`${w.bridge}/d`);
 		await page.locator('#code').fill(` ${f3.user_code.toLowerCase().replace('-', ' ')} `);
 		await page.locator('button[type=submit]').tap();
+		await continueToNhsLogin(page);
 		await page.waitForURL((u) => u.href.startsWith(w.issuer));
 		await page.locator('button[value=p5]').tap();
 		await page.waitForURL((u) => u.href.startsWith(`${w.bridge}/callback`));
@@ -491,6 +564,7 @@ async function main() {
 		// 11. The workstation gives up (connection closed) while the phone is at NHS login.
 		const f4 = await startFlow('clinician');
 		await page.goto(`${w.bridge}/d?code=${f4.user_code.replace('-', '')}`);
+		await continueToNhsLogin(page);
 		await page.waitForURL((u) => u.href.startsWith(w.issuer));
 		f4.c.close();
 		await new Promise((r) => setTimeout(r, 300));
@@ -502,7 +576,48 @@ async function main() {
 			'a flow cancelled at the workstation ends at a page that says so; no request left the two servers',
 			JSON.stringify({ gone, offsite, consoleErrors }));
 
-		// 12. The daemon's log: one line per event with the flow id, never a secret.
+		// 13. Login CSRF: the phone continues and signs in at NHS login, but the answer is taken to
+		// another browser (no cookie of the phone's). Refused there, with a page saying why; the
+		// sign-in goes on, and the phone's own browser finishes it.
+		const f5 = await startFlow('clinician');
+		await page.goto(`${w.bridge}/d?code=${f5.user_code.replace('-', '')}`);
+		await continueToNhsLogin(page);
+		await page.waitForURL((u) => u.href.startsWith(w.issuer));
+		// NHS login's answer (its redirect back to the callback) is caught before this browser follows it.
+		let stolen = null;
+		const decision = `${w.issuer}/authorize/decision`;
+		await page.route(decision, async (route) => {
+			const r = await route.fetch({ maxRedirects: 0 });
+			stolen = r.headers()['location'] || null;
+			await route.fulfill({ status: 200, contentType: 'text/html', body: '<!DOCTYPE html><title>held</title><h1>held</h1>' });
+		});
+		await page.locator('button[value=p9]').tap();
+		for (let i = 0; i < 100 && !stolen; i++) await new Promise((r) => setTimeout(r, 50));
+		await page.unroute(decision);
+		if (!stolen || !stolen.startsWith(`${w.bridge}/callback`)) throw new Error(`no callback URL caught: ${stolen}`);
+		const other = await launchPhone(work);
+		let refusedCb = {};
+		try {
+			const op = other.pages()[0] || (await other.newPage());
+			const rr = await op.goto(stolen);
+			const oprobs = await audit(op, 'callback in another browser');
+			refusedCb = { status: rr.status(), h1: await h1(op), probs: oprobs };
+			await shot(op, '10-callback-other-browser.png');
+		} finally {
+			await other.close();
+		}
+		const mid = await f5.c.request({ op: 'wait', device_code: f5.device_code, timeout: 1 });
+		await page.goto(stolen);
+		const mine = await h1(page);
+		const r5 = await f5.c.request({ op: 'wait', device_code: f5.device_code, timeout: 5 });
+		ok(
+			refusedCb.status === 403 && /started in another browser/.test(refusedCb.h1) && refusedCb.probs.length === 0 &&
+				mid.status === 'pending' && /^Signed in/.test(mine) && r5.status === 'approved',
+			'a callback in a second browser (no cookie) is refused and changes nothing; the phone that continued signs in',
+			JSON.stringify({ refusedCb, mid, mine, r5 }),
+		);
+
+		// 14. The daemon's log: one line per event with the flow id, never a secret.
 		await new Promise((r) => setTimeout(r, 300));
 		const log = fs.readFileSync(w.daemonLog, 'utf8');
 		const lines = log.split('\n');
@@ -513,13 +628,19 @@ async function main() {
 			const k = count(f, re);
 			if (k !== 1) logProblems.push(`${f.flow} ${what}: ${k} lines`);
 		};
-		for (const f of [f1, f2, f3, f4]) expect(f, 'started', /started/);
-		expect(f1, 'approved (mapped user)', /: approved user=clinician \(identity mapped by nhs_number/);
+		for (const f of [f0, f1, f2, f3, f4, f5]) expect(f, 'started', /started/);
+		for (const f of [f1, f2, f3, f4, f5]) expect(f, 'confirmed', /: confirmed from 127\.0\.0\.1, on to NHS login/);
+		expect(f0, 'refused at the confirmation page', /: denied reason=denied user=clinician \(refused at the confirmation page from 127\.0\.0\.1\)/);
+		expect(f5, 'callback in another browser', /callback from 127\.0\.0\.1 without the sign-in cookie .*: refused; the sign-in goes on/);
+		expect(f1, 'approved (mapped user)', /: approved user=clinician (sub=[^ ]+ nhs_number=\*+\d{3} )?\(identity mapped by nhs_number/);
 		expect(f2, 'denied', /: denied reason=denied user=clinician \(NHS login answered error=access_denied\)/);
 		expect(f3, 'level (the rule that failed)', /: denied reason=level user=nurse \(identity level/);
 		expect(f4, 'cancelled', /: denied reason=cancelled user=clinician/);
-		for (const f of [f1, f2, f3, f4]) if (about(f).length !== 3) logProblems.push(`${f.flow}: ${about(f).length} lines (want started, code accepted, outcome)`);
-		for (const f of [f1, f2, f3, f4])
+		const want = (f) => (f === f0 ? 3 : f === f5 ? 5 : 4);
+		for (const f of [f0, f1, f2, f3, f4, f5])
+			if (about(f).length !== want(f))
+				logProblems.push(`${f.flow}: ${about(f).length} lines (want started, code accepted, confirmed or refused, outcome; and the refused callback)`);
+		for (const f of [f0, f1, f2, f3, f4, f5])
 			for (const secret of [f.device_code, f.user_code, f.user_code.replace('-', '')])
 				if (log.includes(secret)) logProblems.push(`${f.flow}: a secret is in the log`);
 		ok(logProblems.length === 0, 'the daemon logs one line per event, each with the flow id, and no secret', logProblems.join('\n') + '\n' + lines.filter((l) => /flow f-/.test(l)).join('\n'));

@@ -176,14 +176,21 @@ pam_wrapper_env() {
 	echo "LD_PRELOAD=$PWLIB PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=${1:-$W/pam.d}"
 }
 
-# phone CODE: what a person does on the phone: open /d, type the code, sign in at NHS login (the
-# mock approves p9), land on the result page. Prints the result page's heading.
+# phone CODE: what a person does on the phone: open /d, type the code, press "Continue to NHS login"
+# on the confirmation page, sign in at NHS login (the mock approves p9), land on the result page. A
+# browser: the cookie the confirmation page sets goes back with the press and the callback (curl
+# keeps a Secure cookie over http on loopback). Prints the result page's heading.
 phone() {
-	step=$(curl -sS -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' --data-urlencode "code=$1" \
-		"$BRIDGE/d") || return 1
+	jar=$W/phone.cookies
+	page=$(curl -sS -m 10 -b "$jar" -c "$jar" --data-urlencode "code=$1" "$BRIDGE/d") || return 1
+	flow=$(echo "$page" | sed -n 's/.*name="flow" value="\([^"]*\)".*/\1/p' | head -n1)
+	token=$(echo "$page" | sed -n 's/.*name="token" value="\([^"]*\)".*/\1/p' | head -n1)
+	[ -n "$flow" ] && [ -n "$token" ] || return 1
+	step=$(curl -sS -m 10 -b "$jar" -c "$jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
+		--data "flow=$flow&token=$token&answer=continue" "$BRIDGE/d/confirm") || return 1
 	[ "${step%% *}" = 303 ] || [ "${step%% *}" = 302 ] || return 1
 	step=$(curl -sS -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' "${step#* }") || return 1
-	page=$(curl -sS -m 10 "${step#* }") || return 1
+	page=$(curl -sS -m 10 -b "$jar" -c "$jar" "${step#* }") || return 1
 	echo "$page" | sed -n 's:.*<h1[^>]*>\(.*\)</h1>.*:\1:p' | head -n1
 }
 
