@@ -327,7 +327,8 @@ static int phone_fast(CURL *cu, const struct world *w, const char *user_code, co
 	typed[t] = '\0';
 	snprintf(url, sizeof(url), "%s/d", w->bridge);
 	snprintf(post, sizeof(post), "code=%s", typed);
-	if (fetch(cu, url, post, &b, NULL, 0) != 200 || hidden_value(b.buf, "flow", flow, sizeof(flow)) != 0 ||
+	if (fetch(cu, url, post, &b, NULL, 0) != 200 ||
+	    hidden_value(b.buf, "flow", flow, sizeof(flow)) != 0 ||
 	    hidden_value(b.buf, "token", token, sizeof(token)) != 0)
 		return -1;
 	snprintf(url, sizeof(url), "%s/d/confirm", w->bridge);

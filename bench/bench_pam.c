@@ -79,8 +79,7 @@ static void *phone_thread(void *arg)
 
 	r->phone_rc = -1;
 	if (phone_confirm(r->w, r->code, "continue", NULL, &a) != 0 || a.location == NULL ||
-	    mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 ||
-	    b.location == NULL)
+	    mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 || b.location == NULL)
 		goto out;
 	r->t_callback = now_ms();
 	if (mockproc_fetch("GET", b.location, NULL, NULL, NULL, &c) != 0)

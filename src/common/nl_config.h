@@ -43,7 +43,7 @@ struct nl_env {
 	size_t n_allowed_algs;
 	char *ca_file;       /* optional CA bundle for the provider */
 	enum nl_flow_mode flow; /* bridge (default) | device */
-	bool prompt_login;   /* send prompt=login on every /authorize; default true */
+	bool prompt_login;      /* send prompt=login on every /authorize; default true */
 };
 
 struct nl_config {

@@ -46,11 +46,11 @@ typedef int mhd_result;
  * which only this origin can set and which a browser sends to it alone. Chromium and curl keep a
  * Secure cookie over plain http from a loopback address, so the name is the same on the test
  * listener. */
-#define BRIDGE_COOKIE         "__Host-nhslogin"
-#define BRIDGE_COOKIE_LEN     43   /* base64url of 32 random bytes */
-#define BRIDGE_COOKIE_AGE     3600 /* seconds; no flow lives longer */
-#define BRIDGE_TOKEN_LEN      43   /* base64url of an HMAC-SHA256 */
-#define BRIDGE_ANSWER_MAX     16
+#define BRIDGE_COOKIE     "__Host-nhslogin"
+#define BRIDGE_COOKIE_LEN 43   /* base64url of 32 random bytes */
+#define BRIDGE_COOKIE_AGE 3600 /* seconds; no flow lives longer */
+#define BRIDGE_TOKEN_LEN  43   /* base64url of an HMAC-SHA256 */
+#define BRIDGE_ANSWER_MAX 16
 
 struct nl_bridge {
 	const struct nl_config *cfg;
@@ -518,7 +518,8 @@ static int browser_hash(const char *cookie, unsigned char out[NL_FLOW_BROWSER_LE
 {
 	unsigned int n = 0;
 
-	return EVP_Digest(cookie, strlen(cookie), out, &n, EVP_sha256(), NULL) == 1 && n == NL_FLOW_BROWSER_LEN
+	return EVP_Digest(cookie, strlen(cookie), out, &n, EVP_sha256(), NULL) == 1 &&
+	               n == NL_FLOW_BROWSER_LEN
 	           ? 0
 	           : NL_ERR_INTERNAL;
 }
@@ -571,12 +572,33 @@ static bool one_of(const char *s, const char *const *list)
 /* The kind of access in words, from the flow's PAM service and remote host. */
 static void describe_access(const char *service, const char *rhost, char *out, size_t len)
 {
-	static const char *const gui[] = {"gdm-password", "gdm-fingerprint", "gdm-smartcard", "gdm", "lightdm",
-	                                  "sddm", "xdm", "kdm", "lxdm", "slim", NULL};
-	static const char *const lock[] = {"gnome-screensaver", "xscreensaver", "kde", "kscreensaver",
-	                                   "kscreenlocker", "i3lock", "swaylock", "xlock", "xsecurelock",
-	                                   "mate-screensaver", "cinnamon-screensaver", "xfce4-screensaver",
-	                                   "light-locker", "physlock", "vlock", NULL};
+	static const char *const gui[] = {"gdm-password",
+	                                  "gdm-fingerprint",
+	                                  "gdm-smartcard",
+	                                  "gdm",
+	                                  "lightdm",
+	                                  "sddm",
+	                                  "xdm",
+	                                  "kdm",
+	                                  "lxdm",
+	                                  "slim",
+	                                  NULL};
+	static const char *const lock[] = {"gnome-screensaver",
+	                                   "xscreensaver",
+	                                   "kde",
+	                                   "kscreensaver",
+	                                   "kscreenlocker",
+	                                   "i3lock",
+	                                   "swaylock",
+	                                   "xlock",
+	                                   "xsecurelock",
+	                                   "mate-screensaver",
+	                                   "cinnamon-screensaver",
+	                                   "xfce4-screensaver",
+	                                   "light-locker",
+	                                   "physlock",
+	                                   "vlock",
+	                                   NULL};
 	static const char *const sudo[] = {"sudo", "sudo-i", NULL};
 	static const char *const su[] = {"su", "su-l", "runuser", "runuser-l", NULL};
 
@@ -595,7 +617,8 @@ static void describe_access(const char *service, const char *rhost, char *out, s
 	else if (strcmp(service, "polkit-1") == 0)
 		snprintf(out, len, "an administrator's approval (polkit)");
 	else
-		snprintf(out, len, rhost[0] != '\0' ? "a sign-in from %s" : "a sign-in at this computer", rhost);
+		snprintf(out, len, rhost[0] != '\0' ? "a sign-in from %s" : "a sign-in at this computer",
+		         rhost);
 }
 
 /* "40 seconds ago", "3 minutes ago". */
@@ -647,7 +670,8 @@ static mhd_result confirm_page(struct nl_bridge *b, struct MHD_Connection *conn,
 	struct nl_flow_view v;
 	char cookie[BRIDGE_COOKIE_LEN + 1] = "", token[BRIDGE_TOKEN_LEN + 1] = "", *fresh = NULL;
 	char setc[BRIDGE_COOKIE_LEN + 128], computer[256], rhost[NL_FIELD_MAX], svc[NL_FIELD_MAX];
-	char tty[NL_FIELD_MAX], user[NL_USER_MAX + 1], access[NL_FIELD_MAX + 64], service[2 * NL_FIELD_MAX + 16];
+	char tty[NL_FIELD_MAX], user[NL_USER_MAX + 1], access[NL_FIELD_MAX + 64],
+	    service[2 * NL_FIELD_MAX + 16];
 	char started[64];
 	const char *have = request_cookie(conn);
 	mhd_result ret;
@@ -655,7 +679,7 @@ static mhd_result confirm_page(struct nl_bridge *b, struct MHD_Connection *conn,
 
 	if ((r = nl_flows_view(b->fl, id, &v)) != 0)
 		return r == NL_ERR_EXPIRED || r == NL_ERR_NOT_FOUND ? gone_page(b, conn, method, url)
-		                                                     : broken_page(b, conn, method, url);
+		                                                    : broken_page(b, conn, method, url);
 	if (have == NULL && (nl_random_token(32, &fresh) != 0 || strlen(fresh) != BRIDGE_COOKIE_LEN)) {
 		nl_free_secret(fresh);
 		nl_wipe(&v, sizeof(v));
@@ -758,8 +782,8 @@ static mhd_result handle_confirm(struct nl_bridge *b, struct MHD_Connection *con
 		return send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST, "This page could not be used",
 		                    "Enter the code shown on your workstation screen again.", false, true);
 	if (cookie == NULL) {
-		nl_notice("bridge: flow %s: confirmation from %s without the sign-in cookie: refused", rq->flow,
-		          client);
+		nl_notice("bridge: flow %s: confirmation from %s without the sign-in cookie: refused",
+		          rq->flow, client);
 		return send_message(
 		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "Your browser did not keep the sign-in cookie",
 		    "This page needs a cookie so that only this browser can finish your sign-in. Allow "
@@ -769,8 +793,9 @@ static mhd_result handle_confirm(struct nl_bridge *b, struct MHD_Connection *con
 	token_ok = form_token(b, rq->flow, cookie, want) == 0 && nl_ct_streq(want, rq->token);
 	nl_wipe(want, sizeof(want));
 	if (!token_ok) {
-		nl_notice("bridge: flow %s: confirmation from %s with a token not made for its cookie: refused",
-		          rq->flow, client);
+		nl_notice(
+		    "bridge: flow %s: confirmation from %s with a token not made for its cookie: refused",
+		    rq->flow, client);
 		return send_message(b, conn, method, url, MHD_HTTP_FORBIDDEN, "This page has expired",
 		                    "Enter the code shown on your workstation screen again.", false, true);
 	}
@@ -790,7 +815,8 @@ static mhd_result handle_confirm(struct nl_bridge *b, struct MHD_Connection *con
 		          "continued first)",
 		          rq->flow, client);
 		return send_message(
-		    b, conn, method, url, MHD_HTTP_CONFLICT, "This sign-in is being finished in another browser",
+		    b, conn, method, url, MHD_HTTP_CONFLICT,
+		    "This sign-in is being finished in another browser",
 		    "Someone has already continued this sign-in in another browser. If that was not you, "
 		    "do not sign in: start again at your workstation and tell your IT service desk.",
 		    false, false);
@@ -1071,7 +1097,8 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 		return send_message(
 		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "This sign-in was started in another browser",
 		    "A sign-in can only be finished in the browser where its code was entered and "
-		    "confirmed, so nothing has been signed in. If someone sent you a link to NHS login, do not "
+		    "confirmed, so nothing has been signed in. If someone sent you a link to NHS login, do "
+		    "not "
 		    "use it: tell your IT service desk.",
 		    false, false);
 	}
@@ -1135,9 +1162,11 @@ static mhd_result on_post_field(void *cls, enum MHD_ValueKind kind, const char *
 	if (key != NULL && strcmp(key, "flow") == 0)
 		return append_field(rq->flow, sizeof(rq->flow), &rq->flow_len, data, size, &rq->confirm_bad);
 	if (key != NULL && strcmp(key, "token") == 0)
-		return append_field(rq->token, sizeof(rq->token), &rq->token_len, data, size, &rq->confirm_bad);
+		return append_field(rq->token, sizeof(rq->token), &rq->token_len, data, size,
+		                    &rq->confirm_bad);
 	if (key != NULL && strcmp(key, "answer") == 0)
-		return append_field(rq->answer, sizeof(rq->answer), &rq->answer_len, data, size, &rq->confirm_bad);
+		return append_field(rq->answer, sizeof(rq->answer), &rq->answer_len, data, size,
+		                    &rq->confirm_bad);
 	if (key == NULL || strcmp(key, "code") != 0)
 		return MHD_YES;
 	if (rq->code_len + size > BRIDGE_CODE_MAX) {

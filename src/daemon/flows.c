@@ -1172,14 +1172,16 @@ int nl_flows_take_state_bound(struct nl_flows *fl, const char *state, const unsi
 		memset(out, 0, sizeof(*out));
 		memcpy(out->id, f->id, sizeof(out->id));
 		if (f->foreign_callbacks++ == 0)
-			nl_notice("flow %s: callback from %.64s %s: refused; the sign-in goes on (a stolen or "
-			          "forwarded sign-in link?)",
-			          f->id, client != NULL ? client : "?",
-			          !f->bound      ? "before any browser continued from the confirmation page"
-			          : browser == NULL ? "without the sign-in cookie of the browser that continued"
-			                            : "in another browser than the one that continued");
+			nl_notice(
+			    "flow %s: callback from %.64s %s: refused; the sign-in goes on (a stolen or "
+			    "forwarded sign-in link?)",
+			    f->id, client != NULL ? client : "?",
+			    !f->bound         ? "before any browser continued from the confirmation page"
+			    : browser == NULL ? "without the sign-in cookie of the browser that continued"
+			                      : "in another browser than the one that continued");
 		else
-			nl_debug("flow %s: another callback from a browser that did not continue: refused", f->id);
+			nl_debug("flow %s: another callback from a browser that did not continue: refused",
+			         f->id);
 		r = NL_ERR_PERM;
 		goto unlock;
 	}

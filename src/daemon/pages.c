@@ -300,22 +300,26 @@ static int confirm_body(FILE *f, char *const e[8], bool caller_supplied)
 	if (fprintf(f, "<h1>Check this sign-in before you continue</h1>\n"
 	               "<p>A sign-in to a computer is waiting for NHS login. This is what that computer "
 	               "says about it.</p>\n<dl class=\"summary\">\n") < 0 ||
-	    summary_row(f, "Account", e[0], NULL, NULL) != 0 || summary_row(f, "Computer", e[1], NULL, NULL) != 0 ||
-	    summary_row(f, "Access", e[2], NULL, hint) != 0 || summary_row(f, "Started", e[4], NULL, NULL) != 0 ||
-	    summary_row(f, "Code", e[5], "usercode", "<p class=\"hint\">Check it is the code on the computer's "
-	                                            "screen.</p>") != 0)
+	    summary_row(f, "Account", e[0], NULL, NULL) != 0 ||
+	    summary_row(f, "Computer", e[1], NULL, NULL) != 0 ||
+	    summary_row(f, "Access", e[2], NULL, hint) != 0 ||
+	    summary_row(f, "Started", e[4], NULL, NULL) != 0 ||
+	    summary_row(f, "Code", e[5], "usercode",
+	                "<p class=\"hint\">Check it is the code on the computer's "
+	                "screen.</p>") != 0)
 		goto out;
-	if (fprintf(f,
-	            "</dl>\n<div class=\"callout\">\n<h2><span class=\"visually-hidden\">Important: </span>"
-	            "Stop if this is not you</h2>\n<p>Only continue if you are at this computer now and you "
-	            "started this sign-in. If someone sent you this link or code, stop.</p>\n</div>\n"
-	            "<form method=\"post\" action=\"/d/confirm\">\n"
-	            "<input type=\"hidden\" name=\"flow\" value=\"%s\">\n"
-	            "<input type=\"hidden\" name=\"token\" value=\"%s\">\n"
-	            "<button type=\"submit\" name=\"answer\" value=\"continue\">Continue to NHS login</button>\n"
-	            "<button type=\"submit\" class=\"secondary\" name=\"answer\" value=\"refuse\">This was not "
-	            "me</button>\n</form>\n",
-	            e[6], e[7]) < 0)
+	if (fprintf(
+	        f,
+	        "</dl>\n<div class=\"callout\">\n<h2><span class=\"visually-hidden\">Important: </span>"
+	        "Stop if this is not you</h2>\n<p>Only continue if you are at this computer now and you "
+	        "started this sign-in. If someone sent you this link or code, stop.</p>\n</div>\n"
+	        "<form method=\"post\" action=\"/d/confirm\">\n"
+	        "<input type=\"hidden\" name=\"flow\" value=\"%s\">\n"
+	        "<input type=\"hidden\" name=\"token\" value=\"%s\">\n"
+	        "<button type=\"submit\" name=\"answer\" value=\"continue\">Continue to NHS login</button>\n"
+	        "<button type=\"submit\" class=\"secondary\" name=\"answer\" value=\"refuse\">This was not "
+	        "me</button>\n</form>\n",
+	        e[6], e[7]) < 0)
 		goto out;
 	r = 0;
 out:
@@ -325,8 +329,8 @@ out:
 
 char *nl_page_confirm(const struct nl_confirm *c)
 {
-	const char *in[8] = {c->account, c->computer, c->access, c->service, c->started,
-	                     c->code,    c->flow_id,  c->token};
+	const char *in[8] = {c->account, c->computer, c->access,  c->service,
+	                     c->started, c->code,     c->flow_id, c->token};
 	char *e[8] = {NULL}, *body = NULL, *page = NULL;
 	size_t len = 0;
 	FILE *f = NULL;

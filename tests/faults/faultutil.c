@@ -176,7 +176,8 @@ int fu_phone_authorize(const struct world *w, const char *user_code, const char 
 	int r = NL_ERR_HTTP;
 
 	*authorize_url = *callback_url = NULL;
-	if (phone_confirm(w, user_code, "continue", NULL, &a) != 0 || a.status / 100 != 3 || a.location == NULL)
+	if (phone_confirm(w, user_code, "continue", NULL, &a) != 0 || a.status / 100 != 3 ||
+	    a.location == NULL)
 		goto out;
 	if (mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 || b.status != 200 ||
 	    hidden_input(b.body, "req", req, sizeof(req)) != 0)

@@ -399,7 +399,8 @@ static int phone_answer_stolen_then_own(struct world *w, struct pam_run *run)
 static void test_callback_in_another_browser_does_not_approve(void **state)
 {
 	struct pam_run stolen = {.service = "nl-login2", .user = "clinician", .phone = phone_answer_stolen};
-	struct pam_run both = {.service = "nl-login", .user = "clinician", .phone = phone_answer_stolen_then_own};
+	struct pam_run both = {
+	    .service = "nl-login", .user = "clinician", .phone = phone_answer_stolen_then_own};
 	long token = -1, token_after = -1;
 	(void)state;
 	assert_int_equal(world_activate(main_world), 0);

@@ -1081,7 +1081,8 @@ static void test_confirm_page_names_the_kind_of_access(void **state)
 		start_flow_from("alice", cases[i].service, cases[i].rhost, cases[i].tty, false, &s);
 		confirm_page_in(F.phone, &s, &r);
 		assert_has(r.body, cases[i].words);
-		snprintf(svc, sizeof(svc), "PAM service: %s", cases[i].service[0] ? cases[i].service : "(none given)");
+		snprintf(svc, sizeof(svc), "PAM service: %s",
+		         cases[i].service[0] ? cases[i].service : "(none given)");
 		assert_has(r.body, svc);
 		resp_free(&r);
 		nl_flow_started_clear(&s);
@@ -1122,7 +1123,8 @@ static void test_confirm_page_says_how_long_ago_it_started(void **state)
 	nl_set_clock(clock_plus_40s);
 	confirm_page_in(F.phone, &s, &r);
 	nl_set_clock(NULL);
-	if (strstr(r.body, "<dd>40 seconds ago</dd>") == NULL && strstr(r.body, "<dd>41 seconds ago</dd>") == NULL)
+	if (strstr(r.body, "<dd>40 seconds ago</dd>") == NULL &&
+	    strstr(r.body, "<dd>41 seconds ago</dd>") == NULL)
 		fail_msg("no \"40 seconds ago\" on the page");
 	resp_free(&r);
 	nl_flow_started_clear(&s);
