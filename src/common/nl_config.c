@@ -4,6 +4,7 @@
 #include "nl_config.h"
 #include "nl_err.h"
 #include "nl_json.h"
+#include "nl_policy.h"
 #include "nl_wipe.h"
 
 #include <arpa/inet.h>
@@ -908,6 +909,45 @@ static int set_proxies(struct nl_config *cfg, const struct key_def *k, const cha
 	return 0;
 }
 
+/* [policy] remote_networks_*: address blocks, commas and/or spaces between; /0 is allowed (a deny
+ * list of 0.0.0.0/0 and ::/0 refuses every remote sign-in). */
+static int set_networks(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
+                        char *why, size_t whylen)
+{
+	struct nl_cidr_list list;
+	char tok[80], e[160];
+	const char *p = value;
+	size_t len;
+
+	(void)base;
+	memset(&list, 0, sizeof(list));
+	for (p += strspn(p, ", \t"); *p != '\0'; p += strspn(p, ", \t")) {
+		len = strcspn(p, ", \t");
+		if (len >= sizeof(tok)) {
+			fmt(why, whylen, "%s: '%.32s...' is not an address block", k->name, p);
+			return NL_ERR_CONFIG;
+		}
+		memcpy(tok, p, len);
+		tok[len] = '\0';
+		p += len;
+		if (list.n == NL_MAX_CIDRS) {
+			fmt(why, whylen, "%s: more than %d address blocks", k->name, NL_MAX_CIDRS);
+			return NL_ERR_CONFIG;
+		}
+		if (nl_cidr_parse(tok, &list.v[list.n], e, sizeof(e)) != 0) {
+			fmt(why, whylen, "%s: %s", k->name, e);
+			return NL_ERR_CONFIG;
+		}
+		list.n++;
+	}
+	if (list.n == 0) {
+		fmt(why, whylen, "%s: empty list", k->name);
+		return NL_ERR_CONFIG;
+	}
+	*FIELD(cfg, k, struct nl_cidr_list) = list;
+	return 0;
+}
+
 #define S(field) offsetof(struct nl_config, field)
 static const struct key_def keys[] = {
     {"", "environment", set_str, S(environment), 0, 0, false, check_env_name},
@@ -943,6 +983,10 @@ static const struct key_def keys[] = {
     {"pam", "strict", set_bool, S(pam_strict), 0, 0, false, NULL},
     {"pam", "enter_prompt", set_bool, S(pam_enter_prompt), 0, 0, false, NULL},
     {"pam", "noninteractive", set_noninteractive, 0, 0, 0, false, NULL},
+    {"policy", "services_allow", set_str, S(services_allow), 0, 0, false, nl_policy_services_check},
+    {"policy", "services_deny", set_str, S(services_deny), 0, 0, false, nl_policy_services_check},
+    {"policy", "remote_networks_allow", set_networks, S(remote_networks_allow), 0, 0, false, NULL},
+    {"policy", "remote_networks_deny", set_networks, S(remote_networks_deny), 0, 0, false, NULL},
     {"env", "issuer", set_str, S(env.issuer), 0, 0, false, check_issuer},
     {"env", "client_id", set_str, S(env.client_id), 0, 0, false, check_client_id},
     {"env", "client_key", set_path, S(env.client_key), 0, 0, true, NULL},
@@ -1216,6 +1260,8 @@ void nl_config_free(struct nl_config *cfg)
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	free_algs(cfg->env.allowed_algs, cfg->env.n_allowed_algs);
+	free(cfg->services_allow);
+	free(cfg->services_deny);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -29,6 +29,12 @@ struct nl_cidr {
 	unsigned prefix;
 };
 
+/* A list of address blocks ([policy] remote_networks_allow, remote_networks_deny). */
+struct nl_cidr_list {
+	struct nl_cidr v[NL_MAX_CIDRS];
+	size_t n;
+};
+
 /* The environment file (environments/NAME.conf): no sections. */
 struct nl_env {
 	char *name;          /* NAME, from the main file's environment = NAME */
@@ -87,6 +93,11 @@ struct nl_config {
 	bool pam_strict;         /* unknown PAM user -> PAM_USER_UNKNOWN instead of PAM_IGNORE-free deny */
 	bool pam_enter_prompt;   /* offer "press Enter when signed in" (OpenSSH keyboard-interactive) */
 	enum nl_noninteractive pam_noninteractive;
+	/* [policy]: which sign-ins may start (nl_policy_check); deny wins; unset = no rule */
+	char *services_allow;    /* PAM service names, commas or spaces between; NULL = every service */
+	char *services_deny;     /* NULL = none */
+	struct nl_cidr_list remote_networks_allow; /* n == 0: every remote host */
+	struct nl_cidr_list remote_networks_deny;  /* n == 0: none */
 	/* the environment */
 	struct nl_env env;
 };
@@ -105,8 +116,8 @@ void nl_config_init(struct nl_config *cfg);
  * their owner and mode. Fills public_url from listen when unset. On error cfg may hold part of
  * the files' values: the caller still calls nl_config_free. */
 int nl_config_load(const char *path, struct nl_config *cfg, unsigned flags, char *err, size_t errlen);
-/* The one setter: section is "" for top level, "daemon", "bridge", "identity", "pam", or
- * "env" for environment-file keys. Rejects unknown keys and bad values with a reason in err.
+/* The one setter: section is "" for top level, "daemon", "bridge", "identity", "pam", "policy",
+ * or "env" for environment-file keys. Rejects unknown keys and bad values with a reason in err.
  * Through this function (no file) a path value must be absolute. A later set replaces. */
 int nl_config_set(struct nl_config *cfg, const char *section, const char *key, const char *value, char *err,
                   size_t errlen);

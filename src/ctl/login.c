@@ -115,6 +115,7 @@ static const char *hint(const char *reason)
 	    {"unavailable", "NHS login could not be reached: run nhsloginctl check."},
 	    {"no_claim", "The sign-in did not carry [identity] claim: check scope (profile, email)."},
 	    {"misconfigured", "The map file or identity settings cannot work: run nhsloginctl check."},
+	    {"policy", "[policy] refuses sign-ins of this service or from this network."},
 	};
 	for (size_t i = 0; reason != NULL && i < sizeof(hints) / sizeof(hints[0]); i++)
 		if (strcmp(reason, hints[i].reason) == 0)

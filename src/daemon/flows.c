@@ -118,6 +118,8 @@ const char *nl_flow_reason_word(enum nl_flow_reason r)
 		return "no_claim";
 	case NL_REASON_MISCONFIGURED:
 		return "misconfigured";
+	case NL_REASON_POLICY:
+		return "policy";
 	}
 	return "denied";
 }
@@ -154,6 +156,9 @@ static void default_message(enum nl_flow_reason r, const char *user, char *out, 
 		break;
 	case NL_REASON_MISCONFIGURED:
 		snprintf(out, outlen, "NHS login is not set up correctly on this computer; ask IT.");
+		break;
+	case NL_REASON_POLICY:
+		snprintf(out, outlen, "This computer does not allow signing in with NHS login this way.");
 		break;
 	default:
 		snprintf(out, outlen, "The sign-in was declined.");

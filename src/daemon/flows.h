@@ -35,6 +35,7 @@ enum nl_flow_reason {
 	NL_REASON_RESTARTED,   /* nhslogind stopped (or restarted) while the flow was pending */
 	NL_REASON_NO_CLAIM,    /* the identity lacks the configured claim (or it is unusable) */
 	NL_REASON_MISCONFIGURED, /* the identity mapping cannot work here (map file, settings) */
+	NL_REASON_POLICY,        /* [policy] refuses this service or remote network (at start) */
 };
 const char *nl_flow_reason_word(enum nl_flow_reason r);
 

@@ -9,6 +9,7 @@
 #include "nl_ipc.h"
 #include "nl_json.h"
 #include "nl_log.h"
+#include "nl_policy.h"
 #include "nl_time.h"
 #include "nl_wipe.h"
 
@@ -468,6 +469,24 @@ static bool start_ttl(const struct nl_server *s, const json_t *req, unsigned *tt
 	return true;
 }
 
+/* [policy] decides here, before a cached sign-in or a flow: a refusal is a denial (reason policy),
+ * answered at once and logged with the rule that refused. */
+static bool policy_refuses(struct nl_server *s, struct conn *c, const char *user, const char *service,
+                           const char *rhost)
+{
+	char why[256];
+
+	if (nl_policy_check(s->ctx.cfg, service, rhost, why, sizeof(why)) == 0)
+		return false;
+	nl_notice("user %s: sign-in refused by policy: %s%s", user, why,
+	          c->admin ? "" : " (service and rhost supplied by a non-root caller)");
+	reply(c,
+	      json_pack("{sbssssss}", "ok", 1, "status", "denied", "reason", nl_flow_reason_word(NL_REASON_POLICY),
+	                "message", "This computer does not allow signing in with NHS login this way."),
+	      NULL, NULL);
+	return true;
+}
+
 static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 {
 	const struct nl_config *cfg = s->ctx.cfg;
@@ -492,6 +511,8 @@ static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 		reply_error(c, "forbidden", "a caller that is not root may start a sign-in for its own account only");
 		return;
 	}
+	if (policy_refuses(s, c, user, service, rhost))
+		return;
 	if (++c->starts > STARTS_PER_CONN) {
 		reply_error(c, "limit", "too many sign-ins started on one connection");
 		return;

@@ -113,6 +113,9 @@ static const struct {
 	 "computer uses to find your account. Ask IT."},
 	{"misconfigured", OUT_UNAVAILABLE,
 	 "NHS login is not set up correctly on this computer. Ask IT, or use your break-glass login."},
+	{"policy", OUT_DENIED,
+	 "NHS login: this computer does not allow signing in with NHS login this way (from there, or "
+	 "with this program). Ask IT if you need to."},
 };
 
 static enum outcome denied(struct signin *s, const char *reason)
@@ -390,6 +393,10 @@ static enum outcome run(struct signin *s)
 	status = json_string_value(json_object_get(reply, "status"));
 	if (status != NULL && strcmp(status, "approved") == 0) {
 		o = approved(s, reply);
+		goto out;
+	}
+	if (status != NULL && strcmp(status, "denied") == 0) { /* refused at once: [policy] */
+		o = denied(s, json_string_value(json_object_get(reply, "reason")));
 		goto out;
 	}
 	const char *dc = json_string_value(json_object_get(reply, "device_code"));

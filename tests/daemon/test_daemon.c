@@ -499,6 +499,62 @@ static void test_daemon_approval_log_names_sub_and_masked_nhs_number(void **stat
 	close(fd);
 }
 
+/* [policy] (issue 11, finding 1): the daemon refuses at start, over the socket, by PAM service
+ * and by the remote host's network: a denial with reason policy, no code; others start as usual. */
+static int setup_policy(void **state)
+{
+	struct world_opts o = {.identity_extra = "[policy]\nservices_deny = su\n"
+	                                         "remote_networks_allow = 10.0.0.0/8, 2001:db8::/32\n"
+	                                         "remote_networks_deny = 10.66.0.0/16"};
+	struct world *w = NULL;
+	if (world_start(&o, &w) != 0)
+		fail_msg("could not start nhslogin-mock and nhslogind with [policy]");
+	*state = w;
+	return 0;
+}
+
+static void test_daemon_policy_refuses_at_start_by_service_and_network(void **state)
+{
+	static const struct {
+		const char *service, *rhost;
+		bool refused;
+	} cases[] = {
+	    {"su", "", true},
+	    {"login", "", false},
+	    {"sshd", "10.1.2.3", false},
+	    {"sshd", "::ffff:10.1.2.3", false},
+	    {"sshd", "2001:db8::5", false},
+	    {"sshd", "10.66.1.2", true},
+	    {"sshd", "203.0.113.9", true},
+	    {"sshd", "2001:db9::1", true},
+	    {"sshd", "ws.example.org", true},
+	};
+	struct world *w = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char line[256];
+		int fd = connect_to(w);
+		json_t *m;
+
+		snprintf(line, sizeof(line),
+		         "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"%s\",\"rhost\":\"%s\"}",
+		         cases[i].service, cases[i].rhost);
+		m = call_on(fd, line);
+		assert_true(json_is_true(json_object_get(m, "ok")));
+		if (cases[i].refused) {
+			if (strcmp(nl_json_str(m, "status"), "denied") != 0)
+				fail_msg("%s from '%s' was not refused", cases[i].service, cases[i].rhost);
+			assert_string_equal(nl_json_str(m, "reason"), "policy");
+			assert_null(json_object_get(m, "user_code"));
+			assert_null(json_object_get(m, "device_code"));
+		} else if (strcmp(nl_json_str(m, "status"), "pending") != 0) {
+			fail_msg("%s from '%s' was refused", cases[i].service, cases[i].rhost);
+		}
+		json_decref(m);
+		close(fd);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +582,8 @@ int main(void)
 	        setup_no_nhs_number_userinfo, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_approval_log_names_sub_and_masked_nhs_number, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_policy_refuses_at_start_by_service_and_network,
+	                                    setup_policy, teardown),
 	};
 	alarm(300); /* the whole program times out on its own */
 	return cmocka_run_group_tests_name("daemon", tests, NULL, NULL);

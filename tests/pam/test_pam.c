@@ -446,6 +446,29 @@ static void test_nhs_login_is_asked_for_a_fresh_sign_in_unless_switched_off(void
 	assert_int_equal(world_activate(main_world), 0);
 }
 
+/* [policy] by PAM service: a refused service is a denial at once (no code shown, PAM_AUTH_ERR,
+ * one line saying which rule); other services sign in as before. */
+static void test_policy_refuses_a_denied_service_at_start(void **state)
+{
+	struct world_opts o = {.identity_extra = "[policy]\nservices_deny = nl-login2, sshd"};
+	struct pam_run refused = {.service = "nl-login2", .user = "clinician", .as_user = "p9"};
+	struct pam_run allowed = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	struct world *w = NULL;
+	char log[PATH_MAX + 32];
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &refused), PAM_AUTH_ERR);
+	assert_int_equal(refused.user_code[0], '\0');
+	assert_true(saw_error(&refused, "does not allow signing in with NHS login this way"));
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_true(log_has(log, "user clinician: sign-in refused by policy: PAM service nl-login2 is in [policy] "
+	                         "services_deny"));
+	assert_int_equal(pam_run_auth(w, &allowed), PAM_SUCCESS);
+	world_stop(w);
+	assert_int_equal(world_activate(main_world), 0);
+}
+
 static void test_cancel_at_prompt_ends_the_attempt(void **state)
 {
 	struct world *w = NULL;
@@ -560,6 +583,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_phishing_link_names_the_sign_in_and_the_victim_refuses_it),
 		cmocka_unit_test(test_callback_in_another_browser_does_not_approve),
 		cmocka_unit_test(test_nhs_login_is_asked_for_a_fresh_sign_in_unless_switched_off),
+		cmocka_unit_test(test_policy_refuses_a_denied_service_at_start),
 		cmocka_unit_test(test_cancel_at_prompt_ends_the_attempt),
 		cmocka_unit_test(test_daemon_stopped_mid_wait_is_logged_as_restart),
 		cmocka_unit_test(test_map_broken_after_start_is_authinfo_unavail_and_asks_it),

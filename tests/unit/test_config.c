@@ -18,6 +18,7 @@
 
 #include "nl_config.h"
 #include "nl_err.h"
+#include "nl_policy.h"
 
 #ifndef NL_TEST_SRCDIR
 #define NL_TEST_SRCDIR "."
@@ -650,6 +651,140 @@ static void test_config_prompt_login_defaults_on_and_is_strict(void **state)
 	             "unknown key 'prompt_login' in [bridge]");
 }
 
+/* ---- [policy] (issue 11, finding 1) ---- */
+
+static void test_config_policy_keys_parse(void **state)
+{
+	struct fx *f = *state;
+	char main_text[512];
+
+	snprintf(main_text, sizeof(main_text),
+	         "%s[policy]\nservices_allow = login, sshd gdm-password\nservices_deny = su\n"
+	         "remote_networks_allow = 10.0.0.0/8 2001:db8::/32, 192.0.2.7\n"
+	         "remote_networks_deny = 0.0.0.0/0\n",
+	         GOOD_MAIN);
+	assert_int_equal(load(f, main_text, GOOD_ENV, 0), 0);
+	assert_string_equal(f->cfg.services_allow, "login, sshd gdm-password");
+	assert_string_equal(f->cfg.services_deny, "su");
+	assert_int_equal(f->cfg.remote_networks_allow.n, 3);
+	assert_int_equal(f->cfg.remote_networks_deny.n, 1);
+	assert_int_equal(f->cfg.remote_networks_deny.v[0].prefix, 0);
+}
+
+static void test_config_policy_keys_refuse_bad_values_naming_file_and_line(void **state)
+{
+	static const struct {
+		const char *line, *reason;
+	} cases[] = {
+	    {"remote_networks_allow = 10.0.0.1/8", "address bits set past /8"},
+	    {"remote_networks_allow = 10.0.0.0/33", "not an ADDRESS or ADDRESS/PREFIX"},
+	    {"remote_networks_deny = intranet.example.org", "not an ADDRESS or ADDRESS/PREFIX"},
+	    {"remote_networks_deny = [::1]/128", "not an ADDRESS or ADDRESS/PREFIX"},
+	    {"remote_networks_deny = ,", "empty list"},
+	    {"services_allow = sshd;login", "not a list of PAM service names"},
+	    {"services_deny = ,,", "empty list of PAM service names"},
+	    {"number_of_things = 3", "unknown key 'number_of_things' in [policy]"},
+	};
+	struct fx *f = *state;
+	char main_text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(main_text, sizeof(main_text), "%s[policy]\n%s\n", GOOD_MAIN, cases[i].line);
+		nl_config_free(&f->cfg);
+		nl_config_init(&f->cfg);
+		assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:5: ", cases[i].reason);
+	}
+}
+
+static void test_config_policy_list_limits(void **state)
+{
+	struct fx *f = *state;
+	char many[40 * 40] = "";
+
+	for (int i = 0; i < 33; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.%d.0.0/16 ", i);
+	assert_int_equal(nl_config_set(&f->cfg, "policy", "remote_networks_allow", many, f->err, sizeof(f->err)),
+	                 NL_ERR_CONFIG);
+	assert_non_null(strstr(f->err, "more than 32 address blocks"));
+	assert_int_equal(f->cfg.remote_networks_allow.n, 0);
+}
+
+static int policy(struct fx *f, const char *service, const char *rhost)
+{
+	f->err[0] = '\0';
+	return nl_policy_check(&f->cfg, service, rhost, f->err, sizeof(f->err));
+}
+
+static void set_policy(struct fx *f, const char *key, const char *value)
+{
+	assert_int_equal(nl_config_set(&f->cfg, "policy", key, value, f->err, sizeof(f->err)), 0);
+}
+
+static void test_policy_default_allows_everything(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(policy(f, "sshd", "203.0.113.9"), 0);
+	assert_int_equal(policy(f, "sshd", "name.example"), 0);
+	assert_int_equal(policy(f, NULL, NULL), 0);
+}
+
+static void test_policy_by_service_deny_wins(void **state)
+{
+	struct fx *f = *state;
+
+	set_policy(f, "services_allow", "login,sshd,sudo");
+	set_policy(f, "services_deny", "sudo");
+	assert_int_equal(policy(f, "login", NULL), 0);
+	assert_int_equal(policy(f, "sshd", "10.0.0.1"), 0);
+	assert_int_equal(policy(f, "sudo", NULL), NL_ERR_PERM);
+	assert_non_null(strstr(f->err, "PAM service sudo is in [policy] services_deny"));
+	assert_int_equal(policy(f, "su", NULL), NL_ERR_PERM);
+	assert_non_null(strstr(f->err, "PAM service su is not in [policy] services_allow"));
+	assert_int_equal(policy(f, "ssh", NULL), NL_ERR_PERM); /* a name, not a prefix */
+	assert_int_equal(policy(f, "", NULL), NL_ERR_PERM);
+	assert_non_null(strstr(f->err, "PAM service (none) is not in"));
+}
+
+static void test_policy_by_network_ipv4_ipv6_and_mapped(void **state)
+{
+	struct fx *f = *state;
+
+	set_policy(f, "remote_networks_allow", "10.0.0.0/8 2001:db8::/32");
+	set_policy(f, "remote_networks_deny", "10.66.0.0/16, 2001:db8:bad::/48");
+	assert_int_equal(policy(f, "sshd", "10.1.2.3"), 0);
+	assert_int_equal(policy(f, "sshd", "::ffff:10.1.2.3"), 0);
+	assert_int_equal(policy(f, "sshd", "2001:db8::1"), 0);
+	assert_int_equal(policy(f, "sshd", "[2001:db8::1]"), 0);
+	assert_int_equal(policy(f, "sshd", "2001:db8::1%eth0"), 0);
+	assert_int_equal(policy(f, "sshd", "10.66.1.2"), NL_ERR_PERM); /* deny wins */
+	assert_non_null(strstr(f->err, "remote host 10.66.1.2 is in [policy] remote_networks_deny"));
+	assert_int_equal(policy(f, "sshd", "::ffff:10.66.1.2"), NL_ERR_PERM);
+	assert_int_equal(policy(f, "sshd", "2001:db8:bad::9"), NL_ERR_PERM);
+	assert_int_equal(policy(f, "sshd", "11.0.0.1"), NL_ERR_PERM);
+	assert_non_null(strstr(f->err, "remote host 11.0.0.1 is not in [policy] remote_networks_allow"));
+	assert_int_equal(policy(f, "sshd", "2001:db9::1"), NL_ERR_PERM);
+	/* a name cannot be placed in a network: refused, and shown inert in the reason */
+	assert_int_equal(policy(f, "sshd", "ws1.example.org"), NL_ERR_PERM);
+	assert_non_null(strstr(f->err, "is not an address"));
+	assert_int_equal(policy(f, "sshd", "10.1.2.3\x1b[2J"), NL_ERR_PERM);
+	assert_null(strchr(f->err, '\x1b'));
+	/* the network rules are for remote sign-ins only */
+	assert_int_equal(policy(f, "login", ""), 0);
+	assert_int_equal(policy(f, "login", NULL), 0);
+}
+
+static void test_policy_deny_list_alone_refuses_names_and_its_networks(void **state)
+{
+	struct fx *f = *state;
+
+	set_policy(f, "remote_networks_deny", "0.0.0.0/0 ::/0");
+	assert_int_equal(policy(f, "sshd", "10.1.2.3"), NL_ERR_PERM);
+	assert_int_equal(policy(f, "sshd", "2001:db8::1"), NL_ERR_PERM);
+	assert_int_equal(policy(f, "sshd", "ws1.example.org"), NL_ERR_PERM);
+	assert_int_equal(policy(f, "login", NULL), 0);
+}
+
 /* Load a shipped environment file from a scratch copy: as shipped, and with the placeholders
  * filled and every "#key = value" line uncommented. */
 static void check_shipped_env(struct fx *f, const char *name, const char *issuer, bool placeholders)
@@ -879,6 +1014,13 @@ int main(void)
 	    T(test_config_setter_as_the_pam_module_uses_it),
 	    T(test_config_setter_refuses_bad_input),
 	    T(test_config_prompt_login_defaults_on_and_is_strict),
+	    T(test_config_policy_keys_parse),
+	    T(test_config_policy_keys_refuse_bad_values_naming_file_and_line),
+	    T(test_config_policy_list_limits),
+	    T(test_policy_default_allows_everything),
+	    T(test_policy_by_service_deny_wins),
+	    T(test_policy_by_network_ipv4_ipv6_and_mapped),
+	    T(test_policy_deny_list_alone_refuses_names_and_its_networks),
 	    T(test_config_shipped_environment_files_parse),
 	    T(test_config_shipped_main_file_parses),
 	    T(test_config_trusted_proxies_forms_and_matching),
