@@ -33,7 +33,8 @@ int nl_policy_services_check(const char *list, char *why, size_t whylen)
 	for (list += strspn(list, ", \t"); *list != '\0'; list += strspn(list, ", \t")) {
 		len = strcspn(list, ", \t");
 		if (strspn(list, ok) < len || len > 64 || ++n > NL_POLICY_SERVICES_MAX) {
-			refuse(why, whylen, "'%.*s' is not a list of PAM service names (at most %d, commas between)",
+			refuse(why, whylen,
+			       "'%.*s' is not a list of PAM service names (at most %d, commas between)",
 			       (int)(len > 64 ? 64 : len), list, NL_POLICY_SERVICES_MAX);
 			return NL_ERR_CONFIG;
 		}

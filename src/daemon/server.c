@@ -481,8 +481,9 @@ static bool policy_refuses(struct nl_server *s, struct conn *c, const char *user
 	nl_notice("user %s: sign-in refused by policy: %s%s", user, why,
 	          c->admin ? "" : " (service and rhost supplied by a non-root caller)");
 	reply(c,
-	      json_pack("{sbssssss}", "ok", 1, "status", "denied", "reason", nl_flow_reason_word(NL_REASON_POLICY),
-	                "message", "This computer does not allow signing in with NHS login this way."),
+	      json_pack("{sbssssss}", "ok", 1, "status", "denied", "reason",
+	                nl_flow_reason_word(NL_REASON_POLICY), "message",
+	                "This computer does not allow signing in with NHS login this way."),
 	      NULL, NULL);
 	return true;
 }

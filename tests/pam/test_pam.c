@@ -462,8 +462,9 @@ static void test_policy_refuses_a_denied_service_at_start(void **state)
 	assert_int_equal(refused.user_code[0], '\0');
 	assert_true(saw_error(&refused, "does not allow signing in with NHS login this way"));
 	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
-	assert_true(log_has(log, "user clinician: sign-in refused by policy: PAM service nl-login2 is in [policy] "
-	                         "services_deny"));
+	assert_true(log_has(log,
+	                    "user clinician: sign-in refused by policy: PAM service nl-login2 is in [policy] "
+	                    "services_deny"));
 	assert_int_equal(pam_run_auth(w, &allowed), PAM_SUCCESS);
 	world_stop(w);
 	assert_int_equal(world_activate(main_world), 0);

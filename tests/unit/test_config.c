@@ -703,8 +703,9 @@ static void test_config_policy_list_limits(void **state)
 
 	for (int i = 0; i < 33; i++)
 		snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.%d.0.0/16 ", i);
-	assert_int_equal(nl_config_set(&f->cfg, "policy", "remote_networks_allow", many, f->err, sizeof(f->err)),
-	                 NL_ERR_CONFIG);
+	assert_int_equal(
+	    nl_config_set(&f->cfg, "policy", "remote_networks_allow", many, f->err, sizeof(f->err)),
+	    NL_ERR_CONFIG);
 	assert_non_null(strstr(f->err, "more than 32 address blocks"));
 	assert_int_equal(f->cfg.remote_networks_allow.n, 0);
 }
