@@ -351,6 +351,138 @@ static void test_take_state_only_once(void **state)
 	nl_flow_started_clear(&s);
 }
 
+/* ---- the confirmation page and the browser binding (issue 11, finding 1) ---- */
+
+static const unsigned char browser_a[NL_FLOW_BROWSER_LEN] = {1, 2, 3};
+static const unsigned char browser_b[NL_FLOW_BROWSER_LEN] = {1, 2, 4};
+
+/* The flow id the phone's code names (as the bridge learns it before the confirmation page). */
+static void code_to_id(struct fx *fx, const struct nl_flow_started *s)
+{
+	struct nl_flow_authz a = {0};
+
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s->user_code, "192.0.2.1", &a), 0);
+	assert_string_equal(a.id, s->id);
+	nl_flow_authz_clear(&a);
+}
+
+static void test_view_states_the_flows_own_record(void **state)
+{
+	struct fx *fx = *state;
+	const struct nl_flow_origin o = {.user = "alice",
+	                                 .service = "sshd",
+	                                 .rhost = "203.0.113.9",
+	                                 .tty = "ssh",
+	                                 .owner = 1,
+	                                 .caller_supplied = true};
+	struct nl_flow_started s = {0};
+	struct nl_flow_view v;
+	time_t started = fake_now;
+
+	assert_int_equal(nl_flows_start_from(fx->fl, &o, &s), 0);
+	fake_now += 40;
+	assert_int_equal(nl_flows_view(fx->fl, s.id, &v), 0);
+	assert_string_equal(v.id, s.id);
+	assert_string_equal(v.user, "alice");
+	assert_string_equal(v.service, "sshd");
+	assert_string_equal(v.rhost, "203.0.113.9");
+	assert_string_equal(v.tty, "ssh");
+	assert_true(v.caller_supplied);
+	assert_int_equal(v.started_at, started);
+	assert_string_equal(v.user_code, s.user_code);
+	assert_int_equal(nl_flows_view(fx->fl, "f-0000000000000000", &v), NL_ERR_NOT_FOUND);
+	fake_now += 300; /* past its expiry */
+	assert_int_equal(nl_flows_view(fx->fl, s.id, &v), NL_ERR_EXPIRED);
+	nl_flow_started_clear(&s);
+}
+
+static void test_bind_browser_first_one_keeps_the_flow(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0}, again = {0}, other = {0};
+
+	start_ok(fx, "alice", 1, &s);
+	code_to_id(fx, &s);
+	assert_int_equal(nl_flows_bind_browser(fx->fl, s.id, browser_a, &a), 0);
+	assert_string_equal(a.id, s.id);
+	assert_non_null(a.state);
+	assert_int_equal(nl_flows_bind_browser(fx->fl, s.id, browser_a, &again), 0); /* the same browser */
+	assert_string_equal(again.state, a.state);
+	assert_int_equal(nl_flows_bind_browser(fx->fl, s.id, browser_b, &other), NL_ERR_PERM);
+	assert_null(other.state);
+	nl_flow_authz_clear(&a);
+	nl_flow_authz_clear(&again);
+	nl_flow_started_clear(&s);
+}
+
+/* A callback is taken only from the bound browser; any other leaves the flow as it was. */
+static void test_take_state_bound_only_from_the_bound_browser(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	struct nl_flow_exchange x = {0};
+	struct nl_flow_status st;
+
+	start_ok(fx, "alice", 1, &s);
+	code_to_id(fx, &s);
+	assert_int_equal(nl_flows_bind_browser(fx->fl, s.id, browser_a, &a), 0);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, NULL, "198.51.100.1", &x), NL_ERR_PERM);
+	assert_string_equal(x.id, s.id);
+	assert_null(x.code_verifier);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_b, "198.51.100.1", &x), NL_ERR_PERM);
+	assert_null(x.code_verifier);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, "no-such-state", browser_a, "192.0.2.1", &x),
+	                 NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_a, "192.0.2.1", &x), 0);
+	assert_string_equal(x.user, "alice");
+	assert_non_null(x.code_verifier);
+	nl_flow_exchange_clear(&x);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_a, "192.0.2.1", &x), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_PENDING); /* until the exchange's outcome finishes it */
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+}
+
+/* Before any browser continued, no callback is taken (nobody was sent to NHS login from here). */
+static void test_take_state_bound_before_any_browser_continued_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_authz a = {0};
+	struct nl_flow_exchange x = {0};
+
+	start_ok(fx, "alice", 1, &s);
+	assert_int_equal(nl_flows_begin_authz(fx->fl, s.user_code, "192.0.2.1", &a), 0);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_a, "192.0.2.1", &x), NL_ERR_PERM);
+	assert_null(x.code_verifier);
+	nl_flow_authz_clear(&a);
+	nl_flow_started_clear(&s);
+}
+
+static void test_refuse_ends_the_flow_denied(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_status st;
+	struct nl_flow_view v;
+	struct nl_flow_authz a = {0};
+
+	start_ok(fx, "alice", 1, &s);
+	code_to_id(fx, &s);
+	assert_int_equal(nl_flows_refuse(fx->fl, s.id, "192.0.2.1"), 0);
+	assert_int_equal(nl_flows_view(fx->fl, s.id, &v), NL_ERR_EXPIRED);
+	assert_int_equal(nl_flows_bind_browser(fx->fl, s.id, browser_a, &a), NL_ERR_EXPIRED);
+	assert_int_equal(nl_flows_refuse(fx->fl, s.id, "192.0.2.1"), NL_ERR_EXPIRED);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_DENIED);
+	assert_int_equal(st.reason, NL_REASON_DENIED);
+	assert_non_null(strstr(st.message, "This was not me"));
+	nl_flow_started_clear(&s);
+}
+
 static void test_finish_with_flow_user_approves(void **state)
 {
 	struct fx *fx = *state;
@@ -711,6 +843,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_status_unknown_device_code_not_found, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_begin_authz_challenge_is_s256_of_verifier, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_take_state_only_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_view_states_the_flows_own_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bind_browser_first_one_keeps_the_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_take_state_bound_only_from_the_bound_browser, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_take_state_bound_before_any_browser_continued_is_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_refuse_ends_the_flow_denied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_flow_user_approves, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_other_user_denies_mismatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_reason_denies_with_that_reason, setup, teardown),
