@@ -431,7 +431,8 @@ static void test_take_state_bound_only_from_the_bound_browser(void **state)
 	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, NULL, "198.51.100.1", &x), NL_ERR_PERM);
 	assert_string_equal(x.id, s.id);
 	assert_null(x.code_verifier);
-	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_b, "198.51.100.1", &x), NL_ERR_PERM);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_b, "198.51.100.1", &x),
+	                 NL_ERR_PERM);
 	assert_null(x.code_verifier);
 	assert_int_equal(nl_flows_take_state_bound(fx->fl, "no-such-state", browser_a, "192.0.2.1", &x),
 	                 NL_ERR_NOT_FOUND);
@@ -439,7 +440,8 @@ static void test_take_state_bound_only_from_the_bound_browser(void **state)
 	assert_string_equal(x.user, "alice");
 	assert_non_null(x.code_verifier);
 	nl_flow_exchange_clear(&x);
-	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_a, "192.0.2.1", &x), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_take_state_bound(fx->fl, a.state, browser_a, "192.0.2.1", &x),
+	                 NL_ERR_NOT_FOUND);
 	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
 	assert_int_equal(st.state, NL_FLOW_PENDING); /* until the exchange's outcome finishes it */
 	nl_flow_authz_clear(&a);
@@ -845,9 +847,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_take_state_only_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_view_states_the_flows_own_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bind_browser_first_one_keeps_the_flow, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_take_state_bound_only_from_the_bound_browser, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_take_state_bound_before_any_browser_continued_is_refused, setup,
+	    cmocka_unit_test_setup_teardown(test_take_state_bound_only_from_the_bound_browser, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_take_state_bound_before_any_browser_continued_is_refused,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuse_ends_the_flow_denied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_flow_user_approves, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_other_user_denies_mismatch, setup, teardown),
