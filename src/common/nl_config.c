@@ -411,6 +411,29 @@ static int check_domain(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* PAM service names separated by commas or spaces: 1..32 names of [A-Za-z0-9._+@-], 1..64 bytes. */
+static int check_service_list(const char *v, char *why, size_t whylen)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+@-";
+	size_t n = 0, len;
+
+	for (v += strspn(v, ", \t"); *v != '\0'; v += strspn(v, ", \t")) {
+		len = strcspn(v, ", \t");
+		if (strspn(v, ok) < len || len > 64 || ++n > 32) {
+			fmt(why, whylen,
+			    "'%.*s' is not a list of PAM service names (at most 32, commas between)",
+			    (int)(len > 64 ? 64 : len), v);
+			return NL_ERR_CONFIG;
+		}
+		v += len;
+	}
+	if (n == 0) {
+		fmt(why, whylen, "empty list of PAM service names");
+		return NL_ERR_CONFIG;
+	}
+	return 0;
+}
+
 /* ---- address blocks ---- */
 
 int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)
@@ -686,6 +709,19 @@ static int set_noninteractive(struct nl_config *cfg, const struct key_def *k, co
 	(void)base;
 	if ((r = pick(k, value, names, &i, why, whylen)) == 0)
 		cfg->pam_noninteractive = vals[i];
+	return r;
+}
+
+static int set_number_matching(struct nl_config *cfg, const struct key_def *k, const char *value,
+                               const char *base, char *why, size_t whylen)
+{
+	static const char *const names[] = {"remote", "never", "always", NULL};
+	static const enum nl_number_matching vals[] = {NL_NUMBER_REMOTE, NL_NUMBER_NEVER, NL_NUMBER_ALWAYS};
+	int i, r;
+
+	(void)base;
+	if ((r = pick(k, value, names, &i, why, whylen)) == 0)
+		cfg->number_matching = vals[i];
 	return r;
 }
 
@@ -975,6 +1011,7 @@ static const struct key_def keys[] = {
     {"identity", "email_domain", set_str, S(email_domain), 0, 0, false, check_domain},
     {"identity", "min_level", set_min_level, 0, 0, 0, false, NULL},
     {"identity", "reuse_window", set_uint, S(reuse_window), 0, 43200, false, NULL},
+    {"identity", "reuse_unlock_services", set_str, S(reuse_unlock_services), 0, 0, false, check_service_list},
     {"identity", "userinfo", set_bool, S(userinfo), 0, 0, false, NULL},
     {"identity", "min_uid", set_uint, S(min_uid), 1, 2147483647L, false, NULL},
     {"pam", "timeout", set_uint, S(pam_timeout), 0, 3600, false, NULL},
@@ -987,6 +1024,7 @@ static const struct key_def keys[] = {
     {"policy", "services_deny", set_str, S(services_deny), 0, 0, false, nl_policy_services_check},
     {"policy", "remote_networks_allow", set_networks, S(remote_networks_allow), 0, 0, false, NULL},
     {"policy", "remote_networks_deny", set_networks, S(remote_networks_deny), 0, 0, false, NULL},
+    {"policy", "number_matching", set_number_matching, 0, 0, 0, false, NULL},
     {"env", "issuer", set_str, S(env.issuer), 0, 0, false, check_issuer},
     {"env", "client_id", set_str, S(env.client_id), 0, 0, false, check_client_id},
     {"env", "client_key", set_path, S(env.client_key), 0, 0, true, NULL},
@@ -1259,6 +1297,7 @@ void nl_config_free(struct nl_config *cfg)
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
+	free(cfg->reuse_unlock_services);
 	free_algs(cfg->env.allowed_algs, cfg->env.n_allowed_algs);
 	free(cfg->services_allow);
 	free(cfg->services_deny);

@@ -17,6 +17,8 @@ enum nl_map_rule { NL_MAP_FILE = 0, NL_MAP_EMAIL_LOCAL };
 enum nl_flow_mode { NL_FLOW_BRIDGE = 0, NL_FLOW_DEVICE };
 /* What the module does when the conversation cannot show text (cron, non-interactive sudo). */
 enum nl_noninteractive { NL_NONINTERACTIVE_IGNORE = 0, NL_NONINTERACTIVE_DENY };
+/* [policy] number_matching: which sign-ins ask the terminal for the number the phone shows. */
+enum nl_number_matching { NL_NUMBER_REMOTE = 0, NL_NUMBER_NEVER, NL_NUMBER_ALWAYS };
 
 #define NL_MAX_ALGS 8
 #define NL_MAX_CIDRS 32
@@ -84,6 +86,7 @@ struct nl_config {
 	char *email_domain;      /* required for rule = email_local: only this domain maps */
 	int min_level;           /* 0, 5 or 9 from P0/P5/P9; default 9 */
 	unsigned reuse_window;   /* seconds; default 0 = never reuse; up to 43200 */
+	char *reuse_unlock_services; /* screen unlock / display manager services that may reuse; NULL = none */
 	unsigned min_uid;        /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
 	bool userinfo;           /* call /userinfo and check sub; default false */
 	/* [pam] (also the module's arguments) */
@@ -98,6 +101,7 @@ struct nl_config {
 	char *services_deny;     /* NULL = none */
 	struct nl_cidr_list remote_networks_allow; /* n == 0: every remote host */
 	struct nl_cidr_list remote_networks_deny;  /* n == 0: none */
+	enum nl_number_matching number_matching;   /* default remote: sign-ins with an rhost */
 	/* the environment */
 	struct nl_env env;
 };

@@ -905,6 +905,22 @@ static const char *error_word(const char *e)
 	return i > 0 ? e : "other";
 }
 
+/* Number matching: signed in at NHS login; the terminal must now type this number. The person at
+ * the terminal reads it here; a phishing victim, who is not at the terminal, cannot finish. */
+static mhd_result number_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                              const char *url, unsigned number)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+	         "You have signed in with NHS login. To finish, type this number at the computer: %u. "
+	         "If you are not at the computer where this sign-in started, do not type it anywhere: "
+	         "someone may be trying to use your account, so tell your IT service desk.",
+	         number);
+	return send_message(b, conn, method, url, MHD_HTTP_OK, "Type the number at the computer", text, true,
+	                    false);
+}
+
 static mhd_result result_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
                               const char *url, enum nl_flow_reason reason)
 {
@@ -1078,6 +1094,7 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	enum nl_outcome outcome = NL_OUT_UNAVAILABLE;
 	enum nl_flow_reason reason;
 	char err[256] = "";
+	unsigned number;
 	int r;
 
 	memset(&p, 0, sizeof(p));
@@ -1133,6 +1150,10 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	reason = nl_signin_complete(b->cfg, b->fl, b->tc, x.id, x.user, outcome,
 	                            outcome == NL_OUT_OK ? &id : NULL, err);
 	nl_identity_clear(&id);
+	if (reason == NL_REASON_NONE && nl_flows_number_of(b->fl, x.id, &number) == 0) {
+		nl_flow_exchange_clear(&x);
+		return number_page(b, conn, method, url, number);
+	}
 	nl_flow_exchange_clear(&x);
 	return result_page(b, conn, method, url, reason);
 }

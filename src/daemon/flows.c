@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -60,10 +61,20 @@ struct flow {
 	enum nl_flow_reason reason;
 	char message[NL_FIELD_MAX];
 	bool taken; /* the callback has claimed the state */
+	bool number_match, want_number; /* number matching: asked for; signed in, number not typed yet */
+	unsigned number;                 /* what the phone shows, 10..99, while want_number */
 	time_t started_at;
 	unsigned char browser[NL_FLOW_BROWSER_LEN]; /* SHA-256 of the bound browser's cookie */
 	bool bound;                                 /* a browser continued to NHS login */
 	unsigned foreign_callbacks;                 /* callbacks refused for another browser */
+};
+
+/* Wrong numbers typed for one account: the times of the last three. */
+#define WRONG_USERS  64
+#define WRONG_WINDOW 3600
+struct wrong_number {
+	char user[NL_USER_MAX + 1];
+	time_t at[3];
 };
 
 struct guess {
@@ -86,6 +97,7 @@ struct nl_flows {
 	time_t gwin_start;      /* this minute of the global count */
 	unsigned gcount, gprev; /* wrong codes from everyone this minute and the minute before */
 	uint64_t next_seq;
+	struct wrong_number wrong[WRONG_USERS]; /* recent wrong-number endings, by account */
 	uint64_t changed[NL_FLOWS_CHANGED_MAX]; /* tags of flows that ended, for the server */
 	size_t nchanged;
 	bool changed_overflow;
@@ -114,6 +126,8 @@ const char *nl_flow_reason_word(enum nl_flow_reason r)
 		return "unavailable";
 	case NL_REASON_RESTARTED:
 		return "restarted";
+	case NL_REASON_WRONG_NUMBER:
+		return "wrong_number";
 	case NL_REASON_NO_CLAIM:
 		return "no_claim";
 	case NL_REASON_MISCONFIGURED:
@@ -150,6 +164,9 @@ static void default_message(enum nl_flow_reason r, const char *user, char *out, 
 		break;
 	case NL_REASON_RESTARTED:
 		snprintf(out, outlen, "NHS login stopped on this computer during the sign-in.");
+		break;
+	case NL_REASON_WRONG_NUMBER:
+		snprintf(out, outlen, "The number typed at the computer was not the one the phone showed.");
 		break;
 	case NL_REASON_NO_CLAIM:
 		snprintf(out, outlen, "The sign-in did not include what this computer needs to find your account.");
@@ -610,6 +627,7 @@ int nl_flows_start_from(struct nl_flows *fl, const struct nl_flow_origin *o, str
 	snprintf(f->tty, sizeof(f->tty), "%s", o->tty != NULL ? o->tty : "");
 	f->owner = o->owner;
 	f->caller_supplied = o->caller_supplied;
+	f->number_match = o->number_match;
 	f->started_at = now;
 	f->expires_at = now + (time_t)ttl;
 	f->st = NL_FLOW_PENDING;
@@ -710,6 +728,7 @@ int nl_flows_status(struct nl_flows *fl, const char *device_code, struct nl_flow
 	out->state = f->st;
 	out->reason = f->reason;
 	out->expires_in = f->st == NL_FLOW_PENDING ? (int)(f->expires_at - now) : 0;
+	out->want_number = f->st == NL_FLOW_PENDING && f->want_number;
 	snprintf(out->user, sizeof(out->user), "%s", f->user);
 	snprintf(out->message, sizeof(out->message), "%s", f->message);
 	out->tag = f->hash[IX_DC];
@@ -824,6 +843,115 @@ bool nl_flows_owner_active(struct nl_flows *fl, uint64_t owner)
 	return found;
 }
 
+/* ---- number matching ---- */
+
+/* Signed in at NHS login as the flow's user: now the terminal must type the phone's number. The
+ * waiter is woken (its wait answers "number"); the flow lives at least NL_FLOW_NUMBER_GRACE more. */
+static int want_number(struct nl_flows *fl, struct flow *f, time_t now)
+{
+	unsigned char b;
+	int r;
+
+	if ((r = nl_random_bytes(&b, 1)) != 0)
+		return r;
+	f->number = 10 + b % 90; /* the bias of 256 % 90 does not matter for a check typed by a person */
+	f->want_number = true;
+	if (f->expires_at < now + NL_FLOW_NUMBER_GRACE)
+		f->expires_at = now + NL_FLOW_NUMBER_GRACE;
+	if (fl->nchanged < NL_FLOWS_CHANGED_MAX)
+		fl->changed[fl->nchanged++] = f->hash[IX_DC];
+	else
+		fl->changed_overflow = true;
+	return 0; /* nl_signin_complete logs it */
+}
+
+int nl_flows_number_of(struct nl_flows *fl, const char *id, unsigned *number)
+{
+	struct flow *f;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL || id == NULL || number == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_ID, id)) != NULL && f->st == NL_FLOW_PENDING && f->want_number) {
+		*number = f->number;
+		r = 0;
+	}
+	pthread_mutex_unlock(&fl->mu);
+	return r;
+}
+
+/* A wrong number for user at now: logged; the third within WRONG_WINDOW at warning level. */
+static void note_wrong_number(struct nl_flows *fl, const struct flow *f, time_t now)
+{
+	struct wrong_number *w = NULL, *oldest = &fl->wrong[0];
+	unsigned recent = 0;
+
+	for (size_t i = 0; i < WRONG_USERS && w == NULL; i++) {
+		if (strcmp(fl->wrong[i].user, f->user) == 0)
+			w = &fl->wrong[i];
+		else if (fl->wrong[i].at[2] < oldest->at[2])
+			oldest = &fl->wrong[i];
+	}
+	if (w == NULL) {
+		w = oldest;
+		memset(w, 0, sizeof(*w));
+		snprintf(w->user, sizeof(w->user), "%s", f->user);
+	}
+	w->at[0] = w->at[1];
+	w->at[1] = w->at[2];
+	w->at[2] = now;
+	for (int i = 0; i < 3; i++)
+		recent += w->at[i] != 0 && now - w->at[i] < WRONG_WINDOW;
+	nl_notice("flow %s: denied reason=wrong_number user=%s service=%s rhost=%s (the number typed at the "
+	          "terminal was not the phone's: a possible phishing attempt)",
+	          f->id, f->user, f->service[0] ? f->service : "-", f->rhost[0] ? f->rhost : "-");
+	if (recent >= 3)
+		nl_warn("user %s: %u sign-ins ended with a wrong number within an hour: someone may be "
+		        "phishing this account",
+		        f->user, recent);
+}
+
+int nl_flows_enter_number(struct nl_flows *fl, const char *device_code, const char *typed)
+{
+	struct flow *f;
+	time_t now = nl_now();
+	char want[4];
+	bool changed = false;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL || device_code == NULL || typed == NULL)
+		return NL_ERR_INTERNAL;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_DC, device_code)) == NULL)
+		goto unlock;
+	if ((changed = check_expiry(fl, f, now)) || f->st != NL_FLOW_PENDING) {
+		r = NL_ERR_EXPIRED;
+		goto unlock;
+	}
+	if (!f->want_number) {
+		r = NL_ERR_INVALID;
+		goto unlock;
+	}
+	snprintf(want, sizeof(want), "%u", f->number);
+	changed = true;
+	if (strlen(typed) == strlen(want) && CRYPTO_memcmp(typed, want, strlen(want)) == 0) {
+		flow_end(fl, f, NL_FLOW_APPROVED, NL_REASON_NONE, NULL, now, NULL);
+		nl_notice("flow %s: approved user=%s (the number matched)", f->id, f->user);
+		r = 0;
+	} else {
+		note_wrong_number(fl, f, now);
+		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_WRONG_NUMBER, NULL, now, NULL);
+		r = NL_ERR_DENIED;
+	}
+	nl_wipe(want, sizeof(want));
+unlock:
+	pthread_mutex_unlock(&fl->mu);
+	if (changed)
+		notify(fl);
+	return r;
+}
+
 /* Logs nothing when it ends the flow: the caller (nl_signin_complete) writes the outcome's one line
  * with the reason's detail. An expiry found here is logged by check_expiry as usual. */
 int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
@@ -844,14 +972,17 @@ int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason rea
 		r = NL_ERR_EXPIRED;
 		goto unlock;
 	}
-	if (reason == NL_REASON_NONE && mapped_user != NULL && strcmp(mapped_user, f->user) == 0)
+	r = 0;
+	if (reason == NL_REASON_NONE && mapped_user != NULL && strcmp(mapped_user, f->user) == 0 &&
+	    f->number_match)
+		r = want_number(fl, f, now);
+	else if (reason == NL_REASON_NONE && mapped_user != NULL && strcmp(mapped_user, f->user) == 0)
 		flow_end(fl, f, NL_FLOW_APPROVED, NL_REASON_NONE, NULL, now, NULL);
 	else if (reason == NL_REASON_NONE)
 		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_MISMATCH, NULL, now, NULL);
 	else
 		flow_end(fl, f, NL_FLOW_DENIED, reason, message, now, NULL);
 	changed = true;
-	r = 0;
 unlock:
 	pthread_mutex_unlock(&fl->mu);
 	if (changed)
@@ -1273,4 +1404,25 @@ size_t nl_flows_list(struct nl_flows *fl, struct nl_flow_info *out, size_t max)
 	}
 	pthread_mutex_unlock(&fl->mu);
 	return n;
+}
+
+int nl_flows_where(struct nl_flows *fl, const char *id, struct nl_flow_where *out)
+{
+	struct flow *f;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL || id == NULL || out == NULL)
+		return NL_ERR_INVALID;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = ix_find(fl, IX_ID, id)) != NULL) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->service, sizeof(out->service), "%s", f->service);
+		snprintf(out->rhost, sizeof(out->rhost), "%s", f->rhost);
+		snprintf(out->tty, sizeof(out->tty), "%s", f->tty);
+		out->owner = f->owner;
+		out->caller_supplied = f->caller_supplied;
+		r = 0;
+	}
+	pthread_mutex_unlock(&fl->mu);
+	return r;
 }

@@ -36,6 +36,7 @@ enum nl_flow_reason {
 	NL_REASON_NO_CLAIM,    /* the identity lacks the configured claim (or it is unusable) */
 	NL_REASON_MISCONFIGURED, /* the identity mapping cannot work here (map file, settings) */
 	NL_REASON_POLICY,        /* [policy] refuses this service or remote network (at start) */
+	NL_REASON_WRONG_NUMBER,  /* number matching: the terminal typed another number than the phone's */
 };
 const char *nl_flow_reason_word(enum nl_flow_reason r);
 
@@ -55,6 +56,7 @@ struct nl_flow_status {
 	enum nl_flow_state state;
 	enum nl_flow_reason reason;
 	int expires_in;             /* seconds left while pending */
+	bool want_number;           /* pending: signed in at NHS login, waiting for the number */
 	char user[NL_USER_MAX + 1]; /* the flow's user */
 	char message[NL_FIELD_MAX]; /* one line for the person, no secrets */
 	uint64_t tag;               /* the flow's wake-up tag (see nl_flows_take_changed) */
@@ -95,6 +97,7 @@ struct nl_flow_origin {
 	uint64_t owner;   /* the connection; its closing cancels the flow */
 	unsigned ttl;     /* seconds; 0 = flow_ttl */
 	bool caller_supplied; /* service/rhost/tty come from a non-root peer: labelled as such */
+	bool number_match;    /* the approval waits for the phone's number typed at the terminal */
 };
 
 /* cfg supplies flow_ttl, max_flows, max_flows_per_user, code_attempts; it must outlive the table.
@@ -208,8 +211,31 @@ size_t nl_flows_count(struct nl_flows *fl);
 /* Copy up to max flows into out; returns the number copied. */
 size_t nl_flows_list(struct nl_flows *fl, struct nl_flow_info *out, size_t max);
 
+/* Where flow id was started, for the reuse rule (the token cache). */
+struct nl_flow_where {
+	char service[NL_FIELD_MAX], rhost[NL_FIELD_MAX], tty[NL_FIELD_MAX];
+	uint64_t owner;       /* the connection that started it */
+	bool caller_supplied; /* started by a peer that is not root */
+};
+/* 0, or NL_ERR_NOT_FOUND if no flow has that id. */
+int nl_flows_where(struct nl_flows *fl, const char *id, struct nl_flow_where *out);
+
 /* Canonical user code from what a person typed: upper-cased, spaces/dashes dropped, must be
  * NL_USER_CODE_LEN characters of the alphabet. 0 or NL_ERR_INVALID. out has room for LEN+1. */
 int nl_user_code_normalize(const char *typed, char *out);
+
+/* Number matching ([policy] number_matching; doc/threat-model.md): a flow started with
+ * number_match does not end approved at nl_flows_finish. It stays pending, wanting the two-digit
+ * number (10..99) that the phone's result page shows to be typed at the terminal, for at least
+ * NL_FLOW_NUMBER_GRACE seconds more: a phishing victim signs in on their phone but is not at the
+ * terminal to read the number off it. */
+#define NL_FLOW_NUMBER_GRACE 120
+/* The number the phone shows for flow id, or NL_ERR_NOT_FOUND when none is wanted. */
+int nl_flows_number_of(struct nl_flows *fl, const char *id, unsigned *number);
+/* The terminal typed `typed` for the flow of device_code. The right number approves the flow (0).
+ * Anything else ends it denied (NL_REASON_WRONG_NUMBER, logged as a possible phishing attempt;
+ * the third such ending for one account within an hour is logged at warning) and returns
+ * NL_ERR_DENIED. NL_ERR_INVALID when the flow wants no number (yet); NL_ERR_NOT_FOUND. */
+int nl_flows_enter_number(struct nl_flows *fl, const char *device_code, const char *typed);
 
 #endif

@@ -173,6 +173,11 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 		return r;
 	if ((r = nl_tokcache_open(d->cfg.state_dir, &d->tc, err, errlen)) != 0)
 		return r;
+	if (d->cfg.reuse_window == 0) { /* no sign-in is kept; one an earlier configuration kept goes */
+		if (nl_tokcache_count(d->tc) > 0)
+			nl_notice("reuse_window is 0: removing the sign-ins kept in %s", d->cfg.state_dir);
+		nl_tokcache_flush(d->tc);
+	}
 	if ((d->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "eventfd failed");
 		return NL_ERR_IO;

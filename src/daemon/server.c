@@ -90,14 +90,25 @@ struct nl_server {
 	bool stopping, accept_paused;
 };
 
-enum op { OP_UNKNOWN = 0, OP_START, OP_WAIT, OP_CANCEL, OP_STATUS, OP_FLOWS, OP_FLOW_CANCEL, OP_FLUSH };
+enum op {
+	OP_UNKNOWN = 0,
+	OP_START,
+	OP_WAIT,
+	OP_NUMBER,
+	OP_CANCEL,
+	OP_STATUS,
+	OP_FLOWS,
+	OP_FLOW_CANCEL,
+	OP_FLUSH
+};
 
 static const struct {
 	const char *name;
 	enum op op;
 	bool admin;
 } ops[] = {
-    {"start", OP_START, false},   {"wait", OP_WAIT, false},  {"cancel", OP_CANCEL, false},
+    {"start", OP_START, false},   {"wait", OP_WAIT, false},  {"number", OP_NUMBER, false},
+    {"cancel", OP_CANCEL, false},
     {"status", OP_STATUS, false}, {"flows", OP_FLOWS, true}, {"flow_cancel", OP_FLOW_CANCEL, true},
     {"flush", OP_FLUSH, true},
 };
@@ -253,11 +264,12 @@ static const char *device_code_of(const json_t *req)
 /* ---- start ---- */
 
 static void reply_started(struct conn *c, const struct nl_flow_started *st, const char *user_code,
-                          const char *uri, const char *uri_complete)
+                          const char *uri, const char *uri_complete, bool number)
 {
-	json_t *m = json_pack("{sb ss ss ss ss ss si si}", "ok", 1, "status", "pending", "flow", st->id,
+	json_t *m = json_pack("{sb ss ss ss ss ss si si sb}", "ok", 1, "status", "pending", "flow", st->id,
 	                      "user_code", user_code, "verification_uri", uri, "verification_uri_complete",
-	                      uri_complete, "expires_in", st->expires_in, "interval", 1);
+	                      uri_complete, "expires_in", st->expires_in, "interval", 1, "number_matching",
+	                      number);
 	reply(c, m, "device_code", st->device_code);
 }
 
@@ -339,6 +351,20 @@ static void start_job_run(void *arg)
 	jb->r = nl_oidc_device_start(jb->oidc, &jb->da, jb->err, sizeof(jb->err));
 }
 
+/* [policy] number_matching for this start (bridge mode only). */
+static bool number_match(const struct nl_server *s, const struct start_job *jb)
+{
+	switch (s->ctx.cfg->number_matching) {
+	case NL_NUMBER_ALWAYS:
+		return !jb->device;
+	case NL_NUMBER_REMOTE:
+		return !jb->device && jb->rhost != NULL && jb->rhost[0] != '\0';
+	case NL_NUMBER_NEVER:
+		break;
+	}
+	return false;
+}
+
 static int start_flow(struct nl_server *s, const struct conn *c, const struct start_job *jb, unsigned ttl,
                       struct nl_flow_started *st)
 {
@@ -348,7 +374,8 @@ static int start_flow(struct nl_server *s, const struct conn *c, const struct st
 	                                 .tty = jb->tty,
 	                                 .owner = c->id,
 	                                 .ttl = ttl,
-	                                 .caller_supplied = jb->caller_supplied};
+	                                 .caller_supplied = jb->caller_supplied,
+	                                 .number_match = number_match(s, jb)};
 	return nl_flows_start_from(s->ctx.flows, &o, st);
 }
 
@@ -370,7 +397,7 @@ static void start_bridge(struct nl_server *s, struct conn *c, const struct start
 		reply_error(c, "internal", "could not build the verification address");
 		goto out;
 	}
-	reply_started(c, &st, st.user_code, uri, uric);
+	reply_started(c, &st, st.user_code, uri, uric, number_match(s, jb));
 out:
 	free(uri);
 	free(uric);
@@ -399,9 +426,11 @@ static void start_device(struct nl_server *s, struct conn *c, struct start_job *
 		reply_flow_error(c, r, "");
 		goto out;
 	}
+	/* No number matching in device mode: the provider, not our page, tells the phone the outcome. */
 	reply_started(c, &st, da->user_code, da->verification_uri,
 	              da->verification_uri_complete != NULL ? da->verification_uri_complete
-	                                                    : da->verification_uri);
+	                                                    : da->verification_uri,
+	              false);
 out:
 	nl_flow_started_clear(&st);
 }
@@ -469,6 +498,34 @@ static bool start_ttl(const struct nl_server *s, const json_t *req, unsigned *tt
 	return true;
 }
 
+/* May this start reuse user's cached sign-in (the rule is the token cache's)? Logged either way
+ * when there was one to reuse. */
+static bool start_reuses(struct nl_server *s, struct conn *c, const char *user, const char *service,
+                         const char *rhost, const char *tty)
+{
+	struct nl_reuse_place here = {.service = service,
+	                              .rhost = rhost,
+	                              .tty = tty,
+	                              .by_root = c->admin,
+	                              .audit_session = NL_AUDIT_SESSION_NONE,
+	                              .conn = c->id};
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	const char *why = NULL;
+	bool ok;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && len == sizeof(cr))
+		here.pid = cr.pid; /* its audit session is part of the place */
+	ok = nl_tokcache_reuse(s->ctx.tc, s->ctx.cfg, user, &here, nl_now(), &why);
+	if (ok)
+		nl_info("user %s: cached sign-in reused (service %s, rhost %s, tty %s%s)", user,
+		        service != NULL && *service ? service : "-", rhost != NULL && *rhost ? rhost : "-",
+		        tty != NULL && *tty ? tty : "-", c->admin ? "" : "; supplied by a non-root caller");
+	else if (why != NULL && s->ctx.cfg->reuse_window > 0 && strcmp(why, "no cached sign-in") != 0)
+		nl_info("user %s: cached sign-in not reused: %s", user, why);
+	return ok;
+}
+
 /* [policy] decides here, before a cached sign-in or a flow: a refusal is a denial (reason policy),
  * answered at once and logged with the rule that refused. */
 static bool policy_refuses(struct nl_server *s, struct conn *c, const char *user, const char *service,
@@ -490,7 +547,6 @@ static bool policy_refuses(struct nl_server *s, struct conn *c, const char *user
 
 static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 {
-	const struct nl_config *cfg = s->ctx.cfg;
 	const char *user = nl_json_str(req, "user"), *service, *rhost, *tty;
 	struct start_job *jb;
 	unsigned ttl;
@@ -522,8 +578,7 @@ static void handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 		reply_error(c, "bad_request", "timeout must be an integer number of seconds, 0..86400");
 		return;
 	}
-	if (s->ctx.tc != NULL && nl_tokcache_reuse(s->ctx.tc, user, cfg->reuse_window, nl_now())) {
-		nl_info("user %s: cached sign-in reused (service %s)", user, service != NULL ? service : "-");
+	if (s->ctx.tc != NULL && start_reuses(s, c, user, service, rhost, tty)) {
 		reply(c, json_pack("{sbsssssb}", "ok", 1, "status", "approved", "user", user, "reused", 1),
 		      NULL, NULL);
 		return;
@@ -586,7 +641,10 @@ static bool wait_check(struct nl_server *s, struct conn *c, const char *device_c
 		return true;
 	}
 	*tag = st.tag;
-	if (st.state == NL_FLOW_PENDING) {
+	if (st.state == NL_FLOW_PENDING && st.want_number) {
+		reply(c, json_pack("{sbsssi}", "ok", 1, "status", "number", "expires_in", st.expires_in), NULL,
+		      NULL);
+	} else if (st.state == NL_FLOW_PENDING) {
 		if (!timed_out)
 			return false;
 		reply(c, json_pack("{sbsssi}", "ok", 1, "status", "pending", "expires_in", st.expires_in),
@@ -631,6 +689,32 @@ static void handle_wait(struct nl_server *s, struct conn *c, const json_t *req)
 	}
 	park(s, c, tag);
 	c->wait_deadline = nl_mono_ms() + timeout * 1000;
+}
+
+/* ---- number ---- */
+
+/* The number the person typed at the terminal (number matching). The answer is the flow's outcome,
+ * as a wait would give it: approved, or denied with wrong_number. */
+static void handle_number(struct nl_server *s, struct conn *c, const json_t *req)
+{
+	const char *dc = device_code_of(req), *typed = nl_json_str(req, "number");
+	uint64_t tag = 0;
+	int r;
+
+	if (dc == NULL || typed == NULL || !plain_string(typed, 8)) {
+		reply_error(c, "bad_request", "device_code and number (a short string) are required");
+		return;
+	}
+	r = nl_flows_enter_number(s->ctx.flows, dc, typed);
+	if (r == NL_ERR_INVALID) {
+		reply_error(c, "bad_request", "this sign-in is not waiting for a number");
+		return;
+	}
+	if (r != 0 && r != NL_ERR_DENIED && r != NL_ERR_EXPIRED) {
+		reply_flow_error(c, r, "");
+		return;
+	}
+	(void)wait_check(s, c, dc, true, &tag);
 }
 
 /* ---- the small ops ---- */
@@ -770,6 +854,9 @@ static void dispatch(struct nl_server *s, struct conn *c, const json_t *req)
 		break;
 	case OP_WAIT:
 		handle_wait(s, c, req);
+		break;
+	case OP_NUMBER:
+		handle_number(s, c, req);
 		break;
 	case OP_CANCEL:
 		handle_cancel(s, c, req);

@@ -126,7 +126,7 @@ static void audit_identity(const struct nl_identity *id, char *out, size_t outle
  * or "flow ID: denied reason=WORD user=U (detail)". A setup here that cannot work is an error;
  * trouble with the provider a warning. id: the identity of an approval (may be NULL otherwise). */
 static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reason reason, const char *detail,
-                        const struct nl_identity *id)
+                        const struct nl_identity *id, bool numbered)
 {
 	bool has = detail != NULL && detail[0] != '\0';
 	int prio = LOG_NOTICE;
@@ -138,9 +138,11 @@ static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reas
 		prio = LOG_WARNING;
 
 	if (reason == NL_REASON_NONE) {
+		/* with number matching the approval comes when the terminal types the number (flows.c) */
 		audit_identity(id, who, sizeof(who));
-		nl_log(prio, "flow %s: approved user=%s%s%s%s %s", flow_id, user, has ? " (" : "",
-		       has ? detail : "", has ? ")" : "", who);
+		nl_log(prio, "flow %s: %s user=%s%s%s%s %s", flow_id,
+		       numbered ? "signed in at NHS login, the number wanted at the terminal," : "approved", user,
+		       has ? " (" : "", has ? detail : "", has ? ")" : "", who);
 	} else {
 		nl_log(prio, "flow %s: denied reason=%s user=%s%s%s%s", flow_id, nl_flow_reason_word(reason),
 		       user, has ? " (" : "", has ? detail : "", has ? ")" : "");
@@ -156,6 +158,8 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 	const char *who = flow_user != NULL ? flow_user : "?";
 	char *mapped = NULL, why[400] = "";
 	const char *message = NULL;
+	struct nl_flow_where where;
+	struct nl_reuse_place place = {.conn = 0};
 	int r;
 
 	if (flow_id == NULL)
@@ -164,6 +168,14 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 		snprintf(why, sizeof(why), "%s", detail);
 	if (reason == NL_REASON_NONE)
 		reason = map_identity(cfg, id, &mapped, why, sizeof(why), &message);
+	/* where the flow was started, read before it ends (its owner may collect it at once) */
+	if (reason == NL_REASON_NONE && tc != NULL && cfg->reuse_window > 0 &&
+	    nl_flows_where(fl, flow_id, &where) == 0)
+		place = (struct nl_reuse_place){.service = where.service,
+		                                .rhost = where.rhost,
+		                                .tty = where.tty,
+		                                .by_root = !where.caller_supplied,
+		                                .conn = where.owner};
 	/* flows makes the decision (approved only if mapped equals the flow's user) and logs only
 	 * the endings it causes itself (expired, cancelled); this function logs the rest, once */
 	r = nl_flows_finish(fl, flow_id, reason, mapped, message);
@@ -175,16 +187,18 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 	} else if (reason == NL_REASON_NONE && (flow_user == NULL || strcmp(mapped, flow_user) != 0)) {
 		reason = NL_REASON_MISMATCH;
 		snprintf(why, sizeof(why), "identity mapped to %s by %s", mapped, mapped_by(cfg));
-		log_outcome(flow_id, who, reason, why, NULL);
+		log_outcome(flow_id, who, reason, why, NULL, false);
 	} else if (reason == NL_REASON_NONE) {
+		unsigned number;
+		bool numbered = nl_flows_number_of(fl, flow_id, &number) == 0;
 		snprintf(why, sizeof(why), "identity mapped by %s", mapped_by(cfg));
-		log_outcome(flow_id, mapped, reason, why, id);
-		/* only a sign-in that approved its flow may be reused; a disk failure logs, sign-in goes on
-		 */
-		if (tc != NULL)
-			(void)nl_tokcache_store(tc, mapped, id, nl_now());
+		log_outcome(flow_id, mapped, reason, why, id, numbered);
+		/* only a sign-in that approved its flow may be reused; a disk failure logs, sign-in goes on.
+		 * One that still wants its number is not cached: the number may never come. */
+		if (place.conn != 0 && !numbered)
+			(void)nl_tokcache_store(tc, cfg, mapped, id, &place, nl_now());
 	} else {
-		log_outcome(flow_id, who, reason, why, NULL);
+		log_outcome(flow_id, who, reason, why, NULL, false);
 	}
 	free(mapped);
 	return reason;

@@ -1,6 +1,8 @@
 /* The token cache: the last successful sign-in of each local user, in memory and as one JSON file
  * a user in a root-only directory (atomic writes), so that the reuse policy survives a restart.
- * Damaged files are set aside as NAME.bad; a disk that cannot be written only costs reuse. */
+ * Damaged files are set aside as NAME.bad; a disk that cannot be written only costs reuse.
+ * The reuse rule lives here: the same kind of service at the same place, never sliding, the map
+ * and the level checked again (nhslogin.conf(5), SIGN-IN REUSE). */
 #include "config.h"
 #include "tokcache.h"
 
@@ -16,28 +18,47 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mapping.h"
 #include "nl_err.h"
 #include "nl_json.h"
 #include "nl_log.h"
 #include "nl_wipe.h"
 
-#define TC_VERSION     1
+#define TC_VERSION     2
+#define TC_VERSION_OLD 1 /* before the place was kept: such a file can never be reused */
 #define TC_USER_MAX    32
 #define TC_MAX_ENTRIES 100000  /* bound on what a directory listing may load */
 #define TC_TMP_PREFIX  ".tmp-" /* cannot be a user name: those start with [a-z_] */
 #define TC_BAD_SUFFIX  ".bad"
+#define TC_BOOT_LEN    36         /* /proc/sys/kernel/random/boot_id: a UUID */
+#define TC_PLACE_MAX   256        /* service, rhost and tty: as the socket protocol bounds them */
+#define TC_NOTES       4096       /* starts remembered for the sign-ins they lead to */
+#define TC_NOTE_AGE    (2 * 3600) /* longer than any flow lives (flow_ttl <= 3600) */
 
 struct tc_entry {
 	char user[TC_USER_MAX + 1];
 	char *sub;
 	char *vot;
 	int level;
-	time_t auth_time;
-	time_t first_signin;
-	time_t last_used;
+	time_t auth_time;    /* NHS login's: when the person last authenticated there */
+	time_t first_signin; /* ours: when this full sign-in was approved; reuse never moves it */
 	time_t id_exp;
 	char *refresh_token; /* secret */
+	json_t *claims;      /* only the claims the mapping reads (the map is checked again) */
+	/* where it was earned */
+	char *service, *rhost, *tty;
+	bool by_root;
+	uint32_t audit;
+	char boot[TC_BOOT_LEN + 1];
 	struct tc_entry *next;
+};
+
+/* A start from a place a sign-in can be bound to: its caller's audit session, kept for the store of
+ * the sign-in it may lead to (the flow knows its connection, not the process behind it). */
+struct tc_note {
+	uint64_t conn;
+	uint32_t audit;
+	time_t at;
 };
 
 struct nl_tokcache {
@@ -46,6 +67,9 @@ struct nl_tokcache {
 	bool safe; /* dir exists with safe owner/mode: we may read and write files in it */
 	struct tc_entry *head;
 	size_t count;
+	char boot[TC_BOOT_LEN + 1]; /* this boot; "" if unknown */
+	struct tc_note *notes;      /* ring of TC_NOTES, allocated on first use */
+	size_t note_next;
 };
 
 static void set_err(char *err, size_t errlen, const char *msg)
@@ -108,6 +132,10 @@ static void entry_free(struct tc_entry *e)
 	free(e->sub);
 	free(e->vot);
 	nl_free_secret(e->refresh_token);
+	json_decref(e->claims);
+	free(e->service);
+	free(e->rhost);
+	free(e->tty);
 	nl_wipe(e, sizeof(*e));
 	free(e);
 }
@@ -154,11 +182,12 @@ static char *path_join(const char *dir, const char *name)
 
 static json_t *entry_to_json(const struct tc_entry *e)
 {
-	json_t *o =
-	    json_pack("{s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I}", "version", TC_VERSION, "user", e->user,
-	              "sub", e->sub, "vot", e->vot != NULL ? e->vot : "", "level", e->level, "auth_time",
-	              (json_int_t)e->auth_time, "first_signin", (json_int_t)e->first_signin, "last_used",
-	              (json_int_t)e->last_used, "id_exp", (json_int_t)e->id_exp);
+	json_t *o = json_pack(
+	    "{s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:O, s:s, s:s, s:s, s:b, s:I, s:s}", "version",
+	    TC_VERSION, "user", e->user, "sub", e->sub, "vot", e->vot != NULL ? e->vot : "", "level",
+	    e->level, "auth_time", (json_int_t)e->auth_time, "first_signin", (json_int_t)e->first_signin,
+	    "id_exp", (json_int_t)e->id_exp, "claims", e->claims, "service", e->service, "rhost", e->rhost,
+	    "tty", e->tty, "by_root", e->by_root, "audit_session", (json_int_t)e->audit, "boot", e->boot);
 
 	if (o != NULL && e->refresh_token != NULL &&
 	    json_object_set_new(o, "refresh_token", json_string(e->refresh_token)) != 0) {
@@ -270,12 +299,64 @@ static int get_time(const json_t *o, const char *key, time_t *out)
 	return 0;
 }
 
-/* The one parser of a cache file: a fully valid entry for user, or an error with a reason. */
+/* A copy of a string field of at most max bytes without control characters ("" allowed). */
+static int get_place_str(const json_t *o, const char *key, char **out)
+{
+	const json_t *v = json_object_get(o, key);
+	const char *s;
+	size_t i, n;
+
+	if (!json_is_string(v) || (n = json_string_length(v)) > TC_PLACE_MAX)
+		return -1;
+	s = json_string_value(v);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return -1;
+	return (*out = strdup(s)) != NULL ? 0 : -1;
+}
+
+/* The claims kept for the map check: an object of string (or email_verified boolean) values. */
+static int get_claims(const json_t *o, json_t **out)
+{
+	const json_t *c = json_object_get(o, "claims");
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(c) || json_object_size(c) > 4)
+		return -1;
+	json_object_foreach((json_t *)c, key, val)
+	{
+		if (!json_is_string(val) && !json_is_boolean(val))
+			return -1;
+	}
+	return (*out = json_deep_copy(c)) != NULL ? 0 : -1;
+}
+
+static int get_place(const json_t *o, struct tc_entry *e)
+{
+	const json_t *b = json_object_get(o, "by_root");
+	const char *boot = nl_json_str(o, "boot");
+	long long audit;
+
+	if (get_place_str(o, "service", &e->service) != 0 || get_place_str(o, "rhost", &e->rhost) != 0 ||
+	    get_place_str(o, "tty", &e->tty) != 0 || !json_is_boolean(b) ||
+	    nl_json_int(o, "audit_session", &audit) != 0 || audit < 0 || audit > (long long)UINT32_MAX ||
+	    boot == NULL || strlen(boot) > TC_BOOT_LEN)
+		return -1;
+	e->by_root = json_is_true(b);
+	e->audit = (uint32_t)audit;
+	snprintf(e->boot, sizeof(e->boot), "%s", boot);
+	return 0;
+}
+
+/* The one parser of a cache file: a fully valid entry for user, or an error with a reason.
+ * NL_ERR_NOT_FOUND for a well-formed file of the older version (no place: never reusable). */
 static int entry_parse(const char *buf, size_t len, const char *user, struct tc_entry **out, const char **why)
 {
-	static const char *const known[] = {"version", "user",         "sub",          "vot",
-	                                    "level",   "auth_time",    "first_signin", "last_used",
-	                                    "id_exp",  "refresh_token"};
+	static const char *const known[] = {"version", "user",          "sub",          "vot",
+	                                    "level",   "auth_time",     "first_signin", "id_exp",
+	                                    "claims",  "service",       "rhost",        "tty",
+	                                    "by_root", "audit_session", "boot",         "refresh_token"};
 	int r = NL_ERR_INVALID;
 	json_t *o = NULL;
 	struct tc_entry *e = NULL;
@@ -287,6 +368,11 @@ static int entry_parse(const char *buf, size_t len, const char *user, struct tc_
 	*why = "not a JSON object";
 	if (nl_json_parse(buf, len, NL_TOKCACHE_MAX_FILE, 4, true, &o, NULL, 0) != 0)
 		goto out;
+	*why = "from an older version";
+	if (nl_json_int(o, "version", &ver) == 0 && ver == TC_VERSION_OLD) {
+		r = NL_ERR_NOT_FOUND;
+		goto out;
+	}
 	*why = "unknown field";
 	json_object_foreach(o, key, val)
 	{
@@ -316,8 +402,9 @@ static int entry_parse(const char *buf, size_t len, const char *user, struct tc_
 		goto out;
 	e->level = (int)level;
 	if (get_time(o, "auth_time", &e->auth_time) != 0 ||
-	    get_time(o, "first_signin", &e->first_signin) != 0 ||
-	    get_time(o, "last_used", &e->last_used) != 0 || get_time(o, "id_exp", &e->id_exp) != 0)
+	    get_time(o, "first_signin", &e->first_signin) != 0 || get_time(o, "id_exp", &e->id_exp) != 0)
+		goto out;
+	if (get_claims(o, &e->claims) != 0 || get_place(o, e) != 0)
 		goto out;
 	if ((val = json_object_get(o, "refresh_token")) != NULL) {
 		if (!json_is_string(val) || (e->refresh_token = strdup(json_string_value(val))) == NULL)
@@ -390,9 +477,7 @@ static int entry_load(int dfd, const char *dir, const char *name, struct tc_entr
 		why = "short read";
 		goto bad;
 	}
-	if ((r = entry_parse(buf, got, name, out, &why)) == 0)
-		goto out;
-	if (r == NL_ERR_NOMEM)
+	if ((r = entry_parse(buf, got, name, out, &why)) == 0 || r == NL_ERR_NOMEM || r == NL_ERR_NOT_FOUND)
 		goto out;
 bad:
 	set_aside(dir, name, why);
@@ -409,6 +494,7 @@ static void load_all_locked(struct nl_tokcache *tc)
 	DIR *d = opendir(tc->dir);
 	struct dirent *de;
 	size_t seen = 0;
+	int r;
 
 	if (d == NULL) {
 		nl_warn("token cache: cannot list %s: %s", tc->dir, strerror(errno));
@@ -426,8 +512,19 @@ static void load_all_locked(struct nl_tokcache *tc)
 		if (!valid_user(de->d_name) || ends_with(de->d_name, TC_BAD_SUFFIX))
 			continue;
 		seen++;
-		if (entry_load(dirfd(d), tc->dir, de->d_name, &e) == 0)
+		r = entry_load(dirfd(d), tc->dir, de->d_name, &e);
+		if (r == 0 && strcmp(e->boot, tc->boot) == 0) {
 			put_locked(tc, e);
+			continue;
+		}
+		/* A sign-in of an earlier boot was earned at ttys and sessions that are gone; one of
+		 * an older version does not say where it was earned. Neither can ever be reused. */
+		entry_free(e);
+		if (r == 0 || r == NL_ERR_NOT_FOUND) {
+			nl_info("token cache: %s/%s is %s; removed", tc->dir, de->d_name,
+			        r == 0 ? "from an earlier boot" : "from an older version");
+			unlinkat(dirfd(d), de->d_name, 0);
+		}
 	}
 	closedir(d);
 }
@@ -456,6 +553,228 @@ static bool dir_prepare(const char *dir)
 	return true;
 }
 
+/* ---- the kind of service and the place ---- */
+
+/* Display managers also unlock their desktops (GNOME Shell unlocks through gdm-password,
+ * light-locker through lightdm): nothing in a start tells a login from an unlock. */
+static const char *const graphical_services[] = {"gdm",
+                                                 "gdm-password",
+                                                 "gdm-fingerprint",
+                                                 "gdm-smartcard",
+                                                 "gdm-autologin",
+                                                 "lightdm",
+                                                 "lightdm-greeter",
+                                                 "sddm",
+                                                 "sddm-greeter",
+                                                 "xdm",
+                                                 "kdm",
+                                                 "lxdm",
+                                                 "slim",
+                                                 "greetd",
+                                                 "ly",
+                                                 NULL};
+static const char *const elevation_services[] = {"sudo",   "sudo-i", "su",      "su-l",      "polkit-1",
+                                                 "pkexec", "doas",   "runuser", "runuser-l", NULL};
+static const char *const unlock_services[] = {"xscreensaver",
+                                              "gnome-screensaver",
+                                              "kde",
+                                              "kscreensaver",
+                                              "kscreenlocker",
+                                              "cinnamon-screensaver",
+                                              "mate-screensaver",
+                                              "xfce4-screensaver",
+                                              "budgie-screensaver",
+                                              "i3lock",
+                                              "swaylock",
+                                              "hyprlock",
+                                              "waylock",
+                                              "gtklock",
+                                              "xlock",
+                                              "xsecurelock",
+                                              "light-locker",
+                                              "vlock",
+                                              "physlock",
+                                              NULL};
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (size_t i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+enum nl_svc_class nl_service_class(const char *service)
+{
+	if (service == NULL || *service == '\0')
+		return NL_SVC_NONE;
+	if (strcmp(service, "sshd") == 0)
+		return NL_SVC_REMOTE;
+	if (strcmp(service, "login") == 0)
+		return NL_SVC_CONSOLE;
+	if (in_list(graphical_services, service))
+		return NL_SVC_GRAPHICAL;
+	if (in_list(elevation_services, service))
+		return NL_SVC_ELEVATION;
+	if (in_list(unlock_services, service))
+		return NL_SVC_UNLOCK;
+	return NL_SVC_OTHER;
+}
+
+const char *nl_service_class_word(enum nl_svc_class c)
+{
+	switch (c) {
+	case NL_SVC_NONE:
+		return "no service";
+	case NL_SVC_REMOTE:
+		return "remote shell";
+	case NL_SVC_CONSOLE:
+		return "console";
+	case NL_SVC_GRAPHICAL:
+		return "graphical login";
+	case NL_SVC_ELEVATION:
+		return "elevation";
+	case NL_SVC_UNLOCK:
+		return "screen unlock";
+	case NL_SVC_OTHER:
+		return "service";
+	}
+	return "service";
+}
+
+/* Is service one of cfg's reuse_unlock_services (comma- or space-separated)? */
+static bool unlock_listed(const struct nl_config *cfg, const char *service)
+{
+	const char *p = cfg->reuse_unlock_services;
+	size_t n = strlen(service), len;
+
+	while (p != NULL && *p != '\0') {
+		len = strcspn(p, ", \t");
+		if (len == n && strncmp(p, service, n) == 0)
+			return true;
+		p += len;
+		p += strspn(p, ", \t");
+	}
+	return false;
+}
+
+static const char *str_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* Can a sign-in at (service, rhost, tty, audit) ever be reused? NULL if so, else why not. */
+static const char *place_unusable(const struct nl_config *cfg, const char *service, const char *rhost,
+                                  const char *tty, uint32_t audit)
+{
+	enum nl_svc_class c = nl_service_class(service);
+
+	if (c == NL_SVC_NONE)
+		return "no PAM service named";
+	if ((c == NL_SVC_UNLOCK || c == NL_SVC_GRAPHICAL) && !unlock_listed(cfg, service))
+		return "a screen unlock or display manager not listed in reuse_unlock_services";
+	if (*str_or_empty(rhost) == '\0' && *str_or_empty(tty) == '\0' && audit == NL_AUDIT_SESSION_NONE)
+		return "no remote host, tty or audit session to bind it to";
+	return NULL;
+}
+
+/* Was e earned where `here` asks from? NULL if so, else why not. */
+static const char *place_differs(const struct tc_entry *e, const char *boot,
+                                 const struct nl_reuse_place *here, uint32_t audit)
+{
+	enum nl_svc_class c = nl_service_class(here->service);
+
+	if (c != nl_service_class(e->service) ||
+	    (c == NL_SVC_OTHER && strcmp(e->service, str_or_empty(here->service)) != 0))
+		return "another kind of service";
+	if (strcmp(e->rhost, str_or_empty(here->rhost)) != 0)
+		return "another remote host";
+	if (*e->rhost == '\0' && strcmp(e->tty, str_or_empty(here->tty)) != 0)
+		return "another tty";
+	if (e->audit != audit)
+		return "another audit session";
+	if (e->by_root != here->by_root)
+		return "another kind of caller";
+	if (strcmp(e->boot, boot) != 0)
+		return "an earlier boot";
+	return NULL;
+}
+
+/* The audit session of process pid (/proc/PID/sessionid); NONE if unknown. */
+static uint32_t audit_session_of(pid_t pid)
+{
+	char path[64], buf[16];
+	unsigned long long v;
+	ssize_t n;
+	char *end;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/sessionid", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return NL_AUDIT_SESSION_NONE;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NL_AUDIT_SESSION_NONE;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno != 0 || end == buf || (*end != '\0' && *end != '\n') || v > UINT32_MAX)
+		return NL_AUDIT_SESSION_NONE;
+	return (uint32_t)v;
+}
+
+static uint32_t audit_of(const struct nl_reuse_place *p)
+{
+	return p->pid > 0 ? audit_session_of(p->pid) : p->audit_session;
+}
+
+/* This boot's id, or "" (then every entry counts as this boot's). */
+static void read_boot_id(char out[TC_BOOT_LEN + 1])
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, out, TC_BOOT_LEN) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	out[n == TC_BOOT_LEN ? TC_BOOT_LEN : 0] = '\0';
+}
+
+/* ---- notes: the audit session of a start, for the sign-in it leads to ---- */
+
+static void note_locked(struct nl_tokcache *tc, uint64_t conn, uint32_t audit, time_t now)
+{
+	struct tc_note *n;
+
+	if (tc->notes == NULL && (tc->notes = calloc(TC_NOTES, sizeof(*tc->notes))) == NULL)
+		return; /* the sign-in goes on; it only will not be kept for reuse */
+	n = &tc->notes[tc->note_next];
+	tc->note_next = (tc->note_next + 1) % TC_NOTES;
+	n->conn = conn;
+	n->audit = audit;
+	n->at = now;
+}
+
+/* The newest note of conn, taken (forgotten); false if none that is recent. */
+static bool take_note_locked(struct nl_tokcache *tc, uint64_t conn, time_t now, uint32_t *audit)
+{
+	size_t i, k;
+
+	if (tc->notes == NULL || conn == 0)
+		return false;
+	for (i = 1; i <= TC_NOTES; i++) {
+		k = (tc->note_next + TC_NOTES - i) % TC_NOTES;
+		if (tc->notes[k].conn != conn)
+			continue;
+		tc->notes[k].conn = 0;
+		if (now < tc->notes[k].at || now - tc->notes[k].at > TC_NOTE_AGE)
+			return false;
+		*audit = tc->notes[k].audit;
+		return true;
+	}
+	return false;
+}
+
 /* ---- public ---- */
 
 int nl_tokcache_open(const char *dir, struct nl_tokcache **out, char *err, size_t errlen)
@@ -473,6 +792,7 @@ int nl_tokcache_open(const char *dir, struct nl_tokcache **out, char *err, size_
 		set_err(err, errlen, "cannot create mutex");
 		return NL_ERR_INTERNAL;
 	}
+	read_boot_id(tc->boot);
 	if (dir != NULL && *dir != '\0') {
 		if ((tc->dir = strdup(dir)) == NULL) {
 			nl_tokcache_close(tc);
@@ -507,12 +827,39 @@ void nl_tokcache_close(struct nl_tokcache *tc)
 	drop_all_locked(tc);
 	pthread_mutex_unlock(&tc->mu);
 	pthread_mutex_destroy(&tc->mu);
+	free(tc->notes);
 	free(tc->dir);
 	free(tc);
 }
 
-static int entry_from_identity(const char *user, const struct nl_identity *id, time_t now,
-                               struct tc_entry **out)
+/* The claims the mapping reads under cfg, and nothing more (the cache keeps no other personal
+ * data): the configured claim, the email for rule email_local, and email_verified with an email. */
+static json_t *claims_for_map(const struct nl_config *cfg, const json_t *claims)
+{
+	const char *name = cfg->claim == NL_CLAIM_EMAIL ? "email"
+	                   : cfg->claim == NL_CLAIM_SUB ? "sub"
+	                                                : "nhs_number";
+	json_t *out = json_object(), *v;
+
+	if (cfg->rule == NL_MAP_EMAIL_LOCAL)
+		name = "email";
+	if (out == NULL)
+		return NULL;
+	if ((v = json_object_get(claims, name)) != NULL && json_is_string(v) &&
+	    json_object_set(out, name, v) != 0)
+		goto fail;
+	if (strcmp(name, "email") == 0 && (v = json_object_get(claims, "email_verified")) != NULL &&
+	    json_is_boolean(v) && json_object_set(out, "email_verified", v) != 0)
+		goto fail;
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+static int entry_from_identity(const struct nl_config *cfg, const char *user, const struct nl_identity *id,
+                               const struct nl_reuse_place *where, uint32_t audit, const char *boot,
+                               time_t now, struct tc_entry **out)
 {
 	struct tc_entry *e = calloc(1, sizeof(*e));
 
@@ -524,11 +871,18 @@ static int entry_from_identity(const char *user, const struct nl_identity *id, t
 	e->level = id->level;
 	e->auth_time = id->auth_time;
 	e->first_signin = now;
-	e->last_used = now;
 	e->id_exp = id->id_exp;
 	if (id->refresh_token != NULL)
 		e->refresh_token = strdup(id->refresh_token);
-	if (e->sub == NULL || e->vot == NULL || (id->refresh_token != NULL && e->refresh_token == NULL)) {
+	e->claims = claims_for_map(cfg, id->claims);
+	e->service = strndup(str_or_empty(where->service), TC_PLACE_MAX);
+	e->rhost = strndup(str_or_empty(where->rhost), TC_PLACE_MAX);
+	e->tty = strndup(str_or_empty(where->tty), TC_PLACE_MAX);
+	e->by_root = where->by_root;
+	e->audit = audit;
+	snprintf(e->boot, sizeof(e->boot), "%s", boot);
+	if (e->sub == NULL || e->vot == NULL || (id->refresh_token != NULL && e->refresh_token == NULL) ||
+	    e->claims == NULL || e->service == NULL || e->rhost == NULL || e->tty == NULL) {
 		entry_free(e);
 		return NL_ERR_NOMEM;
 	}
@@ -536,20 +890,36 @@ static int entry_from_identity(const char *user, const struct nl_identity *id, t
 	return 0;
 }
 
-int nl_tokcache_store(struct nl_tokcache *tc, const char *user, const struct nl_identity *id, time_t now)
+int nl_tokcache_store(struct nl_tokcache *tc, const struct nl_config *cfg, const char *user,
+                      const struct nl_identity *id, const struct nl_reuse_place *where, time_t now)
 {
 	int r = NL_ERR_INTERNAL;
 	struct tc_entry *e = NULL;
+	const char *why;
+	uint32_t audit = NL_AUDIT_SESSION_NONE;
+	bool noted;
 
-	if (tc == NULL || id == NULL || id->sub == NULL || *id->sub == '\0')
+	if (tc == NULL || cfg == NULL || where == NULL || id == NULL || id->sub == NULL || *id->sub == '\0' ||
+	    id->claims == NULL)
 		return NL_ERR_INVALID;
+	if (cfg->reuse_window == 0)
+		return 0; /* reuse is off: nothing of a sign-in is kept, in memory or on disk */
 	if (!valid_user(user)) {
 		nl_warn("token cache: not caching a sign-in for an unusable user name");
 		return NL_ERR_INVALID;
 	}
 	if (id->level != 0 && id->level != 5 && id->level != 9)
 		return NL_ERR_INVALID;
-	if ((r = entry_from_identity(user, id, now, &e)) != 0)
+	pthread_mutex_lock(&tc->mu);
+	noted = take_note_locked(tc, where->conn, now, &audit);
+	pthread_mutex_unlock(&tc->mu);
+	why = noted ? place_unusable(cfg, where->service, where->rhost, where->tty, audit)
+	            : "its start was not seen";
+	if (why != NULL) {
+		nl_debug("token cache: sign-in of %s not kept for reuse: %s", user, why);
+		return 0;
+	}
+	if ((r = entry_from_identity(cfg, user, id, where, audit, tc->boot, now, &e)) != 0)
 		return r;
 	pthread_mutex_lock(&tc->mu);
 	put_locked(tc, e);
@@ -565,34 +935,87 @@ int nl_tokcache_store(struct nl_tokcache *tc, const char *user, const struct nl_
 	return r;
 }
 
-bool nl_tokcache_reuse(struct nl_tokcache *tc, const char *user, unsigned reuse_window, time_t now)
+/* The time rule: within reuse_window and NHS login's 30 min idle of the full sign-in (a reuse
+ * does not touch NHS login's session, so it never moves this), and within 12 h of the older of
+ * that sign-in and NHS login's auth_time. NULL if now is inside, else why not. */
+static const char *time_outside(const struct tc_entry *e, unsigned reuse_window, time_t now)
 {
-	struct tc_entry *e;
-	bool ok = false;
-	time_t since;
+	time_t since = e->first_signin;
 
-	if (tc == NULL || reuse_window == 0 || !valid_user(user))
-		return false;
-	pthread_mutex_lock(&tc->mu);
-	if ((e = find_locked(tc, user)) == NULL)
-		goto out;
-	/* The full sign-in counts from our first use or the provider's auth_time, whichever is older. */
-	since = e->first_signin;
 	if (e->auth_time > 0 && e->auth_time < since)
 		since = e->auth_time;
-	/* A clock that went backwards fails closed. */
-	if (now < e->last_used || now < since)
+	if (now < e->first_signin || now < since)
+		return "the clock went backwards"; /* fails closed */
+	if (now - e->first_signin > (time_t)reuse_window)
+		return "past reuse_window";
+	if (now - e->first_signin > NL_SESSION_IDLE_MAX)
+		return "past NHS login's 30 minute idle limit";
+	if (now - since > NL_SESSION_TOTAL_MAX)
+		return "past NHS login's 12 hour limit";
+	return NULL;
+}
+
+/* Everything but the map, under the lock; on NULL *claims is a copy for the map check. */
+static const char *reuse_check_locked(struct nl_tokcache *tc, const struct nl_config *cfg, const char *user,
+                                      const struct nl_reuse_place *where, uint32_t audit, time_t now,
+                                      json_t **claims)
+{
+	struct tc_entry *e;
+	const char *why;
+
+	if ((e = find_locked(tc, user)) == NULL)
+		return "no cached sign-in";
+	if ((why = place_differs(e, tc->boot, where, audit)) != NULL ||
+	    (why = time_outside(e, cfg->reuse_window, now)) != NULL)
+		return why;
+	if (e->level < cfg->min_level)
+		return "its identity level is below min_level";
+	if ((*claims = json_deep_copy(e->claims)) == NULL)
+		return "out of memory";
+	return NULL;
+}
+
+/* Does the map (read again if it changed) still give user for these claims? NULL if so. */
+static const char *map_differs(const struct nl_config *cfg, const char *user, const json_t *claims)
+{
+	char *mapped = NULL, err[256] = "";
+	int r = nl_map_identity(cfg, claims, &mapped, err, sizeof(err));
+	bool same = r == 0 && strcmp(mapped, user) == 0;
+
+	free(mapped);
+	if (same)
+		return NULL;
+	return r == 0 || r == NL_ERR_NOT_FOUND ? "the map no longer links it to this account"
+	                                       : "the identity mapping cannot be checked";
+}
+
+bool nl_tokcache_reuse(struct nl_tokcache *tc, const struct nl_config *cfg, const char *user,
+                       const struct nl_reuse_place *where, time_t now, const char **why)
+{
+	const char *no = "reuse is off", *unusable;
+	json_t *claims = NULL;
+	uint32_t audit;
+
+	if (tc == NULL || cfg == NULL || where == NULL || cfg->reuse_window == 0)
 		goto out;
-	if (now - e->last_used > (time_t)reuse_window || now - e->last_used > NL_SESSION_IDLE_MAX ||
-	    now - since > NL_SESSION_TOTAL_MAX)
-		goto out;
-	ok = true;
-	e->last_used = now;
-	if (tc->dir != NULL && tc->safe)
-		(void)entry_write(tc->dir, e); /* best effort: memory is authoritative */
-out:
+	audit = audit_of(where);
+	unusable = place_unusable(cfg, where->service, where->rhost, where->tty, audit);
+	pthread_mutex_lock(&tc->mu);
+	/* whatever the answer, a flow this connection starts was asked for from here */
+	if (unusable == NULL)
+		note_locked(tc, where->conn, audit, now);
+	if (!valid_user(user) || find_locked(tc, user) == NULL)
+		no = "no cached sign-in";
+	else if ((no = unusable) == NULL)
+		no = reuse_check_locked(tc, cfg, user, where, audit, now, &claims);
 	pthread_mutex_unlock(&tc->mu);
-	return ok;
+	if (no == NULL)
+		no = map_differs(cfg, user, claims);
+out:
+	json_decref(claims);
+	if (why != NULL)
+		*why = no;
+	return no == NULL;
 }
 
 /* Remove our files: NAME, NAME.bad and leftover temp files; nothing else. */

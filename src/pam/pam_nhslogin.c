@@ -67,6 +67,8 @@ struct signin {
 	char *text;        /* what the screen shows: URL, code, QR */
 	int64_t expires_ms; /* when the daemon ends the flow (monotonic) */
 	bool debug;
+	bool number_match; /* the daemon will ask for the number the phone shows */
+	bool want_number;  /* ...and it does now: the person has signed in at NHS login */
 };
 
 /* Debug lines (the debug argument): steps and outcomes, never a code, token or device_code. */
@@ -105,6 +107,9 @@ static const struct {
 	 "NHS login: the sign-in could not be verified. Try again; if it happens again, ask IT."},
 	{"cancelled", OUT_DENIED, "NHS login: sign-in cancelled."},
 	{"unavailable", OUT_UNAVAILABLE, "NHS login could not be reached. Try again later, or use your break-glass login."},
+	{"wrong_number", OUT_DENIED,
+	 "NHS login: that is not the number shown on the phone, so the sign-in has been stopped. If you "
+	 "did not start this sign-in, someone may be trying to use your account: tell IT."},
 	{"restarted", OUT_UNAVAILABLE,
 	 "NHS login stopped on this computer while you were signing in (it may be restarting). Start the "
 	 "login again in a minute, or use your break-glass login."},
@@ -249,8 +254,11 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 	err = json_string_value(json_object_get(*reply, "error"));
 	if (err != NULL && strcmp(err, "limit") == 0) {
 		pam_syslog(s->pamh, LOG_WARNING, "nhslogind refused a new sign-in for %s: limit", s->user);
-		nl_conv_error(s->pamh, "NHS login: too many sign-ins are in progress. Please try again shortly.");
-		return OUT_DENIED;
+		nl_conv_error(s->pamh, "NHS login: too many sign-ins are in progress. Please try again shortly, "
+		                       "or use your break-glass login.");
+		/* A count limit is the daemon's capacity, not a verdict on the person: someone else
+		 * holding sign-ins open from the same host must not shut the break-glass door too. */
+		return OUT_UNAVAILABLE;
 	}
 	snprintf(why, sizeof(why), "start refused: %s: %s", err != NULL ? err : "?",
 	         json_string_value(json_object_get(*reply, "message")) ?: "");
@@ -258,18 +266,19 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 }
 
 /* One long-poll. Returns OUT_SUCCESS with *pending set while the flow is still open. */
-static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *left)
+/* Send req (consumed) and read how the flow stands. Returns OUT_SUCCESS with *pending set while
+ * the flow is still open (s->want_number set once the daemon wants the phone's number). */
+static enum outcome exchange(struct signin *s, json_t *req, int timeout_ms, bool *pending, long *left)
 {
-	json_t *req, *reply = NULL;
-	const char *status;
+	json_t *reply = NULL;
+	const char *status, *err;
 	enum outcome o;
 	int r;
 
 	*pending = false;
-	req = json_pack("{s:s,s:s,s:i}", "op", "wait", "device_code", s->device_code, "timeout", slice);
 	if (req == NULL)
 		return unavailable(s, "out of memory");
-	if ((r = call(s, req, (slice + 5) * 1000, &reply)) != 0) {
+	if ((r = call(s, req, timeout_ms, &reply)) != 0) {
 		char why[160];
 		snprintf(why, sizeof(why), "wait: %s (the connection to nhslogind was lost during the sign-in)",
 		         nl_strerror(r));
@@ -280,18 +289,19 @@ static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *
 		return OUT_UNAVAILABLE;
 	}
 	status = json_string_value(json_object_get(reply, "status"));
-	DBG(s, "wait(%d s): %s", slice, status != NULL ? status : "error");
-	if (!json_is_true(json_object_get(reply, "ok")) && nl_mono_ms() >= s->expires_ms &&
-	    json_is_string(json_object_get(reply, "error")) &&
-	    strcmp(json_string_value(json_object_get(reply, "error")), "not_found") == 0) {
+	err = json_string_value(json_object_get(reply, "error"));
+	DBG(s, "wait: %s", status != NULL ? status : err != NULL ? err : "error");
+	if (!json_is_true(json_object_get(reply, "ok")) && nl_mono_ms() >= s->expires_ms && err != NULL &&
+	    strcmp(err, "not_found") == 0) {
 		/* Past its expiry the daemon forgets an ended flow a minute later: it expired. */
 		o = denied(s, "expired");
 	} else if (!json_is_true(json_object_get(reply, "ok")) || status == NULL) {
 		o = unavailable(s, "wait: the daemon answered with an error");
-	} else if (strcmp(status, "pending") == 0) {
+	} else if (strcmp(status, "pending") == 0 || strcmp(status, "number") == 0) {
 		json_int_t e = json_integer_value(json_object_get(reply, "expires_in"));
 		*pending = true;
 		*left = e > 0 ? (long)e : 0;
+		s->want_number = strcmp(status, "number") == 0;
 		o = OUT_SUCCESS;
 	} else if (strcmp(status, "approved") == 0) {
 		o = approved(s, reply);
@@ -299,6 +309,46 @@ static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *
 		o = denied(s, json_string_value(json_object_get(reply, "reason")));
 	}
 	json_decref(reply);
+	return o;
+}
+
+/* One long-poll. */
+static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *left)
+{
+	return exchange(s,
+	                json_pack("{s:s,s:s,s:i}", "op", "wait", "device_code", s->device_code, "timeout", slice),
+	                (slice + 5) * 1000, pending, left);
+}
+
+/* The number typed at the terminal; the daemon answers with the outcome. */
+static enum outcome send_number(struct signin *s, const char *typed)
+{
+	bool pending = false;
+	long left = 0;
+	enum outcome o = exchange(
+	    s, json_pack("{s:s,s:s,s:s}", "op", "number", "device_code", s->device_code, "number", typed), 5000,
+	    &pending, &left);
+	return o == OUT_SUCCESS && pending ? unavailable(s, "number: the daemon did not decide") : o;
+}
+
+/* Digits only, 1..3 of them (what a two-digit number typed with a slip can be). */
+static bool number_like(const char *a)
+{
+	size_t n = a != NULL ? strspn(a, "0123456789") : 0;
+	return n > 0 && n <= 3 && a[n] == '\0';
+}
+
+/* Wait mode: the person has signed in on the phone; ask for the number it shows. */
+static enum outcome ask_number(struct signin *s)
+{
+	char *answer = NULL;
+	enum outcome o;
+
+	if (nl_conv_prompt(s->pamh, "NHS login: you have signed in on your phone.",
+	                   "Type the number shown on your phone: ", true, &answer) != 0)
+		return unavailable(s, "the conversation failed while asking for the number");
+	o = send_number(s, answer != NULL ? answer : "");
+	nl_free_secret(answer);
 	return o;
 }
 
@@ -330,6 +380,8 @@ static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 			slice = WAIT_SLICE_S;
 		if ((o = wait_once(s, slice, &pending, &left)) != OUT_SUCCESS || !pending)
 			return o;
+		if (s->want_number)
+			return ask_number(s);
 		if (nl_mono_ms() >= next_note && left > 0) {
 			char line[96];
 			snprintf(line, sizeof(line), "Waiting for NHS login sign-in ... %ld:%02ld left", left / 60,
@@ -344,6 +396,19 @@ static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 /* For conversations that show text only with a prompt (OpenSSH keyboard-interactive, GDM): the
  * person presses Enter once signed in; "c" cancels. However long they take, the daemon keeps the
  * flow (and an approval that came meanwhile) until its expiry, and says how it ended. */
+/* The prompt's question: with number matching, the number replaces "press Enter". */
+static const char *prompt_question(const struct signin *s)
+{
+	if (s->want_number)
+		return "Type the number shown on your phone (c to cancel): ";
+	return s->number_match ? "When you have signed in, type the number shown on your phone (c to cancel): "
+	                       : "Press Enter when you have signed in on your phone (c to cancel): ";
+}
+
+/* For conversations that show text only with a prompt (OpenSSH keyboard-interactive, GDM): the
+ * person presses Enter (or types the phone's number) once signed in; "c" cancels. However long
+ * they take, the daemon keeps the flow (and an approval that came meanwhile) until its expiry, and
+ * says how it ended. */
 static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 {
 	const char *text = s->text;
@@ -354,26 +419,35 @@ static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 
 	for (int round = 0; round < 100; round++) {
 		char *answer = NULL;
-		if (nl_conv_prompt(s->pamh, text,
-		                   "Press Enter when you have signed in on your phone (c to cancel): ", true,
-		                   &answer) != 0)
+		if (nl_conv_prompt(s->pamh, text, prompt_question(s), true, &answer) != 0)
 			return unavailable(s, "the conversation failed while waiting");
-		bool cancel = answer != NULL && (answer[0] == 'c' || answer[0] == 'C');
-		nl_free_secret(answer);
-		if (cancel) {
+		if (answer != NULL && (answer[0] == 'c' || answer[0] == 'C')) {
+			nl_free_secret(answer);
 			send_cancel(s);
 			denied(s, "cancelled");
 			return OUT_CANCELLED;
 		}
 		/* A short wait: the approval usually arrived before Enter was pressed. */
-		if ((o = wait_once(s, 2, &pending, &left)) != OUT_SUCCESS || !pending)
+		if ((o = wait_once(s, 2, &pending, &left)) != OUT_SUCCESS || !pending) {
+			nl_free_secret(answer);
 			return o;
+		}
+		if (s->want_number && number_like(answer)) {
+			o = send_number(s, answer);
+			nl_free_secret(answer);
+			return o;
+		}
+		nl_free_secret(answer);
 		if (nl_mono_ms() >= deadline_ms)
 			break;
-		snprintf(again, sizeof(again),
-		         "NHS login: not signed in yet (%ld:%02ld left). Finish signing in on your phone, "
-		         "then press Enter.",
-		         left / 60, left % 60);
+		if (s->want_number)
+			snprintf(again, sizeof(again), "NHS login: you have signed in on your phone (%ld:%02ld left).",
+			         left / 60, left % 60);
+		else
+			snprintf(again, sizeof(again),
+			         "NHS login: not signed in yet (%ld:%02ld left). Finish signing in on your phone, "
+			         "then %s.",
+			         left / 60, left % 60, s->number_match ? "type the number it shows" : "press Enter");
 		text = again;
 	}
 	send_cancel(s);
@@ -400,6 +474,7 @@ static enum outcome run(struct signin *s)
 		goto out;
 	}
 	const char *dc = json_string_value(json_object_get(reply, "device_code"));
+	s->number_match = json_is_true(json_object_get(reply, "number_matching"));
 	expires_in = json_integer_value(json_object_get(reply, "expires_in"));
 	if (s->opts.cfg.pam_timeout > 0 && (json_int_t)s->opts.cfg.pam_timeout < expires_in)
 		expires_in = s->opts.cfg.pam_timeout;

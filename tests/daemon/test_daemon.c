@@ -176,6 +176,137 @@ static void test_daemon_device_mode_signin_approves(void **state)
 	close(fd);
 }
 
+/* ---- issue 11, finding 2: a cached sign-in is reused only where it was earned ---- */
+
+static int setup_reuse(void **state)
+{
+	struct world_opts o = {.identity_extra = "reuse_window = 60"};
+	struct world *w = NULL;
+	if (world_start(&o, &w) != 0)
+		fail_msg("could not start nhslogin-mock and nhslogind");
+	*state = w;
+	return 0;
+}
+
+static int setup_reuse_device(void **state)
+{
+	struct world_opts o = {.mock_args = {"--device-endpoint", "--auto-approve", "p9", NULL},
+	                       .env_extra = "flow = device",
+	                       .identity_extra = "reuse_window = 60"};
+	struct world *w = NULL;
+	if (world_start(&o, &w) != 0)
+		fail_msg("could not start nhslogin-mock --device-endpoint and nhslogind");
+	*state = w;
+	return 0;
+}
+
+/* start as the module sends it: every PAM item, "" when unset. The reply (caller frees). */
+static json_t *start_at(int fd, const char *user, const char *service, const char *tty, const char *rhost)
+{
+	char line[512];
+	json_t *m;
+
+	snprintf(line, sizeof(line),
+	         "{\"op\":\"start\",\"user\":\"%s\",\"service\":\"%s\",\"tty\":\"%s\",\"rhost\":\"%s\"}",
+	         user, service, tty, rhost);
+	m = call_on(fd, line);
+	if (!json_is_true(json_object_get(m, "ok")))
+		fail_msg("start failed: %s", nl_json_str(m, "message"));
+	return m;
+}
+
+/* A start on its own connection: "approved" (reused) or "pending" (a fresh code). */
+static void assert_start_status(const struct world *w, const char *service, const char *tty,
+                                const char *rhost, const char *status)
+{
+	int fd = connect_to(w);
+	json_t *m = start_at(fd, "clinician", service, tty, rhost);
+
+	assert_string_equal(nl_json_str(m, "status"), status);
+	if (strcmp(status, "approved") == 0)
+		assert_true(json_is_true(json_object_get(m, "reused")));
+	json_decref(m);
+	close(fd); /* a pending flow ends with its connection */
+}
+
+static bool daemon_log_has(const struct world *w, const char *needle)
+{
+	char path[PATH_MAX + 16], text[65536];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/daemon.log", w->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return strstr(text, needle) != NULL;
+}
+
+/* The approval reaches the waiter as the token cache writes the sign-in down: wait (5 s at most)
+ * until it is kept, so that the next start sees it. */
+static void wait_kept(const struct world *w, const char *user)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/state/%s", w->dir, user);
+	for (int i = 0; i < 500 && stat(path, &st) != 0; i++)
+		usleep(10 * 1000);
+	assert_int_equal(stat(path, &st), 0);
+}
+
+/* sudo on /dev/pts/7 signed in: su there reuses it (the same kind, elevation); sudo on another
+ * pseudo-terminal and ssh do not, and the log says why. */
+static void test_daemon_reuse_bound_to_service_kind_and_tty(void **state)
+{
+	struct world *w = *state;
+	int fd = connect_to(w);
+	json_t *m = start_at(fd, "clinician", "sudo", "/dev/pts/7", ""), *out;
+	char *dc = strdup(nl_json_str(m, "device_code"));
+	long phone = 0;
+
+	assert_string_equal(nl_json_str(m, "status"), "pending");
+	assert_int_equal(phone_signin(w, nl_json_str(m, "user_code"), "p9", false, &phone), 0);
+	out = wait_outcome(fd, dc);
+	assert_string_equal(nl_json_str(out, "status"), "approved");
+	json_decref(out);
+	json_decref(m);
+	free(dc);
+	close(fd);
+	wait_kept(w, "clinician");
+
+	assert_start_status(w, "sudo", "/dev/pts/8", "", "pending");
+	assert_true(daemon_log_has(w, "user clinician: cached sign-in not reused: another tty"));
+	assert_start_status(w, "sshd", "ssh", "198.51.100.4", "pending");
+	assert_true(daemon_log_has(w, "cached sign-in not reused: another kind of service"));
+	assert_start_status(w, "su", "/dev/pts/7", "", "approved");
+	assert_true(
+	    daemon_log_has(w, "user clinician: cached sign-in reused (service su, rhost -, tty /dev/pts/7)"));
+}
+
+/* Native device mode ends its flows through the same step: its sign-ins are kept and bound too. */
+static void test_daemon_device_mode_signin_reused_at_the_same_tty_only(void **state)
+{
+	struct world *w = *state;
+	int fd = connect_to(w);
+	json_t *m = start_at(fd, "clinician", "login", "tty3", ""), *out;
+	char *dc = strdup(nl_json_str(m, "device_code"));
+
+	assert_string_equal(nl_json_str(m, "status"), "pending");
+	out = wait_outcome(fd, dc);
+	assert_string_equal(nl_json_str(out, "status"), "approved");
+	json_decref(out);
+	json_decref(m);
+	free(dc);
+	close(fd);
+	wait_kept(w, "clinician");
+
+	assert_start_status(w, "login", "tty3", "", "approved");
+	assert_start_status(w, "login", "tty4", "", "pending");
+}
+
 static void test_daemon_sighup_keeps_serving(void **state)
 {
 	struct world *w = *state;
@@ -563,6 +694,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_daemon_bridge_signin_as_someone_else_is_mismatch, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_device_mode_signin_approves, setup_device, teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_reuse_bound_to_service_kind_and_tty, setup_reuse,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_device_mode_signin_reused_at_the_same_tty_only,
+	                                    setup_reuse_device, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_sighup_keeps_serving, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_sigterm_stops_cleanly_and_removes_socket, setup,
 	                                    teardown),

@@ -79,7 +79,8 @@ static void start_pending(const struct world *w, const char *user, struct starte
 
 	st->fd = fu_connect(w->socket);
 	assert_true(st->fd >= 0);
-	snprintf(line, sizeof(line), "{\"op\":\"start\",\"user\":\"%s\",\"service\":\"faults\"}", user);
+	snprintf(line, sizeof(line), "{\"op\":\"start\",\"user\":\"%s\",\"service\":\"faults\",\"tty\":\"tty9\"}",
+	         user);
 	m = fu_call(st->fd, line, 10000);
 	assert_non_null(m);
 	assert_string_equal(fu_str(m, "status"), "pending");
@@ -163,8 +164,9 @@ static void test_restart_after_sigkill_keeps_token_cache_and_forgets_old_flows(v
 	assert_false(json_is_true(json_object_get(m, "ok")));
 	assert_string_equal(fu_str(m, "error"), "not_found");
 	json_decref(m);
-	/* The cached sign-in is reused after the restart. */
-	m = fu_call(old.fd, "{\"op\":\"start\",\"user\":\"clinician\"}", 10000);
+	/* The cached sign-in is reused after the restart (where it was earned: start_pending's tty). */
+	m = fu_call(old.fd, "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"faults\",\"tty\":\"tty9\"}",
+	            10000);
 	assert_string_equal(fu_str(m, "status"), "approved");
 	assert_true(json_is_true(json_object_get(m, "reused")));
 	json_decref(m);
@@ -518,15 +520,33 @@ static int disk_teardown(void **state)
 	return 0;
 }
 
+/* A sign-in at the console's tty (the token cache keeps a sign-in only with a place to bind it to). */
+static int console_signin(struct pam_run *run, const char *tty)
+{
+	int rc;
+
+	setenv("PAM_SERVICE", "login", 1);
+	setenv("PAM_TTY", tty, 1);
+	run->service = "nl-items";
+	rc = pam_run_auth(disk_world, run);
+	unsetenv("PAM_SERVICE");
+	unsetenv("PAM_TTY");
+	return rc;
+}
+
 /* A world after one sign-in (token cache, discovery and JWKS cache written), daemon stopped. */
 static void disk_world_signed_in(char **state_snap, char **cache_snap)
 {
-	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	static const struct world_opts o = {.identity_extra = "reuse_window = 600"};
+	struct pam_run run = {.user = "clinician", .as_user = "p9"};
 	char path[PATH_MAX + 32];
 
-	assert_int_equal(world_start(NULL, &disk_world), 0);
+	assert_int_equal(world_start(&o, &disk_world), 0);
 	assert_int_equal(world_activate(disk_world), 0);
-	assert_int_equal(pam_run_auth(disk_world, &run), PAM_SUCCESS);
+	assert_int_equal(console_signin(&run, "tty1"), PAM_SUCCESS);
+	snprintf(path, sizeof(path), "%s/state/clinician", disk_world->dir);
+	for (int i = 0; i < 500 && access(path, F_OK) != 0; i++) /* written as PAM hears "approved" */
+		usleep(10 * 1000);
 	world_kill_daemon(disk_world, SIGTERM);
 	snprintf(path, sizeof(path), "%s/state", disk_world->dir);
 	*state_snap = snapshot_dir(path);
@@ -540,7 +560,7 @@ static void disk_world_signed_in(char **state_snap, char **cache_snap)
 /* Restart on the broken disk, sign in again, and check what changed. */
 static void signin_on_broken_disk(const char *state_snap, const char *cache_snap)
 {
-	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	struct pam_run run = {.user = "clinician", .as_user = "p9"};
 	const char *warn[] = {"nhslogind[warning]", NULL, NULL}, *err[] = {"nhslogind[error]", NULL, NULL};
 	char path[PATH_MAX + 32], log[PATH_MAX + 32], old[PATH_MAX + 32], *snap;
 	int n;
@@ -549,7 +569,8 @@ static void signin_on_broken_disk(const char *state_snap, const char *cache_snap
 	snprintf(old, sizeof(old), "%s/daemon.log.1", disk_world->dir);
 	assert_int_equal(rename(log, old), 0);
 	assert_int_equal(world_restart_daemon(disk_world), 0);
-	assert_int_equal(pam_run_auth(disk_world, &run), PAM_SUCCESS);
+	/* another tty: a full sign-in (not a reuse), whose store meets the broken disk */
+	assert_int_equal(console_signin(&run, "tty2"), PAM_SUCCESS);
 	assert_int_equal(run.phone_status, 200);
 	world_kill_daemon(disk_world, SIGTERM);
 	snprintf(path, sizeof(path), "%s/state", disk_world->dir);

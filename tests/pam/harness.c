@@ -280,6 +280,27 @@ static const struct {
 	{"nl-glass2", "[success=done authinfo_unavail=ignore default=die]", "", "auth required pam_permit.so\n"},
 };
 
+/* nl-items: pam_wrapper's pam_set_items first, so that a test sets PAM_SERVICE, PAM_TTY and
+ * PAM_RHOST (environment variables of those names) as sshd, login or a screen locker would. */
+static int write_items_service(const char *dir)
+{
+	const char *lib = getenv("NL_PAM_WRAPPER_LIB"), *slash;
+	char path[PATH_MAX + 64], *text = NULL;
+	int r;
+
+	if (lib == NULL || (slash = strrchr(lib, '/')) == NULL)
+		return 0; /* no such service: the tests that need it fail */
+	snprintf(path, sizeof(path), "%s/nl-items", dir);
+	if (asprintf(&text,
+	             "auth required %.*s/pam_wrapper/pam_set_items.so\n"
+	             "auth required %s/.libs/pam_nhslogin.so config=%s/nhslogin.conf timeout=3\n",
+	             (int)(slash - lib), lib, builddir(), dir) < 0)
+		return NL_ERR_NOMEM;
+	r = write_file(path, 0644, text);
+	free(text);
+	return r;
+}
+
 static int write_services(const char *dir)
 {
 	char path[PATH_MAX + 64], *text = NULL;
@@ -295,7 +316,7 @@ static int write_services(const char *dir)
 		r = write_file(path, 0644, text);
 		free(text);
 	}
-	return r;
+	return r != 0 ? r : write_items_service(dir);
 }
 
 int world_activate(struct world *w)
@@ -428,24 +449,38 @@ int phone_to_callback(const struct world *w, const char *user_code, const char *
 	return phone_hops(w, user_code, as_user, false, callback_url);
 }
 
-int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
-                 long *final_status)
+/* The phone's whole sign-in; *number gets the number the last page asks the person to type at
+ * the computer (number matching), or 0. */
+static int phone_signin_number(const struct world *w, const char *user_code, const char *as_user, bool decline,
+                               long *final_status, unsigned *number)
 {
+	static const char ask[] = "type this number at the computer: ";
 	struct mockproc_resp d = {0};
 	char *back = NULL;
+	const char *p;
 	int r;
 
+	*number = 0;
 	if ((r = phone_hops(w, user_code, as_user, decline, &back)) != 0)
 		return r;
 	/* 4. Back to the bridge's callback, which finishes the flow. */
 	r = NL_ERR_HTTP;
 	if (mockproc_fetch("GET", back, NULL, NULL, NULL, &d) == 0) {
 		*final_status = d.status;
+		if (d.body != NULL && (p = strstr(d.body, ask)) != NULL)
+			*number = (unsigned)strtoul(p + sizeof(ask) - 1, NULL, 10);
 		r = 0;
 	}
 	free(back);
 	mockproc_resp_free(&d);
 	return r;
+}
+
+int phone_signin(const struct world *w, const char *user_code, const char *as_user, bool decline,
+                 long *final_status)
+{
+	unsigned number;
+	return phone_signin_number(w, user_code, as_user, decline, final_status, &number);
 }
 
 struct phone_job {
@@ -463,8 +498,8 @@ static void *phone_thread(void *arg)
 	if (j->run->phone != NULL)
 		j->run->phone_rc = j->run->phone(j->w, j->run);
 	else
-		j->run->phone_rc = phone_signin(j->w, j->run->user_code, j->run->as_user, j->run->decline,
-		                                &j->run->phone_status);
+		j->run->phone_rc = phone_signin_number(j->w, j->run->user_code, j->run->as_user, j->run->decline,
+		                                       &j->run->phone_status, &j->run->phone_number);
 	return NULL;
 }
 
@@ -525,6 +560,13 @@ static int test_conv(int n, const struct pam_message **msg, struct pam_response 
 			if (ctx->job.started) {
 				pthread_join(ctx->job.thread, NULL);
 				ctx->job.started = false;
+			}
+			if (run->phone_number > 0 && strstr(msg[i]->msg, "number") != NULL) {
+				/* number matching: the person types what the phone's page shows */
+				char typed[16];
+				snprintf(typed, sizeof(typed), "%u", run->phone_number + run->number_offset);
+				r[i].resp = strdup(typed);
+				break;
 			}
 			r[i].resp = strdup("");
 			break;

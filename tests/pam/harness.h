@@ -42,7 +42,8 @@ int world_restart_daemon(struct world *w);
  * (enter_prompt timeout=110, as pam.d-examples/sshd), nl-short (timeout=2 noqr), nl-long (timeout=30),
  * nl-nodaemon (socket to nowhere), nl-badarg (an unknown argument), nl-sshd (enter_prompt),
  * nl-glass / nl-glass2 ([success=done authinfo_unavail=ignore default=die] then pam_permit, the
- * first with no daemon). */
+ * first with no daemon), nl-items (timeout=3 after pam_wrapper's pam_set_items: the environment
+ * variables PAM_SERVICE, PAM_TTY and PAM_RHOST become those items). */
 int world_activate(struct world *w);
 
 /* The phone: open /d, enter user_code, follow to the mock's /authorize, pick `as_user` on its
@@ -86,6 +87,10 @@ struct pam_run {
 	int64_t shown_ms;      /* when the code was first shown (nl_mono_ms), 0 if never */
 	long phone_status;
 	int phone_rc;
+	/* Number matching: the number the phone's last page showed (0: none); a prompt that asks for
+	 * it is answered with it plus number_offset (a wrong number when not 0). */
+	unsigned phone_number;
+	int number_offset;
 	/* If set, the phone thread runs this instead of phone_signin (tests that misbehave as the
 	 * phone); it sets run->phone_status and returns what becomes run->phone_rc. */
 	int (*phone)(struct world *w, struct pam_run *run);

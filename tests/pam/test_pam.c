@@ -216,21 +216,27 @@ static void test_p5_identity_refused_when_p9_required(void **state)
 	world_stop(w);
 }
 
+static int run_at(struct world *w, struct pam_run *run, const char *service, const char *tty,
+                  const char *rhost);
+static void wait_kept(const struct world *w, const char *user);
+
 static void test_signin_reused_inside_window_only(void **state)
 {
 	struct world_opts o = {.identity_extra = "reuse_window = 60"};
 	struct world *w = NULL;
-	struct pam_run first = {.service = "nl-login2", .user = "clinician", .as_user = "p9"};
-	struct pam_run again = {.service = "nl-login2", .user = "clinician"};
-	struct pam_run other = {.service = "nl-login2", .user = "nurse"};
+	struct pam_run first = {.user = "clinician", .as_user = "p9"};
+	struct pam_run again = {.user = "clinician"};
+	struct pam_run other = {.user = "nurse"};
 	(void)state;
 	assert_int_equal(world_start(&o, &w), 0);
 	assert_int_equal(world_activate(w), 0);
-	assert_int_equal(pam_run_auth(w, &first), PAM_SUCCESS);
-	assert_int_equal(pam_run_auth(w, &again), PAM_SUCCESS);
+	/* (a place to bind the reuse to: the console's tty1) */
+	assert_int_equal(run_at(w, &first, "login", "tty1", NULL), PAM_SUCCESS);
+	wait_kept(w, "clinician");
+	assert_int_equal(run_at(w, &again, "login", "tty1", NULL), PAM_SUCCESS);
 	assert_int_equal(again.user_code[0], '\0'); /* no code: the sign-in was reused */
 	/* Another local user never gets clinician's sign-in. */
-	assert_int_equal(pam_run_auth(w, &other), PAM_AUTH_ERR);
+	assert_int_equal(run_at(w, &other, "login", "tty1", NULL), PAM_AUTH_ERR);
 	assert_int_not_equal(other.user_code[0], '\0');
 	world_stop(w);
 }
@@ -470,6 +476,42 @@ static void test_policy_refuses_a_denied_service_at_start(void **state)
 	assert_int_equal(world_activate(main_world), 0);
 }
 
+/* [policy] by network: sshd from outside remote_networks_allow, or inside remote_networks_deny
+ * (deny wins), is refused at start; from inside, and at the console, it signs in. */
+static void test_policy_refuses_remote_hosts_by_network(void **state)
+{
+	struct world_opts o = {.identity_extra = "[policy]\nremote_networks_allow = 10.0.0.0/8, 2001:db8::/32\n"
+	                                         "remote_networks_deny = 10.66.0.0/16"};
+	static const struct {
+		const char *rhost;
+		int rc;
+	} cases[] = {
+	    {"203.0.113.9", PAM_AUTH_ERR}, {"10.66.1.2", PAM_AUTH_ERR},    {"2001:db9::1", PAM_AUTH_ERR},
+	    {"ws.example", PAM_AUTH_ERR},  {"::ffff:10.1.2.3", PAM_SUCCESS}, {"2001:db8::5", PAM_SUCCESS},
+	    {"10.1.2.3", PAM_SUCCESS},
+	};
+	struct world *w = NULL;
+	char log[PATH_MAX + 32];
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pam_run run = {.user = "clinician", .as_user = "p9"};
+		int rc = run_at(w, &run, "sshd", "ssh", cases[i].rhost);
+		if (rc != cases[i].rc)
+			fail_msg("rhost %s: PAM %d, want %d", cases[i].rhost, rc, cases[i].rc);
+		assert_int_equal(run.user_code[0] == '\0', rc == PAM_AUTH_ERR);
+	}
+	struct pam_run console = {.user = "clinician", .as_user = "p9"};
+	assert_int_equal(run_at(w, &console, "login", "tty1", NULL), PAM_SUCCESS);
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_true(log_has(log, "remote host 203.0.113.9 is not in [policy] remote_networks_allow"));
+	assert_true(log_has(log, "remote host 10.66.1.2 is in [policy] remote_networks_deny"));
+	assert_true(log_has(log, "remote host ws.example is not an address"));
+	world_stop(w);
+	assert_int_equal(world_activate(main_world), 0);
+}
+
 static void test_cancel_at_prompt_ends_the_attempt(void **state)
 {
 	struct world *w = NULL;
@@ -559,6 +601,242 @@ static void test_signin_without_nhs_number_is_auth_err_and_says_so(void **state)
 	world_stop(w);
 }
 
+/* ---- issue 11, finding 2: a cached sign-in is reused only where it was earned ---- */
+
+/* Run PAM through nl-items as `service` would: PAM_SERVICE, PAM_TTY and PAM_RHOST set (NULL: unset). */
+static int run_at(struct world *w, struct pam_run *run, const char *service, const char *tty,
+                  const char *rhost)
+{
+	int rc;
+
+	setenv("PAM_SERVICE", service, 1);
+	if (tty != NULL)
+		setenv("PAM_TTY", tty, 1);
+	if (rhost != NULL)
+		setenv("PAM_RHOST", rhost, 1);
+	run->service = "nl-items";
+	rc = pam_run_auth(w, run);
+	unsetenv("PAM_SERVICE");
+	unsetenv("PAM_TTY");
+	unsetenv("PAM_RHOST");
+	return rc;
+}
+
+/* Not reused: the person was shown a fresh code, and nobody answered it. */
+static void assert_not_reused(struct world *w, const char *service, const char *tty, const char *rhost)
+{
+	struct pam_run run = {.user = "clinician"};
+
+	assert_int_equal(run_at(w, &run, service, tty, rhost), PAM_AUTH_ERR);
+	assert_int_not_equal(run.user_code[0], '\0');
+}
+
+static void assert_reused(struct world *w, const char *user, const char *service, const char *tty,
+                          const char *rhost)
+{
+	struct pam_run run = {.user = user};
+
+	assert_int_equal(run_at(w, &run, service, tty, rhost), PAM_SUCCESS);
+	assert_int_equal(run.user_code[0], '\0');
+}
+
+/* The approval reaches PAM as the token cache writes the sign-in down: wait (5 s at most) until
+ * user's sign-in is kept, so that the next start sees it. */
+static void wait_kept(const struct world *w, const char *user)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/state/%s", w->dir, user);
+	for (int i = 0; i < 500 && stat(path, &st) != 0; i++)
+		usleep(10 * 1000);
+	assert_int_equal(stat(path, &st), 0);
+}
+
+/* A world with reuse_window = 60 (or these [identity] lines) where clinician signed in with the
+ * phone as `service` on tty / from rhost; if `kept`, the sign-in is in state_dir by then. */
+static struct world *signed_in_world(const char *identity_extra, const char *service, const char *tty,
+                                     const char *rhost, bool kept)
+{
+	struct world_opts o = {.identity_extra =
+	                           identity_extra != NULL ? identity_extra : "reuse_window = 60"};
+	struct pam_run first = {.user = "clinician", .as_user = "p9"};
+	struct world *w = NULL;
+
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(run_at(w, &first, service, tty, rhost), PAM_SUCCESS);
+	assert_int_not_equal(first.user_code[0], '\0');
+	assert_int_equal(first.phone_rc, 0);
+	if (kept)
+		wait_kept(w, "clinician");
+	else
+		usleep(200 * 1000); /* what would have been kept has been by now */
+	return w;
+}
+
+/* Replace the first `from` in the file at path by `to`. */
+static void edit_file(const char *path, const char *from, const char *to)
+{
+	char buf[8192], out[8400], *at;
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_non_null(at = strstr(buf, from));
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - buf), buf, to, at + strlen(from));
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fputs(out, f) >= 0, 1);
+	fclose(f);
+}
+
+/* Regular files in dir (the daemon's state_dir); 0 when it does not exist. */
+static int files_in(const char *dir)
+{
+	char cmd[PATH_MAX + 64];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "find '%s' -type f 2>/dev/null | wc -l", dir);
+	assert_non_null(p = popen(cmd, "r"));
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* (a) clinician signed in at the console: `ssh clinician@ws` from anywhere is not let in on it. */
+static void test_console_signin_not_reused_over_ssh(void **state)
+{
+	struct world *w = signed_in_world(NULL, "login", "tty1", NULL, true);
+	(void)state;
+	assert_not_reused(w, "sshd", "ssh", "203.0.113.7");
+	assert_not_reused(w, "sshd", "tty1", "203.0.113.7");
+	assert_reused(w, "clinician", "login", "tty1", NULL); /* where it was earned: still reused */
+	world_stop(w);
+}
+
+/* (b) the console on another tty is another place. */
+static void test_console_signin_not_reused_from_another_tty(void **state)
+{
+	struct world *w = signed_in_world(NULL, "login", "tty1", NULL, true);
+	(void)state;
+	assert_not_reused(w, "login", "tty2", NULL);
+	assert_not_reused(w, "login", NULL, NULL); /* nowhere: nothing to bind to */
+	assert_reused(w, "clinician", "login", "tty1", NULL);
+	world_stop(w);
+}
+
+/* (c) a passer-by at the locked screen: a screen locker (or a display manager, which unlocks too)
+ * never reuses a sign-in unless reuse_unlock_services lists it. */
+static void test_screen_unlock_not_reused_unless_listed(void **state)
+{
+	struct world *w = signed_in_world(NULL, "xscreensaver", ":0", NULL, false);
+	(void)state;
+	assert_not_reused(w, "xscreensaver", ":0", NULL);
+	world_stop(w);
+	w = signed_in_world(NULL, "gdm-password", ":0", NULL, false);
+	assert_not_reused(w, "gdm-password", ":0", NULL);
+	assert_not_reused(w, "xscreensaver", ":0", NULL);
+	world_stop(w);
+	/* listed: reused at the same display, and only by that kind of service */
+	w = signed_in_world("reuse_window = 60\nreuse_unlock_services = xscreensaver", "xscreensaver", ":0",
+	                    NULL, true);
+	assert_reused(w, "clinician", "xscreensaver", ":0", NULL);
+	assert_not_reused(w, "xscreensaver", ":1", NULL);
+	assert_not_reused(w, "login", ":0", NULL);
+	world_stop(w);
+}
+
+/* (d) the map line removed after the sign-in: no reuse. */
+static void test_signin_not_reused_after_map_line_removed(void **state)
+{
+	struct world *w = signed_in_world(NULL, "login", "tty1", NULL, true);
+	char map[PATH_MAX];
+	(void)state;
+	assert_reused(w, "clinician", "login", "tty1", NULL);
+	snprintf(map, sizeof(map), "%s/nhslogin.map", w->dir);
+	edit_file(map, "clinician 9686368973\n", "");
+	assert_not_reused(w, "login", "tty1", NULL);
+	world_stop(w);
+}
+
+/* (d) min_level raised (a restart with the new config): a P5 sign-in made under P5 is not reused. */
+static void test_signin_not_reused_after_min_level_raised(void **state)
+{
+	struct world_opts o = {.vtr = "[\"P9.Cp.Cd\",\"P5.Cp.Cd\"]", .identity_extra = "reuse_window = 60"};
+	struct world *w = NULL;
+	struct pam_run first = {.user = "nurse", .as_user = "p5"}, again = {.user = "nurse"};
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	world_kill_daemon(w, SIGTERM);
+	edit_file(w->conf, "min_level = P9", "min_level = P5");
+	assert_int_equal(world_restart_daemon(w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(run_at(w, &first, "login", "tty1", NULL), PAM_SUCCESS);
+	wait_kept(w, "nurse");
+	assert_reused(w, "nurse", "login", "tty1", NULL);
+	/* the kept sign-in survives a restart on the same config */
+	world_kill_daemon(w, SIGTERM);
+	assert_int_equal(world_restart_daemon(w), 0);
+	assert_reused(w, "nurse", "login", "tty1", NULL);
+	world_kill_daemon(w, SIGTERM);
+	edit_file(w->conf, "min_level = P5", "min_level = P9");
+	assert_int_equal(world_restart_daemon(w), 0);
+	assert_int_equal(run_at(w, &again, "login", "tty1", NULL), PAM_AUTH_ERR);
+	assert_int_not_equal(again.user_code[0], '\0');
+	world_stop(w);
+}
+
+/* (f) reuse_window = 0: a sign-in writes nothing to state_dir (no refresh token on disk); with
+ * reuse on the same sign-in is kept there, and turning reuse off removes it at the next start. */
+static void test_nothing_written_to_state_dir_when_reuse_is_off(void **state)
+{
+	struct world *w = signed_in_world("reuse_window = 0", "login", "tty1", NULL, false);
+	char dir[PATH_MAX];
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/state", w->dir);
+	assert_int_equal(files_in(dir), 0);
+	assert_not_reused(w, "login", "tty1", NULL);
+	world_stop(w);
+
+	w = signed_in_world(NULL, "login", "tty1", NULL, true);
+	snprintf(dir, sizeof(dir), "%s/state", w->dir);
+	assert_int_equal(files_in(dir), 1);
+	world_kill_daemon(w, SIGTERM);
+	edit_file(w->conf, "reuse_window = 60", "reuse_window = 0");
+	assert_int_equal(world_restart_daemon(w), 0);
+	assert_int_equal(files_in(dir), 0);
+	assert_not_reused(w, "login", "tty1", NULL);
+	world_stop(w);
+}
+
+/* Number matching (here for every sign-in): the phone shows a number and the terminal asks for it;
+ * the right one signs in. A phishing victim signs in on their phone but is not at the terminal: a
+ * wrong number ends the sign-in (PAM_AUTH_ERR), logged as a possible phishing attempt. */
+static void test_number_matching_right_number_signs_in_wrong_one_ends_it(void **state)
+{
+	static const struct world_opts o = {.identity_extra = "[policy]\nnumber_matching = always"};
+	struct world *w = NULL;
+	struct pam_run right = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	struct pam_run wrong = {.service = "nl-login", .user = "clinician", .as_user = "p9", .number_offset = 1};
+	char log[PATH_MAX + 32];
+	(void)state;
+	assert_int_equal(world_start(&o, &w), 0);
+	assert_int_equal(world_activate(w), 0);
+	assert_int_equal(pam_run_auth(w, &right), PAM_SUCCESS);
+	assert_true(right.phone_number >= 10 && right.phone_number <= 99);
+	assert_int_equal(right.prompts, 1);
+	assert_int_equal(pam_run_auth(w, &wrong), PAM_AUTH_ERR);
+	assert_true(saw_error(&wrong, "not the number shown on the phone"));
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	assert_true(log_has(log, "denied reason=wrong_number"));
+	assert_true(log_has(log, "possible phishing attempt"));
+	world_stop(w);
+}
+
 int main(int argc, char **argv)
 {
 	harness_reexec_under_pam_wrapper(argc, argv);
@@ -585,10 +863,18 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_callback_in_another_browser_does_not_approve),
 		cmocka_unit_test(test_nhs_login_is_asked_for_a_fresh_sign_in_unless_switched_off),
 		cmocka_unit_test(test_policy_refuses_a_denied_service_at_start),
+		cmocka_unit_test(test_policy_refuses_remote_hosts_by_network),
 		cmocka_unit_test(test_cancel_at_prompt_ends_the_attempt),
 		cmocka_unit_test(test_daemon_stopped_mid_wait_is_logged_as_restart),
 		cmocka_unit_test(test_map_broken_after_start_is_authinfo_unavail_and_asks_it),
 		cmocka_unit_test(test_signin_without_nhs_number_is_auth_err_and_says_so),
+		cmocka_unit_test(test_console_signin_not_reused_over_ssh),
+		cmocka_unit_test(test_console_signin_not_reused_from_another_tty),
+		cmocka_unit_test(test_screen_unlock_not_reused_unless_listed),
+		cmocka_unit_test(test_signin_not_reused_after_map_line_removed),
+		cmocka_unit_test(test_signin_not_reused_after_min_level_raised),
+		cmocka_unit_test(test_nothing_written_to_state_dir_when_reuse_is_off),
+		cmocka_unit_test(test_number_matching_right_number_signs_in_wrong_one_ends_it),
 	};
 	return cmocka_run_group_tests_name("pam", tests, start_main, stop_main);
 }

@@ -286,6 +286,7 @@ static int group_setup(void **state)
 	set_str(&F.cfg.env.issuer, "http://127.0.0.1:1");
 	set_str(&F.cfg.env.redirect_uri, "http://127.0.0.1:1/callback");
 	F.cfg.http_timeout = 10;
+	F.cfg.reuse_window = 600; /* approved sign-ins are kept (reuse off keeps none) */
 	if (nl_oidc_new(&F.cfg, &F.oidc, err, sizeof(err)) != 0 || nl_flows_new(&F.cfg, -1, &F.fl) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
@@ -367,6 +368,15 @@ static int teardown(void **state)
 
 static void start_flow(const char *user, struct nl_flow_started *s)
 {
+	/* as the server does before a flow: the token cache sees where the start comes from */
+	const struct nl_reuse_place here = {.service = "sshd",
+	                                    .rhost = "10.0.0.5",
+	                                    .tty = "ssh",
+	                                    .by_root = true,
+	                                    .audit_session = NL_AUDIT_SESSION_NONE,
+	                                    .conn = 1};
+
+	(void)nl_tokcache_reuse(F.tc, &F.cfg, user, &here, nl_now(), NULL);
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(nl_flows_start(F.fl, user, "sshd", "10.0.0.5", "ssh", 1, s), 0);
 }

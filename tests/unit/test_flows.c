@@ -828,6 +828,85 @@ static void test_guessing_from_more_addresses_than_remembered_stays_bounded(void
 	nl_flow_started_clear(&s);
 }
 
+/* ---- number matching ---- */
+
+static void start_numbered(struct fx *fx, const char *user, struct nl_flow_started *s, struct nl_flow_exchange *x)
+{
+	const struct nl_flow_origin o = {.user = user, .service = "sshd", .rhost = "10.0.0.5", .tty = "ssh",
+	                                 .owner = 1, .number_match = true};
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(nl_flows_start_from(fx->fl, &o, s), 0);
+	begin_and_take(fx, s, x);
+	assert_int_equal(nl_flows_finish(fx->fl, x->id, NL_REASON_NONE, user, NULL), 0);
+}
+
+/* Signed in at NHS login, the flow is not approved yet: it wants the number the phone shows. */
+static void test_number_matching_waits_for_the_number(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_exchange x = {0};
+	struct nl_flow_status st;
+	unsigned n;
+	char typed[8];
+
+	start_numbered(fx, "alice", &s, &x);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_PENDING);
+	assert_true(st.want_number);
+	assert_int_equal(nl_flows_number_of(fx->fl, x.id, &n), 0);
+	assert_true(n >= 10 && n <= 99);
+	snprintf(typed, sizeof(typed), "%u", n);
+	assert_int_equal(nl_flows_enter_number(fx->fl, s.device_code, typed), 0);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_APPROVED);
+	assert_string_equal(st.user, "alice");
+	nl_flow_exchange_clear(&x);
+	nl_flow_started_clear(&s);
+}
+
+/* A wrong number ends the flow as wrong_number; it cannot be tried again. */
+static void test_number_matching_wrong_number_ends_the_flow(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	struct nl_flow_exchange x = {0};
+	struct nl_flow_status st;
+	unsigned n;
+	char typed[8];
+
+	start_numbered(fx, "alice", &s, &x);
+	assert_int_equal(nl_flows_number_of(fx->fl, x.id, &n), 0);
+	snprintf(typed, sizeof(typed), "%u", n == 99 ? 98 : n + 1);
+	assert_int_equal(nl_flows_enter_number(fx->fl, s.device_code, typed), NL_ERR_DENIED);
+	snprintf(typed, sizeof(typed), "%u", n);
+	assert_int_equal(nl_flows_enter_number(fx->fl, s.device_code, typed), NL_ERR_EXPIRED);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_DENIED);
+	assert_int_equal(st.reason, NL_REASON_WRONG_NUMBER);
+	nl_flow_exchange_clear(&x);
+	nl_flow_started_clear(&s);
+}
+
+/* No number before the phone has signed in; none for a flow without number matching. */
+static void test_number_matching_refuses_a_number_before_sign_in(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+	const struct nl_flow_origin o = {.user = "alice", .service = "sshd", .rhost = "10.0.0.5",
+	                                 .owner = 1, .number_match = true};
+	unsigned n;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(nl_flows_start_from(fx->fl, &o, &s), 0);
+	assert_int_equal(nl_flows_enter_number(fx->fl, s.device_code, "42"), NL_ERR_INVALID);
+	assert_int_equal(nl_flows_number_of(fx->fl, s.id, &n), NL_ERR_NOT_FOUND);
+	nl_flow_started_clear(&s);
+	start_ok(fx, "bob", 1, &s);
+	assert_int_equal(nl_flows_enter_number(fx->fl, s.device_code, "42"), NL_ERR_INVALID);
+	nl_flow_started_clear(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +932,10 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuse_ends_the_flow_denied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_flow_user_approves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_number_matching_waits_for_the_number, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_number_matching_wrong_number_ends_the_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_number_matching_refuses_a_number_before_sign_in, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_other_user_denies_mismatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_reason_denies_with_that_reason, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_owner_cancels_only_its_flows, setup, teardown),

@@ -45,7 +45,8 @@ void __wrap_nl_device_auth_clear(struct nl_device_auth *d);
 void __wrap_nl_identity_clear(struct nl_identity *id);
 void __wrap_nl_oidc_get_stats(struct nl_oidc *o, struct nl_oidc_stats *st);
 void __wrap_nl_oidc_flush(struct nl_oidc *o);
-bool __wrap_nl_tokcache_reuse(struct nl_tokcache *tc, const char *user, unsigned reuse_window, time_t now);
+bool __wrap_nl_tokcache_reuse(struct nl_tokcache *tc, const struct nl_config *cfg, const char *user,
+                              const struct nl_reuse_place *where, time_t now, const char **why);
 size_t __wrap_nl_tokcache_count(struct nl_tokcache *tc);
 void __wrap_nl_tokcache_flush(struct nl_tokcache *tc);
 int __wrap_nl_bridge_verification_uri(const struct nl_bridge *b, const char *user_code, char **uri,
@@ -129,11 +130,14 @@ void __wrap_nl_oidc_flush(struct nl_oidc *o)
 	__atomic_add_fetch(&flush_calls, 1, __ATOMIC_SEQ_CST);
 }
 
-bool __wrap_nl_tokcache_reuse(struct nl_tokcache *tc, const char *user, unsigned reuse_window, time_t now)
+bool __wrap_nl_tokcache_reuse(struct nl_tokcache *tc, const struct nl_config *cfg, const char *user,
+                              const struct nl_reuse_place *where, time_t now, const char **why)
 {
 	(void)tc;
-	(void)reuse_window;
+	(void)cfg;
+	(void)where;
 	(void)now;
+	(void)why;
 	return strcmp(user, "reuser") == 0;
 }
 

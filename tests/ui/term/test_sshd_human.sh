@@ -3,9 +3,11 @@
 # tricks), against private sshds as pam.d-examples/sshd sets them up (enter_prompt timeout=110,
 # LoginGraceTime 120, the Debian default) and an ssh client with its defaults. Three terminals run
 # side by side, so the whole takes about 100 s:
-#   a. the person signs in on the phone at ~75 s and presses Enter at ~95 s: logged in;
-#   b. Enter too early (~20 s: "not signed in yet"), phone at ~70 s, Enter at ~85 s (more than 60 s
-#      after the early Enter, the longest the daemon once let a quiet connection live): logged in;
+#   a. the person signs in on the phone at ~75 s and types the number it shows (number matching,
+#      the default for a remote sign-in) at ~95 s: logged in;
+#   b. Enter too early (~20 s: "not signed in yet"), phone at ~70 s, the number at ~85 s (more
+#      than 60 s after the early Enter, the longest the daemon once let a quiet connection live):
+#      logged in;
 #   c. a short code (timeout=8, a second sshd): Enter at ~12 s says the code has expired, the
 #      daemon logs reason=expired (never cancelled); the ssh client asks again twice, each time
 #      with a fresh code that expires the same way, and is then refused.
@@ -86,10 +88,10 @@ CODE_B=$(code_of "$CB")
 CODE_C1=$(code_of "$CC")
 check "a, b: the prompts show a code each and 'The code expires in 1 minute 50 seconds'" \
 	sh -c 'for f in "$1" "$2"; do grep -q "The code expires in 1 minute 50 seconds" "$f" &&
-		grep -q "^Press Enter when you have signed in on your phone (c to cancel): " "$f" || exit 1; done &&
+		grep -q "^When you have signed in, type the number shown on your phone (c to cancel): " "$f" || exit 1; done &&
 		[ -n "$3" ] && [ -n "$4" ] && [ "$3" != "$4" ]' - "$CA" "$CB" "$CODE_A" "$CODE_B"
 check "c: the prompt says 'The code expires in 8 seconds'" \
-	sh -c 'grep -q "The code expires in 8 seconds\." "$1" && grep -q "^Press Enter" "$1"' - "$CC"
+	sh -c 'grep -q "The code expires in 8 seconds\." "$1" && grep -q "^When you have signed in" "$1"' - "$CC"
 
 # c. The code expires while the prompt waits; Enter after 12 s. The module says so and answers
 # PAM_AUTH_ERR. What the ssh client does then, with its default NumberOfPasswordPrompts (3): it tries
@@ -115,7 +117,7 @@ term_keys Enter
 term_wait 'not signed in yet' 10 "$CB"
 LEFT_B=$(left_s "$CB")
 check "b: Enter at ~20 s says 'not signed in yet (1:30 left)' or so, and asks again" \
-	sh -c '[ -n "$1" ] && [ "$1" -ge 80 ] && [ "$1" -le 95 ] && [ "$(grep -c "^Press Enter" "$2")" = 2 ]' - \
+	sh -c '[ -n "$1" ] && [ "$1" -ge 80 ] && [ "$1" -le 95 ] && [ "$(grep -c "^When you have signed in" "$2")" = 2 ]' - \
 	"${LEFT_B:-}" "$CB"
 
 # c, the second and third codes.
@@ -148,36 +150,40 @@ check "c: the daemon logged reason=expired for each of the three codes and never
 after "$TB" 70
 note b "$TB" "phone signs in"
 PAGE=$(phone "$CODE_B")
-check "b: the phone signs in at ~70 s and the result page says so" sh -c 'echo "$1" | grep -qi "signed in"' - "$PAGE"
+NUM_B=$(number_of "$PAGE")
+check "b: the phone signs in at ~70 s and its page shows the number to type" \
+	sh -c 'echo "$1" | grep -qi "type the number" && [ -n "$2" ]' - "$PAGE" "$NUM_B"
 after "$TA" 75
 note a "$TA" "phone signs in"
 PAGE=$(phone "$CODE_A")
-check "a: the phone signs in at ~75 s and the result page says so" sh -c 'echo "$1" | grep -qi "signed in"' - "$PAGE"
+NUM_A=$(number_of "$PAGE")
+check "a: the phone signs in at ~75 s and its page shows the number to type" \
+	sh -c 'echo "$1" | grep -qi "type the number" && [ -n "$2" ]' - "$PAGE" "$NUM_A"
 
 # b. Enter again, more than 60 s after the early Enter was answered: the module has said nothing to
 # the daemon since (it sits in the conversation), and the connection must not be closed for that.
 after "$TB" 85
-note b "$TB" "Enter"
+note b "$TB" "the number"
 term_use b
-term_keys Enter
+term_keys "$NUM_B" Enter
 term_wait 'ssh exit' 15 "$CB"
-check "b: Enter again at ~85 s: the login completes and the remote command runs" \
+check "b: the number typed at ~85 s: the login completes and the remote command runs" \
 	sh -c 'grep -qx "LOGGED-IN" "$1" && grep -q "ssh exit 0" "$1"' - "$CB"
 
 # a. Enter at ~95 s, 20 s after the approval.
 after "$TA" 95
 term_use a
 term_capture "$ART/sshd-human-before.txt"
-check "a: at ~95 s, before Enter, the screen still shows the code and the prompt (sshd-human-before.txt)" \
-	sh -c 'tail -n1 "$1" | grep -q "^Press Enter when you have signed in on your phone (c to cancel): *\$" &&
+check "a: at ~95 s, before the number is typed, the screen still shows the code and the prompt (sshd-human-before.txt)" \
+	sh -c 'tail -n1 "$1" | grep -q "^When you have signed in, type the number shown on your phone (c to cancel): *\$" &&
 		[ "$2" = 1 ] && ! grep -q "not signed in yet\|ssh exit\|NHS login is not" "$1"' - \
 	"$ART/sshd-human-before.txt" "$(codes_in "$ART/sshd-human-before.txt")"
-note a "$TA" "Enter"
-term_keys Enter
+note a "$TA" "the number"
+term_keys "$NUM_A" Enter
 term_wait 'ssh exit' 15 "$CA"
 note a "$TA" "ssh ended"
 term_capture "$ART/sshd-human-after.txt"
-check "a: Enter at ~95 s: the login completes and the remote command runs (sshd-human-after.txt)" \
+check "a: the number typed at ~95 s: the login completes and the remote command runs (sshd-human-after.txt)" \
 	sh -c 'grep -qx "LOGGED-IN" "$1" && grep -q "ssh exit 0" "$1" && [ "$2" = 1 ]' - \
 	"$ART/sshd-human-after.txt" "$(codes_in "$ART/sshd-human-after.txt")"
 check "a, b: the daemon logged two approvals for the person and no denial" \

@@ -129,6 +129,8 @@ world_start() {
 		claim = nhs_number
 		map_file = $W/etc/nhslogin.map
 		min_level = P9
+		[policy]
+		number_matching = ${WORLD_NUMBER_MATCHING:-remote}
 	CONF
 	cat >"$W/etc/environments/local.conf" <<-CONF
 		issuer = $issuer
@@ -192,7 +194,12 @@ phone() {
 	step=$(curl -sS -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' "${step#* }") || return 1
 	page=$(curl -sS -m 10 -b "$jar" -c "$jar" "${step#* }") || return 1
 	echo "$page" | sed -n 's:.*<h1[^>]*>\(.*\)</h1>.*:\1:p' | head -n1
+	# number matching: the number the page asks the person to type at the computer
+	echo "$page" | sed -n 's/.*type this number at the computer: \([0-9][0-9]*\)\..*/NUMBER \1/p' | head -n1
 }
+
+# The number in what phone printed, or nothing.
+number_of() { echo "$1" | sed -n 's/^NUMBER //p'; }
 
 # ---- tmux ------------------------------------------------------------------------------------
 # The term_* functions below act on the session $TERM_T of the private server $TMUX_SOCK, named
