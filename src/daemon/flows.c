@@ -1421,6 +1421,7 @@ int nl_flows_where(struct nl_flows *fl, const char *id, struct nl_flow_where *ou
 		snprintf(out->tty, sizeof(out->tty), "%s", f->tty);
 		out->owner = f->owner;
 		out->caller_supplied = f->caller_supplied;
+		out->number_match = f->number_match;
 		r = 0;
 	}
 	pthread_mutex_unlock(&fl->mu);

@@ -216,6 +216,7 @@ struct nl_flow_where {
 	char service[NL_FIELD_MAX], rhost[NL_FIELD_MAX], tty[NL_FIELD_MAX];
 	uint64_t owner;       /* the connection that started it */
 	bool caller_supplied; /* started by a peer that is not root */
+	bool number_match;    /* its approval waits for the number typed at the terminal */
 };
 /* 0, or NL_ERR_NOT_FOUND if no flow has that id. */
 int nl_flows_where(struct nl_flows *fl, const char *id, struct nl_flow_where *out);

@@ -351,18 +351,25 @@ static void start_job_run(void *arg)
 	jb->r = nl_oidc_device_start(jb->oidc, &jb->da, jb->err, sizeof(jb->err));
 }
 
-/* [policy] number_matching for this start (bridge mode only). */
-static bool number_match(const struct nl_server *s, const struct start_job *jb)
+/* [policy] number_matching for a start from rhost (bridge mode only). */
+static bool number_wanted(const struct nl_config *cfg, const char *rhost)
 {
-	switch (s->ctx.cfg->number_matching) {
+	bool device = cfg->env.flow == NL_FLOW_DEVICE;
+
+	switch (cfg->number_matching) {
 	case NL_NUMBER_ALWAYS:
-		return !jb->device;
+		return !device;
 	case NL_NUMBER_REMOTE:
-		return !jb->device && jb->rhost != NULL && jb->rhost[0] != '\0';
+		return !device && rhost != NULL && rhost[0] != '\0';
 	case NL_NUMBER_NEVER:
 		break;
 	}
 	return false;
+}
+
+static bool number_match(const struct nl_server *s, const struct start_job *jb)
+{
+	return number_wanted(s->ctx.cfg, jb->rhost);
 }
 
 static int start_flow(struct nl_server *s, const struct conn *c, const struct start_job *jb, unsigned ttl,
@@ -508,7 +515,8 @@ static bool start_reuses(struct nl_server *s, struct conn *c, const char *user, 
 	                              .tty = tty,
 	                              .by_root = c->admin,
 	                              .audit_session = NL_AUDIT_SESSION_NONE,
-	                              .conn = c->id};
+	                              .conn = c->id,
+	                              .needs_number = number_wanted(s->ctx.cfg, rhost)};
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	const char *why = NULL;

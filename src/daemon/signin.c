@@ -168,9 +168,11 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 		snprintf(why, sizeof(why), "%s", detail);
 	if (reason == NL_REASON_NONE)
 		reason = map_identity(cfg, id, &mapped, why, sizeof(why), &message);
-	/* where the flow was started, read before it ends (its owner may collect it at once) */
+	/* where the flow was started, read before it ends (its owner may collect it at once). A flow
+	 * with number matching is never cached: its approval comes later, if ever, and a reuse would
+	 * skip the number. (Asking the flow after it ended would race the terminal's answer.) */
 	if (reason == NL_REASON_NONE && tc != NULL && cfg->reuse_window > 0 &&
-	    nl_flows_where(fl, flow_id, &where) == 0)
+	    nl_flows_where(fl, flow_id, &where) == 0 && !where.number_match)
 		place = (struct nl_reuse_place){.service = where.service,
 		                                .rhost = where.rhost,
 		                                .tty = where.tty,
@@ -193,9 +195,9 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 		bool numbered = nl_flows_number_of(fl, flow_id, &number) == 0;
 		snprintf(why, sizeof(why), "identity mapped by %s", mapped_by(cfg));
 		log_outcome(flow_id, mapped, reason, why, id, numbered);
-		/* only a sign-in that approved its flow may be reused; a disk failure logs, sign-in goes on.
-		 * One that still wants its number is not cached: the number may never come. */
-		if (place.conn != 0 && !numbered)
+		/* only a sign-in that approved its flow may be reused (one with number matching never is:
+		 * see above); a disk failure logs, sign-in goes on */
+		if (place.conn != 0)
 			(void)nl_tokcache_store(tc, cfg, mapped, id, &place, nl_now());
 	} else {
 		log_outcome(flow_id, who, reason, why, NULL, false);

@@ -999,7 +999,8 @@ bool nl_tokcache_reuse(struct nl_tokcache *tc, const struct nl_config *cfg, cons
 	if (tc == NULL || cfg == NULL || where == NULL || cfg->reuse_window == 0)
 		goto out;
 	audit = audit_of(where);
-	unusable = place_unusable(cfg, where->service, where->rhost, where->tty, audit);
+	unusable = where->needs_number ? "number matching asks this start for the number"
+	                               : place_unusable(cfg, where->service, where->rhost, where->tty, audit);
 	pthread_mutex_lock(&tc->mu);
 	/* whatever the answer, a flow this connection starts was asked for from here */
 	if (unusable == NULL)

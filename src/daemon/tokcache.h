@@ -40,6 +40,7 @@ struct nl_reuse_place {
 	                         * from /proc/PID/sessionid and audit_session is ignored */
 	uint32_t audit_session; /* NL_AUDIT_SESSION_NONE if none */
 	uint64_t conn;          /* the socket connection, which owns the flow the start makes */
+	bool needs_number;      /* [policy] number_matching asks this start for a number: no reuse */
 };
 
 struct nl_tokcache;
@@ -56,14 +57,15 @@ void nl_tokcache_close(struct nl_tokcache *tc);
  * on where->conn was seen by nl_tokcache_reuse (the audit session comes from that start). */
 int nl_tokcache_store(struct nl_tokcache *tc, const struct nl_config *cfg, const char *user,
                       const struct nl_identity *id, const struct nl_reuse_place *where, time_t now);
-/* May user's cached sign-in be reused for a start at `where`, now? Only if cfg->reuse_window > 0
- * and: the same kind of service (a screen unlock or display manager only if listed in
- * reuse_unlock_services), the same place (remote host; else tty; and the same audit session, the
- * same kind of caller, the same boot), now within reuse_window and NL_SESSION_IDLE_MAX of the full
- * sign-in and within NL_SESSION_TOTAL_MAX of NHS login's auth_time, its level still meets
- * min_level and the map still gives user. A reuse changes nothing (no sliding). When false,
- * the start's audit session is noted for where->conn (for the store of the sign-in it leads to).
- * *why (may be NULL) gets a reason for a log line, never a secret. */
+/* May user's cached sign-in be reused for a start at `where`, now? Only if cfg->reuse_window > 0,
+ * the start is not asked for a number (where->needs_number), and: the same kind of service (a
+ * screen unlock or display manager only if listed in reuse_unlock_services), the same place
+ * (remote host; else tty; and the same audit session, the same kind of caller, the same boot),
+ * now within reuse_window and NL_SESSION_IDLE_MAX of the full sign-in and within
+ * NL_SESSION_TOTAL_MAX of NHS login's auth_time, its level still meets min_level and the map
+ * still gives user. A reuse changes nothing (no sliding). The start's audit session is noted for
+ * where->conn (for the store of the sign-in it may lead to). *why (may be NULL) gets a reason for
+ * a log line, never a secret. */
 bool nl_tokcache_reuse(struct nl_tokcache *tc, const struct nl_config *cfg, const char *user,
                        const struct nl_reuse_place *where, time_t now, const char **why);
 /* Drop every entry, memory and disk. */

@@ -258,7 +258,7 @@ static void wait_kept(const struct world *w, const char *user)
 }
 
 /* sudo on /dev/pts/7 signed in: su there reuses it (the same kind, elevation); sudo on another
- * pseudo-terminal and ssh do not, and the log says why. */
+ * pseudo-terminal, login on the same one and ssh do not, and the log says why. */
 static void test_daemon_reuse_bound_to_service_kind_and_tty(void **state)
 {
 	struct world *w = *state;
@@ -279,8 +279,12 @@ static void test_daemon_reuse_bound_to_service_kind_and_tty(void **state)
 
 	assert_start_status(w, "sudo", "/dev/pts/8", "", "pending");
 	assert_true(daemon_log_has(w, "user clinician: cached sign-in not reused: another tty"));
-	assert_start_status(w, "sshd", "ssh", "198.51.100.4", "pending");
+	assert_start_status(w, "login", "/dev/pts/7", "", "pending");
 	assert_true(daemon_log_has(w, "cached sign-in not reused: another kind of service"));
+	/* under the default number_matching = remote an SSH start is asked for a number: never a reuse */
+	assert_start_status(w, "sshd", "ssh", "198.51.100.4", "pending");
+	assert_true(
+	    daemon_log_has(w, "cached sign-in not reused: number matching asks this start for the number"));
 	assert_start_status(w, "su", "/dev/pts/7", "", "approved");
 	assert_true(
 	    daemon_log_has(w, "user clinician: cached sign-in reused (service su, rhost -, tty /dev/pts/7)"));

@@ -1485,6 +1485,44 @@ static void test_signin_mapped_identity_approves_and_caches(void **state)
 	nl_flow_started_clear(&s);
 }
 
+/* A sign-in whose flow wants the terminal's number is never cached for reuse: the number may never
+ * come (the phished person is not at that terminal), and a reuse would skip it. */
+static void test_signin_with_number_matching_is_never_cached(void **state)
+{
+	struct nl_identity id = identity_with_nhs_number(P9_NHS_NUMBER);
+	const struct nl_flow_origin o = {.user = "alice",
+	                                 .service = "sshd",
+	                                 .rhost = "203.0.113.9",
+	                                 .tty = "ssh",
+	                                 .owner = 1,
+	                                 .number_match = true};
+	const struct nl_reuse_place here = {.service = "sshd",
+	                                    .rhost = "203.0.113.9",
+	                                    .tty = "ssh",
+	                                    .by_root = true,
+	                                    .audit_session = NL_AUDIT_SESSION_NONE,
+	                                    .conn = 1};
+	struct nl_flow_started s;
+	unsigned number = 0;
+	char typed[8];
+
+	(void)state;
+	(void)nl_tokcache_reuse(F.tc, &F.cfg, "alice", &here, nl_now(), NULL); /* as the server does */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(nl_flows_start_from(F.fl, &o, &s), 0);
+	assert_int_equal(nl_signin_complete(&F.cfg, F.fl, F.tc, s.id, "alice", NL_OUT_OK, &id, NULL),
+	                 NL_REASON_NONE);
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+	/* not when the right number comes either: the cache never saw this sign-in */
+	assert_int_equal(nl_flows_number_of(F.fl, s.id, &number), 0);
+	snprintf(typed, sizeof(typed), "%u", number);
+	assert_int_equal(nl_flows_enter_number(F.fl, s.device_code, typed), 0);
+	assert_flow(&s, NL_FLOW_APPROVED, NL_REASON_NONE);
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+	nl_identity_clear(&id);
+	nl_flow_started_clear(&s);
+}
+
 static void test_signin_outcomes_become_reasons(void **state)
 {
 	static const struct {
@@ -1796,6 +1834,7 @@ int main(void)
 	    T(test_bridge_serves_https_with_tls_cert),
 	    T(test_signin_unmapped_identity_is_no_mapping),
 	    T(test_signin_mapped_identity_approves_and_caches),
+	    T(test_signin_with_number_matching_is_never_cached),
 	    T(test_signin_outcomes_become_reasons),
 	    T(test_signin_ok_without_identity_is_unavailable),
 	    T(test_bridge_thousand_wrong_codes_through_a_trusted_proxy_do_not_lock_out_a_fresh_phone),

@@ -500,6 +500,21 @@ static void test_tokcache_audit_session_read_from_pid(void **state)
 	nl_tokcache_close(tc);
 }
 
+/* [policy] number_matching asks this start for the number (an SSH start under "remote"): a kept
+ * sign-in from that very host is not reused, as that would skip the number. */
+static void test_tokcache_not_reused_when_number_matching_asks(void **state)
+{
+	struct fx *f = *state;
+	struct nl_tokcache *tc = open_cache(f->cache);
+	struct nl_reuse_place asked = SSH("203.0.113.7");
+
+	asked.needs_number = true;
+	assert_int_equal(sign_in(f, tc, "alice", SSH("203.0.113.7"), T0), 0);
+	assert_false(reuse(f, tc, "alice", asked, T0 + 10));
+	assert_true(reuse(f, tc, "alice", SSH("203.0.113.7"), T0 + 10));
+	nl_tokcache_close(tc);
+}
+
 /* A socket-group peer (a screen locker running as alice) and the root module are different
  * callers: neither reuses what the other earned. */
 static void test_tokcache_not_reused_by_another_kind_of_caller(void **state)
@@ -877,6 +892,7 @@ int main(void)
 	    T(test_tokcache_elevation_not_reused_in_another_audit_session),
 	    T(test_tokcache_audit_session_comes_from_the_start),
 	    T(test_tokcache_audit_session_read_from_pid),
+	    T(test_tokcache_not_reused_when_number_matching_asks),
 	    T(test_tokcache_not_reused_by_another_kind_of_caller),
 	    T(test_tokcache_other_services_compared_by_name),
 	    T(test_tokcache_place_with_nothing_to_bind_is_never_kept),
