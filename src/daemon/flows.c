@@ -314,6 +314,15 @@ static void flow_remove(struct nl_flows *fl, struct flow *f)
 	flow_free(f);
 }
 
+/* Record f's wake-up tag so that the server wakes the waits parked on it (with the lock held). */
+static void note_change(struct nl_flows *fl, const struct flow *f)
+{
+	if (fl->nchanged < NL_FLOWS_CHANGED_MAX)
+		fl->changed[fl->nchanged++] = f->hash[IX_DC];
+	else
+		fl->changed_overflow = true;
+}
+
 /* End a pending flow: the secrets the bridge needed go at once; device_code and id stay so the
  * waiter can read the outcome. With logwhy (the endings this file causes: expired, cancelled) the
  * one log line of the outcome is written here; nl_flows_finish's caller writes its own. */
@@ -340,10 +349,7 @@ static void flow_end(struct nl_flows *fl, struct flow *f, enum nl_flow_state st,
 	else
 		default_message(reason, f->user, f->message, sizeof(f->message));
 	fl->pending--;
-	if (fl->nchanged < NL_FLOWS_CHANGED_MAX)
-		fl->changed[fl->nchanged++] = f->hash[IX_DC];
-	else
-		fl->changed_overflow = true;
+	note_change(fl, f);
 	if (logwhy != NULL)
 		nl_notice("flow %s: denied reason=%s user=%s (%s)", f->id, nl_flow_reason_word(reason),
 		          f->user, logwhy);
@@ -858,10 +864,7 @@ static int want_number(struct nl_flows *fl, struct flow *f, time_t now)
 	f->want_number = true;
 	if (f->expires_at < now + NL_FLOW_NUMBER_GRACE)
 		f->expires_at = now + NL_FLOW_NUMBER_GRACE;
-	if (fl->nchanged < NL_FLOWS_CHANGED_MAX)
-		fl->changed[fl->nchanged++] = f->hash[IX_DC];
-	else
-		fl->changed_overflow = true;
+	note_change(fl, f);
 	return 0; /* nl_signin_complete logs it */
 }
 
