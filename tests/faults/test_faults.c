@@ -46,14 +46,6 @@
 		return;                                                                                      \
 	} while (0)
 
-static bool saw(char (*lines)[512], int n, const char *needle)
-{
-	for (int i = 0; i < n; i++)
-		if (strstr(lines[i], needle) != NULL)
-			return true;
-	return false;
-}
-
 /* The world a test started, stopped by world_teardown even when an assertion failed. */
 static struct world *cur_world;
 
@@ -252,7 +244,7 @@ static void test_slow_provider_at_start_is_authinfo_unavail_within_timeout(void 
 	print_message("# status asked during the slow start answered in %lld ms\n", (long long)probe.took_ms);
 	assert_true(probe.ok);
 	assert_true(probe.took_ms < 1000);
-	assert_true(saw(run.errors, run.n_error, "not available"));
+	assert_true(pam_run_saw_error(&run, "not available"));
 	assert_string_equal(run.user_code, ""); /* no code was shown */
 	t0 = nl_mono_ms();
 	assert_status_answers(w);
@@ -371,7 +363,7 @@ static void test_stopped_provider_at_start_is_authinfo_unavail(void **state)
 	t0 = nl_mono_ms();
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
 	assert_true(nl_mono_ms() - t0 < HTTP_TIMEOUT_S * 1000 + MARGIN_MS);
-	assert_true(saw(run.errors, run.n_error, "not available"));
+	assert_true(pam_run_saw_error(&run, "not available"));
 	assert_status_answers(w);
 	world_stop(w);
 	cur_world = NULL;
@@ -439,7 +431,7 @@ static void run_with_late_phone(bool stop_mock)
 	assert_int_equal(lp.status, 502); /* the phone is told too */
 	print_message("# PAM returned %lld ms after the phone came back\n", (long long)(done - lp.back_at));
 	assert_true(done - lp.back_at < HTTP_TIMEOUT_S * 1000 + MARGIN_MS);
-	assert_true(saw(run.errors, run.n_error, "could not be reached"));
+	assert_true(pam_run_saw_error(&run, "could not be reached"));
 	assert_status_answers(w);
 	world_stop(w);
 	cur_world = NULL;
@@ -982,7 +974,7 @@ static void test_fake_daemon_on_the_socket_path_is_not_believed(void **state)
 	assert_int_equal(lstat(w->socket, &st), 0);
 	assert_int_equal(st.st_uid, NOBODY);
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
-	assert_true(saw(run.errors, run.n_error, "not available"));
+	assert_true(pam_run_saw_error(&run, "not available"));
 	kill(fake, SIGKILL);
 	waitpid(fake, NULL, 0);
 	chmod(rundir, 0755);

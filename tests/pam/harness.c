@@ -576,6 +576,22 @@ static int test_conv(int n, const struct pam_message **msg, struct pam_response 
 	return PAM_SUCCESS;
 }
 
+bool pam_run_saw_info(const struct pam_run *run, const char *needle)
+{
+	for (int i = 0; i < run->n_info; i++)
+		if (strstr(run->infos[i], needle) != NULL)
+			return true;
+	return false;
+}
+
+bool pam_run_saw_error(const struct pam_run *run, const char *needle)
+{
+	for (int i = 0; i < run->n_error; i++)
+		if (strstr(run->errors[i], needle) != NULL)
+			return true;
+	return false;
+}
+
 int pam_run_auth(struct world *w, struct pam_run *run)
 {
 	struct conv_ctx ctx = {.job = {.w = w, .run = run}};

@@ -96,6 +96,9 @@ struct pam_run {
 	int (*phone)(struct world *w, struct pam_run *run);
 };
 int pam_run_auth(struct world *w, struct pam_run *run);
+/* Did the run show a text message (PAM_TEXT_INFO) / an error message containing needle? */
+bool pam_run_saw_info(const struct pam_run *run, const char *needle);
+bool pam_run_saw_error(const struct pam_run *run, const char *needle);
 
 /* Re-exec the test program under pam_wrapper (LD_PRELOAD) unless it already is. */
 void harness_reexec_under_pam_wrapper(int argc, char **argv);

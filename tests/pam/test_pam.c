@@ -38,22 +38,6 @@ static int stop_main(void **state)
 	return 0;
 }
 
-static bool saw_info(const struct pam_run *r, const char *needle)
-{
-	for (int i = 0; i < r->n_info; i++)
-		if (strstr(r->infos[i], needle) != NULL)
-			return true;
-	return false;
-}
-
-static bool saw_error(const struct pam_run *r, const char *needle)
-{
-	for (int i = 0; i < r->n_error; i++)
-		if (strstr(r->errors[i], needle) != NULL)
-			return true;
-	return false;
-}
-
 /* Does the file at path contain needle? (A daemon log: small, read whole, at most 4 MiB.) */
 static bool log_has(const char *path, const char *needle)
 {
@@ -80,11 +64,11 @@ static void test_signin_succeeds_for_mapped_user(void **state)
 	assert_int_equal(run.phone_status, 200);
 	/* What the person saw: the page, the grouped code, and a QR code drawn with blocks. */
 	snprintf(url, sizeof(url), "open %s/d", main_world->bridge);
-	assert_true(saw_info(&run, url));
+	assert_true(pam_run_saw_info(&run, url));
 	assert_int_equal(strlen(run.user_code), 9);
 	assert_int_equal(run.user_code[4], '-');
-	assert_true(saw_info(&run, "\xe2\x96\x88"));
-	assert_true(saw_info(&run, "signed in"));
+	assert_true(pam_run_saw_info(&run, "\xe2\x96\x88"));
+	assert_true(pam_run_saw_info(&run, "signed in"));
 }
 
 static void test_signin_for_another_account_is_refused(void **state)
@@ -95,7 +79,7 @@ static void test_signin_for_another_account_is_refused(void **state)
 	assert_int_equal(world_activate(main_world), 0);
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
 	assert_int_equal(run.phone_rc, 0);
-	assert_true(saw_error(&run, "not linked"));
+	assert_true(pam_run_saw_error(&run, "not linked"));
 }
 
 static void test_declined_signin_is_refused(void **state)
@@ -105,7 +89,7 @@ static void test_declined_signin_is_refused(void **state)
 	assert_int_equal(world_activate(main_world), 0);
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
 	assert_int_equal(run.phone_rc, 0);
-	assert_true(saw_error(&run, "declined"));
+	assert_true(pam_run_saw_error(&run, "declined"));
 }
 
 static void test_unanswered_code_expires(void **state)
@@ -116,8 +100,8 @@ static void test_unanswered_code_expires(void **state)
 	assert_int_equal(world_activate(main_world), 0);
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
 	assert_true(nl_mono_ms() - t0 < 6000);
-	assert_true(saw_error(&run, "expired"));
-	assert_false(saw_info(&run, "\xe2\x96\x88")); /* noqr */
+	assert_true(pam_run_saw_error(&run, "expired"));
+	assert_false(pam_run_saw_info(&run, "\xe2\x96\x88")); /* noqr */
 }
 
 static void test_signin_is_not_reused_when_window_is_zero(void **state)
@@ -148,7 +132,7 @@ static void test_daemon_not_running_is_authinfo_unavail(void **state)
 	(void)state;
 	assert_int_equal(world_activate(main_world), 0);
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTHINFO_UNAVAIL);
-	assert_true(saw_error(&run, "not available"));
+	assert_true(pam_run_saw_error(&run, "not available"));
 }
 
 static void test_bad_module_argument_is_authinfo_unavail(void **state)
@@ -212,7 +196,7 @@ static void test_p5_identity_refused_when_p9_required(void **state)
 	assert_int_equal(world_activate(w), 0);
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTH_ERR);
 	assert_int_equal(run.phone_rc, 0);
-	assert_true(saw_error(&run, "identity level"));
+	assert_true(pam_run_saw_error(&run, "identity level"));
 	world_stop(w);
 }
 
@@ -263,7 +247,7 @@ static void test_native_device_mode_signin(void **state)
 	assert_int_equal(world_start(&o, &w), 0);
 	assert_int_equal(world_activate(w), 0);
 	assert_int_equal(pam_run_auth(w, &run), PAM_SUCCESS);
-	assert_true(saw_info(&run, mockproc_issuer(w->mock))); /* the provider's own page */
+	assert_true(pam_run_saw_info(&run, mockproc_issuer(w->mock))); /* the provider's own page */
 	world_stop(w);
 }
 
@@ -305,9 +289,9 @@ static void test_expiry_text_code_and_log_agree(void **state)
 	assert_int_equal(world_start(NULL, &w), 0);
 	assert_int_equal(world_activate(w), 0);
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTH_ERR);
-	assert_true(saw_info(&run, "The code expires in 3 seconds."));
-	assert_true(saw_error(&run, "the code has expired"));
-	assert_false(saw_error(&run, "not available"));
+	assert_true(pam_run_saw_info(&run, "The code expires in 3 seconds."));
+	assert_true(pam_run_saw_error(&run, "the code has expired"));
+	assert_false(pam_run_saw_error(&run, "not available"));
 	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
 	assert_true(log_has(log, "reason=expired"));
 	assert_false(log_has(log, "reason=cancelled"));
@@ -359,7 +343,7 @@ static void test_phishing_link_names_the_sign_in_and_the_victim_refuses_it(void 
 	assert_non_null(strstr(victim_page, "PAM service: nl-login"));
 	assert_non_null(strstr(victim_page, run.user_code));
 	assert_non_null(strstr(victim_page, "If someone sent you this link or code, stop."));
-	assert_true(saw_error(&run, "declined"));
+	assert_true(pam_run_saw_error(&run, "declined"));
 	assert_int_equal(mockproc_stat(main_world->mock, "authorize", &authz_after), 0);
 	assert_int_equal(authz_after, authz); /* NHS login was never asked */
 	snprintf(log, sizeof(log), "%s/daemon.log", main_world->dir);
@@ -415,7 +399,7 @@ static void test_callback_in_another_browser_does_not_approve(void **state)
 	assert_int_equal(pam_run_auth(main_world, &stolen), PAM_AUTH_ERR);
 	assert_int_equal(stolen.phone_rc, 0);
 	assert_int_equal(other_browser_status, 403);
-	assert_true(saw_error(&stolen, "expired"));
+	assert_true(pam_run_saw_error(&stolen, "expired"));
 	assert_int_equal(mockproc_stat(main_world->mock, "token", &token_after), 0);
 	assert_int_equal(token_after, token);
 	other_browser_status = 0;
@@ -466,7 +450,7 @@ static void test_policy_refuses_a_denied_service_at_start(void **state)
 	assert_int_equal(world_activate(w), 0);
 	assert_int_equal(pam_run_auth(w, &refused), PAM_AUTH_ERR);
 	assert_int_equal(refused.user_code[0], '\0');
-	assert_true(saw_error(&refused, "does not allow signing in with NHS login this way"));
+	assert_true(pam_run_saw_error(&refused, "does not allow signing in with NHS login this way"));
 	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
 	assert_true(log_has(log,
 	                    "user clinician: sign-in refused by policy: PAM service nl-login2 is in [policy] "
@@ -523,7 +507,7 @@ static void test_cancel_at_prompt_ends_the_attempt(void **state)
 	assert_int_equal(world_activate(w), 0);
 	assert_int_equal(pam_run_auth(w, &run), PAM_MAXTRIES);
 	assert_int_equal(run.prompts, 1);
-	assert_true(saw_error(&run, "sign-in cancelled"));
+	assert_true(pam_run_saw_error(&run, "sign-in cancelled"));
 	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
 	assert_true(log_has(log, "reason=cancelled"));
 	world_stop(w);
@@ -549,7 +533,7 @@ static void test_daemon_stopped_mid_wait_is_logged_as_restart(void **state)
 	}
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
 	waitpid(stopper, NULL, 0);
-	assert_true(saw_error(&run, "stopped on this computer while you were signing in"));
+	assert_true(pam_run_saw_error(&run, "stopped on this computer while you were signing in"));
 	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
 	world_kill_daemon(w, SIGKILL); /* reaps it; its log is complete */
 	assert_true(log_has(log, "reason=restarted"));
@@ -574,9 +558,9 @@ static void test_map_broken_after_start_is_authinfo_unavail_and_asks_it(void **s
 	assert_int_equal(chmod(map, 0666), 0);
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
 	assert_int_equal(run.phone_rc, 0);
-	assert_true(saw_error(&run, "not set up correctly"));
-	assert_true(saw_error(&run, "Ask IT"));
-	assert_false(saw_error(&run, "could not be reached"));
+	assert_true(pam_run_saw_error(&run, "not set up correctly"));
+	assert_true(pam_run_saw_error(&run, "Ask IT"));
+	assert_false(pam_run_saw_error(&run, "could not be reached"));
 	assert_int_equal(pam_run_auth(w, &glass), PAM_SUCCESS);
 	world_stop(w);
 }
@@ -595,8 +579,8 @@ static void test_signin_without_nhs_number_is_auth_err_and_says_so(void **state)
 	assert_int_equal(world_activate(w), 0);
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTH_ERR);
 	assert_int_equal(run.phone_rc, 0);
-	assert_true(saw_error(&run, "did not include your NHS number"));
-	assert_false(saw_error(&run, "not linked"));
+	assert_true(pam_run_saw_error(&run, "did not include your NHS number"));
+	assert_false(pam_run_saw_error(&run, "not linked"));
 	assert_int_equal(pam_run_auth(w, &glass), PAM_AUTH_ERR);
 	world_stop(w);
 }
@@ -830,7 +814,7 @@ static void test_number_matching_right_number_signs_in_wrong_one_ends_it(void **
 	assert_true(right.phone_number >= 10 && right.phone_number <= 99);
 	assert_int_equal(right.prompts, 1);
 	assert_int_equal(pam_run_auth(w, &wrong), PAM_AUTH_ERR);
-	assert_true(saw_error(&wrong, "not the number shown on the phone"));
+	assert_true(pam_run_saw_error(&wrong, "not the number shown on the phone"));
 	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
 	assert_true(log_has(log, "denied reason=wrong_number"));
 	assert_true(log_has(log, "possible phishing attempt"));

@@ -32,14 +32,6 @@ static int stop_main(void **state)
 	return 0;
 }
 
-static bool saw_info(const struct pam_run *r, const char *needle)
-{
-	for (int i = 0; i < r->n_info; i++)
-		if (strstr(r->infos[i], needle) != NULL)
-			return true;
-	return false;
-}
-
 /* The console (text shown, the module long-polls): the phone approves after 65 s; a countdown line
  * was shown at the minute. */
 static void test_console_signin_approved_after_a_minute(void **state)
@@ -53,8 +45,8 @@ static void test_console_signin_approved_after_a_minute(void **state)
 	print_message("# console sign-in approved after %lld ms\n", (long long)(nl_mono_ms() - t0));
 	assert_int_equal(run.phone_rc, 0);
 	assert_true(nl_mono_ms() - t0 >= 65000);
-	assert_true(saw_info(&run, "Waiting for NHS login sign-in ... 4:"));
-	assert_true(saw_info(&run, "signed in"));
+	assert_true(pam_run_saw_info(&run, "Waiting for NHS login sign-in ... 4:"));
+	assert_true(pam_run_saw_info(&run, "signed in"));
 }
 
 /* OpenSSH/GDM style (enter_prompt, timeout=110 as pam.d-examples/sshd): the person signs in on the
@@ -69,8 +61,8 @@ static void test_prompt_enter_pressed_after_70s_gets_the_approval(void **state)
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
 	assert_int_equal(run.phone_rc, 0);
 	assert_int_equal(run.prompts, 1);
-	assert_true(saw_info(&run, "The code expires in 1 minute 50 seconds."));
-	assert_true(saw_info(&run, "signed in"));
+	assert_true(pam_run_saw_info(&run, "The code expires in 1 minute 50 seconds."));
+	assert_true(pam_run_saw_info(&run, "signed in"));
 }
 
 /* Enter pressed too early (20 s: not signed in yet), the phone approves at ~65 s, Enter again at
@@ -85,8 +77,8 @@ static void test_prompt_early_enter_then_approval_after_a_minute(void **state)
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
 	assert_int_equal(run.phone_rc, 0);
 	assert_int_equal(run.prompts, 2);
-	assert_true(saw_info(&run, "NHS login: not signed in yet (1:"));
-	assert_true(saw_info(&run, "signed in"));
+	assert_true(pam_run_saw_info(&run, "NHS login: not signed in yet (1:"));
+	assert_true(pam_run_saw_info(&run, "signed in"));
 }
 
 int main(int argc, char **argv)
