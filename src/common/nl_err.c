@@ -2,6 +2,8 @@
 #include "config.h"
 #include "nl_err.h"
 
+#include <stdio.h>
+
 const char *nl_strerror(int r)
 {
 	switch (r) {
@@ -28,4 +30,21 @@ const char *nl_strerror(int r)
 	case NL_ERR_CLOSED: return "connection closed";
 	}
 	return "unknown error";
+}
+
+int nl_verrf(char *err, size_t errlen, int ret, const char *fmt, va_list ap)
+{
+	if (err != NULL && errlen > 0)
+		vsnprintf(err, errlen, fmt, ap);
+	return ret;
+}
+
+int nl_errf(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	nl_verrf(err, errlen, ret, fmt, ap);
+	va_end(ap);
+	return ret;
 }

@@ -3,6 +3,9 @@
 #ifndef NL_ERR_H
 #define NL_ERR_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 enum nl_err {
 	NL_OK = 0,
 	NL_ERR_INTERNAL = -1,    /* a bug or an impossible state */
@@ -29,5 +32,13 @@ enum nl_err {
 
 /* A static, human-readable description of an nl_err value. Never NULL. */
 const char *nl_strerror(int r);
+
+/* The one error-buffer writer: printf into err (errlen bytes, always terminated, truncated if
+ * long). err may be NULL or errlen 0: then nothing is written. Returns what it was given in
+ * ret, so that `return nl_errf(err, errlen, NL_ERR_CONFIG, "...")` reports and fails at once. */
+int nl_errf(char *err, size_t errlen, int ret, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The same with a va_list, for writers that add a prefix or keep a copy of the line. */
+int nl_verrf(char *err, size_t errlen, int ret, const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 #endif

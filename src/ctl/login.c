@@ -3,7 +3,7 @@
  * outcome. Ctrl-C ends the process, and closing the socket cancels the flow in the daemon. */
 #include "config.h"
 #include "ctl.h"
-#include "module.h"
+#include "nl_qr.h"
 #include "nl_err.h"
 #include "nl_json.h"
 #include "nl_time.h"

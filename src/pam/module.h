@@ -9,9 +9,7 @@
 #include <stddef.h>
 #include "nl_config.h"
 #include "nl_ipc.h"
-
-/* How the QR code is drawn: UTF-8 half blocks (two module rows a line) or ASCII ("##"). */
-enum nl_qr_style { NL_QR_UTF8 = 0, NL_QR_ASCII };
+#include "nl_qr.h"
 
 struct nl_pam_opts {
 	struct nl_config cfg;     /* [pam] and [daemon] socket from the main file, then argv */
@@ -24,9 +22,6 @@ struct nl_pam_opts {
  * Unknown arguments are errors (err names the argument). Free with nl_pam_opts_free. */
 int nl_pam_opts_parse(int argc, const char **argv, struct nl_pam_opts *o, char *err, size_t errlen);
 void nl_pam_opts_free(struct nl_pam_opts *o);
-
-/* Draw text as a QR code; a new string of lines ending in '\n' (free()). */
-int nl_qr_render(const char *text, enum nl_qr_style style, char **out);
 
 /* The conversation. */
 int nl_conv_info(pam_handle_t *pamh, const char *text);

@@ -1,9 +1,10 @@
 /* The QR code of the verification URL, drawn with text so any terminal can show it. */
 #include "config.h"
-#include "module.h"
+#include "nl_qr.h"
 #include "nl_err.h"
 
 #include <qrencode.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
