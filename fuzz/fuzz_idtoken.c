@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .skew = 60,
 	    .now = FUZZ_NOW,
 	};
-	const char *rule = NULL;
+	enum nl_idtoken_rule rule = NL_RULE_NONE;
 	json_t *claims = NULL;
 	char *signed_token = NULL;
 	const char *token;
@@ -91,9 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = nl_idtoken_validate(token, len, set, &pol, &claims, &rule);
 	if (verbose)
 		fprintf(stderr, "fuzz_idtoken: %s token: %s (rule %s)\n",
-		        signed_token != NULL ? "signed" : "raw", nl_strerror(r), rule != NULL ? rule : "-");
+		        signed_token != NULL ? "signed" : "raw", nl_strerror(r), nl_idtoken_rule_word(rule));
 	/* Fail closed: claims only with success, a named rule with every failure. */
-	if ((r == 0) != (claims != NULL) || (r == 0) != (rule == NULL))
+	if ((r == 0) != (claims != NULL) || (r == 0) != (rule == NL_RULE_NONE))
 		abort();
 	if (r == 0 && (nl_jwt_str(claims, "sub") == NULL || nl_vot_level(nl_jwt_str(claims, "vot")) < 9))
 		abort();

@@ -19,6 +19,33 @@
 #define MAX_VTR_SIZE 4096 /* the requested vtr JSON array */
 #define MAX_ALGS     16   /* algorithms a policy may allow */
 
+/* One word a rule, for logs and error lines; the words are those of DESIGN.md. */
+static const char *const rule_words[] = {
+    [NL_RULE_NONE] = "none",
+    [NL_RULE_FORMAT] = "format",
+    [NL_RULE_ALG] = "alg",
+    [NL_RULE_KID] = "kid",
+    [NL_RULE_SIGNATURE] = "signature",
+    [NL_RULE_ISS] = "iss",
+    [NL_RULE_AUD] = "aud",
+    [NL_RULE_AZP] = "azp",
+    [NL_RULE_EXP] = "exp",
+    [NL_RULE_IAT] = "iat",
+    [NL_RULE_NBF] = "nbf",
+    [NL_RULE_NONCE] = "nonce",
+    [NL_RULE_SUB] = "sub",
+    [NL_RULE_VOT] = "vot",
+    [NL_RULE_LEVEL] = "level",
+};
+
+/* An out-of-range value is a bug; "format" keeps the log line it goes into well formed. */
+const char *nl_idtoken_rule_word(enum nl_idtoken_rule rule)
+{
+	if ((size_t)rule >= sizeof(rule_words) / sizeof(rule_words[0]) || rule_words[rule] == NULL)
+		return "format";
+	return rule_words[rule];
+}
+
 /* The value of a string claim, or NULL if absent, not a string, or holding a NUL byte (which
  * would let "iss\0junk" compare equal to "iss" through strcmp). */
 static const char *claim_str(const json_t *claims, const char *name)
@@ -280,56 +307,57 @@ int nl_vot_level(const char *vot)
 }
 
 /* The claims rules, after the signature has been verified. */
-static int check_claims(const json_t *claims, const struct nl_idtoken_policy *p, long skew, const char **rule)
+static int check_claims(const json_t *claims, const struct nl_idtoken_policy *p, long skew,
+                        enum nl_idtoken_rule *rule)
 {
 	const char *vot = NULL;
 	size_t n_aud = 0;
 	int level, r;
 
-	*rule = "iss";
+	*rule = NL_RULE_ISS;
 	if ((r = check_iss(claims, p)) != 0)
 		return r;
-	*rule = "aud";
+	*rule = NL_RULE_AUD;
 	if ((r = check_aud(claims, p->client_id, &n_aud)) != 0)
 		return r;
-	*rule = "azp";
+	*rule = NL_RULE_AZP;
 	if ((r = check_azp(claims, p->client_id, n_aud)) != 0)
 		return r;
-	*rule = "aud";
+	*rule = NL_RULE_AUD;
 	if ((r = check_aud_trusted(claims, p->client_id)) != 0)
 		return r;
-	*rule = "exp";
+	*rule = NL_RULE_EXP;
 	if ((r = check_exp(claims, p->now, skew)) != 0)
 		return r;
-	*rule = "iat";
+	*rule = NL_RULE_IAT;
 	if ((r = check_iat(claims, p->now, skew)) != 0)
 		return r;
-	*rule = "nbf";
+	*rule = NL_RULE_NBF;
 	if ((r = check_nbf(claims, p->now, skew)) != 0)
 		return r;
 	/* Only the device grant has no nonce of ours to compare. */
-	*rule = "nonce";
+	*rule = NL_RULE_NONCE;
 	if (p->nonce != NULL && (r = check_nonce(claims, p->nonce)) != 0)
 		return r;
-	*rule = "sub";
+	*rule = NL_RULE_SUB;
 	if ((r = check_sub(claims)) != 0)
 		return r;
-	*rule = "vot";
+	*rule = NL_RULE_VOT;
 	if ((r = check_vot(claims, p->vtr, &vot)) != 0)
 		return r;
-	*rule = "level";
+	*rule = NL_RULE_LEVEL;
 	level = nl_vot_level(vot);
 	if (level < 0 || level < p->min_level)
 		return NL_ERR_DENIED;
-	*rule = NULL;
+	*rule = NL_RULE_NONE;
 	return 0;
 }
 
 int nl_idtoken_validate(const char *compact, size_t len, const struct nl_jwks *set,
-                        const struct nl_idtoken_policy *p, json_t **claims, const char **rule)
+                        const struct nl_idtoken_policy *p, json_t **claims, enum nl_idtoken_rule *rule)
 {
 	const char *algs[MAX_ALGS];
-	const char *failed = "format";
+	enum nl_idtoken_rule failed = NL_RULE_FORMAT;
 	const cjose_jwk_t *key = NULL;
 	struct nl_jws *jws = NULL;
 	size_t n_algs;
@@ -351,13 +379,13 @@ int nl_idtoken_validate(const char *compact, size_t len, const struct nl_jwks *s
 
 	n_algs = usable_algs(p, algs, MAX_ALGS);
 	if (n_algs == 0) {
-		failed = "alg";
+		failed = NL_RULE_ALG;
 		r = NL_ERR_ALG;
 		goto out;
 	}
 	if ((r = nl_jws_parse(compact, len, algs, n_algs, &jws)) != 0) {
 		if (r == NL_ERR_ALG || header_alg_refused(compact, len, algs, n_algs)) {
-			failed = "alg";
+			failed = NL_RULE_ALG;
 			r = NL_ERR_ALG;
 		}
 		goto out;
@@ -367,7 +395,7 @@ int nl_idtoken_validate(const char *compact, size_t len, const struct nl_jwks *s
 		goto out;
 	}
 
-	failed = "kid";
+	failed = NL_RULE_KID;
 	if (set == NULL) {
 		r = NL_ERR_KEY;
 		goto out;
@@ -379,7 +407,7 @@ int nl_idtoken_validate(const char *compact, size_t len, const struct nl_jwks *s
 
 	/* NL_ERR_KEY is reserved for "kid not in the set" (the caller refetches the JWKS on it); a
 	 * key of the wrong type for alg is a signature failure. */
-	failed = "signature";
+	failed = NL_RULE_SIGNATURE;
 	if ((r = nl_jws_verify(jws, key)) != 0 || !jws->verified) {
 		r = NL_ERR_SIGNATURE;
 		goto out;
@@ -389,7 +417,7 @@ int nl_idtoken_validate(const char *compact, size_t len, const struct nl_jwks *s
 		goto out;
 
 	*claims = json_incref(jws->claims);
-	failed = NULL;
+	failed = NL_RULE_NONE;
 	r = 0;
 out:
 	if (rule != NULL)

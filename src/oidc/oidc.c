@@ -1030,7 +1030,7 @@ static int parse_body(const struct nl_http_resp *resp, size_t max, json_t **out)
 }
 
 static int validate_once(struct nl_oidc *o, const char *compact, size_t len, const char *nonce,
-                         json_t **claims, const char **rule)
+                         json_t **claims, enum nl_idtoken_rule *rule)
 {
 	const struct nl_config *cfg = o->cfg;
 	struct nl_idtoken_policy p;
@@ -1049,14 +1049,14 @@ static int validate_once(struct nl_oidc *o, const char *compact, size_t len, con
 	/* Validation is CPU only; the lock keeps the key set alive while it is used. */
 	pthread_mutex_lock(&o->mu);
 	if (o->jwks == NULL) {
-		*rule = "kid";
+		*rule = NL_RULE_KID;
 		r = NL_ERR_KEY;
 	} else {
 		r = nl_idtoken_validate(compact, len, o->jwks, &p, claims, rule);
 	}
 	pthread_mutex_unlock(&o->mu);
-	if (r != 0 && *rule == NULL)
-		*rule = "format";
+	if (r != 0 && *rule == NL_RULE_NONE)
+		*rule = NL_RULE_FORMAT;
 	return r;
 }
 
@@ -1064,25 +1064,25 @@ static int validate_once(struct nl_oidc *o, const char *compact, size_t len, con
 static int validate_id_token(struct nl_oidc *o, const char *compact, const char *nonce, json_t **claims,
                              enum nl_outcome *outcome, char *err, size_t errlen)
 {
-	const char *rule = NULL;
+	enum nl_idtoken_rule rule = NL_RULE_NONE;
 	size_t len = strlen(compact);
 	int r;
 
 	r = validate_once(o, compact, len, nonce, claims, &rule);
-	if (r != 0 && strcmp(rule, "kid") == 0 && refetch_jwks_for_kid(o, NULL, 0) == 0) {
-		rule = NULL;
+	if (r != 0 && rule == NL_RULE_KID && refetch_jwks_for_kid(o, NULL, 0) == 0) {
+		rule = NL_RULE_NONE;
 		r = validate_once(o, compact, len, nonce, claims, &rule);
 	}
 	if (r == 0)
 		return 0;
-	if (strcmp(rule, "level") == 0) {
+	if (rule == NL_RULE_LEVEL) {
 		*outcome = NL_OUT_LEVEL;
 		set_err(o, err, errlen, "identity level below the configured minimum");
 	} else {
 		*outcome = NL_OUT_INVALID_TOKEN;
-		set_err(o, err, errlen, "ID token rejected: %s", rule);
+		set_err(o, err, errlen, "ID token rejected: %s", nl_idtoken_rule_word(rule));
 	}
-	nl_debug("oidc: ID token rejected by rule %s", rule); /* the flow's outcome line says it */
+	nl_debug("oidc: ID token rejected by rule %s", nl_idtoken_rule_word(rule)); /* the flow's outcome line says it */
 	return outcome_err(*outcome);
 }
 

@@ -138,11 +138,11 @@ static char *sign_a(json_t *claims)
 static void expect_pass(const char *tok, const struct nl_jwks *set, const struct nl_idtoken_policy *p)
 {
 	json_t *claims = NULL;
-	const char *rule = "unset";
+	enum nl_idtoken_rule rule = NL_RULE_FORMAT;
 	int r = nl_idtoken_validate(tok, strlen(tok), set, p, &claims, &rule);
 	if (r != 0)
-		fail_msg("rejected (%d) by rule %s", r, rule != NULL ? rule : "(null)");
-	assert_null(rule);
+		fail_msg("rejected (%d) by rule %s", r, nl_idtoken_rule_word(rule));
+	assert_int_equal(rule, NL_RULE_NONE);
 	assert_non_null(claims);
 	json_decref(claims);
 }
@@ -151,12 +151,12 @@ static void expect_fail(const char *tok, size_t len, const struct nl_jwks *set,
                         const struct nl_idtoken_policy *p, int code, const char *want_rule)
 {
 	json_t *claims = (json_t *)0x1;
-	const char *rule = NULL;
+	enum nl_idtoken_rule rule = NL_RULE_NONE;
 	int r = nl_idtoken_validate(tok, len, set, p, &claims, &rule);
 	assert_null(claims);
-	assert_non_null(rule);
-	if (strcmp(rule, want_rule) != 0)
-		fail_msg("rule %s, want %s (code %d)", rule, want_rule, r);
+	assert_int_not_equal(rule, NL_RULE_NONE);
+	if (strcmp(nl_idtoken_rule_word(rule), want_rule) != 0)
+		fail_msg("rule %s, want %s (code %d)", nl_idtoken_rule_word(rule), want_rule, r);
 	assert_int_equal(r, code);
 }
 
@@ -193,11 +193,11 @@ static void test_idtoken_valid_token_passes_and_returns_claims(void **state)
 {
 	struct nl_idtoken_policy p = base_policy();
 	json_t *claims = NULL;
-	const char *rule = "unset";
+	enum nl_idtoken_rule rule = NL_RULE_FORMAT;
 	char *tok = sign_a(valid_claims());
 	(void)state;
 	assert_int_equal(nl_idtoken_validate(tok, strlen(tok), set_a, &p, &claims, &rule), 0);
-	assert_null(rule);
+	assert_int_equal(rule, NL_RULE_NONE);
 	assert_non_null(claims);
 	assert_string_equal(json_string_value(json_object_get(claims, "sub")),
 	                    "1b2c3d4e-0000-4000-8000-00000000abcd");
@@ -740,6 +740,19 @@ static void test_vot_level_table(void **state)
 	assert_int_equal(nl_vot_level(NULL), -1);
 }
 
+/* The words of the rules are what logs and error lines have always said. */
+static void test_idtoken_rule_words_are_the_log_words(void **state)
+{
+	static const char *const want[] = {"none", "format", "alg", "kid", "signature", "iss", "aud", "azp",
+	                                   "exp",  "iat",    "nbf", "nonce", "sub",     "vot", "level"};
+	size_t i;
+	(void)state;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_string_equal(nl_idtoken_rule_word((enum nl_idtoken_rule)i), want[i]);
+	assert_int_equal(NL_RULE_LEVEL + 1, (int)(sizeof(want) / sizeof(want[0])));
+	assert_string_equal(nl_idtoken_rule_word((enum nl_idtoken_rule)99), "format");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -794,6 +807,7 @@ int main(void)
 	    cmocka_unit_test(test_idtoken_accepts_p9_with_min_level_9),
 	    cmocka_unit_test(test_idtoken_accepts_p0_with_min_level_0),
 	    cmocka_unit_test(test_vot_level_table),
+	    cmocka_unit_test(test_idtoken_rule_words_are_the_log_words),
 	};
 	return cmocka_run_group_tests_name("idtoken", tests, group_setup, group_teardown);
 }
