@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,19 +30,6 @@
 #define MAX_VTR           16   /* vectors in vtr */
 #define PLACEHOLDER       "REPLACE-"
 
-static void fmt(char *err, size_t errlen, const char *f, ...) __attribute__((format(printf, 3, 4)));
-
-static void fmt(char *err, size_t errlen, const char *f, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(err, errlen, f, ap);
-	va_end(ap);
-}
-
 /* ---- safe file opening ---- */
 
 static int open_checked(const char *path, bool secret, size_t max_size, bool check_owner, int *fd_out,
@@ -56,53 +42,47 @@ static int open_checked(const char *path, bool secret, size_t max_size, bool che
 	/* O_NONBLOCK so that a FIFO planted at the path cannot hang us before fstat refuses it. */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		if (errno == ELOOP)
-			fmt(err, errlen, "%s: is a symbolic link (refused)", path);
-		else
-			fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		r = errno == ENOENT ? NL_ERR_NOT_FOUND : errno == EACCES ? NL_ERR_PERM : NL_ERR_IO;
+		if (errno == ELOOP)
+			nl_errf(err, errlen, r, "%s: is a symbolic link (refused)", path);
+		else
+			nl_errf(err, errlen, r, "%s: cannot open: %s", path, strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
-		fmt(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-		r = NL_ERR_IO;
+		r = nl_errf(err, errlen, NL_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		fmt(err, errlen, "%s: not a regular file", path);
-		r = NL_ERR_PERM;
+		r = nl_errf(err, errlen, NL_ERR_PERM, "%s: not a regular file", path);
 		goto out;
 	}
 	if (st.st_size < 0 || (unsigned long long)st.st_size > max_size) {
-		fmt(err, errlen, "%s: larger than %zu bytes", path, max_size);
-		r = NL_ERR_TOO_BIG;
+		r = nl_errf(err, errlen, NL_ERR_TOO_BIG, "%s: larger than %zu bytes", path, max_size);
 		goto out;
 	}
 	mode = st.st_mode & 07777;
 	if (check_owner) {
 		if (st.st_uid != 0 && st.st_uid != geteuid()) {
-			fmt(err, errlen, "%s: owned by uid %u; must be owned by root", path,
-			    (unsigned)st.st_uid);
-			r = NL_ERR_PERM;
+			r = nl_errf(err, errlen, NL_ERR_PERM, "%s: owned by uid %u; must be owned by root",
+			            path, (unsigned)st.st_uid);
 			goto out;
 		}
 		if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
-			fmt(err, errlen, "%s: is group- or world-writable (mode %04o); run chmod go-w", path,
-			    (unsigned)mode);
-			r = NL_ERR_PERM;
+			r = nl_errf(err, errlen, NL_ERR_PERM,
+			            "%s: is group- or world-writable (mode %04o); run chmod go-w", path,
+			            (unsigned)mode);
 			goto out;
 		}
 		if (secret && (mode & (S_IRWXG | S_IRWXO)) != 0) {
-			fmt(err, errlen,
-			    "%s: holds a secret but group/other may access it (mode %04o); run chmod 600",
-			    path, (unsigned)mode);
-			r = NL_ERR_PERM;
+			r = nl_errf(err, errlen, NL_ERR_PERM,
+			            "%s: holds a secret but group/other may access it (mode %04o); "
+			            "run chmod 600", path, (unsigned)mode);
 			goto out;
 		}
 	}
 	if (fcntl(fd, F_SETFL, 0) != 0) {
-		fmt(err, errlen, "%s: fcntl: %s", path, strerror(errno));
-		r = NL_ERR_IO;
+		r = nl_errf(err, errlen, NL_ERR_IO, "%s: fcntl: %s", path, strerror(errno));
 		goto out;
 	}
 	*fd_out = fd;
@@ -134,8 +114,7 @@ static int read_checked(const char *path, bool secret, size_t max_size, bool che
 	/* One byte more than fstat said, to notice a file that grew past the cap meanwhile. */
 	cap = size + 1;
 	if ((buf = malloc(cap + 1)) == NULL) {
-		fmt(err, errlen, "%s: out of memory", path);
-		r = NL_ERR_NOMEM;
+		r = nl_errf(err, errlen, NL_ERR_NOMEM, "%s: out of memory", path);
 		goto out;
 	}
 	while (len < cap) {
@@ -143,8 +122,7 @@ static int read_checked(const char *path, bool secret, size_t max_size, bool che
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fmt(err, errlen, "%s: read: %s", path, strerror(errno));
-			r = NL_ERR_IO;
+			r = nl_errf(err, errlen, NL_ERR_IO, "%s: read: %s", path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -152,8 +130,7 @@ static int read_checked(const char *path, bool secret, size_t max_size, bool che
 		len += (size_t)n;
 	}
 	if (len > size) {
-		fmt(err, errlen, "%s: changed while being read", path);
-		r = NL_ERR_IO;
+		r = nl_errf(err, errlen, NL_ERR_IO, "%s: changed while being read", path);
 		goto out;
 	}
 	buf[len] = '\0';
@@ -263,10 +240,9 @@ static int check_url(const char *url, bool allow_query, char *why, size_t whylen
 	size_t i, n;
 
 	for (i = 0; url[i] != '\0'; i++) {
-		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f) {
-			fmt(why, whylen, "URL contains a space, control or non-ASCII character");
-			return NL_ERR_CONFIG;
-		}
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "URL contains a space, control or non-ASCII character");
 	}
 	if (strncasecmp(url, "https://", 8) == 0) {
 		https = true;
@@ -275,39 +251,26 @@ static int check_url(const char *url, bool allow_query, char *why, size_t whylen
 		https = false;
 		p = url + 7;
 	} else {
-		fmt(why, whylen, "'%s' is not an https:// URL", url);
-		return NL_ERR_CONFIG;
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not an https:// URL", url);
 	}
-	if (strchr(url, '#') != NULL) {
-		fmt(why, whylen, "'%s': a fragment (#) is not allowed", url);
-		return NL_ERR_CONFIG;
-	}
-	if (!allow_query && strchr(url, '?') != NULL) {
-		fmt(why, whylen, "'%s': a query (?) is not allowed", url);
-		return NL_ERR_CONFIG;
-	}
+	if (strchr(url, '#') != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': a fragment (#) is not allowed", url);
+	if (!allow_query && strchr(url, '?') != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': a query (?) is not allowed", url);
 	n = strcspn(p, "/?#");
-	if (n == 0 || n >= sizeof(auth)) {
-		fmt(why, whylen, "'%s': missing or overlong host", url);
-		return NL_ERR_CONFIG;
-	}
+	if (n == 0 || n >= sizeof(auth))
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': missing or overlong host", url);
 	memcpy(auth, p, n);
 	auth[n] = '\0';
-	if (strchr(auth, '@') != NULL) {
-		fmt(why, whylen, "'%s': user info (@) is not allowed", url);
-		return NL_ERR_CONFIG;
-	}
+	if (strchr(auth, '@') != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': user info (@) is not allowed", url);
 	if (!split_host_port(auth, host, sizeof(host), &port, &bracketed) ||
-	    (port != NULL && !parse_port(port, 1))) {
-		fmt(why, whylen, "'%s': bad host or port", url);
-		return NL_ERR_CONFIG;
-	}
-	if (!https && !is_loopback_host(host, bracketed)) {
-		fmt(why, whylen,
-		    "'%s': plain http is allowed only on loopback (127.0.0.0/8, ::1, localhost); use https",
-		    url);
-		return NL_ERR_CONFIG;
-	}
+	    (port != NULL && !parse_port(port, 1)))
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': bad host or port", url);
+	if (!https && !is_loopback_host(host, bracketed))
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "'%s': plain http is allowed only on loopback (127.0.0.0/8, ::1, localhost); "
+		               "use https", url);
 	return 0;
 }
 
@@ -320,11 +283,9 @@ static int check_env_name(const char *v, char *why, size_t whylen)
 {
 	size_t n = strlen(v);
 
-	if (n == 0 || n > MAX_NAME || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n) {
-		fmt(why, whylen, "environment name '%s' must be 1..%d characters of a-z 0-9 _ -", v,
-		    MAX_NAME);
-		return NL_ERR_CONFIG;
-	}
+	if (n == 0 || n > MAX_NAME || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "environment name '%s' must be 1..%d characters of a-z 0-9 _ -", v, MAX_NAME);
 	return 0;
 }
 
@@ -333,15 +294,12 @@ static int check_client_id(const char *v, char *why, size_t whylen)
 	size_t i, n = strlen(v);
 
 	for (i = 0; i < n; i++) {
-		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f) {
-			fmt(why, whylen, "client_id must be printable ASCII without spaces");
-			return NL_ERR_CONFIG;
-		}
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "client_id must be printable ASCII without spaces");
 	}
-	if (n == 0 || n > 256) {
-		fmt(why, whylen, "client_id must be 1..256 characters");
-		return NL_ERR_CONFIG;
-	}
+	if (n == 0 || n > 256)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "client_id must be 1..256 characters");
 	return 0;
 }
 
@@ -361,18 +319,16 @@ static int check_scope(const char *v, char *why, size_t whylen)
 		for (size_t i = 0; i < n; i++) {
 			unsigned char c = (unsigned char)p[i];
 			if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
-				fmt(why, whylen, "scope contains a character not allowed in a scope token");
-				return NL_ERR_CONFIG;
+				return nl_errf(why, whylen, NL_ERR_CONFIG,
+				               "scope contains a character not allowed in a scope token");
 			}
 		}
 		if (n == 6 && strncmp(p, "openid", 6) == 0)
 			openid = true;
 		p += n;
 	}
-	if (!openid) {
-		fmt(why, whylen, "scope must include openid");
-		return NL_ERR_CONFIG;
-	}
+	if (!openid)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "scope must include openid");
 	return 0;
 }
 
@@ -383,10 +339,9 @@ static int check_listen(const char *v, char *why, size_t whylen)
 	bool bracketed;
 
 	if (!split_host_port(v, host, sizeof(host), &port, &bracketed) || port == NULL ||
-	    !parse_port(port, 0)) {
-		fmt(why, whylen, "listen '%s' must be HOST:PORT (port 0..65535; IPv6 as [::1]:PORT)", v);
-		return NL_ERR_CONFIG;
-	}
+	    !parse_port(port, 0))
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "listen '%s' must be HOST:PORT (port 0..65535; IPv6 as [::1]:PORT)", v);
 	return 0;
 }
 
@@ -395,42 +350,15 @@ static int check_group(const char *v, char *why, size_t whylen)
 	size_t n = strlen(v);
 
 	if (n == 0 || n > 32 || v[0] == '-' ||
-	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
-		fmt(why, whylen, "'%s' is not a valid group name", v);
-		return NL_ERR_CONFIG;
-	}
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not a valid group name", v);
 	return 0;
 }
 
 static int check_domain(const char *v, char *why, size_t whylen)
 {
-	if (!is_hostname(v) || strchr(v, '.') == NULL) {
-		fmt(why, whylen, "'%s' is not a domain name", v);
-		return NL_ERR_CONFIG;
-	}
-	return 0;
-}
-
-/* PAM service names separated by commas or spaces: 1..32 names of [A-Za-z0-9._+@-], 1..64 bytes. */
-static int check_service_list(const char *v, char *why, size_t whylen)
-{
-	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+@-";
-	size_t n = 0, len;
-
-	for (v += strspn(v, ", \t"); *v != '\0'; v += strspn(v, ", \t")) {
-		len = strcspn(v, ", \t");
-		if (strspn(v, ok) < len || len > 64 || ++n > 32) {
-			fmt(why, whylen,
-			    "'%.*s' is not a list of PAM service names (at most 32, commas between)",
-			    (int)(len > 64 ? 64 : len), v);
-			return NL_ERR_CONFIG;
-		}
-		v += len;
-	}
-	if (n == 0) {
-		fmt(why, whylen, "empty list of PAM service names");
-		return NL_ERR_CONFIG;
-	}
+	if (!is_hostname(v) || strchr(v, '.') == NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not a domain name", v);
 	return 0;
 }
 
@@ -469,12 +397,10 @@ int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)
 		c.prefix = (unsigned)v;
 	}
 	for (unsigned bit = c.prefix; bit < max; bit++) {
-		if (c.addr[bit / 8] & (0x80u >> (bit % 8))) {
-			fmt(why, whylen,
-			    "'%s' has address bits set past /%u: write the network's first address", s,
-			    c.prefix);
-			return NL_ERR_CONFIG;
-		}
+		if (c.addr[bit / 8] & (0x80u >> (bit % 8)))
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "'%s' has address bits set past /%u: write the network's first "
+			               "address", s, c.prefix);
 	}
 	if (c.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)c.addr) &&
 	    c.prefix >= 96) { /* ::ffff:a.b.c.d/N is the IPv4 block a.b.c.d/(N-96) */
@@ -486,8 +412,8 @@ int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)
 	*out = c;
 	return 0;
 bad:
-	fmt(why, whylen, "'%s' is not an ADDRESS or ADDRESS/PREFIX (IPv4 or IPv6)", s);
-	return NL_ERR_CONFIG;
+	return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not an ADDRESS or ADDRESS/PREFIX (IPv4 or IPv6)",
+	               s);
 }
 
 bool nl_cidr_match(const struct nl_cidr *list, size_t n, int family, const void *addr)
@@ -542,10 +468,8 @@ static int replace_str(char **slot, const char *value, char *why, size_t whylen)
 {
 	char *dup = strdup(value);
 
-	if (dup == NULL) {
-		fmt(why, whylen, "out of memory");
-		return NL_ERR_NOMEM;
-	}
+	if (dup == NULL)
+		return nl_errf(why, whylen, NL_ERR_NOMEM, "out of memory");
 	free(*slot);
 	*slot = dup;
 	return 0;
@@ -570,17 +494,12 @@ static int set_path(struct nl_config *cfg, const struct key_def *k, const char *
 
 	if (value[0] == '/')
 		return replace_str(FIELD(cfg, k, char *), value, why, whylen);
-	if (base == NULL) {
-		fmt(why, whylen, "%s must be an absolute path", k->name);
-		return NL_ERR_CONFIG;
-	}
-	if (asprintf(&joined, "%s/%s", base, value) < 0) {
-		fmt(why, whylen, "out of memory");
-		return NL_ERR_NOMEM;
-	}
+	if (base == NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s must be an absolute path", k->name);
+	if (asprintf(&joined, "%s/%s", base, value) < 0)
+		return nl_errf(why, whylen, NL_ERR_NOMEM, "out of memory");
 	if (strlen(joined) >= PATH_MAX) {
-		fmt(why, whylen, "%s: path too long", k->name);
-		r = NL_ERR_CONFIG;
+		r = nl_errf(why, whylen, NL_ERR_CONFIG, "%s: path too long", k->name);
 	} else {
 		r = replace_str(FIELD(cfg, k, char *), joined, why, whylen);
 	}
@@ -598,14 +517,11 @@ static int set_uint(struct nl_config *cfg, const struct key_def *k, const char *
 	errno = 0;
 	v = strtol(value, &end, 10);
 	if (value[0] == '\0' || value[0] == '+' || value[0] == ' ' || end == NULL || *end != '\0' ||
-	    errno != 0) {
-		fmt(why, whylen, "%s: '%s' is not a number", k->name, value);
-		return NL_ERR_CONFIG;
-	}
-	if (v < k->min || v > k->max) {
-		fmt(why, whylen, "%s: %ld is out of range %ld..%ld", k->name, v, k->min, k->max);
-		return NL_ERR_CONFIG;
-	}
+	    errno != 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: '%s' is not a number", k->name, value);
+	if (v < k->min || v > k->max)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: %ld is out of range %ld..%ld", k->name, v,
+		               k->min, k->max);
 	*FIELD(cfg, k, unsigned) = (unsigned)v;
 	return 0;
 }
@@ -632,11 +548,9 @@ static int set_bool(struct nl_config *cfg, const struct key_def *k, const char *
                     char *why, size_t whylen)
 {
 	(void)base;
-	if (parse_bool(value, FIELD(cfg, k, bool)) != 0) {
-		fmt(why, whylen, "%s: '%s' is not a boolean (yes/no, true/false, on/off, 1/0)", k->name,
-		    value);
-		return NL_ERR_CONFIG;
-	}
+	if (parse_bool(value, FIELD(cfg, k, bool)) != 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "%s: '%s' is not a boolean (yes/no, true/false, on/off, 1/0)", k->name, value);
 	return 0;
 }
 
@@ -656,8 +570,7 @@ static int pick(const struct key_def *k, const char *value, const char *const *n
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i > 0 ? " | " : "",
 			                         names[i]);
 	}
-	fmt(why, whylen, "%s: '%s' is not one of %s", k->name, value, list);
-	return NL_ERR_CONFIG;
+	return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: '%s' is not one of %s", k->name, value, list);
 }
 
 static int set_claim(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
@@ -774,46 +687,47 @@ static int set_algs(struct nl_config *cfg, const struct key_def *k, const char *
 		}
 		len = strcspn(p, ", \t");
 		if (len >= sizeof(tok)) {
-			fmt(why, whylen, "%s: unknown alg '%.*s'", k->name, (int)(len > 32 ? 32 : len), p);
+			nl_errf(why, whylen, r, "%s: unknown alg '%.*s'", k->name, (int)(len > 32 ? 32 : len),
+			        p);
 			goto out;
 		}
 		memcpy(tok, p, len);
 		tok[len] = '\0';
 		p += len;
 		if (strcasecmp(tok, "none") == 0) {
-			fmt(why, whylen, "%s: alg none is never allowed", k->name);
+			nl_errf(why, whylen, r, "%s: alg none is never allowed", k->name);
 			goto out;
 		}
 		if (strncasecmp(tok, "HS", 2) == 0) {
-			fmt(why, whylen,
-			    "%s: %s is never allowed (HMAC would turn a public key into a shared secret)",
-			    k->name, tok);
+			nl_errf(why, whylen, r,
+			        "%s: %s is never allowed (HMAC would turn a public key into a shared secret)",
+			        k->name, tok);
 			goto out;
 		}
 		if (!alg_known(tok)) {
-			fmt(why, whylen, "%s: unknown alg '%s' (RS256/384/512, PS256/384/512, ES256/384/512)",
-			    k->name, tok);
+			nl_errf(why, whylen, r,
+			        "%s: unknown alg '%s' (RS256/384/512, PS256/384/512, ES256/384/512)", k->name,
+			        tok);
 			goto out;
 		}
 		for (i = 0; i < n; i++) {
 			if (strcmp(algs[i], tok) == 0) {
-				fmt(why, whylen, "%s: %s listed twice", k->name, tok);
+				nl_errf(why, whylen, r, "%s: %s listed twice", k->name, tok);
 				goto out;
 			}
 		}
 		if (n == NL_MAX_ALGS) {
-			fmt(why, whylen, "%s: more than %d algs", k->name, NL_MAX_ALGS);
+			nl_errf(why, whylen, r, "%s: more than %d algs", k->name, NL_MAX_ALGS);
 			goto out;
 		}
 		if ((algs[n] = strdup(tok)) == NULL) {
-			fmt(why, whylen, "out of memory");
-			r = NL_ERR_NOMEM;
+			r = nl_errf(why, whylen, NL_ERR_NOMEM, "out of memory");
 			goto out;
 		}
 		n++;
 	}
 	if (n == 0) {
-		fmt(why, whylen, "%s: empty list", k->name);
+		nl_errf(why, whylen, r, "%s: empty list", k->name);
 		goto out;
 	}
 	free_algs(cfg->env.allowed_algs, cfg->env.n_allowed_algs);
@@ -852,18 +766,18 @@ static int parse_vtr(const char *value, int *max_level, char **compact, char *wh
 	int r = NL_ERR_CONFIG, lvl, best = -1;
 
 	if (nl_json_parse(value, strlen(value), MAX_VALUE, 2, false, &arr, jerr, sizeof(jerr)) != 0) {
-		fmt(why, whylen, "vtr: not JSON (%s); write it as [\"P9.Cp.Cd\",\"P9.Cm\"]", jerr);
+		nl_errf(why, whylen, r, "vtr: not JSON (%s); write it as [\"P9.Cp.Cd\",\"P9.Cm\"]", jerr);
 		goto out;
 	}
 	if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > MAX_VTR) {
-		fmt(why, whylen, "vtr: must be a JSON array of 1..%d vectors such as [\"P9.Cp.Cd\"]",
-		    MAX_VTR);
+		nl_errf(why, whylen, r, "vtr: must be a JSON array of 1..%d vectors such as [\"P9.Cp.Cd\"]",
+		        MAX_VTR);
 		goto out;
 	}
 	json_array_foreach(arr, i, v)
 	{
 		if (!json_is_string(v) || !vector_ok(json_string_value(v))) {
-			fmt(why, whylen, "vtr: item %zu is not a vector such as \"P9.Cp.Cd\"", i + 1);
+			nl_errf(why, whylen, r, "vtr: item %zu is not a vector such as \"P9.Cp.Cd\"", i + 1);
 			goto out;
 		}
 		lvl = json_string_value(v)[1] - '0';
@@ -871,8 +785,7 @@ static int parse_vtr(const char *value, int *max_level, char **compact, char *wh
 			best = lvl;
 	}
 	if (compact != NULL && (*compact = json_dumps(arr, JSON_COMPACT)) == NULL) {
-		fmt(why, whylen, "out of memory");
-		r = NL_ERR_NOMEM;
+		r = nl_errf(why, whylen, NL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	*max_level = best;
@@ -914,32 +827,24 @@ static int set_proxies(struct nl_config *cfg, const struct key_def *k, const cha
 			continue;
 		}
 		len = strcspn(p, ", \t");
-		if (len >= sizeof(tok)) {
-			fmt(why, whylen, "%s: '%.32s...' is not an address block", k->name, p);
-			return NL_ERR_CONFIG;
-		}
+		if (len >= sizeof(tok))
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: '%.32s...' is not an address block",
+			               k->name, p);
 		memcpy(tok, p, len);
 		tok[len] = '\0';
 		p += len;
-		if (n == NL_MAX_CIDRS) {
-			fmt(why, whylen, "%s: more than %d address blocks", k->name, NL_MAX_CIDRS);
-			return NL_ERR_CONFIG;
-		}
-		if (nl_cidr_parse(tok, &list[n], e, sizeof(e)) != 0) {
-			fmt(why, whylen, "%s: %s", k->name, e);
-			return NL_ERR_CONFIG;
-		}
-		if (list[n].prefix == 0) {
-			fmt(why, whylen, "%s: '%s' would trust every address; name the proxies", k->name,
-			    tok);
-			return NL_ERR_CONFIG;
-		}
+		if (n == NL_MAX_CIDRS)
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: more than %d address blocks", k->name,
+			               NL_MAX_CIDRS);
+		if (nl_cidr_parse(tok, &list[n], e, sizeof(e)) != 0)
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: %s", k->name, e);
+		if (list[n].prefix == 0)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "%s: '%s' would trust every address; name the proxies", k->name, tok);
 		n++;
 	}
-	if (n == 0) {
-		fmt(why, whylen, "%s: empty list", k->name);
-		return NL_ERR_CONFIG;
-	}
+	if (n == 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: empty list", k->name);
 	memcpy(cfg->trusted_proxies, list, n * sizeof(list[0]));
 	cfg->n_trusted_proxies = n;
 	return 0;
@@ -959,27 +864,21 @@ static int set_networks(struct nl_config *cfg, const struct key_def *k, const ch
 	memset(&list, 0, sizeof(list));
 	for (p += strspn(p, ", \t"); *p != '\0'; p += strspn(p, ", \t")) {
 		len = strcspn(p, ", \t");
-		if (len >= sizeof(tok)) {
-			fmt(why, whylen, "%s: '%.32s...' is not an address block", k->name, p);
-			return NL_ERR_CONFIG;
-		}
+		if (len >= sizeof(tok))
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: '%.32s...' is not an address block",
+			               k->name, p);
 		memcpy(tok, p, len);
 		tok[len] = '\0';
 		p += len;
-		if (list.n == NL_MAX_CIDRS) {
-			fmt(why, whylen, "%s: more than %d address blocks", k->name, NL_MAX_CIDRS);
-			return NL_ERR_CONFIG;
-		}
-		if (nl_cidr_parse(tok, &list.v[list.n], e, sizeof(e)) != 0) {
-			fmt(why, whylen, "%s: %s", k->name, e);
-			return NL_ERR_CONFIG;
-		}
+		if (list.n == NL_MAX_CIDRS)
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: more than %d address blocks", k->name,
+			               NL_MAX_CIDRS);
+		if (nl_cidr_parse(tok, &list.v[list.n], e, sizeof(e)) != 0)
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: %s", k->name, e);
 		list.n++;
 	}
-	if (list.n == 0) {
-		fmt(why, whylen, "%s: empty list", k->name);
-		return NL_ERR_CONFIG;
-	}
+	if (list.n == 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: empty list", k->name);
 	*FIELD(cfg, k, struct nl_cidr_list) = list;
 	return 0;
 }
@@ -1011,7 +910,8 @@ static const struct key_def keys[] = {
     {"identity", "email_domain", set_str, S(email_domain), 0, 0, false, check_domain},
     {"identity", "min_level", set_min_level, 0, 0, 0, false, NULL},
     {"identity", "reuse_window", set_uint, S(reuse_window), 0, 43200, false, NULL},
-    {"identity", "reuse_unlock_services", set_str, S(reuse_unlock_services), 0, 0, false, check_service_list},
+    {"identity", "reuse_unlock_services", set_str, S(reuse_unlock_services), 0, 0, false,
+     nl_policy_services_check},
     {"identity", "userinfo", set_bool, S(userinfo), 0, 0, false, NULL},
     {"identity", "min_uid", set_uint, S(min_uid), 1, 2147483647L, false, NULL},
     {"pam", "timeout", set_uint, S(pam_timeout), 0, 3600, false, NULL},
@@ -1065,41 +965,30 @@ static int set_key(struct nl_config *cfg, const char *section, const char *key, 
 	char w[64];
 	size_t i, n;
 
-	if (section == NULL || key == NULL || value == NULL) {
-		fmt(why, whylen, "missing section, key or value");
-		return NL_ERR_INVALID;
-	}
-	if (!section_known(section)) {
-		fmt(why, whylen, "unknown section [%s]", section);
-		return NL_ERR_CONFIG;
-	}
+	if (section == NULL || key == NULL || value == NULL)
+		return nl_errf(why, whylen, NL_ERR_INVALID, "missing section, key or value");
+	if (!section_known(section))
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "unknown section [%s]", section);
 	for (i = 0; i < N_KEYS; i++)
 		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, key) == 0)
 			break;
 	if (i == N_KEYS) {
 		where(section, w, sizeof(w));
-		fmt(why, whylen, "unknown key '%s' %s", key, w);
-		return NL_ERR_CONFIG;
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "unknown key '%s' %s", key, w);
 	}
 	*idx = i;
 	n = strlen(value);
-	if (n == 0) {
-		fmt(why, whylen, "%s: missing value", key);
-		return NL_ERR_CONFIG;
-	}
-	if (n > MAX_VALUE) {
-		fmt(why, whylen, "%s: value longer than %d bytes", key, MAX_VALUE);
-		return NL_ERR_TOO_BIG;
-	}
+	if (n == 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: missing value", key);
+	if (n > MAX_VALUE)
+		return nl_errf(why, whylen, NL_ERR_TOO_BIG, "%s: value longer than %d bytes", key, MAX_VALUE);
 	for (const char *p = value; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			fmt(why, whylen, "%s: value contains a control character", key);
-			return NL_ERR_CONFIG;
-		}
-		if (*p == '#' && p > value && p[-1] == ' ') {
-			fmt(why, whylen, "%s: comments must be on their own line", key);
-			return NL_ERR_CONFIG;
-		}
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: value contains a control character",
+			               key);
+		if (*p == '#' && p > value && p[-1] == ' ')
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: comments must be on their own line",
+			               key);
 	}
 	return keys[i].set(cfg, &keys[i], value, base, why, whylen);
 }
@@ -1148,21 +1037,15 @@ static int parse_section(const struct parse_ctx *pc, char *line, char *section, 
 	char *name;
 	size_t n = strlen(line);
 
-	if (pc->env_file) {
-		fmt(why, whylen, "an environment file has no [sections]");
-		return NL_ERR_CONFIG;
-	}
-	if (n < 3 || line[n - 1] != ']') {
-		fmt(why, whylen, "expected [section]");
-		return NL_ERR_CONFIG;
-	}
+	if (pc->env_file)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "an environment file has no [sections]");
+	if (n < 3 || line[n - 1] != ']')
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "expected [section]");
 	line[n - 1] = '\0';
 	name = trim(line + 1);
 	if (!is_key_name(name) || strcmp(name, "env") == 0 || !section_known(name) ||
-	    strlen(name) >= seclen) {
-		fmt(why, whylen, "unknown section [%s]", name);
-		return NL_ERR_CONFIG;
-	}
+	    strlen(name) >= seclen)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "unknown section [%s]", name);
 	snprintf(section, seclen, "%s", name);
 	return 0;
 }
@@ -1174,10 +1057,8 @@ static int check_secret_file(const struct parse_ctx *pc, const struct key_def *k
 	int fd = -1, r;
 
 	if ((r = open_checked(path, true, NL_CONFIG_MAX_FILE, pc->check_owner, &fd, NULL, e, sizeof(e))) !=
-	    0) {
-		fmt(why, whylen, "%s: %s", k->name, e);
-		return r;
-	}
+	    0)
+		return nl_errf(why, whylen, r, "%s: %s", k->name, e);
 	close(fd);
 	return 0;
 }
@@ -1194,25 +1075,19 @@ static int parse_line(const struct parse_ctx *pc, char *line, char *section, siz
 		return 0;
 	if (line[0] == '[')
 		return parse_section(pc, line, section, seclen, why, whylen);
-	if ((eq = strchr(line, '=')) == NULL) {
-		fmt(why, whylen, "expected 'key = value'");
-		return NL_ERR_CONFIG;
-	}
+	if ((eq = strchr(line, '=')) == NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "expected 'key = value'");
 	*eq = '\0';
 	key = trim(line);
 	value = trim(eq + 1);
-	if (!is_key_name(key)) {
-		fmt(why, whylen, "expected 'key = value'");
-		return NL_ERR_CONFIG;
-	}
+	if (!is_key_name(key))
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "expected 'key = value'");
 	if ((r = set_key(pc->cfg, pc->env_file ? "env" : section, key, value, pc->base, &idx, why, whylen)) !=
 	    0) {
 		return r;
 	}
-	if (seen[idx]) {
-		fmt(why, whylen, "duplicate key '%s'", key);
-		return NL_ERR_CONFIG;
-	}
+	if (seen[idx])
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "duplicate key '%s'", key);
 	seen[idx] = true;
 	if (keys[idx].secret && pc->check_secrets)
 		return check_secret_file(pc, &keys[idx], why, whylen);
@@ -1233,8 +1108,7 @@ static int parse_file(const struct parse_ctx *pc, char *err, size_t errlen)
 	                      errlen)) != 0)
 		goto out;
 	if (memchr(text, '\0', len) != NULL) {
-		fmt(err, errlen, "%s: contains a NUL byte", pc->path);
-		r = NL_ERR_CONFIG;
+		r = nl_errf(err, errlen, NL_ERR_CONFIG, "%s: contains a NUL byte", pc->path);
 		goto out;
 	}
 	for (line = text; line < text + len; line = nl + 1) {
@@ -1243,7 +1117,7 @@ static int parse_file(const struct parse_ctx *pc, char *err, size_t errlen)
 			nl = text + len;
 		*nl = '\0';
 		if ((r = parse_line(pc, line, section, sizeof(section), seen, why, sizeof(why))) != 0) {
-			fmt(err, errlen, "%s:%u: %s", pc->path, lineno, why);
+			nl_errf(err, errlen, r, "%s:%u: %s", pc->path, lineno, why);
 			goto out;
 		}
 	}
@@ -1311,8 +1185,7 @@ static int dir_of(const char *path, char **out, char *err, size_t errlen)
 	int r = NL_ERR_INTERNAL;
 
 	if ((copy = strdup(path)) == NULL) {
-		r = NL_ERR_NOMEM;
-		fmt(err, errlen, "out of memory");
+		r = nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((slash = strrchr(copy, '/')) == NULL) {
@@ -1324,9 +1197,9 @@ static int dir_of(const char *path, char **out, char *err, size_t errlen)
 		*slash = '\0';
 	}
 	if (copy == NULL || (real = realpath(copy, NULL)) == NULL) {
-		r = copy == NULL ? NL_ERR_NOMEM : NL_ERR_IO;
-		fmt(err, errlen, "%s: cannot resolve its directory: %s", path,
-		    copy == NULL ? "out of memory" : strerror(errno));
+		r = nl_errf(err, errlen, copy == NULL ? NL_ERR_NOMEM : NL_ERR_IO,
+		            "%s: cannot resolve its directory: %s", path,
+		            copy == NULL ? "out of memory" : strerror(errno));
 		goto out;
 	}
 	if (strcmp(real, "/") == 0)
@@ -1347,15 +1220,14 @@ static int load_env(struct nl_config *cfg, unsigned flags, char *err, size_t err
 	int r = NL_ERR_INTERNAL;
 
 	if (cfg->environment == NULL) {
-		fmt(err, errlen, "%s: environment is not set (mock, sandpit, integration, live or local)",
-		    cfg->path);
-		r = NL_ERR_CONFIG;
+		r = nl_errf(err, errlen, NL_ERR_CONFIG,
+		            "%s: environment is not set (mock, sandpit, integration, live or local)",
+		            cfg->path);
 		goto out;
 	}
 	if (asprintf(&path, "%s/%s.conf", cfg->environments_dir, cfg->environment) < 0) {
 		path = NULL;
-		r = NL_ERR_NOMEM;
-		fmt(err, errlen, "out of memory");
+		r = nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((r = dir_of(path, &base, err, errlen)) != 0)
@@ -1379,10 +1251,8 @@ int nl_config_load(const char *path, struct nl_config *cfg, unsigned flags, char
 	char *base = NULL;
 	int r = NL_ERR_INTERNAL;
 
-	if (path == NULL || cfg == NULL) {
-		fmt(err, errlen, "no configuration file given");
-		return NL_ERR_INVALID;
-	}
+	if (path == NULL || cfg == NULL)
+		return nl_errf(err, errlen, NL_ERR_INVALID, "no configuration file given");
 	if ((r = dir_of(path, &base, err, errlen)) != 0)
 		goto out;
 	if ((r = replace_str(&cfg->path, path, err, errlen)) != 0)
@@ -1395,16 +1265,14 @@ int nl_config_load(const char *path, struct nl_config *cfg, unsigned flags, char
 		goto out;
 	if (cfg->environments_dir == NULL && asprintf(&cfg->environments_dir, "%s/environments", base) < 0) {
 		cfg->environments_dir = NULL;
-		r = NL_ERR_NOMEM;
-		fmt(err, errlen, "out of memory");
+		r = nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if (cfg->public_url == NULL && cfg->listen != NULL &&
 	    asprintf(&cfg->public_url, "%s://%s", cfg->tls_cert != NULL ? "https" : "http", cfg->listen) <
 	        0) {
 		cfg->public_url = NULL;
-		r = NL_ERR_NOMEM;
-		fmt(err, errlen, "out of memory");
+		r = nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if (!(flags & NL_CONFIG_MAIN_ONLY) && (r = load_env(cfg, flags, err, errlen)) != 0)
@@ -1424,42 +1292,26 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 	int lvl;
 
 	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
-		if (val[i] == NULL) {
-			fmt(err, errlen, "%s: %s is required", file, req[i]);
-			return NL_ERR_CONFIG;
-		}
+		if (val[i] == NULL)
+			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s is required", file, req[i]);
 	}
-	if (strncmp(cfg->env.client_id, PLACEHOLDER, strlen(PLACEHOLDER)) == 0) {
-		fmt(err, errlen,
-		    "%s: client_id is still the placeholder '%s': set the client_id NHS login gave you", file,
-		    cfg->env.client_id);
-		return NL_ERR_CONFIG;
-	}
-	if (strstr(cfg->env.redirect_uri, PLACEHOLDER) != NULL) {
-		fmt(err, errlen,
-		    "%s: redirect_uri is still the placeholder '%s': set your registered redirect URI", file,
-		    cfg->env.redirect_uri);
-		return NL_ERR_CONFIG;
-	}
+	if (strncmp(cfg->env.client_id, PLACEHOLDER, strlen(PLACEHOLDER)) == 0)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: client_id is still the placeholder '%s': "
+		               "set the client_id NHS login gave you", file, cfg->env.client_id);
+	if (strstr(cfg->env.redirect_uri, PLACEHOLDER) != NULL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: redirect_uri is still the placeholder '%s': "
+		               "set your registered redirect URI", file, cfg->env.redirect_uri);
 	if (check_url(cfg->env.issuer, false, why, sizeof(why)) != 0 ||
-	    check_url(cfg->env.redirect_uri, false, why, sizeof(why)) != 0) {
-		fmt(err, errlen, "%s: %s", file, why);
-		return NL_ERR_CONFIG;
-	}
-	if (cfg->env.n_allowed_algs == 0 || cfg->env.scope == NULL || cfg->env.vtr == NULL) {
-		fmt(err, errlen, "out of memory");
-		return NL_ERR_NOMEM;
-	}
-	if (parse_vtr(cfg->env.vtr, &lvl, NULL, why, sizeof(why)) != 0) {
-		fmt(err, errlen, "%s: %s", file, why);
-		return NL_ERR_CONFIG;
-	}
-	if (lvl < cfg->min_level) {
-		fmt(err, errlen,
-		    "%s: no vector in vtr reaches [identity] min_level P%d, so no sign-in could succeed",
-		    file, cfg->min_level);
-		return NL_ERR_CONFIG;
-	}
+	    check_url(cfg->env.redirect_uri, false, why, sizeof(why)) != 0)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s", file, why);
+	if (cfg->env.n_allowed_algs == 0 || cfg->env.scope == NULL || cfg->env.vtr == NULL)
+		return nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
+	if (parse_vtr(cfg->env.vtr, &lvl, NULL, why, sizeof(why)) != 0)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s", file, why);
+	if (lvl < cfg->min_level)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: no vector in vtr reaches [identity] min_level P%d, "
+		               "so no sign-in could succeed", file, cfg->min_level);
 	return 0;
 }
 
@@ -1478,21 +1330,18 @@ static bool listen_is_loopback(const char *listen)
  * named: otherwise every phone has the proxy's address and one person's wrong codes refuse all. */
 static int validate_transport(const struct nl_config *cfg, const char *file, char *err, size_t errlen)
 {
-	if (cfg->tls_cert == NULL && !listen_is_loopback(cfg->listen) && !cfg->behind_tls_proxy) {
-		fmt(err, errlen,
-		    "%s: [bridge] listen %s is not a loopback address and there is no tls_cert: plain http "
-		    "there can be read on the network; set tls_cert and tls_key, listen on loopback, or set "
-		    "behind_tls_proxy = yes if only a TLS reverse proxy can reach it",
-		    file, cfg->listen);
-		return NL_ERR_CONFIG;
-	}
-	if (cfg->behind_tls_proxy && cfg->n_trusted_proxies == 0) {
-		fmt(err, errlen,
-		    "%s: [bridge] behind_tls_proxy needs trusted_proxies (the proxy's address), or every "
-		    "phone has the proxy's address and one person's wrong codes refuse all",
-		    file);
-		return NL_ERR_CONFIG;
-	}
+	if (cfg->tls_cert == NULL && !listen_is_loopback(cfg->listen) && !cfg->behind_tls_proxy)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: [bridge] listen %s is not a loopback address and there is no tls_cert: "
+		               "plain http there can be read on the network; "
+		               "set tls_cert and tls_key, listen on loopback, "
+		               "or set behind_tls_proxy = yes if only a TLS reverse proxy can reach it", file,
+		               cfg->listen);
+	if (cfg->behind_tls_proxy && cfg->n_trusted_proxies == 0)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: [bridge] behind_tls_proxy needs trusted_proxies (the proxy's address), "
+		               "or every phone has the proxy's address and one person's wrong codes refuse "
+		               "all", file);
 	return 0;
 }
 
@@ -1501,27 +1350,21 @@ static int validate_main(const struct nl_config *cfg, char *err, size_t errlen)
 	const char *file = cfg->path != NULL ? cfg->path : "configuration";
 	char why[512];
 
-	if (cfg->rule == NL_MAP_FILE && cfg->map_file == NULL) {
-		fmt(err, errlen, "%s: [identity] rule = map needs map_file", file);
-		return NL_ERR_CONFIG;
-	}
-	if (cfg->rule == NL_MAP_EMAIL_LOCAL && cfg->email_domain == NULL) {
-		fmt(err, errlen, "%s: [identity] rule = email_local needs email_domain", file);
-		return NL_ERR_CONFIG;
-	}
-	if (cfg->rule == NL_MAP_EMAIL_LOCAL && cfg->claim != NL_CLAIM_EMAIL) {
-		fmt(err, errlen, "%s: [identity] rule = email_local needs claim = email", file);
-		return NL_ERR_CONFIG;
-	}
-	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
-		fmt(err, errlen, "%s: [bridge] tls_cert and tls_key go together", file);
-		return NL_ERR_CONFIG;
-	}
-	if (cfg->public_url != NULL && check_url(cfg->public_url, false, why, sizeof(why)) != 0) {
-		fmt(err, errlen, "%s: [bridge] public_url: %s (set public_url to the address phones use)",
-		    file, why);
-		return NL_ERR_CONFIG;
-	}
+	if (cfg->rule == NL_MAP_FILE && cfg->map_file == NULL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [identity] rule = map needs map_file", file);
+	if (cfg->rule == NL_MAP_EMAIL_LOCAL && cfg->email_domain == NULL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: [identity] rule = email_local needs email_domain", file);
+	if (cfg->rule == NL_MAP_EMAIL_LOCAL && cfg->claim != NL_CLAIM_EMAIL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: [identity] rule = email_local needs claim = email", file);
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [bridge] tls_cert and tls_key go together",
+		               file);
+	if (cfg->public_url != NULL && check_url(cfg->public_url, false, why, sizeof(why)) != 0)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: [bridge] public_url: %s (set public_url to the address phones use)", file,
+		               why);
 	return validate_transport(cfg, file, err, errlen);
 }
 
@@ -1530,17 +1373,14 @@ int nl_config_validate(const struct nl_config *cfg, unsigned flags, char *err, s
 	int r;
 
 	if (cfg->socket_path == NULL || cfg->state_dir == NULL || cfg->cache_dir == NULL ||
-	    cfg->listen == NULL) {
-		fmt(err, errlen, "out of memory");
-		return NL_ERR_NOMEM;
-	}
+	    cfg->listen == NULL)
+		return nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 	if (flags & NL_CONFIG_MAIN_ONLY)
 		return 0;
-	if (cfg->environment == NULL) {
-		fmt(err, errlen, "%s: environment is not set (mock, sandpit, integration, live or local)",
-		    cfg->path != NULL ? cfg->path : "configuration");
-		return NL_ERR_CONFIG;
-	}
+	if (cfg->environment == NULL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: environment is not set (mock, sandpit, integration, live or local)",
+		               cfg->path != NULL ? cfg->path : "configuration");
 	if ((r = validate_main(cfg, err, errlen)) != 0)
 		return r;
 	return validate_env(cfg, err, errlen);

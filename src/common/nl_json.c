@@ -3,7 +3,6 @@
 #include "nl_json.h"
 #include "nl_err.h"
 
-#include <stdio.h>
 #include <string.h>
 
 /* Depth of v, stopping early once it passes limit (so work stays bounded). */
@@ -37,43 +36,28 @@ static size_t json_depth(const json_t *v, size_t limit)
 	return 0;
 }
 
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s", msg);
-}
-
 int nl_json_parse(const char *buf, size_t len, size_t max_size, size_t max_depth, bool require_object,
                   json_t **out, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *v;
 
-	if (len > max_size) {
-		set_err(err, errlen, "JSON document too large");
-		return NL_ERR_TOO_BIG;
-	}
-	if (buf == NULL || memchr(buf, '\0', len) != NULL) {
-		set_err(err, errlen, "JSON document contains a NUL byte");
-		return NL_ERR_INVALID;
-	}
+	if (len > max_size)
+		return nl_errf(err, errlen, NL_ERR_TOO_BIG, "JSON document too large");
+	if (buf == NULL || memchr(buf, '\0', len) != NULL)
+		return nl_errf(err, errlen, NL_ERR_INVALID, "JSON document contains a NUL byte");
 	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (v == NULL) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-			         jerr.text);
-		return NL_ERR_INVALID;
-	}
+	if (v == NULL)
+		return nl_errf(err, errlen, NL_ERR_INVALID, "malformed JSON at line %d column %d: %s",
+		               jerr.line, jerr.column, jerr.text);
 	if (require_object && !json_is_object(v)) {
 		json_decref(v);
-		set_err(err, errlen, "JSON document is not an object");
-		return NL_ERR_INVALID;
+		return nl_errf(err, errlen, NL_ERR_INVALID, "JSON document is not an object");
 	}
 	/* Containers count as one level each: {"a":1} has depth 1. */
 	if (json_depth(v, max_depth + 1) > max_depth) {
 		json_decref(v);
-		set_err(err, errlen, "JSON document nested too deeply");
-		return NL_ERR_TOO_BIG;
+		return nl_errf(err, errlen, NL_ERR_TOO_BIG, "JSON document nested too deeply");
 	}
 	*out = v;
 	return 0;

@@ -4,26 +4,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "nl_err.h"
 
 #define RHOST_MAX 256
-
-static int refuse(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why != NULL && whylen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return NL_ERR_PERM;
-}
 
 int nl_policy_services_check(const char *list, char *why, size_t whylen)
 {
@@ -32,18 +18,15 @@ int nl_policy_services_check(const char *list, char *why, size_t whylen)
 
 	for (list += strspn(list, ", \t"); *list != '\0'; list += strspn(list, ", \t")) {
 		len = strcspn(list, ", \t");
-		if (strspn(list, ok) < len || len > 64 || ++n > NL_POLICY_SERVICES_MAX) {
-			refuse(why, whylen,
-			       "'%.*s' is not a list of PAM service names (at most %d, commas between)",
-			       (int)(len > 64 ? 64 : len), list, NL_POLICY_SERVICES_MAX);
-			return NL_ERR_CONFIG;
-		}
+		if (strspn(list, ok) < len || len > 64 || ++n > NL_POLICY_SERVICES_MAX)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "'%.*s' is not a list of PAM service names (at most %d, "
+			               "commas between)",
+			               (int)(len > 64 ? 64 : len), list, NL_POLICY_SERVICES_MAX);
 		list += len;
 	}
-	if (n == 0) {
-		refuse(why, whylen, "empty list of PAM service names");
-		return NL_ERR_CONFIG;
-	}
+	if (n == 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "empty list of PAM service names");
 	return 0;
 }
 
@@ -114,18 +97,21 @@ int nl_policy_check(const struct nl_config *cfg, const char *service, const char
 	shown(service[0] != '\0' ? service : "(none)", svc, sizeof(svc));
 	shown(rhost, host, sizeof(host));
 	if (nl_policy_service_listed(cfg->services_deny, service))
-		return refuse(why, whylen, "PAM service %s is in [policy] services_deny", svc);
+		return nl_errf(why, whylen, NL_ERR_PERM, "PAM service %s is in [policy] services_deny", svc);
 	if (cfg->services_allow != NULL && !nl_policy_service_listed(cfg->services_allow, service))
-		return refuse(why, whylen, "PAM service %s is not in [policy] services_allow", svc);
+		return nl_errf(why, whylen, NL_ERR_PERM, "PAM service %s is not in [policy] services_allow",
+		               svc);
 	if (rhost[0] == '\0' || (allow->n == 0 && deny->n == 0))
 		return 0;
 	if (!rhost_address(rhost, &family, addr))
-		return refuse(
-		    why, whylen,
-		    "remote host %s is not an address, so [policy] remote_networks_* cannot place it", host);
+		return nl_errf(why, whylen, NL_ERR_PERM,
+		               "remote host %s is not an address, so [policy] remote_networks_* "
+		               "cannot place it", host);
 	if (nl_cidr_match(deny->v, deny->n, family, addr))
-		return refuse(why, whylen, "remote host %s is in [policy] remote_networks_deny", host);
+		return nl_errf(why, whylen, NL_ERR_PERM, "remote host %s is in [policy] remote_networks_deny",
+		               host);
 	if (allow->n > 0 && !nl_cidr_match(allow->v, allow->n, family, addr))
-		return refuse(why, whylen, "remote host %s is not in [policy] remote_networks_allow", host);
+		return nl_errf(why, whylen, NL_ERR_PERM,
+		               "remote host %s is not in [policy] remote_networks_allow", host);
 	return 0;
 }

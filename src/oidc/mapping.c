@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,18 +57,6 @@ static struct {
 	struct map_table table;
 	bool loaded;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static char ascii_lower(char c)
 {
@@ -217,29 +204,23 @@ static int parse_line(const char *path, unsigned lineno, const char *s, size_t n
 	v1 = i;
 	while (i < n && is_blank(s[i]))
 		i++;
-	if (v0 == v1 || i != n) {
-		set_err(err, errlen, "%s:%u: expected \"local_user claim_value\"", path, lineno);
-		return NL_ERR_CONFIG;
-	}
-	if (!valid_user(s + u0, u1 - u0)) {
-		set_err(err, errlen, "%s:%u: invalid local user name (want [a-z_][a-z0-9_.-]{0,31})", path,
-		        lineno);
-		return NL_ERR_CONFIG;
-	}
-	if ((why = value_problem(s + v0, v1 - v0, kind)) != NULL) {
-		set_err(err, errlen, "%s:%u: %s", path, lineno, why);
-		return NL_ERR_CONFIG;
-	}
+	if (v0 == v1 || i != n)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s:%u: expected \"local_user claim_value\"", path,
+		               lineno);
+	if (!valid_user(s + u0, u1 - u0))
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s:%u: invalid local user name (want [a-z_][a-z0-9_.-]{0,31})", path, lineno);
+	if ((why = value_problem(s + v0, v1 - v0, kind)) != NULL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s:%u: %s", path, lineno, why);
 	e->user = strndup(s + u0, u1 - u0);
 	e->value = strndup(s + v0, v1 - v0);
 	e->line = lineno;
 	if (e->user == NULL || e->value == NULL)
 		return NL_ERR_NOMEM;
 	if (kind == KIND_EMAIL || (kind == KIND_ANY && strchr(e->value, '@') != NULL)) {
-		if (kind == KIND_EMAIL && !looks_like_email(e->value)) {
-			set_err(err, errlen, "%s:%u: not an email address", path, lineno);
-			return NL_ERR_CONFIG;
-		}
+		if (kind == KIND_EMAIL && !looks_like_email(e->value))
+			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s:%u: not an email address", path,
+			               lineno);
 		lower_in_place(e->value);
 	}
 	return 0;
@@ -256,10 +237,9 @@ static int sort_and_check(const char *path, struct map_table *t, char *err, size
 		const struct map_entry *a = &t->e[i - 1], *b = &t->e[i];
 		if (strcmp(a->value, b->value) == 0 && strcmp(a->user, b->user) != 0) {
 			/* The value itself (an NHS number, an address) stays out of logs. */
-			set_err(err, errlen,
-			        "%s:%u and %s:%u: the same claim value maps to \"%s\" and \"%s\"", path,
-			        a->line, path, b->line, a->user, b->user);
-			return NL_ERR_CONFIG;
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u and %s:%u: the same claim value maps to \"%s\" and \"%s\"",
+			               path, a->line, path, b->line, a->user, b->user);
 		}
 	}
 	return 0;
@@ -275,8 +255,7 @@ static int parse_map(const char *path, const char *buf, size_t len, enum value_k
 	int r = NL_ERR_INTERNAL;
 
 	if (memchr(buf, '\0', len) != NULL) {
-		set_err(err, errlen, "%s: contains a NUL byte", path);
-		r = NL_ERR_CONFIG;
+		r = nl_errf(err, errlen, NL_ERR_CONFIG, "%s: contains a NUL byte", path);
 		goto out;
 	}
 	while (pos < len) {
@@ -286,8 +265,7 @@ static int parse_map(const char *path, const char *buf, size_t len, enum value_k
 		pos += n + (nl != NULL);
 		lineno++;
 		if (n > MAX_LINE) {
-			set_err(err, errlen, "%s:%u: line too long", path, lineno);
-			r = NL_ERR_CONFIG;
+			r = nl_errf(err, errlen, NL_ERR_CONFIG, "%s:%u: line too long", path, lineno);
 			goto out;
 		}
 		while (i < n && is_blank(line[i]))
@@ -326,11 +304,9 @@ static int read_problem(const char *path, int r, char *err, size_t errlen)
 {
 	if (r != NL_ERR_NOT_FOUND)
 		return r;
-	set_err(err, errlen,
-	        "%s: no such file: create it (one \"local_user claim_value\" a line) or set "
-	        "[identity] map_file to the map's path",
-	        path);
-	return NL_ERR_CONFIG;
+	return nl_errf(err, errlen, NL_ERR_CONFIG,
+	               "%s: no such file: create it (one \"local_user claim_value\" a line) or set "
+	               "[identity] map_file to the map's path", path);
 }
 
 /* Read (checked: owner, mode, size) and parse a map file. */
@@ -389,8 +365,9 @@ static int cache_refresh_locked(const char *path, enum value_kind kind, char *er
 
 	if (lstat(path, &st) != 0) {
 		int e = errno;
-		set_err(err, errlen, "%s: %s", path, strerror(e));
-		r = read_problem(path, e == ENOENT ? NL_ERR_NOT_FOUND : NL_ERR_IO, err, errlen);
+		r = nl_errf(err, errlen, e == ENOENT ? NL_ERR_NOT_FOUND : NL_ERR_IO, "%s: %s", path,
+		            strerror(e));
+		r = read_problem(path, r, err, errlen);
 		cache_drop_locked();
 		return r;
 	}
@@ -454,32 +431,22 @@ static int get_claim(enum nl_claim c, const json_t *claims, char **out, char *er
 
 	if (name == NULL)
 		return NL_ERR_CONFIG;
-	if (v == NULL) {
-		set_err(err, errlen, "the identity has no %s claim", name);
-		return NL_ERR_CLAIM;
-	}
+	if (v == NULL)
+		return nl_errf(err, errlen, NL_ERR_CLAIM, "the identity has no %s claim", name);
 	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-	    json_string_length(v) == 0 || json_string_length(v) > MAX_VALUE) {
-		set_err(err, errlen, "the %s claim is not a usable string", name);
-		return NL_ERR_CLAIM;
-	}
+	    json_string_length(v) == 0 || json_string_length(v) > MAX_VALUE)
+		return nl_errf(err, errlen, NL_ERR_CLAIM, "the %s claim is not a usable string", name);
 	s = json_string_value(v);
 	if (c == NL_CLAIM_EMAIL) {
 		/* Absent email_verified is taken as the provider's word; present, it must be true. */
 		ev = json_object_get(claims, "email_verified");
-		if (ev != NULL && !json_is_true(ev)) {
-			set_err(err, errlen, "the email address is not verified");
-			return NL_ERR_CLAIM;
-		}
-		if (!looks_like_email(s)) {
-			set_err(err, errlen, "the email claim is not an address");
-			return NL_ERR_CLAIM;
-		}
+		if (ev != NULL && !json_is_true(ev))
+			return nl_errf(err, errlen, NL_ERR_CLAIM, "the email address is not verified");
+		if (!looks_like_email(s))
+			return nl_errf(err, errlen, NL_ERR_CLAIM, "the email claim is not an address");
 	}
-	if (c == NL_CLAIM_NHS_NUMBER && !valid_nhs_number(s, strlen(s))) {
-		set_err(err, errlen, "the nhs_number claim is not a valid NHS number");
-		return NL_ERR_CLAIM;
-	}
+	if (c == NL_CLAIM_NHS_NUMBER && !valid_nhs_number(s, strlen(s)))
+		return nl_errf(err, errlen, NL_ERR_CLAIM, "the nhs_number claim is not a valid NHS number");
 	if ((copy = strdup(s)) == NULL)
 		return NL_ERR_NOMEM;
 	if (c == NL_CLAIM_EMAIL)
@@ -496,10 +463,8 @@ static int map_by_file(const struct nl_config *cfg, const json_t *claims, char *
 	enum value_kind kind = kind_of(cfg->claim);
 	int r = NL_ERR_INTERNAL;
 
-	if (cfg->map_file == NULL || cfg->map_file[0] == '\0') {
-		set_err(err, errlen, "[identity] map_file is not set");
-		return NL_ERR_CONFIG;
-	}
+	if (cfg->map_file == NULL || cfg->map_file[0] == '\0')
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "[identity] map_file is not set");
 	pthread_mutex_lock(&cache.lock);
 	/* The map first: with a broken map every sign-in fails, whatever the identity holds. */
 	if ((r = cache_refresh_locked(cfg->map_file, kind, err, errlen)) != 0 ||
@@ -509,8 +474,8 @@ static int map_by_file(const struct nl_config *cfg, const json_t *claims, char *
 	        ? bsearch(value, cache.table.e, cache.table.n, sizeof(*cache.table.e), value_key_cmp)
 	        : NULL;
 	if (e == NULL) {
-		set_err(err, errlen, "%s: no entry for this %s", cfg->map_file, claim_name(cfg->claim));
-		r = NL_ERR_NOT_FOUND;
+		r = nl_errf(err, errlen, NL_ERR_NOT_FOUND, "%s: no entry for this %s", cfg->map_file,
+		            claim_name(cfg->claim));
 		goto unlock;
 	}
 	if ((user = strdup(e->user)) == NULL) {
@@ -560,25 +525,17 @@ static int email_local_allowed(const struct nl_config *cfg, const json_t *claims
 	uid_t uid = 0;
 	int r;
 
-	if (!json_is_true(json_object_get(claims, "email_verified"))) {
-		set_err(err, errlen,
-		        "the email address is not verified (email_verified must be present and true)");
-		return NL_ERR_CLAIM;
-	}
-	if ((r = uid_lookup(user, &uid)) == NL_ERR_NOT_FOUND) {
-		set_err(err, errlen, "the email's local part names no account here");
-		return NL_ERR_NOT_FOUND;
-	}
-	if (r != 0) {
-		set_err(err, errlen, "cannot look up the account the email's local part names");
-		return r;
-	}
-	if (uid == 0 || uid < (uid_t)cfg->min_uid || uid == (uid_t)65534 || uid >= (uid_t)-2) {
-		set_err(err, errlen,
-		        "the email's local part names a system account (uid %lu; [identity] min_uid is %u)",
-		        (unsigned long)uid, cfg->min_uid);
-		return NL_ERR_NOT_FOUND;
-	}
+	if (!json_is_true(json_object_get(claims, "email_verified")))
+		return nl_errf(err, errlen, NL_ERR_CLAIM,
+		               "the email address is not verified (email_verified must be present and true)");
+	if ((r = uid_lookup(user, &uid)) == NL_ERR_NOT_FOUND)
+		return nl_errf(err, errlen, NL_ERR_NOT_FOUND, "the email's local part names no account here");
+	if (r != 0)
+		return nl_errf(err, errlen, r, "cannot look up the account the email's local part names");
+	if (uid == 0 || uid < (uid_t)cfg->min_uid || uid == (uid_t)65534 || uid >= (uid_t)-2)
+		return nl_errf(err, errlen, NL_ERR_NOT_FOUND,
+		               "the email's local part names a system account (uid %lu; "
+		               "[identity] min_uid is %u)", (unsigned long)uid, cfg->min_uid);
 	return 0;
 }
 
@@ -590,22 +547,19 @@ static int map_by_email_local(const struct nl_config *cfg, const json_t *claims,
 	char *email = NULL, *at, *user = NULL;
 	int r = NL_ERR_INTERNAL;
 
-	if (cfg->email_domain == NULL || cfg->email_domain[0] == '\0') {
-		set_err(err, errlen, "[identity] email_domain is not set");
-		return NL_ERR_CONFIG;
-	}
+	if (cfg->email_domain == NULL || cfg->email_domain[0] == '\0')
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "[identity] email_domain is not set");
 	if ((r = get_claim(NL_CLAIM_EMAIL, claims, &email, err, errlen)) != 0)
 		return r;
 	at = strchr(email, '@');
 	*at = '\0';
 	if (!ascii_caseeq(at + 1, cfg->email_domain)) {
-		set_err(err, errlen, "the email address is not in the domain %s", cfg->email_domain);
-		r = NL_ERR_NOT_FOUND;
+		r = nl_errf(err, errlen, NL_ERR_NOT_FOUND, "the email address is not in the domain %s",
+		            cfg->email_domain);
 		goto out;
 	}
 	if (!valid_user(email, strlen(email))) {
-		set_err(err, errlen, "the email's local part is not a valid user name");
-		r = NL_ERR_NOT_FOUND;
+		r = nl_errf(err, errlen, NL_ERR_NOT_FOUND, "the email's local part is not a valid user name");
 		goto out;
 	}
 	if ((r = email_local_allowed(cfg, claims, email, err, errlen)) != 0)
@@ -634,8 +588,7 @@ int nl_map_identity(const struct nl_config *cfg, const json_t *claims, char **lo
 	case NL_MAP_EMAIL_LOCAL:
 		return map_by_email_local(cfg, claims, local_user, err, errlen);
 	}
-	set_err(err, errlen, "[identity] unknown rule");
-	return NL_ERR_CONFIG;
+	return nl_errf(err, errlen, NL_ERR_CONFIG, "[identity] unknown rule");
 }
 
 int nl_map_check_file(const char *path, char *err, size_t errlen)
@@ -659,10 +612,8 @@ int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen)
 		return NL_ERR_INVALID;
 	if (cfg->rule != NL_MAP_FILE)
 		return 0;
-	if (cfg->map_file == NULL || cfg->map_file[0] == '\0') {
-		set_err(err, errlen, "[identity] map_file is not set");
-		return NL_ERR_CONFIG;
-	}
+	if (cfg->map_file == NULL || cfg->map_file[0] == '\0')
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "[identity] map_file is not set");
 	r = load_map(cfg->map_file, kind_of(cfg->claim), &t, err, errlen);
 	table_free(&t);
 	return r;
@@ -703,12 +654,11 @@ int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->env.scope == NULL || scope_has(cfg->env.scope, need))
 		return 0;
-	set_err(err, errlen,
-	        "%s: scope = %s has no \"%s\", but [identity] claim = %s needs it (NHS login sends %s "
-	        "only for that scope): add %s to scope, once NHS login has approved it for the client",
-	        cfg->env.path != NULL ? cfg->env.path : "environment file", cfg->env.scope, need,
-	        claim_name(c), claim_name(c), need);
-	return NL_ERR_CONFIG;
+	return nl_errf(err, errlen, NL_ERR_CONFIG,
+	               "%s: scope = %s has no \"%s\", but [identity] claim = %s needs it (NHS login sends %s "
+	               "only for that scope): add %s to scope, once NHS login has approved it for the client",
+	               cfg->env.path != NULL ? cfg->env.path : "environment file", cfg->env.scope, need,
+	               claim_name(c), claim_name(c), need);
 }
 
 void nl_map_cache_flush(void)

@@ -256,9 +256,11 @@ static void describe(struct xfer *x, CURLU *u)
 	curl_url_cleanup(d);
 }
 
-static void set_err(char *err, size_t errlen, const struct xfer *x, const char *fmt, ...)
+/* nl_verrf behind the transfer's "METHOD URL: " prefix, made one line (libcurl's messages may end
+ * in a newline). */
+static void xfer_err(char *err, size_t errlen, const struct xfer *x, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void set_err(char *err, size_t errlen, const struct xfer *x, const char *fmt, ...)
+static void xfer_err(char *err, size_t errlen, const struct xfer *x, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -270,9 +272,8 @@ static void set_err(char *err, size_t errlen, const struct xfer *x, const char *
 	if (n < 0 || (size_t)n >= errlen)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	nl_verrf(err + n, errlen - (size_t)n, 0, fmt, ap);
 	va_end(ap);
-	/* One line: libcurl's messages may end in a newline. */
 	for (i = 0; err[i] != '\0'; i++)
 		if ((unsigned char)err[i] < 0x20 || err[i] == 0x7f)
 			err[i] = ' ';
@@ -388,37 +389,37 @@ static int transfer_error(CURL *curl, CURLcode c, const struct xfer *x, const st
 	curl_off_t connected = 0;
 
 	if (x->redirect) {
-		set_err(err, errlen, x, "redirect refused (status %ld)", x->status);
+		xfer_err(err, errlen, x, "redirect refused (status %ld)", x->status);
 		return NL_ERR_HTTP;
 	}
 	if (x->body.too_big || c == CURLE_FILESIZE_EXCEEDED) {
-		set_err(err, errlen, x, "response body over %zu bytes", x->body.max);
+		xfer_err(err, errlen, x, "response body over %zu bytes", x->body.max);
 		return NL_ERR_TOO_BIG;
 	}
 	switch (c) {
 	case CURLE_OPERATION_TIMEDOUT:
 		if (curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected) == CURLE_OK &&
 		    connected == 0)
-			set_err(err, errlen, x, "connect timed out after %ld ms", cto < tto ? cto : tto);
+			xfer_err(err, errlen, x, "connect timed out after %ld ms", cto < tto ? cto : tto);
 		else
-			set_err(err, errlen, x, "timed out after %ld ms", tto);
+			xfer_err(err, errlen, x, "timed out after %ld ms", tto);
 		return NL_ERR_TIMEOUT;
 	case CURLE_OUT_OF_MEMORY:
-		set_err(err, errlen, x, "out of memory");
+		xfer_err(err, errlen, x, "out of memory");
 		return NL_ERR_NOMEM;
 	case CURLE_WRITE_ERROR:
 		/* Only our write callback fails writes, and only for the cap or a failed allocation. */
-		set_err(err, errlen, x, "out of memory");
+		xfer_err(err, errlen, x, "out of memory");
 		return NL_ERR_NOMEM;
 	case CURLE_SSL_CACERT_BADFILE:
-		set_err(err, errlen, x, "cannot use CA file: %s", why);
+		xfer_err(err, errlen, x, "cannot use CA file: %s", why);
 		return NL_ERR_CONFIG;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
-		set_err(err, errlen, x, "%s", why);
+		xfer_err(err, errlen, x, "%s", why);
 		return NL_ERR_INVALID;
 	default:
-		set_err(err, errlen, x, "%s", why);
+		xfer_err(err, errlen, x, "%s", why);
 		return NL_ERR_NETWORK;
 	}
 }
@@ -432,13 +433,13 @@ static int collect(CURL *curl, struct xfer *x, struct nl_http_resp *resp, char *
 	if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status) != CURLE_OK)
 		return NL_ERR_INTERNAL;
 	if (out.status >= 300 && out.status < 400) {
-		set_err(err, errlen, x, "redirect refused (status %ld)", out.status);
+		xfer_err(err, errlen, x, "redirect refused (status %ld)", out.status);
 		return NL_ERR_HTTP;
 	}
 	if ((r = copy_header(curl, "Content-Type", &out.content_type)) != 0 ||
 	    (r = copy_header(curl, "Cache-Control", &out.cache_control)) != 0) {
 		if (r == NL_ERR_TOO_BIG)
-			set_err(err, errlen, x, "response header over %d bytes", MAX_HEADER_VALUE);
+			xfer_err(err, errlen, x, "response header over %d bytes", MAX_HEADER_VALUE);
 		goto fail;
 	}
 	if (x->body.buf == NULL && (r = body_reserve(&x->body, 1)) != 0)
@@ -474,23 +475,23 @@ static int perform(const char *method, const char *url, const char *form, const 
 		return NL_ERR_INTERNAL;
 	memset(resp, 0, sizeof(*resp));
 	if (o->connect_timeout_ms < 0 || o->total_timeout_ms < 0 || o->max_body > SIZE_MAX / 2) {
-		set_err(err, errlen, &x, "bad options");
+		xfer_err(err, errlen, &x, "bad options");
 		return NL_ERR_INVALID;
 	}
 	x.body.max = o->max_body ? o->max_body : NL_HTTP_DEFAULT_MAX_BODY;
 	/* The URL is not echoed: a refused one may hold credentials. */
 	if ((u = url_parse(url)) == NULL || !curlu_allowed(u)) {
-		set_err(err, errlen, &x, "URL refused (https only; http only to loopback; no userinfo)");
+		xfer_err(err, errlen, &x, "URL refused (https only; http only to loopback; no userinfo)");
 		r = NL_ERR_INVALID;
 		goto out;
 	}
 	describe(&x, u);
 	if ((r = nl_http_global_init()) != 0) {
-		set_err(err, errlen, &x, "libcurl initialisation failed");
+		xfer_err(err, errlen, &x, "libcurl initialisation failed");
 		goto out;
 	}
 	if ((r = build_headers(o->bearer, form != NULL, &hdrs)) != 0) {
-		set_err(err, errlen, &x, r == NL_ERR_INVALID ? "bad bearer token" : "out of memory");
+		xfer_err(err, errlen, &x, r == NL_ERR_INVALID ? "bad bearer token" : "out of memory");
 		goto out;
 	}
 	r = NL_ERR_NOMEM;
@@ -515,7 +516,7 @@ static int perform(const char *method, const char *url, const char *form, const 
 	r = collect(curl, &x, resp, err, errlen);
 out:
 	if (r == NL_ERR_NOMEM && err != NULL && errlen > 0 && err[0] == '\0')
-		set_err(err, errlen, &x, "out of memory");
+		xfer_err(err, errlen, &x, "out of memory");
 	if (curl != NULL)
 		curl_easy_cleanup(curl);
 	wipe_slist(hdrs);
