@@ -3,6 +3,7 @@
  * thread per connection, because a callback blocks for up to http_timeout on the exchange. */
 #include "config.h"
 #include "bridge.h"
+#include "signin.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -921,70 +922,14 @@ static mhd_result number_page(struct nl_bridge *b, struct MHD_Connection *conn, 
 	                    false);
 }
 
+/* How the sign-in ended, as the phone's result page says it (the texts are nl_reason.c's). */
 static mhd_result result_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
-                              const char *url, enum nl_flow_reason reason)
+                              const char *url, enum nl_reason reason)
 {
-	static const char again[] = " Start again at your workstation if you want to try again.";
-	char text[512];
+	const struct nl_reason_row *row = nl_reason_row(reason);
 
-	switch (reason) {
-	case NL_REASON_NONE:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_OK, "Signed in - return to your workstation",
-		    "You have signed in with NHS login. Your workstation will continue in a moment. "
-		    "You can close this page.",
-		    true, false);
-	case NL_REASON_DENIED:
-		snprintf(text, sizeof(text),
-		         "NHS login did not sign you in, so your workstation stays locked.%s", again);
-		return send_message(b, conn, method, url, MHD_HTTP_FORBIDDEN, "Sign-in was not completed",
-		                    text, false, false);
-	case NL_REASON_MISMATCH:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "Wrong account",
-		    "This NHS login is not linked to the account being signed in to at the "
-		    "workstation. Check the user name on the workstation, or ask your IT service desk.",
-		    false, false);
-	case NL_REASON_NO_MAPPING:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "No account for this NHS login",
-		    "Your NHS login is not linked to an account on this workstation. Ask your IT "
-		    "service desk to link it.",
-		    false, false);
-	case NL_REASON_LEVEL:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "Identity check needed",
-		    "Your NHS login has not been checked to the level this workstation needs. Prove "
-		    "your identity in the NHS App or NHS login settings, then try again.",
-		    false, false);
-	case NL_REASON_EXPIRED:
-	case NL_REASON_CANCELLED:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_GONE,
-		    "This code has expired - start again at your workstation",
-		    "The sign-in at your workstation has ended. Start again there to get a new code.", false,
-		    false);
-	case NL_REASON_NO_CLAIM:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_FORBIDDEN, "NHS login did not say who you are",
-		    "The sign-in did not include your NHS number (or verified email address), which this "
-		    "workstation uses to find your account. Ask your IT service desk.",
-		    false, false);
-	case NL_REASON_MISCONFIGURED:
-		return send_message(
-		    b, conn, method, url, MHD_HTTP_INTERNAL_SERVER_ERROR, "Workstation not set up correctly",
-		    "You signed in to NHS login, but this workstation is not set up correctly to finish "
-		    "signing you in. Ask your IT service desk.",
-		    false, false);
-	case NL_REASON_INVALID_TOKEN:
-		snprintf(text, sizeof(text), "The answer from NHS login could not be checked.%s", again);
-		return send_message(b, conn, method, url, MHD_HTTP_BAD_GATEWAY,
-		                    "Sign-in could not be checked", text, false, false);
-	default:
-		snprintf(text, sizeof(text), "NHS login could not be reached to finish signing in.%s", again);
-		return send_message(b, conn, method, url, MHD_HTTP_BAD_GATEWAY,
-		                    "Sign-in could not be finished", text, false, false);
-	}
+	return send_message(b, conn, method, url, (unsigned)row->phone_status, row->phone_title, row->phone_text,
+	                    row->phone_ok, false);
 }
 
 /* The authorization response in the callback's query (RFC 6749 4.1.2, 4.1.2.1; RFC 9207), as
@@ -1092,7 +1037,7 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	struct nl_flow_exchange x = {0};
 	struct nl_identity id = {0};
 	enum nl_outcome outcome = NL_OUT_UNAVAILABLE;
-	enum nl_flow_reason reason;
+	enum nl_reason reason;
 	char err[256] = "";
 	unsigned number;
 	int r;

@@ -26,15 +26,4 @@ uint16_t nl_bridge_port(const struct nl_bridge *b);
 int nl_bridge_verification_uri(const struct nl_bridge *b, const char *user_code, char **uri,
                                char **uri_complete);
 
-/* The end of every sign-in, bridge or device mode: given the provider's outcome and (on
- * NL_OUT_OK) the verified identity, map it to a local account (nl_map_identity), store it in the
- * token cache when it is the flow's user, finish the flow with the right reason, and log one
- * line (flow id, outcome, mapped user; never a secret). detail (may be NULL) is the one-line
- * reason for the log. tc may be NULL (no caching). Returns how the flow ended: NL_REASON_NONE
- * for approved, else the reason (NL_REASON_EXPIRED if the flow had already ended). */
-enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
-                                       struct nl_tokcache *tc, const char *flow_id, const char *flow_user,
-                                       enum nl_outcome outcome, const struct nl_identity *id,
-                                       const char *detail);
-
 #endif

@@ -3,7 +3,7 @@
  * to nl_signin_complete. Network calls are made without the job lock held. */
 #include "config.h"
 #include "device.h"
-#include "bridge.h"
+#include "signin.h"
 #include "nl_err.h"
 #include "nl_log.h"
 #include "nl_time.h"

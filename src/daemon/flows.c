@@ -58,7 +58,7 @@ struct flow {
 	bool caller_supplied;
 	time_t expires_at, ended_at;
 	enum nl_flow_state st;
-	enum nl_flow_reason reason;
+	enum nl_reason reason;
 	char message[NL_FIELD_MAX];
 	bool taken; /* the callback has claimed the state */
 	bool number_match, want_number; /* number matching: asked for; signed in, number not typed yet */
@@ -102,86 +102,6 @@ struct nl_flows {
 	size_t nchanged;
 	bool changed_overflow;
 };
-
-const char *nl_flow_reason_word(enum nl_flow_reason r)
-{
-	switch (r) {
-	case NL_REASON_NONE:
-		return "none";
-	case NL_REASON_DENIED:
-		return "denied";
-	case NL_REASON_EXPIRED:
-		return "expired";
-	case NL_REASON_MISMATCH:
-		return "mismatch";
-	case NL_REASON_NO_MAPPING:
-		return "no_mapping";
-	case NL_REASON_LEVEL:
-		return "level";
-	case NL_REASON_INVALID_TOKEN:
-		return "invalid_token";
-	case NL_REASON_CANCELLED:
-		return "cancelled";
-	case NL_REASON_UNAVAILABLE:
-		return "unavailable";
-	case NL_REASON_RESTARTED:
-		return "restarted";
-	case NL_REASON_WRONG_NUMBER:
-		return "wrong_number";
-	case NL_REASON_NO_CLAIM:
-		return "no_claim";
-	case NL_REASON_MISCONFIGURED:
-		return "misconfigured";
-	case NL_REASON_POLICY:
-		return "policy";
-	}
-	return "denied";
-}
-
-static void default_message(enum nl_flow_reason r, const char *user, char *out, size_t outlen)
-{
-	switch (r) {
-	case NL_REASON_EXPIRED:
-		snprintf(out, outlen, "The sign-in code has expired.");
-		break;
-	case NL_REASON_MISMATCH:
-		snprintf(out, outlen, "This NHS login is not linked to the account %s.", user);
-		break;
-	case NL_REASON_NO_MAPPING:
-		snprintf(out, outlen, "This NHS login is not linked to any account on this computer.");
-		break;
-	case NL_REASON_LEVEL:
-		snprintf(out, outlen, "This NHS login does not have a high enough identity level.");
-		break;
-	case NL_REASON_INVALID_TOKEN:
-		snprintf(out, outlen, "The answer from NHS login could not be verified.");
-		break;
-	case NL_REASON_CANCELLED:
-		snprintf(out, outlen, "The sign-in was cancelled.");
-		break;
-	case NL_REASON_UNAVAILABLE:
-		snprintf(out, outlen, "NHS login could not be reached; try again later.");
-		break;
-	case NL_REASON_RESTARTED:
-		snprintf(out, outlen, "NHS login stopped on this computer during the sign-in.");
-		break;
-	case NL_REASON_WRONG_NUMBER:
-		snprintf(out, outlen, "The number typed at the computer was not the one the phone showed.");
-		break;
-	case NL_REASON_NO_CLAIM:
-		snprintf(out, outlen, "The sign-in did not include what this computer needs to find your account.");
-		break;
-	case NL_REASON_MISCONFIGURED:
-		snprintf(out, outlen, "NHS login is not set up correctly on this computer; ask IT.");
-		break;
-	case NL_REASON_POLICY:
-		snprintf(out, outlen, "This computer does not allow signing in with NHS login this way.");
-		break;
-	default:
-		snprintf(out, outlen, "The sign-in was declined.");
-		break;
-	}
-}
 
 /* One line for a person: control characters become spaces, truncated to fit. */
 static void copy_line(char *dst, size_t dstlen, const char *src)
@@ -326,7 +246,7 @@ static void note_change(struct nl_flows *fl, const struct flow *f)
 /* End a pending flow: the secrets the bridge needed go at once; device_code and id stay so the
  * waiter can read the outcome. With logwhy (the endings this file causes: expired, cancelled) the
  * one log line of the outcome is written here; nl_flows_finish's caller writes its own. */
-static void flow_end(struct nl_flows *fl, struct flow *f, enum nl_flow_state st, enum nl_flow_reason reason,
+static void flow_end(struct nl_flows *fl, struct flow *f, enum nl_flow_state st, enum nl_reason reason,
                      const char *message, time_t now, const char *logwhy)
 {
 	if (f->st != NL_FLOW_PENDING)
@@ -347,11 +267,11 @@ static void flow_end(struct nl_flows *fl, struct flow *f, enum nl_flow_state st,
 	else if (message != NULL && message[0] != '\0')
 		copy_line(f->message, sizeof(f->message), message);
 	else
-		default_message(reason, f->user, f->message, sizeof(f->message));
+		nl_reason_flow_message(reason, f->user, f->message, sizeof(f->message));
 	fl->pending--;
 	note_change(fl, f);
 	if (logwhy != NULL)
-		nl_notice("flow %s: denied reason=%s user=%s (%s)", f->id, nl_flow_reason_word(reason),
+		nl_notice("flow %s: denied reason=%s user=%s (%s)", f->id, nl_reason_word(reason),
 		          f->user, logwhy);
 }
 
@@ -816,7 +736,7 @@ void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner)
 		notify(fl);
 }
 
-size_t nl_flows_end_all(struct nl_flows *fl, enum nl_flow_reason reason, const char *logwhy)
+size_t nl_flows_end_all(struct nl_flows *fl, enum nl_reason reason, const char *logwhy)
 {
 	time_t now = nl_now();
 	size_t n = 0;
@@ -955,10 +875,10 @@ unlock:
 	return r;
 }
 
-/* Logs nothing when it ends the flow: the caller (nl_signin_complete) writes the outcome's one line
- * with the reason's detail. An expiry found here is logged by check_expiry as usual. */
-int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
-                    const char *message)
+/* Logs nothing when it ends the flow: the caller (nl_signin_complete) made the decision and writes
+ * the outcome's one line with the reason's detail. An expiry found here is logged by check_expiry
+ * as usual. */
+int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_reason reason, const char *message)
 {
 	struct flow *f;
 	time_t now = nl_now();
@@ -976,13 +896,10 @@ int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason rea
 		goto unlock;
 	}
 	r = 0;
-	if (reason == NL_REASON_NONE && mapped_user != NULL && strcmp(mapped_user, f->user) == 0 &&
-	    f->number_match)
+	if (reason == NL_REASON_NONE && f->number_match)
 		r = want_number(fl, f, now);
-	else if (reason == NL_REASON_NONE && mapped_user != NULL && strcmp(mapped_user, f->user) == 0)
-		flow_end(fl, f, NL_FLOW_APPROVED, NL_REASON_NONE, NULL, now, NULL);
 	else if (reason == NL_REASON_NONE)
-		flow_end(fl, f, NL_FLOW_DENIED, NL_REASON_MISMATCH, NULL, now, NULL);
+		flow_end(fl, f, NL_FLOW_APPROVED, NL_REASON_NONE, NULL, now, NULL);
 	else
 		flow_end(fl, f, NL_FLOW_DENIED, reason, message, now, NULL);
 	changed = true;

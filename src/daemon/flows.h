@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "nl_config.h"
+#include "nl_reason.h"
 
 #define NL_FLOW_ID_LEN   20 /* "f-" + 16 hex + NUL fits in 20 */
 #define NL_USER_CODE_LEN 8  /* characters of entropy, shown as XXXX-XXXX */
@@ -21,24 +22,6 @@
 
 enum nl_flow_state { NL_FLOW_PENDING = 0, NL_FLOW_APPROVED, NL_FLOW_DENIED };
 
-/* Why a flow ended without approval: the socket protocol's reason words (doc/protocol.md). */
-enum nl_flow_reason {
-	NL_REASON_NONE = 0,
-	NL_REASON_DENIED, /* the person declined, or the provider refused */
-	NL_REASON_EXPIRED,
-	NL_REASON_MISMATCH,      /* mapped local account differs from the flow's user */
-	NL_REASON_NO_MAPPING,    /* identity maps to no account */
-	NL_REASON_LEVEL,         /* identity level below min_level */
-	NL_REASON_INVALID_TOKEN, /* an ID token rule failed */
-	NL_REASON_CANCELLED,
-	NL_REASON_UNAVAILABLE, /* provider unreachable or misbehaving */
-	NL_REASON_RESTARTED,   /* nhslogind stopped (or restarted) while the flow was pending */
-	NL_REASON_NO_CLAIM,    /* the identity lacks the configured claim (or it is unusable) */
-	NL_REASON_MISCONFIGURED, /* the identity mapping cannot work here (map file, settings) */
-	NL_REASON_POLICY,        /* [policy] refuses this service or remote network (at start) */
-	NL_REASON_WRONG_NUMBER,  /* number matching: the terminal typed another number than the phone's */
-};
-const char *nl_flow_reason_word(enum nl_flow_reason r);
 
 struct nl_flows;
 
@@ -54,7 +37,7 @@ void nl_flow_started_clear(struct nl_flow_started *s);
 /* What a waiter learns. */
 struct nl_flow_status {
 	enum nl_flow_state state;
-	enum nl_flow_reason reason;
+	enum nl_reason reason;
 	int expires_in;             /* seconds left while pending */
 	bool want_number;           /* pending: signed in at NHS login, waiting for the number */
 	char user[NL_USER_MAX + 1]; /* the flow's user */
@@ -180,14 +163,14 @@ int nl_flows_refuse(struct nl_flows *fl, const char *id, const char *client);
  * the sign-in (the first such callback of a flow is logged at notice with client). */
 int nl_flows_take_state_bound(struct nl_flows *fl, const char *state, const unsigned char *browser,
                               const char *client, struct nl_flow_exchange *out);
-/* End a flow by id: approved if reason == NL_REASON_NONE and mapped_user equals the flow's user
- * (otherwise denied with NL_REASON_MISMATCH); denied with reason otherwise. message may be NULL. */
-int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_flow_reason reason, const char *mapped_user,
-                    const char *message);
+/* End a flow by id as the sign-in decided (nl_signin_complete decides; this only records it):
+ * approved if reason == NL_REASON_NONE (with number matching: pending, wanting the number), denied
+ * with reason otherwise. message (may be NULL: the reason's own) is what the person reads. */
+int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_reason reason, const char *message);
 
 /* End every pending flow with reason (nhslogind stopping: NL_REASON_RESTARTED), logging each with
  * logwhy. Returns how many ended. */
-size_t nl_flows_end_all(struct nl_flows *fl, enum nl_flow_reason reason, const char *logwhy);
+size_t nl_flows_end_all(struct nl_flows *fl, enum nl_reason reason, const char *logwhy);
 
 /* Does connection `owner` still have a flow here, pending or ended but not yet collected? Such a
  * connection is a sign-in in progress (a person reading the screen), never an idle one. */

@@ -547,8 +547,8 @@ static bool policy_refuses(struct nl_server *s, struct conn *c, const char *user
 	          c->admin ? "" : " (service and rhost supplied by a non-root caller)");
 	reply(c,
 	      json_pack("{sbssssss}", "ok", 1, "status", "denied", "reason",
-	                nl_flow_reason_word(NL_REASON_POLICY), "message",
-	                "This computer does not allow signing in with NHS login this way."),
+	                nl_reason_word(NL_REASON_POLICY), "message",
+	                nl_reason_row(NL_REASON_POLICY)->flow),
 	      NULL, NULL);
 	return true;
 }
@@ -662,7 +662,7 @@ static bool wait_check(struct nl_server *s, struct conn *c, const char *device_c
 	} else {
 		reply(c,
 		      json_pack("{sbssssss}", "ok", 1, "status", "denied", "reason",
-		                nl_flow_reason_word(st.reason), "message", st.message),
+		                nl_reason_word(st.reason), "message", st.message),
 		      NULL, NULL);
 	}
 	return true;

@@ -1,8 +1,9 @@
 /* The end of every sign-in (bridge callback or device-mode poll): the provider's outcome becomes
- * a mapped local account or a denial reason, the token cache learns a good sign-in, the flow is
- * finished, and one log line says what happened (never a secret). */
+ * a mapped local account or a denial reason, the decision to approve is made here and only here,
+ * the token cache learns a good sign-in, the flow is finished, and one log line says what happened
+ * (never a secret). */
 #include "config.h"
-#include "bridge.h"
+#include "signin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #include "nl_log.h"
 #include "nl_time.h"
 
-static enum nl_flow_reason reason_of_outcome(enum nl_outcome o)
+static enum nl_reason reason_of_outcome(enum nl_outcome o)
 {
 	switch (o) {
 	case NL_OUT_OK:
@@ -61,7 +62,7 @@ static const char *no_claim_message(const struct nl_config *cfg)
 /* Map a verified identity; on success *mapped is a new string. The reason otherwise, with why in
  * detail (the caller's one log line says it) and, if not the reason's default, what the person
  * reads in *message. */
-static enum nl_flow_reason map_identity(const struct nl_config *cfg, const struct nl_identity *id,
+static enum nl_reason map_identity(const struct nl_config *cfg, const struct nl_identity *id,
                                         char **mapped, char *detail, size_t detlen, const char **message)
 {
 	char err[256] = "";
@@ -123,19 +124,15 @@ static void audit_identity(const struct nl_identity *id, char *out, size_t outle
 }
 
 /* The one log line of a finished flow: "flow ID: approved user=U (...) sub=S nhs_number=*******973"
- * or "flow ID: denied reason=WORD user=U (detail)". A setup here that cannot work is an error;
- * trouble with the provider a warning. id: the identity of an approval (may be NULL otherwise). */
-static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reason reason, const char *detail,
+ * or "flow ID: denied reason=WORD user=U (detail)", at the reason's priority (nl_reason.c: a setup
+ * here that cannot work is an error, trouble with the provider a warning). id: the identity of an
+ * approval (may be NULL otherwise). */
+static void log_outcome(const char *flow_id, const char *user, enum nl_reason reason, const char *detail,
                         const struct nl_identity *id, bool numbered)
 {
 	bool has = detail != NULL && detail[0] != '\0';
-	int prio = LOG_NOTICE;
+	int prio = nl_reason_row(reason)->log_prio;
 	char who[320];
-
-	if (reason == NL_REASON_MISCONFIGURED) /* every sign-in fails until an admin acts */
-		prio = LOG_ERR;
-	else if (reason == NL_REASON_UNAVAILABLE || reason == NL_REASON_INVALID_TOKEN)
-		prio = LOG_WARNING;
 
 	if (reason == NL_REASON_NONE) {
 		/* with number matching the approval comes when the terminal types the number (flows.c) */
@@ -144,17 +141,30 @@ static void log_outcome(const char *flow_id, const char *user, enum nl_flow_reas
 		       numbered ? "signed in at NHS login, the number wanted at the terminal," : "approved", user,
 		       has ? " (" : "", has ? detail : "", has ? ")" : "", who);
 	} else {
-		nl_log(prio, "flow %s: denied reason=%s user=%s%s%s%s", flow_id, nl_flow_reason_word(reason),
+		nl_log(prio, "flow %s: denied reason=%s user=%s%s%s%s", flow_id, nl_reason_word(reason),
 		       user, has ? " (" : "", has ? detail : "", has ? ")" : "");
 	}
 }
 
-enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
-                                       struct nl_tokcache *tc, const char *flow_id, const char *flow_user,
-                                       enum nl_outcome outcome, const struct nl_identity *id,
-                                       const char *detail)
+/* The decision: a verified, mapped identity approves the flow only when it maps to the flow's own
+ * user. why gets the log line's detail. (The PAM module checks the user once more, as defence in
+ * depth; it never decides otherwise.) */
+static enum nl_reason decide(const struct nl_config *cfg, const char *mapped, const char *flow_user, char *why,
+                             size_t whylen)
 {
-	enum nl_flow_reason reason = reason_of_outcome(outcome);
+	if (flow_user == NULL || strcmp(mapped, flow_user) != 0) {
+		snprintf(why, whylen, "identity mapped to %s by %s", mapped, mapped_by(cfg));
+		return NL_REASON_MISMATCH;
+	}
+	snprintf(why, whylen, "identity mapped by %s", mapped_by(cfg));
+	return NL_REASON_NONE;
+}
+
+enum nl_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl, struct nl_tokcache *tc,
+                                  const char *flow_id, const char *flow_user, enum nl_outcome outcome,
+                                  const struct nl_identity *id, const char *detail)
+{
+	enum nl_reason answered, reason = reason_of_outcome(outcome);
 	const char *who = flow_user != NULL ? flow_user : "?";
 	char *mapped = NULL, why[400] = "";
 	const char *message = NULL;
@@ -168,6 +178,9 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 		snprintf(why, sizeof(why), "%s", detail);
 	if (reason == NL_REASON_NONE)
 		reason = map_identity(cfg, id, &mapped, why, sizeof(why), &message);
+	answered = reason; /* what NHS login's answer came to, before it met the flow's user */
+	if (reason == NL_REASON_NONE)
+		reason = decide(cfg, mapped, flow_user, why, sizeof(why));
 	/* where the flow was started, read before it ends (its owner may collect it at once). A flow
 	 * with number matching is never cached: its approval comes later, if ever, and a reuse would
 	 * skip the number. (Asking the flow after it ended would race the terminal's answer.) */
@@ -178,22 +191,17 @@ enum nl_flow_reason nl_signin_complete(const struct nl_config *cfg, struct nl_fl
 		                                .tty = where.tty,
 		                                .by_root = !where.caller_supplied,
 		                                .conn = where.owner};
-	/* flows makes the decision (approved only if mapped equals the flow's user) and logs only
-	 * the endings it causes itself (expired, cancelled); this function logs the rest, once */
-	r = nl_flows_finish(fl, flow_id, reason, mapped, message);
+	/* flows records the decision and logs only the endings it causes itself (expired, cancelled);
+	 * this function logs the rest, once */
+	r = nl_flows_finish(fl, flow_id, reason, message);
 	if (r != 0) {
 		/* the flow's own end (expired or cancelled) has been logged; this is a separate event */
 		nl_info("flow %s: NHS login answered (%s) after the flow had ended; ignored", flow_id,
-		        reason == NL_REASON_NONE ? "approved" : nl_flow_reason_word(reason));
+		        answered == NL_REASON_NONE ? "approved" : nl_reason_word(answered));
 		reason = NL_REASON_EXPIRED;
-	} else if (reason == NL_REASON_NONE && (flow_user == NULL || strcmp(mapped, flow_user) != 0)) {
-		reason = NL_REASON_MISMATCH;
-		snprintf(why, sizeof(why), "identity mapped to %s by %s", mapped, mapped_by(cfg));
-		log_outcome(flow_id, who, reason, why, NULL, false);
 	} else if (reason == NL_REASON_NONE) {
 		unsigned number;
 		bool numbered = nl_flows_number_of(fl, flow_id, &number) == 0;
-		snprintf(why, sizeof(why), "identity mapped by %s", mapped_by(cfg));
 		log_outcome(flow_id, mapped, reason, why, id, numbered);
 		/* only a sign-in that approved its flow may be reused (one with number matching never is:
 		 * see above); a disk failure logs, sign-in goes on */

@@ -16,6 +16,7 @@
 
 #include "module.h"
 #include "nl_err.h"
+#include "nl_reason.h"
 #include "nl_time.h"
 #include "nl_wipe.h"
 
@@ -86,51 +87,17 @@ static const char *item_str(pam_handle_t *pamh, int item)
 	return v;
 }
 
-/* The words the daemon gives for a denied flow, and what the person reads. */
-static const struct {
-	const char *reason;
-	enum outcome outcome;
-	const char *text;
-} reasons[] = {
-	{"denied", OUT_DENIED, "NHS login: the sign-in was declined. To try again, start the login again."},
-	{"expired", OUT_DENIED, "NHS login: the code has expired. Start the login again to get a new code."},
-	{"mismatch", OUT_DENIED,
-	 "NHS login: this NHS login is not linked to the account you are signing in to. Check the user "
-	 "name, or sign in on the phone with your own NHS login."},
-	{"no_mapping", OUT_DENIED,
-	 "NHS login: this NHS login is not linked to any account on this computer. Ask IT to link it to "
-	 "your account."},
-	{"level", OUT_DENIED,
-	 "NHS login: your NHS login identity level is not high enough for this computer. Prove your "
-	 "identity in the NHS App or at NHS login, then try again."},
-	{"invalid_token", OUT_DENIED,
-	 "NHS login: the sign-in could not be verified. Try again; if it happens again, ask IT."},
-	{"cancelled", OUT_DENIED, "NHS login: sign-in cancelled."},
-	{"unavailable", OUT_UNAVAILABLE, "NHS login could not be reached. Try again later, or use your break-glass login."},
-	{"wrong_number", OUT_DENIED,
-	 "NHS login: that is not the number shown on the phone, so the sign-in has been stopped. If you "
-	 "did not start this sign-in, someone may be trying to use your account: tell IT."},
-	{"restarted", OUT_UNAVAILABLE,
-	 "NHS login stopped on this computer while you were signing in (it may be restarting). Start the "
-	 "login again in a minute, or use your break-glass login."},
-	{"no_claim", OUT_DENIED,
-	 "NHS login: the sign-in did not include your NHS number (or verified email address), which this "
-	 "computer uses to find your account. Ask IT."},
-	{"misconfigured", OUT_UNAVAILABLE,
-	 "NHS login is not set up correctly on this computer. Ask IT, or use your break-glass login."},
-	{"policy", OUT_DENIED,
-	 "NHS login: this computer does not allow signing in with NHS login this way (from there, or "
-	 "with this program). Ask IT if you need to."},
-};
-
-static enum outcome denied(struct signin *s, const char *reason)
+/* A flow the daemon ended without approval: the person reads the reason's terminal line, and the
+ * reason says whether a stack may fall back (nl_reason.c holds both, for every reason word). */
+static enum outcome denied(struct signin *s, const char *word)
 {
-	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
-		if (reason != NULL && strcmp(reason, reasons[i].reason) == 0) {
-			nl_conv_error(s->pamh, reasons[i].text);
-			pam_syslog(s->pamh, LOG_NOTICE, "NHS login sign-in for %s failed: %s", s->user, reason);
-			return reasons[i].outcome;
-		}
+	enum nl_reason reason;
+
+	if (nl_reason_from_word(word, &reason)) {
+		const struct nl_reason_row *row = nl_reason_row(reason);
+		nl_conv_error(s->pamh, row->terminal);
+		pam_syslog(s->pamh, LOG_NOTICE, "NHS login sign-in for %s failed: %s", s->user, row->word);
+		return row->falls_back ? OUT_UNAVAILABLE : OUT_DENIED;
 	}
 	nl_conv_error(s->pamh, "NHS login: the sign-in did not succeed.");
 	pam_syslog(s->pamh, LOG_NOTICE, "NHS login sign-in for %s failed: unknown reason", s->user);

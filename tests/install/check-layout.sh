@@ -65,6 +65,7 @@ fi
 module=$root$pamdir/pam_nhslogin.so
 check "pam_nhslogin.so is in the PAM directory ($pamdir)" test -f "$module"
 check "pam_nhslogin.so has mode 0755" has_mode 755 "$module"
+check "no libtool archive beside it (the PAM directory holds modules only)" test ! -e "$root$pamdir/pam_nhslogin.la"
 if test -f "$module" && nm -D --defined-only "$module" >"$tmp/nm" 2>&1; then
 	awk 'NF >= 3 { print $3 }' "$tmp/nm" | sed 's/@.*//' | sort -u >"$tmp/exports"
 	if grep -v '^pam_sm_' "$tmp/exports" >"$tmp/extra"; then

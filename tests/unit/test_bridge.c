@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "signin.h"
 #include "mockproc.h"
 #include "nl_err.h"
 #include "nl_log.h"
@@ -471,7 +472,7 @@ static char *authorize_at_mock(const char *authorize)
 	return loc;
 }
 
-static void assert_flow(const struct nl_flow_started *s, enum nl_flow_state st, enum nl_flow_reason reason)
+static void assert_flow(const struct nl_flow_started *s, enum nl_flow_state st, enum nl_reason reason)
 {
 	struct nl_flow_status fs;
 
@@ -1527,7 +1528,7 @@ static void test_signin_outcomes_become_reasons(void **state)
 {
 	static const struct {
 		enum nl_outcome out;
-		enum nl_flow_reason want;
+		enum nl_reason want;
 	} cases[] = {
 	    {NL_OUT_DENIED, NL_REASON_DENIED},
 	    {NL_OUT_EXPIRED, NL_REASON_EXPIRED},
@@ -1548,6 +1549,23 @@ static void test_signin_outcomes_become_reasons(void **state)
 		nl_flow_started_clear(&s);
 	}
 	assert_int_equal(nl_tokcache_count(F.tc), 0);
+}
+
+/* The decision is signin.c's: an identity that maps to another account than the flow's user denies
+ * the flow as a mismatch, and nothing is cached. */
+static void test_signin_identity_of_another_account_is_mismatch(void **state)
+{
+	struct nl_flow_started s;
+	struct nl_identity id = identity_with_nhs_number(P9_NHS_NUMBER); /* alice's */
+
+	(void)state;
+	start_flow("bob", &s);
+	assert_int_equal(nl_signin_complete(&F.cfg, F.fl, F.tc, s.id, "bob", NL_OUT_OK, &id, NULL),
+	                 NL_REASON_MISMATCH);
+	assert_flow(&s, NL_FLOW_DENIED, NL_REASON_MISMATCH);
+	assert_int_equal(nl_tokcache_count(F.tc), 0);
+	nl_identity_clear(&id);
+	nl_flow_started_clear(&s);
 }
 
 static void test_signin_ok_without_identity_is_unavailable(void **state)
@@ -1836,6 +1854,7 @@ int main(void)
 	    T(test_signin_mapped_identity_approves_and_caches),
 	    T(test_signin_with_number_matching_is_never_cached),
 	    T(test_signin_outcomes_become_reasons),
+	    T(test_signin_identity_of_another_account_is_mismatch),
 	    T(test_signin_ok_without_identity_is_unavailable),
 	    T(test_bridge_thousand_wrong_codes_through_a_trusted_proxy_do_not_lock_out_a_fresh_phone),
 	    T(test_bridge_one_phone_guessing_through_a_trusted_proxy_is_throttled),

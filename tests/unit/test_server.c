@@ -51,7 +51,7 @@ size_t __wrap_nl_tokcache_count(struct nl_tokcache *tc);
 void __wrap_nl_tokcache_flush(struct nl_tokcache *tc);
 int __wrap_nl_bridge_verification_uri(const struct nl_bridge *b, const char *user_code, char **uri,
                                       char **uri_complete);
-enum nl_flow_reason __wrap_nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
+enum nl_reason __wrap_nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
                                               struct nl_tokcache *tc, const char *flow_id,
                                               const char *flow_user, enum nl_outcome outcome,
                                               const struct nl_identity *id, const char *detail);
@@ -163,16 +163,16 @@ int __wrap_nl_bridge_verification_uri(const struct nl_bridge *b, const char *use
 	return *uri != NULL && *uri_complete != NULL ? 0 : NL_ERR_NOMEM;
 }
 
-enum nl_flow_reason __wrap_nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
+enum nl_reason __wrap_nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
                                               struct nl_tokcache *tc, const char *flow_id,
                                               const char *flow_user, enum nl_outcome outcome,
                                               const struct nl_identity *id, const char *detail)
 {
-	enum nl_flow_reason reason = outcome == NL_OUT_OK ? NL_REASON_NONE : NL_REASON_DENIED;
+	enum nl_reason reason = outcome == NL_OUT_OK ? NL_REASON_NONE : NL_REASON_DENIED;
 	(void)cfg;
 	(void)tc;
 	(void)id;
-	nl_flows_finish(fl, flow_id, reason, flow_user, detail);
+	nl_flows_finish(fl, flow_id, reason, detail);
 	return reason;
 }
 
@@ -632,7 +632,7 @@ static void test_server_wait_returns_approved_when_flow_finishes(void **state)
 	snprintf(line, sizeof(line), "{\"op\":\"wait\",\"device_code\":\"%s\",\"timeout\":10}", dc);
 	cl_send(&c, line);
 	usleep(100 * 1000);
-	assert_int_equal(nl_flows_finish(fx->fl, info[0].id, NL_REASON_NONE, "alice", NULL), 0);
+	assert_int_equal(nl_flows_finish(fx->fl, info[0].id, NL_REASON_NONE, NULL), 0);
 	m = cl_recv(&c, 1000);
 	assert_string_equal(nl_json_str(m, "status"), "approved");
 	assert_string_equal(nl_json_str(m, "user"), "alice");
