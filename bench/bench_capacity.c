@@ -22,6 +22,7 @@
 #include "nl_err.h"
 #include "nl_ipc.h"
 #include "nl_json.h"
+#include "nl_proto.h"
 #include "nl_wipe.h"
 #include "mockproc.h"
 
@@ -122,25 +123,28 @@ static int write_users(const char *statedir, const char *mapfile)
 	return ru == 0 && rm == 0 ? 0 : -1;
 }
 
-/* One request on an open connection, answered within timeout_ms. */
-static int call_fd(int fd, struct nl_linebuf *lb, json_t *req, int timeout_ms, json_t **reply)
+/* One request on an open connection with the daemon client, answered within timeout_ms. */
+static int call_fd(int fd, json_t *req, int timeout_ms, json_t **reply)
 {
-	int r = nl_ipc_send(fd, req, timeout_ms);
+	struct nl_proto_client c = {.fd = fd, .peer = (uid_t)-1};
+	int r = req != NULL ? nl_proto_call(&c, req, timeout_ms, reply) : NL_ERR_NOMEM;
+
 	json_decref(req);
-	return r == 0 ? nl_ipc_recv(fd, lb, timeout_ms, reply) : r;
+	return r;
 }
 
 /* status round trips on one connection: sorted latencies into v. */
 static int status_sample(struct world *w, double *v, size_t n)
 {
-	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
-	int fd = -1, r = NL_ERR_NOMEM;
-	if (lb == NULL || (r = nl_ipc_connect(w->socket, 5000, &fd)) != 0)
+	struct nl_proto_client c;
+	int r;
+
+	if ((r = nl_proto_open(&c, w->socket, 5000, NL_PROTO_PEER_ANY)) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		json_t *reply = NULL;
 		double t0 = now_ms();
-		if ((r = call_fd(fd, lb, json_pack("{s:s}", "op", "status"), 10000, &reply)) != 0)
+		if ((r = call_fd(c.fd, json_pack("{s:s}", "op", "status"), 10000, &reply)) != 0)
 			goto out;
 		v[i] = now_ms() - t0;
 		json_decref(reply);
@@ -148,9 +152,7 @@ static int status_sample(struct world *w, double *v, size_t n)
 	}
 	r = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	free(lb);
+	nl_proto_close(&c);
 	return r;
 }
 
@@ -158,10 +160,12 @@ out:
 static int open_clients(struct world *w, struct client *c, size_t n, size_t *opened)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (nl_ipc_connect(w->socket, 5000, &c[i].fd) != 0) {
+		struct nl_proto_client pc;
+		if (nl_proto_open(&pc, w->socket, 5000, NL_PROTO_PEER_ANY) != 0) {
 			fprintf(stderr, "bench_capacity: connect %zu: %s\n", i, strerror(errno));
 			return -1;
 		}
+		c[i].fd = pc.fd;
 		*opened = i + 1;
 	}
 	return 0;
@@ -177,9 +181,8 @@ static size_t start_flows(struct client *c, size_t n)
 		json_t *reply = NULL;
 		const char *dc, *uc;
 		snprintf(user, sizeof(user), "u%02d", c[i].user);
-		if (call_fd(c[i].fd, c[i].lb,
-		            json_pack("{s:s,s:s,s:s}", "op", "start", "user", user, "service", "bench"),
-		            10000, &reply) != 0 ||
+		json_t *req = json_pack("{s:s,s:s,s:s}", "op", "start", "user", user, "service", "bench");
+		if (call_fd(c[i].fd, req, 10000, &reply) != 0 ||
 		    (dc = nl_json_str(reply, "device_code")) == NULL ||
 		    (uc = nl_json_str(reply, "user_code")) == NULL) {
 			if (started == i)
@@ -204,7 +207,9 @@ static size_t start_flows(struct client *c, size_t n)
 	return started;
 }
 
-/* Collect wait replies until every client has an outcome or the deadline passes. */
+/* Collect wait replies until every client has an outcome or the deadline passes. Thousands of
+ * long-polls at once, multiplexed with poll: the framing (nl_ipc.h) directly, each client with its
+ * own line buffer, rather than the one-request-at-a-time client. */
 static size_t collect(struct client *c, size_t n, double deadline_ms, double *t_last)
 {
 	struct pollfd *p = calloc(n, sizeof(*p));

@@ -20,7 +20,7 @@
 #include "harness.h"
 #include "idtoken.h"
 #include "nl_err.h"
-#include "nl_ipc.h"
+#include "nl_proto.h"
 #include "nl_jose.h"
 #include "nl_json.h"
 #include "nl_wipe.h"
@@ -152,15 +152,13 @@ static int pam_once(struct world *w, enum mode mode, double *latency)
 
 static int sock_call(struct world *w, json_t *req, json_t **reply)
 {
-	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
-	int fd = -1, r = NL_ERR_NOMEM;
+	struct nl_proto_client c;
+	int r;
 
-	if (lb != NULL && (r = nl_ipc_connect(w->socket, 2000, &fd)) == 0 &&
-	    (r = nl_ipc_send(fd, req, 2000)) == 0)
-		r = nl_ipc_recv(fd, lb, 5000, reply);
-	if (fd >= 0)
-		close(fd);
-	free(lb);
+	/* The module's own client and peer check. */
+	if ((r = nl_proto_open(&c, w->socket, 2000, NL_PROTO_PEER_DAEMON)) == 0)
+		r = nl_proto_call(&c, req, 5000, reply);
+	nl_proto_close(&c);
 	json_decref(req);
 	return r;
 }
@@ -390,7 +388,7 @@ int main(int argc, char **argv)
 	char note[160];
 	int rc = 1;
 
-	harness_reexec_under_pam_wrapper(argc, argv);
+	harness_under_pam_wrapper();
 	if (argc > 1)
 		n_prompt = (size_t)atoi(argv[1]);
 	if (argc > 2)

@@ -2,8 +2,8 @@
  * through both line readers: the client's fixed struct nl_linebuf (bytes placed in it directly) and
  * the server's growable struct nl_linebuf_dyn (bytes sent through a socketpair and read with
  * nl_linebuf_dyn_fill), used the way the daemon's loop uses them: fill, take every complete line,
- * drop the connection when 64 KiB arrive without a newline. (The request decoding behind them is
- * private to src/daemon/server.c; lines that parse reach it as objects.) */
+ * drop the connection when 64 KiB arrive without a newline. Each line that parses has its op
+ * decoded as the daemon's dispatch does it (nl_op_of); the handlers behind it are the daemon's. */
 #include "config.h"
 
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include "nl_err.h"
 #include "nl_ipc.h"
 #include "nl_log.h"
+#include "nl_proto.h"
 
 #define PREFILL (NL_IPC_MAX_LINE - 64) /* spaces before the input: reach the limit with small inputs */
 
@@ -38,7 +39,9 @@ static void check_take(int r, json_t *msg, const char *err)
 	if (r == 1) {
 		if (!json_is_object(msg))
 			abort();
-		(void)json_string_value(json_object_get(msg, "op"));
+		enum nl_op op = nl_op_of(json_string_value(json_object_get(msg, "op")));
+		if (op != NL_OP_UNKNOWN && nl_op_word(op) == NULL)
+			abort();
 		json_decref(msg);
 	} else if (r != NL_ERR_INVALID || msg != NULL || err[0] == '\0') {
 		abort();

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "nl_ipc.h"
+#include "nl_proto.h"
 
 /* Exit codes (documented in nhsloginctl(8) and --help). */
 enum ctl_exit {
@@ -38,19 +38,10 @@ struct ctl_opts {
 #define CTL_LOGIN_DEFS_DEFAULT  "/etc/login.defs"
 #define CTL_SSHD_CONFIG_DEFAULT "/etc/ssh/sshd_config"
 
-/* The daemon client: one connection, one request at a time. */
-struct ctl_conn {
-	int fd;
-	struct nl_linebuf lb;
-};
-
-/* Connect to the socket named by the options (or the config, or the default). On failure prints
- * why (as JSON with --json) and returns CTL_EXIT_UNREACHABLE. c must be zeroed (calloc: lb is big). */
-int ctl_connect(const struct ctl_opts *o, struct ctl_conn *c);
-/* Send req and read one reply within timeout_ms: 0, or a negative nl_err (the connection is then
- * of no further use). The read buffer is wiped afterwards (replies may carry a device code). */
-int ctl_call(struct ctl_conn *c, const json_t *req, int timeout_ms, json_t **reply);
-void ctl_close(struct ctl_conn *c);
+/* Connect to the socket named by the options (or the config, or the default) with the one daemon
+ * client (nl_proto.h; requests with nl_proto_call, closed with nl_proto_close). On failure prints
+ * why (as JSON with --json) and returns CTL_EXIT_UNREACHABLE. */
+int ctl_connect(const struct ctl_opts *o, struct nl_proto_client *c);
 /* Print a reply as one JSON line (device_code left out) on out. */
 void ctl_print_json(FILE *out, const json_t *reply);
 /* The socket path the commands use (--socket, else the config's, else the default). New string. */

@@ -5,7 +5,6 @@
 #include "nl_config.h"
 #include "nl_err.h"
 #include "nl_json.h"
-#include "nl_wipe.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,18 +49,18 @@ static void print_error(const struct ctl_opts *o, const char *word, const char *
 	}
 }
 
-int ctl_connect(const struct ctl_opts *o, struct ctl_conn *c)
+int ctl_connect(const struct ctl_opts *o, struct nl_proto_client *c)
 {
 	char *path = ctl_socket_path(o), msg[512];
 	int r;
 
 	c->fd = -1;
-	c->lb.len = 0;
 	if (path == NULL) {
 		print_error(o, "internal", "out of memory");
 		return CTL_EXIT_USAGE;
 	}
-	if ((r = nl_ipc_connect(path, CTL_CONNECT_TIMEOUT_MS, &c->fd)) != 0) {
+	/* No peer check: nhsloginctl has always taken whoever listens at the configured path. */
+	if ((r = nl_proto_open(c, path, CTL_CONNECT_TIMEOUT_MS, NL_PROTO_PEER_ANY)) != 0) {
 		snprintf(msg, sizeof(msg), "cannot reach nhslogind at %s: %s%s", path,
 		         r == NL_ERR_PERM ? "permission denied (run as root)" : nl_strerror(r),
 		         r == NL_ERR_UNAVAILABLE ? " (is it running? systemctl status nhslogind)" : "");
@@ -71,26 +70,6 @@ int ctl_connect(const struct ctl_opts *o, struct ctl_conn *c)
 	}
 	free(path);
 	return CTL_EXIT_OK;
-}
-
-int ctl_call(struct ctl_conn *c, const json_t *req, int timeout_ms, json_t **reply)
-{
-	int r;
-
-	if ((r = nl_ipc_send(c->fd, req, timeout_ms)) == 0)
-		r = nl_ipc_recv(c->fd, &c->lb, timeout_ms, reply);
-	nl_wipe(c->lb.buf, sizeof(c->lb.buf));
-	c->lb.len = 0;
-	return r;
-}
-
-void ctl_close(struct ctl_conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	nl_wipe(c->lb.buf, sizeof(c->lb.buf));
-	c->lb.len = 0;
 }
 
 void ctl_print_json(FILE *out, const json_t *reply)
@@ -113,20 +92,18 @@ void ctl_print_json(FILE *out, const json_t *reply)
  * trouble is printed and the exit code returned. */
 static int one_request(const struct ctl_opts *o, json_t *req, json_t **reply)
 {
-	struct ctl_conn *c = calloc(1, sizeof(*c));
+	struct nl_proto_client c = {.fd = -1};
 	json_t *m = NULL;
 	char msg[512];
 	int r, rc = CTL_EXIT_USAGE;
 
-	if (c != NULL)
-		c->fd = -1;
-	if (c == NULL || req == NULL) {
+	if (req == NULL) {
 		print_error(o, "internal", "out of memory");
 		goto out;
 	}
-	if ((rc = ctl_connect(o, c)) != CTL_EXIT_OK)
+	if ((rc = ctl_connect(o, &c)) != CTL_EXIT_OK)
 		goto out;
-	if ((r = ctl_call(c, req, CTL_CALL_TIMEOUT_MS, &m)) != 0) {
+	if ((r = nl_proto_call(&c, req, CTL_CALL_TIMEOUT_MS, &m)) != 0) {
 		snprintf(msg, sizeof(msg), "nhslogind did not answer: %s", nl_strerror(r));
 		print_error(o, "unreachable", msg);
 		rc = CTL_EXIT_UNREACHABLE;
@@ -148,9 +125,7 @@ static int one_request(const struct ctl_opts *o, json_t *req, json_t **reply)
 out:
 	json_decref(m);
 	json_decref(req);
-	if (c != NULL)
-		ctl_close(c);
-	free(c);
+	nl_proto_close(&c);
 	return rc;
 }
 
@@ -202,7 +177,7 @@ int ctl_status(const struct ctl_opts *o)
 	char up[64];
 	int rc;
 
-	if ((rc = one_request(o, json_pack("{ss}", "op", "status"), &m)) != CTL_EXIT_OK)
+	if ((rc = one_request(o, json_pack("{ss}", "op", nl_op_word(NL_OP_STATUS)), &m)) != CTL_EXIT_OK)
 		return rc;
 	if (o->json) {
 		ctl_print_json(stdout, m);
@@ -275,7 +250,7 @@ int ctl_flows(const struct ctl_opts *o)
 	json_t *m = NULL;
 	int rc;
 
-	if ((rc = one_request(o, json_pack("{ss}", "op", "flows"), &m)) != CTL_EXIT_OK)
+	if ((rc = one_request(o, json_pack("{ss}", "op", nl_op_word(NL_OP_FLOWS)), &m)) != CTL_EXIT_OK)
 		return rc;
 	if (o->json)
 		ctl_print_json(stdout, m);
@@ -294,7 +269,8 @@ int ctl_flow_cancel(const struct ctl_opts *o, const char *flow)
 		fprintf(stderr, "nhsloginctl: a flow id (f-...) as `nhsloginctl flows` lists it\n");
 		return CTL_EXIT_USAGE;
 	}
-	if ((rc = one_request(o, json_pack("{ssss}", "op", "flow_cancel", "flow", flow), &m)) != CTL_EXIT_OK)
+	rc = one_request(o, json_pack("{ssss}", "op", nl_op_word(NL_OP_FLOW_CANCEL), "flow", flow), &m);
+	if (rc != CTL_EXIT_OK)
 		return rc;
 	if (o->json)
 		ctl_print_json(stdout, m);
@@ -309,7 +285,7 @@ int ctl_flush(const struct ctl_opts *o)
 	json_t *m = NULL;
 	int rc;
 
-	if ((rc = one_request(o, json_pack("{ss}", "op", "flush"), &m)) != CTL_EXIT_OK)
+	if ((rc = one_request(o, json_pack("{ss}", "op", nl_op_word(NL_OP_FLUSH)), &m)) != CTL_EXIT_OK)
 		return rc;
 	if (o->json)
 		ctl_print_json(stdout, m);

@@ -126,10 +126,8 @@ static const char *hint(const char *reason)
 /* Print a final reply and give the exit code it means. */
 static int outcome(const struct ctl_opts *o, const char *user, const json_t *m)
 {
-	const char *status = nl_json_str(m, "status"), *reason = nl_json_str(m, "reason");
-	const char *msg = nl_json_str(m, "message");
-	bool approved =
-	    json_is_true(json_object_get(m, "ok")) && status != NULL && strcmp(status, "approved") == 0;
+	const char *reason = nl_json_str(m, "reason"), *msg = nl_json_str(m, "message");
+	bool approved = nl_proto_status(m) == NL_STATUS_APPROVED;
 
 	if (o->json) {
 		ctl_print_json(stdout, m);
@@ -152,28 +150,26 @@ static int outcome(const struct ctl_opts *o, const char *user, const json_t *m)
 }
 
 /* Long-poll until the flow ends (or its expiry plus a grace period passes). */
-static int wait_loop(const struct ctl_opts *o, struct ctl_conn *c, const char *user, const char *device_code,
-                     long long expires_in)
+static int wait_loop(const struct ctl_opts *o, struct nl_proto_client *c, const char *user,
+                     const char *device_code, long long expires_in)
 {
 	int64_t deadline = nl_mono_ms() + expires_in * 1000 + GRACE_MS;
-	json_t *req = json_pack("{sssssi}", "op", "wait", "device_code", device_code, "timeout", WAIT_STEP_S);
 	json_t *m = NULL;
 	bool shown = false;
 	int r, rc = CTL_EXIT_USAGE;
 
-	if (req == NULL) {
-		fprintf(stderr, "nhsloginctl: cannot build the wait request\n");
-		return CTL_EXIT_USAGE;
-	}
 	countdown(o, expires_in, &shown);
 	while (nl_mono_ms() < deadline) {
-		if ((r = ctl_call(c, req, CTL_CALL_TIMEOUT_MS, &m)) != 0) {
+		if ((r = nl_proto_wait(c, device_code, WAIT_STEP_S, &m)) == NL_ERR_NOMEM) {
+			fprintf(stderr, "nhsloginctl: cannot build the wait request\n");
+			goto out;
+		}
+		if (r != 0) {
 			fprintf(stderr, "\nnhsloginctl: nhslogind went away: %s\n", nl_strerror(r));
 			rc = CTL_EXIT_UNREACHABLE;
 			goto out;
 		}
-		if (!json_is_true(json_object_get(m, "ok")) ||
-		    strcmp(nl_json_str(m, "status") ? nl_json_str(m, "status") : "", "pending") != 0) {
+		if (nl_proto_status(m) != NL_STATUS_PENDING) {
 			rc = outcome(o, user, m);
 			goto out;
 		}
@@ -185,19 +181,18 @@ static int wait_loop(const struct ctl_opts *o, struct ctl_conn *c, const char *u
 	rc = CTL_EXIT_PROBLEM;
 out:
 	json_decref(m);
-	json_decref(req);
 	return rc;
 }
 
 /* Start the flow; on a pending reply the device code (a secret) is copied out for the waits. */
-static int start(const struct ctl_opts *o, struct ctl_conn *c, const char *user, char **device_code,
+static int start(const struct ctl_opts *o, struct nl_proto_client *c, const char *user, char **device_code,
                  long long *expires_in)
 {
 	const char *tty = isatty(STDIN_FILENO) ? ttyname(STDIN_FILENO) : NULL;
-	json_t *req =
-	    json_pack("{ssssssss*}", "op", "start", "user", user, "service", "nhsloginctl", "tty", tty);
+	json_t *req = json_pack("{ssssssss*}", "op", nl_op_word(NL_OP_START), "user", user, "service",
+	                        "nhsloginctl", "tty", tty);
 	json_t *m = NULL;
-	const char *dc, *status;
+	const char *dc;
 	int r, rc = CTL_EXIT_PROBLEM;
 
 	*device_code = NULL;
@@ -205,13 +200,12 @@ static int start(const struct ctl_opts *o, struct ctl_conn *c, const char *user,
 		fprintf(stderr, "nhsloginctl: cannot build the start request\n");
 		return CTL_EXIT_USAGE;
 	}
-	if ((r = ctl_call(c, req, CTL_CALL_TIMEOUT_MS, &m)) != 0) {
+	if ((r = nl_proto_call(c, req, CTL_CALL_TIMEOUT_MS, &m)) != 0) {
 		fprintf(stderr, "nhsloginctl: nhslogind did not answer: %s\n", nl_strerror(r));
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	}
-	status = nl_json_str(m, "status");
-	if (!json_is_true(json_object_get(m, "ok")) || status == NULL || strcmp(status, "pending") != 0) {
+	if (nl_proto_status(m) != NL_STATUS_PENDING) {
 		rc = outcome(o, user, m);
 		goto out;
 	}
@@ -237,27 +231,23 @@ out:
 
 int ctl_login(const struct ctl_opts *o, const char *user)
 {
-	struct ctl_conn *c = calloc(1, sizeof(*c));
+	struct nl_proto_client c = {.fd = -1};
 	char *device_code = NULL;
 	long long expires_in = 0;
 	int rc = CTL_EXIT_USAGE;
 
-	if (c == NULL)
-		return CTL_EXIT_USAGE;
-	c->fd = -1;
 	if (user == NULL || user[0] == '\0' || strlen(user) > 64) {
 		fprintf(stderr, "nhsloginctl: login needs a local user name (1..64 bytes)\n");
 		goto out;
 	}
-	if ((rc = ctl_connect(o, c)) != CTL_EXIT_OK)
+	if ((rc = ctl_connect(o, &c)) != CTL_EXIT_OK)
 		goto out;
 	catch_interrupts();
-	if ((rc = start(o, c, user, &device_code, &expires_in)) >= 0)
+	if ((rc = start(o, &c, user, &device_code, &expires_in)) >= 0)
 		goto out;
-	rc = wait_loop(o, c, user, device_code, expires_in);
+	rc = wait_loop(o, &c, user, device_code, expires_in);
 out:
 	nl_free_secret(device_code);
-	ctl_close(c);
-	free(c);
+	nl_proto_close(&c);
 	return rc;
 }

@@ -1,5 +1,7 @@
-/* Internal interfaces of pam_nhslogin.so: options, the conversation, the QR code, the daemon
- * client. Nothing here is exported from the module (pam_nhslogin.map keeps only pam_sm_*). */
+/* Internal interfaces of pam_nhslogin.so: options, the conversation, the QR code, and the daemon
+ * client (nl_proto.h: one connection for the whole sign-in, so that closing it, the login abandoned
+ * or the process killed, cancels the flow in the daemon at once). Nothing here is exported from the
+ * module (pam_nhslogin.map keeps only pam_sm_*). */
 #ifndef NL_PAM_MODULE_H
 #define NL_PAM_MODULE_H
 
@@ -8,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "nl_config.h"
-#include "nl_ipc.h"
+#include "nl_proto.h"
 #include "nl_qr.h"
 
 struct nl_pam_opts {
@@ -31,18 +33,5 @@ int nl_conv_error(pam_handle_t *pamh, const char *text);
 int nl_conv_prompt(pam_handle_t *pamh, const char *text, const char *prompt, bool echo, char **answer);
 /* Does the application give us a conversation at all? */
 bool nl_conv_available(pam_handle_t *pamh);
-
-/* The daemon client: one connection for the whole sign-in, so that closing it (the login
- * abandoned, the process killed) cancels the flow in the daemon at once. */
-struct nl_client {
-	int fd;
-	struct nl_linebuf lb;
-};
-/* Connect, then check the listener is nhslogind: its uid (SO_PEERCRED, in *peer) must be 0 or the
- * module's own effective uid. NL_ERR_PERM (connection closed) otherwise. */
-int nl_client_open(struct nl_client *c, const char *socket_path, int timeout_ms, uid_t *peer);
-/* Send req and read one reply within timeout_ms. The reply buffer is wiped afterwards. */
-int nl_client_call(struct nl_client *c, const json_t *req, int timeout_ms, json_t **reply);
-void nl_client_close(struct nl_client *c);
 
 #endif

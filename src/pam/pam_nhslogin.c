@@ -62,7 +62,7 @@ static int pam_result(enum outcome o)
 struct signin {
 	pam_handle_t *pamh;
 	struct nl_pam_opts opts;
-	struct nl_client client;
+	struct nl_proto_client client;
 	const char *user;
 	char *device_code; /* secret */
 	char *text;        /* what the screen shows: URL, code, QR */
@@ -128,7 +128,7 @@ static enum outcome approved(struct signin *s, const json_t *reply)
 
 static int call(struct signin *s, json_t *req, int timeout_ms, json_t **reply)
 {
-	int r = nl_client_call(&s->client, req, timeout_ms, reply);
+	int r = nl_proto_call(&s->client, req, timeout_ms, reply);
 	json_decref(req);
 	return r;
 }
@@ -203,9 +203,9 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 
 	/* timeout: the daemon makes the code last no longer than this module will wait, so that the
 	 * lifetime shown, the countdown and the expiry it logs are the same. */
-	req = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "op", "start", "user", s->user, "service",
-	                item_str(s->pamh, PAM_SERVICE), "rhost", item_str(s->pamh, PAM_RHOST), "tty",
-	                item_str(s->pamh, PAM_TTY), "timeout", (int)s->opts.cfg.pam_timeout);
+	req = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "op", nl_op_word(NL_OP_START), "user", s->user,
+	                "service", item_str(s->pamh, PAM_SERVICE), "rhost", item_str(s->pamh, PAM_RHOST),
+	                "tty", item_str(s->pamh, PAM_TTY), "timeout", (int)s->opts.cfg.pam_timeout);
 	if (req == NULL)
 		return unavailable(s, "out of memory");
 	if ((r = call(s, req, START_TIMEOUT_MS, reply)) != 0) {
@@ -219,7 +219,7 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 		return OUT_SUCCESS; /* the caller looks at status */
 	}
 	err = json_string_value(json_object_get(*reply, "error"));
-	if (err != NULL && strcmp(err, "limit") == 0) {
+	if (nl_proto_error(*reply) == NL_EWORD_LIMIT) {
 		pam_syslog(s->pamh, LOG_WARNING, "nhslogind refused a new sign-in for %s: limit", s->user);
 		nl_conv_error(s->pamh, "NHS login: too many sign-ins are in progress. Please try again shortly, "
 		                       "or use your break-glass login.");
@@ -232,20 +232,19 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 	return unavailable(s, why);
 }
 
-/* One long-poll. Returns OUT_SUCCESS with *pending set while the flow is still open. */
-/* Send req (consumed) and read how the flow stands. Returns OUT_SUCCESS with *pending set while
- * the flow is still open (s->want_number set once the daemon wants the phone's number). */
-static enum outcome exchange(struct signin *s, json_t *req, int timeout_ms, bool *pending, long *left)
+/* How the flow stands, from the reply to a wait or a number (r: how the call went; reply is
+ * consumed). Returns OUT_SUCCESS with *pending set while the flow is still open (s->want_number
+ * set once the daemon wants the phone's number). */
+static enum outcome exchange(struct signin *s, int r, json_t *reply, bool *pending, long *left)
 {
-	json_t *reply = NULL;
 	const char *status, *err;
+	enum nl_status st;
 	enum outcome o;
-	int r;
 
 	*pending = false;
-	if (req == NULL)
+	if (r == NL_ERR_NOMEM)
 		return unavailable(s, "out of memory");
-	if ((r = call(s, req, timeout_ms, &reply)) != 0) {
+	if (r != 0) {
 		char why[160];
 		snprintf(why, sizeof(why), "wait: %s (the connection to nhslogind was lost during the sign-in)",
 		         nl_strerror(r));
@@ -258,19 +257,19 @@ static enum outcome exchange(struct signin *s, json_t *req, int timeout_ms, bool
 	status = json_string_value(json_object_get(reply, "status"));
 	err = json_string_value(json_object_get(reply, "error"));
 	DBG(s, "wait: %s", status != NULL ? status : err != NULL ? err : "error");
-	if (!json_is_true(json_object_get(reply, "ok")) && nl_mono_ms() >= s->expires_ms && err != NULL &&
-	    strcmp(err, "not_found") == 0) {
+	st = nl_proto_status(reply);
+	if (nl_proto_error(reply) == NL_EWORD_NOT_FOUND && nl_mono_ms() >= s->expires_ms) {
 		/* Past its expiry the daemon forgets an ended flow a minute later: it expired. */
 		o = denied(s, "expired");
-	} else if (!json_is_true(json_object_get(reply, "ok")) || status == NULL) {
+	} else if (st == NL_STATUS_NONE) {
 		o = unavailable(s, "wait: the daemon answered with an error");
-	} else if (strcmp(status, "pending") == 0 || strcmp(status, "number") == 0) {
+	} else if (st == NL_STATUS_PENDING || st == NL_STATUS_NUMBER) {
 		json_int_t e = json_integer_value(json_object_get(reply, "expires_in"));
 		*pending = true;
 		*left = e > 0 ? (long)e : 0;
-		s->want_number = strcmp(status, "number") == 0;
+		s->want_number = st == NL_STATUS_NUMBER;
 		o = OUT_SUCCESS;
-	} else if (strcmp(status, "approved") == 0) {
+	} else if (st == NL_STATUS_APPROVED) {
 		o = approved(s, reply);
 	} else {
 		o = denied(s, json_string_value(json_object_get(reply, "reason")));
@@ -282,19 +281,22 @@ static enum outcome exchange(struct signin *s, json_t *req, int timeout_ms, bool
 /* One long-poll. */
 static enum outcome wait_once(struct signin *s, int slice, bool *pending, long *left)
 {
-	return exchange(s,
-	                json_pack("{s:s,s:s,s:i}", "op", "wait", "device_code", s->device_code, "timeout", slice),
-	                (slice + 5) * 1000, pending, left);
+	json_t *reply = NULL;
+	int r = nl_proto_wait(&s->client, s->device_code, slice, &reply);
+
+	return exchange(s, r, reply, pending, left);
 }
 
 /* The number typed at the terminal; the daemon answers with the outcome. */
 static enum outcome send_number(struct signin *s, const char *typed)
 {
+	json_t *reply = NULL, *req = json_pack("{s:s,s:s,s:s}", "op", nl_op_word(NL_OP_NUMBER), "device_code",
+	                                       s->device_code, "number", typed);
+	int r = req != NULL ? call(s, req, 5000, &reply) : NL_ERR_NOMEM;
 	bool pending = false;
 	long left = 0;
-	enum outcome o = exchange(
-	    s, json_pack("{s:s,s:s,s:s}", "op", "number", "device_code", s->device_code, "number", typed), 5000,
-	    &pending, &left);
+	enum outcome o = exchange(s, r, reply, &pending, &left);
+
 	return o == OUT_SUCCESS && pending ? unavailable(s, "number: the daemon did not decide") : o;
 }
 
@@ -321,7 +323,8 @@ static enum outcome ask_number(struct signin *s)
 
 static void send_cancel(struct signin *s)
 {
-	json_t *reply = NULL, *req = json_pack("{s:s,s:s}", "op", "cancel", "device_code", s->device_code);
+	json_t *reply = NULL,
+	       *req = json_pack("{s:s,s:s}", "op", nl_op_word(NL_OP_CANCEL), "device_code", s->device_code);
 	if (req != NULL && call(s, req, 2000, &reply) == 0)
 		json_decref(reply);
 }
@@ -424,19 +427,19 @@ static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 static enum outcome run(struct signin *s)
 {
 	json_t *reply = NULL;
-	const char *status;
+	enum nl_status status;
 	enum outcome o;
 	json_int_t expires_in;
 	int64_t deadline;
 
 	if ((o = start_flow(s, &reply)) != OUT_SUCCESS)
 		goto out;
-	status = json_string_value(json_object_get(reply, "status"));
-	if (status != NULL && strcmp(status, "approved") == 0) {
+	status = nl_proto_status(reply);
+	if (status == NL_STATUS_APPROVED) {
 		o = approved(s, reply);
 		goto out;
 	}
-	if (status != NULL && strcmp(status, "denied") == 0) { /* refused at once: [policy] */
+	if (status == NL_STATUS_DENIED) { /* refused at once: [policy] */
 		o = denied(s, json_string_value(json_object_get(reply, "reason")));
 		goto out;
 	}
@@ -445,7 +448,7 @@ static enum outcome run(struct signin *s)
 	expires_in = json_integer_value(json_object_get(reply, "expires_in"));
 	if (s->opts.cfg.pam_timeout > 0 && (json_int_t)s->opts.cfg.pam_timeout < expires_in)
 		expires_in = s->opts.cfg.pam_timeout;
-	if (status == NULL || strcmp(status, "pending") != 0 || dc == NULL || expires_in <= 0 ||
+	if (status != NL_STATUS_PENDING || dc == NULL || expires_in <= 0 ||
 	    compose_text(s, reply, (long)expires_in) != 0) {
 		o = unavailable(s, "start: the daemon's reply was incomplete");
 		goto out;
@@ -475,7 +478,6 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	struct signin *s;
 	char err[512];
 	enum outcome o = OUT_UNAVAILABLE;
-	uid_t peer;
 	int r;
 
 	(void)flags;
@@ -504,10 +506,13 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	}
 	DBG(s, "user %s, socket %s, timeout %u, qr %s, enter_prompt %s", s->user, s->opts.cfg.socket_path,
 	    s->opts.cfg.pam_timeout, s->opts.cfg.pam_noqr ? "off" : "on", s->opts.cfg.pam_enter_prompt ? "yes" : "no");
-	if ((r = nl_client_open(&s->client, s->opts.cfg.socket_path, CONNECT_TIMEOUT_MS, &peer)) != 0) {
+	r = nl_proto_open(&s->client, s->opts.cfg.socket_path, CONNECT_TIMEOUT_MS, NL_PROTO_PEER_DAEMON);
+	if (r != 0) {
 		if (r == NL_ERR_PERM)
-			snprintf(err, sizeof(err), "%s is served by uid %ld, not root: refused (is the socket's "
-			         "directory writable by others?)", s->opts.cfg.socket_path, (long)peer);
+			snprintf(err, sizeof(err),
+			         "%s is served by uid %ld, not root: refused (is the socket's directory writable "
+			         "by others?)",
+			         s->opts.cfg.socket_path, (long)s->client.peer);
 		else
 			snprintf(err, sizeof(err), "cannot connect to %s: %s", s->opts.cfg.socket_path, nl_strerror(r));
 		o = unavailable(s, err);
@@ -515,7 +520,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	}
 	o = run(s);
 out:
-	nl_client_close(&s->client); /* closing cancels a flow still in progress */
+	nl_proto_close(&s->client); /* closing cancels a flow still in progress */
 	nl_free_secret(s->device_code);
 	free(s->text);
 	nl_pam_opts_free(&s->opts);

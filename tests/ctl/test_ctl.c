@@ -22,7 +22,7 @@
 
 #include "harness.h"
 #include "nl_err.h"
-#include "nl_ipc.h"
+#include "nl_proto.h"
 #include "nl_json.h"
 #include "nl_time.h"
 #include "testsrv.h"
@@ -877,18 +877,16 @@ static void test_status_json_parses(void **state)
 /* A sign-in in progress on its own connection (closing fd cancels it). Returns the reply. */
 static json_t *start_flow(int *fd, const char *user)
 {
-	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
+	struct nl_proto_client c;
 	json_t *req =
 	    json_pack("{ssssssss}", "op", "start", "user", user, "service", "sshd", "rhost", "10.1.2.3");
 	json_t *m = NULL;
 
-	assert_non_null(lb);
-	assert_int_equal(nl_ipc_connect(fx.w->socket, 3000, fd), 0);
-	assert_int_equal(nl_ipc_send(*fd, req, 3000), 0);
-	assert_int_equal(nl_ipc_recv(*fd, lb, 15000, &m), 0);
+	assert_int_equal(nl_proto_open(&c, fx.w->socket, 3000, NL_PROTO_PEER_ANY), 0);
+	assert_int_equal(nl_proto_call(&c, req, 15000, &m), 0);
 	assert_string_equal(nl_json_str(m, "status"), "pending");
 	json_decref(req);
-	free(lb);
+	*fd = c.fd;
 	return m;
 }
 
@@ -941,30 +939,23 @@ static void test_flows_json_parses(void **state)
 
 static void test_flows_cancel_ends_the_sign_in(void **state)
 {
-	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
 	const char *args[] = {"--config", fx.w->conf, "flows", "cancel", NULL, NULL};
-	json_t *st, *req, *m = NULL;
+	struct nl_proto_client c = {.fd = -1, .peer = (uid_t)-1};
+	json_t *st, *m = NULL;
 	struct run *r;
-	int fd = -1;
 
 	(void)state;
-	assert_non_null(lb);
-	st = start_flow(&fd, "clinician");
+	st = start_flow(&c.fd, "clinician");
 	args[4] = nl_json_str(st, "flow");
 	r = run_ctl(args);
 	assert_int_equal(r->status, 0);
 	assert_non_null(strstr(r->out, "cancelled"));
-	req =
-	    json_pack("{sssssi}", "op", "wait", "device_code", nl_json_str(st, "device_code"), "timeout", 5);
-	assert_int_equal(nl_ipc_send(fd, req, 3000), 0);
-	assert_int_equal(nl_ipc_recv(fd, lb, 15000, &m), 0);
+	assert_int_equal(nl_proto_wait(&c, nl_json_str(st, "device_code"), 5, &m), 0);
 	assert_string_equal(nl_json_str(m, "status"), "denied");
 	assert_string_equal(nl_json_str(m, "reason"), "cancelled");
-	close(fd);
-	json_decref(req);
+	nl_proto_close(&c);
 	json_decref(m);
 	json_decref(st);
-	free(lb);
 	free(r);
 }
 

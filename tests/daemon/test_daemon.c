@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "faultutil.h"
 #include "harness.h"
 #include "nl_err.h"
-#include "nl_ipc.h"
 #include "nl_json.h"
 #include "nl_time.h"
 
@@ -50,26 +50,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* One request on its own connection... */
+/* One request on its own connection (the daemon client, through faultutil)... */
 static json_t *call_on(int fd, const char *line)
 {
-	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
-	json_t *req = NULL, *m = NULL;
-
-	assert_non_null(lb);
-	assert_int_equal(nl_json_parse(line, strlen(line), NL_IPC_MAX_LINE, 8, true, &req, NULL, 0), 0);
-	assert_int_equal(nl_ipc_send(fd, req, 3000), 0);
-	json_decref(req);
 	/* A wait can take its whole timeout, plus the provider's answer. */
-	assert_int_equal(nl_ipc_recv(fd, lb, 20000, &m), 0);
-	free(lb);
+	json_t *m = fu_call(fd, line, 20000);
+
+	assert_non_null(m);
 	return m;
 }
 
 static int connect_to(const struct world *w)
 {
-	int fd = -1;
-	assert_int_equal(nl_ipc_connect(w->socket, 3000, &fd), 0);
+	int fd = fu_connect(w->socket);
+
+	assert_true(fd >= 0);
 	return fd;
 }
 

@@ -19,8 +19,8 @@
 
 #include <security/pam_appl.h>
 
+#include "faultutil.h"
 #include "harness.h"
-#include "nl_ipc.h"
 #include "nl_json.h"
 #include "nl_time.h"
 
@@ -139,23 +139,18 @@ static void assert_one_log_line(const struct world *w, long mark, const char *ne
 
 static int daemon_connect(const struct world *w)
 {
-	int fd = -1;
-	assert_int_equal(nl_ipc_connect(w->socket, 3000, &fd), 0);
+	int fd = fu_connect(w->socket);
+
+	assert_true(fd >= 0);
 	return fd;
 }
 
 /* One request and its answer on fd (a flow lives as long as the connection that started it). */
 static json_t *daemon_call_on(int fd, const char *line)
 {
-	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
-	json_t *req = NULL, *m = NULL;
+	json_t *m = fu_call(fd, line, 20000);
 
-	assert_non_null(lb);
-	assert_int_equal(nl_json_parse(line, strlen(line), NL_IPC_MAX_LINE, 8, true, &req, NULL, 0), 0);
-	assert_int_equal(nl_ipc_send(fd, req, 3000), 0);
-	json_decref(req);
-	assert_int_equal(nl_ipc_recv(fd, lb, 20000, &m), 0);
-	free(lb);
+	assert_non_null(m);
 	return m;
 }
 
@@ -1042,7 +1037,7 @@ static void test_callback_error_with_markup_and_an_escape_is_a_denial_logged_saf
 
 int main(int argc, char **argv)
 {
-	harness_reexec_under_pam_wrapper(argc, argv);
+	harness_under_pam_wrapper();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_id_token_bad_signature_is_refused, reset_faults),
 	    cmocka_unit_test_setup(test_id_token_alg_none_is_refused, reset_faults),

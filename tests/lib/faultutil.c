@@ -16,28 +16,24 @@
 #include "nl_err.h"
 #include "nl_ipc.h"
 #include "nl_json.h"
+#include "nl_proto.h"
 
 int fu_connect(const char *path)
 {
-	int fd = -1;
-	return nl_ipc_connect(path, 3000, &fd) == 0 ? fd : -1;
+	struct nl_proto_client c;
+	return nl_proto_open(&c, path, 3000, NL_PROTO_PEER_ANY) == 0 ? c.fd : -1;
 }
 
 json_t *fu_call(int fd, const char *line, int timeout_ms)
 {
-	struct nl_linebuf *lb = calloc(1, sizeof(*lb));
+	struct nl_proto_client c = {.fd = fd, .peer = (uid_t)-1};
 	json_t *req = NULL, *m = NULL;
 
-	if (lb == NULL)
-		return NULL;
-	/* A refusal may already be waiting (and the socket closed): read even if sending failed. */
-	if (nl_json_parse(line, strlen(line), NL_IPC_MAX_LINE, 8, true, &req, NULL, 0) == 0) {
-		(void)nl_ipc_send(fd, req, timeout_ms);
-		if (nl_ipc_recv(fd, lb, timeout_ms, &m) != 0)
-			m = NULL;
-	}
+	/* nl_proto_call reads a refusal that is already waiting even if sending failed. */
+	if (nl_json_parse(line, strlen(line), NL_IPC_MAX_LINE, 8, true, &req, NULL, 0) == 0 &&
+	    nl_proto_call(&c, req, timeout_ms, &m) != 0)
+		m = NULL;
 	json_decref(req);
-	free(lb);
 	return m;
 }
 

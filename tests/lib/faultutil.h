@@ -19,9 +19,10 @@ struct world;
 int fu_phone_authorize(const struct world *w, const char *user_code, const char *as_user,
                        char **authorize_url, char **callback_url);
 
-/* Connect to the socket at path (3 s at most); -1 on failure. */
+/* Connect to the socket at path (3 s at most) with the daemon client (nl_proto.h), as a plain fd
+ * that tests may also write raw bytes to; -1 on failure. */
 int fu_connect(const char *path);
-/* Send one request line on fd and read one reply (timeout_ms in all); NULL on failure. */
+/* Send one request line on fd and read one reply (nl_proto_call, timeout_ms each); NULL on failure. */
 json_t *fu_call(int fd, const char *line, int timeout_ms);
 /* fu_connect + fu_call + close. */
 json_t *fu_call_once(const char *path, const char *line, int timeout_ms);

@@ -1,5 +1,6 @@
 /* Socket framing over socketpairs and a real Unix socket: one JSON object a line, the size
- * bound, bad lines, partial and batched reads, timeouts, EOF, wiping of consumed bytes. */
+ * bound, bad lines, partial and batched reads, timeouts, EOF, wiping of consumed bytes. Then the
+ * protocol's word tables and the one daemon client (nl_proto). */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,8 @@
 
 #include "nl_err.h"
 #include "nl_ipc.h"
+#include "nl_json.h"
+#include "nl_proto.h"
 #include "nl_time.h"
 
 struct fx {
@@ -371,6 +374,155 @@ static void test_ipc_connect_to_listener_and_exchange(void **state)
 	json_decref(got);
 }
 
+/* ---- the protocol's words and the client (nl_proto) ---- */
+
+/* Every word goes both ways, and the words are the ones doc/protocol.md fixes. */
+static void test_proto_words_round_trip(void **state)
+{
+	static const char *const op_words[] = {"start", "wait", "number", "cancel", "status",
+	                                       "flows", "flow_cancel", "flush"};
+	static const char *const status_words[] = {"pending", "number", "approved", "denied"};
+	static const char *const error_words[] = {"bad_request", "forbidden", "too_big", "unknown_op",
+	                                          "not_found", "limit", "unavailable", "internal"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(op_words) / sizeof(op_words[0]); i++) {
+		assert_int_equal(nl_op_of(op_words[i]), NL_OP_START + (int)i);
+		assert_string_equal(nl_op_word(nl_op_of(op_words[i])), op_words[i]);
+		assert_int_equal(nl_op_root_only(nl_op_of(op_words[i])), i >= 5);
+	}
+	for (size_t i = 0; i < sizeof(status_words) / sizeof(status_words[0]); i++)
+		assert_string_equal(nl_status_word(nl_status_of(status_words[i])), status_words[i]);
+	for (size_t i = 0; i < sizeof(error_words) / sizeof(error_words[0]); i++)
+		assert_string_equal(nl_error_word(nl_error_word_of(error_words[i])), error_words[i]);
+	assert_int_equal(nl_op_of("START"), NL_OP_UNKNOWN);
+	assert_int_equal(nl_op_of(NULL), NL_OP_UNKNOWN);
+	assert_null(nl_op_word(NL_OP_UNKNOWN));
+	assert_false(nl_op_root_only(NL_OP_UNKNOWN));
+	assert_int_equal(nl_status_of(NULL), NL_STATUS_NONE);
+	assert_int_equal(nl_status_of("maybe"), NL_STATUS_OTHER);
+	assert_null(nl_status_word(NL_STATUS_OTHER));
+	assert_int_equal(nl_error_word_of("oops"), NL_EWORD_OTHER);
+}
+
+/* A reply's status counts only when it is ok; its error word only when it is not. */
+static void test_proto_reply_status_and_error(void **state)
+{
+	json_t *ok = json_pack("{s:b,s:s}", "ok", 1, "status", "approved");
+	json_t *bad = json_pack("{s:b,s:s,s:s}", "ok", 0, "status", "approved", "error", "not_found");
+	json_t *bare = json_pack("{s:s}", "status", "pending");
+
+	(void)state;
+	assert_int_equal(nl_proto_status(ok), NL_STATUS_APPROVED);
+	assert_int_equal(nl_proto_error(ok), NL_EWORD_NONE);
+	assert_int_equal(nl_proto_status(bad), NL_STATUS_NONE);
+	assert_int_equal(nl_proto_error(bad), NL_EWORD_NOT_FOUND);
+	assert_int_equal(nl_proto_status(bare), NL_STATUS_NONE);
+	assert_int_equal(nl_proto_error(bare), NL_EWORD_OTHER);
+	assert_int_equal(nl_proto_status(NULL), NL_STATUS_NONE);
+	json_decref(ok);
+	json_decref(bad);
+	json_decref(bare);
+}
+
+/* A listener at a fresh path in dir; the path in path (sizeof(dir) + 16 bytes). */
+static int listen_at(char *dir, char *path, size_t pathlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int lfd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, pathlen, "%s/s.sock", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	return lfd;
+}
+
+/* The client's call and long-poll: the request as it goes on the wire, the reply back; the peer
+ * is our own uid, which NL_PROTO_PEER_DAEMON accepts. */
+static void test_proto_client_call_and_wait(void **state)
+{
+	struct fx *f = *state;
+	char dir[] = "/tmp/nl-proto-XXXXXX", path[sizeof(dir) + 16];
+	struct nl_proto_client c;
+	json_t *req = json_pack("{s:s}", "op", "status");
+	json_t *pending = json_pack("{s:b,s:s}", "ok", 1, "status", "pending");
+	json_t *got = NULL, *reply = NULL;
+	int lfd = listen_at(dir, path, sizeof(path)), afd;
+
+	assert_int_equal(nl_proto_open(&c, path, 1000, NL_PROTO_PEER_DAEMON), 0);
+	assert_int_equal(c.peer, geteuid());
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	/* The reply is already there when the call reads. */
+	assert_int_equal(nl_ipc_send(afd, pending, 1000), 0);
+	assert_int_equal(nl_proto_call(&c, req, 1000, &reply), 0);
+	assert_int_equal(nl_ipc_recv(afd, &f->lb, 1000, &got), 0);
+	assert_true(json_equal(req, got));
+	assert_int_equal(nl_proto_status(reply), NL_STATUS_PENDING);
+	json_decref(got);
+	json_decref(reply);
+	assert_int_equal(nl_ipc_send(afd, pending, 1000), 0);
+	assert_int_equal(nl_proto_wait(&c, "dc-1", 3, &reply), 0);
+	assert_int_equal(nl_ipc_recv(afd, &f->lb, 1000, &got), 0);
+	assert_string_equal(nl_json_str(got, "op"), "wait");
+	assert_string_equal(nl_json_str(got, "device_code"), "dc-1");
+	assert_int_equal(json_integer_value(json_object_get(got, "timeout")), 3);
+	json_decref(got);
+	json_decref(reply);
+	/* Closed by the daemon: the call says so; closing twice is fine. */
+	close(afd);
+	assert_int_equal(nl_proto_call(&c, req, 1000, &reply), NL_ERR_CLOSED);
+	assert_null(reply);
+	nl_proto_close(&c);
+	nl_proto_close(&c);
+	assert_int_equal(c.fd, -1);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+	json_decref(req);
+	json_decref(pending);
+}
+
+/* A refusal the daemon wrote before closing is the call's reply, even if sending failed. */
+static void test_proto_client_reads_a_refusal_after_close(void **state)
+{
+	char dir[] = "/tmp/nl-proto-XXXXXX", path[sizeof(dir) + 16];
+	static const char refusal[] = "{\"ok\":false,\"error\":\"forbidden\",\"message\":\"no\"}\n";
+	struct nl_proto_client c;
+	json_t *req = json_pack("{s:s}", "op", "status"), *reply = NULL;
+	int lfd = listen_at(dir, path, sizeof(path)), afd;
+
+	(void)state;
+	assert_int_equal(nl_proto_open(&c, path, 1000, NL_PROTO_PEER_ANY), 0);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	write_str(afd, refusal);
+	close(afd);
+	assert_int_equal(nl_proto_call(&c, req, 1000, &reply), 0);
+	assert_int_equal(nl_proto_error(reply), NL_EWORD_FORBIDDEN);
+	json_decref(reply);
+	nl_proto_close(&c);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+	json_decref(req);
+}
+
+/* Nothing listening: unavailable, and the client stays closed. */
+static void test_proto_client_open_missing_path_unavailable(void **state)
+{
+	struct nl_proto_client c;
+
+	(void)state;
+	assert_int_equal(nl_proto_open(&c, "/nonexistent/nhslogin-test/s.sock", 500, NL_PROTO_PEER_DAEMON),
+	                 NL_ERR_UNAVAILABLE);
+	assert_int_equal(c.fd, -1);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -392,6 +544,11 @@ int main(void)
 	    T(test_ipc_connect_missing_path_unavailable),
 	    T(test_ipc_connect_overlong_path_refused),
 	    T(test_ipc_connect_to_listener_and_exchange),
+	    T(test_proto_words_round_trip),
+	    T(test_proto_reply_status_and_error),
+	    T(test_proto_client_call_and_wait),
+	    T(test_proto_client_reads_a_refusal_after_close),
+	    T(test_proto_client_open_missing_path_unavailable),
 	};
 #undef T
 	return cmocka_run_group_tests_name("ipc", tests, NULL, NULL);

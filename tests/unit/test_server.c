@@ -25,6 +25,7 @@
 #include "flows.h"
 #include "nl_err.h"
 #include "nl_ipc.h"
+#include "nl_proto.h"
 #include "nl_json.h"
 #include "nl_time.h"
 #include "nl_wipe.h"
@@ -270,6 +271,8 @@ static int teardown(void **state)
 /* ---- a client ---- */
 
 struct cl {
+/* Connected with the daemon client; lines go out raw and replies are read with the framing, so
+ * that tests can send malformed or pipelined lines. */
 	int fd;
 	struct nl_linebuf *lb;
 };
@@ -277,7 +280,9 @@ struct cl {
 static struct cl cl_open(struct fx *fx)
 {
 	struct cl c = {.fd = -1};
-	assert_int_equal(nl_ipc_connect(fx->sock, 2000, &c.fd), 0);
+	struct nl_proto_client pc;
+	assert_int_equal(nl_proto_open(&pc, fx->sock, 2000, NL_PROTO_PEER_ANY), 0);
+	c.fd = pc.fd;
 	c.lb = calloc(1, sizeof(*c.lb));
 	assert_non_null(c.lb);
 	return c;
