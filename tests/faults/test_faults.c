@@ -33,18 +33,10 @@
 #include "faultutil.h"
 #include "harness.h"
 #include "nl_time.h"
+#include "skip.h"
 
 #define HTTP_TIMEOUT_S 2
 #define MARGIN_MS      5000 /* generous: two cores shared by several test programs */
-
-/* A passing test that says why it did not run (cmocka 1.1.5 prints skips as "not ok"). */
-#define SKIP_PASS(...)                                                                                       \
-	do {                                                                                                 \
-		printf("# SKIP ");                                                                           \
-		printf(__VA_ARGS__);                                                                         \
-		printf("\n");                                                                                \
-		return;                                                                                      \
-	} while (0)
 
 /* The world a test started, stopped by world_teardown even when an assertion failed. */
 static struct world *cur_world;
@@ -588,13 +580,13 @@ static void test_readonly_cache_dirs_signin_works_and_nothing_changes(void **sta
 	(void)state;
 
 	if (geteuid() != 0)
-		SKIP_PASS("needs root to make directories immutable");
+		skip_because("needs root to make directories immutable");
 	disk_world_signed_in(&state_snap, &cache_snap);
 	snprintf(path, sizeof(path), "%s/state", disk_world->dir);
 	if (set_immutable(path, true) != 0) {
 		free(state_snap);
 		free(cache_snap);
-		SKIP_PASS("chattr +i not supported here: %s", strerror(errno));
+		skip_because("chattr +i not supported here: %s", strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%s/cache", disk_world->dir);
 	assert_int_equal(set_immutable(path, true), 0);
@@ -636,7 +628,7 @@ static void test_full_disk_signin_works_and_nothing_changes(void **state)
 	(void)state;
 
 	if (geteuid() != 0)
-		SKIP_PASS("needs root to mount a small tmpfs");
+		skip_because("needs root to mount a small tmpfs");
 	disk_world_signed_in(&state_snap, &cache_snap);
 	/* state and cache become symlinks into a 64 KiB tmpfs that is then filled up. */
 	snprintf(disk_mount, sizeof(disk_mount), "%s/full", disk_world->dir);
@@ -646,7 +638,7 @@ static void test_full_disk_signin_works_and_nothing_changes(void **state)
 		disk_mount[0] = '\0';
 		free(state_snap);
 		free(cache_snap);
-		SKIP_PASS("cannot mount a tmpfs here: %s", strerror(e));
+		skip_because("cannot mount a tmpfs here: %s", strerror(e));
 	}
 	const char *names[] = {"state", "cache"};
 	for (int i = 0; i < 2; i++) {
@@ -955,7 +947,7 @@ static void test_fake_daemon_on_the_socket_path_is_not_believed(void **state)
 	(void)state;
 
 	if (geteuid() != 0)
-		SKIP_PASS("needs root to run the fake daemon as another uid");
+		skip_because("needs root to run the fake daemon as another uid");
 	assert_int_equal(world_start(NULL, &w), 0);
 	cur_world = w;
 	assert_int_equal(world_activate(w), 0);

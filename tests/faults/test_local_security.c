@@ -2,7 +2,7 @@
  * (a second uid via fork + setresuid), the group may not run admin ops, key and config files with
  * group/world access or another owner are refused naming the file, and user-code guessing at the
  * bridge is cut off at exactly code_attempts. Cases: README.md. Needs root for the uid switches;
- * without it those tests pass with a "# SKIP" line (cmocka 1.1.5 prints skips as failures). */
+ * without it those tests are skipped, each with its reason (skip.h). */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,17 +28,10 @@
 #include "flows.h"
 #include "harness.h"
 #include "nl_time.h"
+#include "skip.h"
 
 #define NOBODY        65534
 #define CODE_ATTEMPTS 5
-
-#define SKIP_PASS(...)                                                                                       \
-	do {                                                                                                 \
-		printf("# SKIP ");                                                                           \
-		printf(__VA_ARGS__);                                                                         \
-		printf("\n");                                                                                \
-		return;                                                                                      \
-	} while (0)
 
 /* The world a test started, stopped by world_teardown even when an assertion failed. */
 static struct world *cur_world;
@@ -132,7 +125,7 @@ static void test_socket_is_root_only_by_mode_and_by_peer_check(void **state)
 	(void)state;
 
 	if (geteuid() != 0)
-		SKIP_PASS("needs root to run a client as uid %d", NOBODY);
+		skip_because("needs root to run a client as uid %d", NOBODY);
 	assert_int_equal(world_start(NULL, &w), 0);
 	cur_world = w;
 	/* The file: 0600, root's. */
@@ -180,12 +173,12 @@ static void test_socket_group_may_start_and_wait_but_not_admin_ops(void **state)
 	(void)state;
 
 	if (geteuid() != 0)
-		SKIP_PASS("needs root for groupadd and a second uid");
+		skip_because("needs root for groupadd and a second uid");
 	snprintf(group_name, sizeof(group_name), "nlft%ld", (long)getpid());
 	snprintf(cmd, sizeof(cmd), "groupadd %s >/dev/null 2>&1", group_name);
 	if (system(cmd) != 0) {
 		group_name[0] = '\0';
-		SKIP_PASS("groupadd is not available");
+		skip_because("groupadd is not available");
 	}
 	assert_non_null(gr = getgrnam(group_name));
 	gid_t gid = gr->gr_gid;
@@ -326,7 +319,7 @@ static void test_client_key_not_owned_by_root_is_refused_naming_it(void **state)
 {
 	(void)state;
 	if (geteuid() != 0)
-		SKIP_PASS("needs root to chown");
+		skip_because("needs root to chown");
 	refused_naming("key", 0, NOBODY);
 }
 
@@ -346,7 +339,7 @@ static void test_config_not_owned_by_root_is_refused_naming_it(void **state)
 {
 	(void)state;
 	if (geteuid() != 0)
-		SKIP_PASS("needs root to chown");
+		skip_because("needs root to chown");
 	refused_naming("config", 0, NOBODY);
 }
 

@@ -23,6 +23,7 @@
 #include "nl_err.h"
 #include "nl_log.h"
 #include "nl_time.h"
+#include "skip.h"
 #include "testsrv.h"
 
 #define CLIENT_ID     "bridge-test-client"
@@ -1415,7 +1416,7 @@ static void test_bridge_serves_https_with_tls_cert(void **state)
 	(void)state;
 	if (!testsrv_tls_supported()) {
 		free(saved_listen);
-		skip();
+		skip_because("libmicrohttpd was built without TLS: cannot serve https here");
 	}
 	assert_int_equal(testsrv_selfsigned("127.0.0.1", &cert, &key), 0);
 	snprintf(cpath, sizeof(cpath), "%s/tls.crt", F.dir);

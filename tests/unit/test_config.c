@@ -19,6 +19,7 @@
 #include "nl_config.h"
 #include "nl_err.h"
 #include "nl_policy.h"
+#include "skip.h"
 
 #ifndef NL_TEST_SRCDIR
 #define NL_TEST_SRCDIR "."
@@ -483,7 +484,7 @@ static void test_config_file_of_another_owner_refused(void **state)
 	struct fx *f = *state;
 
 	if (geteuid() != 0)
-		skip(); /* only root can give a file away */
+		skip_because("needs root to give a file away");
 	puts_file(f, "nhslogin.conf", GOOD_MAIN, 0644);
 	assert_int_equal(chown(f->main, 65534, (gid_t)-1), 0);
 	assert_int_equal(nl_config_load(f->main, &f->cfg, NL_CONFIG_MAIN_ONLY, f->err, sizeof(f->err)),

@@ -17,6 +17,7 @@
 #include "nl_err.h"
 #include "nl_http.h"
 #include "nl_time.h"
+#include "skip.h"
 #include "testsrv.h"
 
 #define JSON_BODY "{\"issuer\":\"https://auth.login.nhs.uk\"}"
@@ -460,7 +461,7 @@ static void test_https_verifies_peer_against_ca_file(void **state)
 	(void)state;
 
 	if (!testsrv_tls_supported())
-		skip(); /* libmicrohttpd built without TLS: cannot serve https here */
+		skip_because("libmicrohttpd was built without TLS: cannot serve https here");
 	assert_int_equal(testsrv_selfsigned("127.0.0.1", &cert, &key), 0);
 	srv = testsrv_start(routes, 1, cert, key);
 	assert_non_null(srv);
@@ -496,7 +497,7 @@ static void test_missing_ca_file_is_config_error(void **state)
 	(void)state;
 
 	if (!testsrv_tls_supported())
-		skip();
+		skip_because("libmicrohttpd was built without TLS: cannot serve https here");
 	assert_int_equal(testsrv_selfsigned("127.0.0.1", &cert, &key), 0);
 	srv = testsrv_start(NULL, 0, cert, key);
 	assert_non_null(srv);
