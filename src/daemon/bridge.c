@@ -1035,7 +1035,7 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	struct cb_params p;
 	const char *state, *code, *error;
 	struct nl_flow_exchange x = {0};
-	struct nl_identity id = {0};
+	struct nl_grant_result res = {0};
 	enum nl_outcome outcome = NL_OUT_UNAVAILABLE;
 	enum nl_reason reason;
 	char err[256] = "";
@@ -1087,14 +1087,15 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 		snprintf(err, sizeof(err), "NHS login answered error=%s", w);
 	} else if (code == NULL || code[0] == '\0' || strlen(code) > BRIDGE_PARAM_MAX) {
 		snprintf(err, sizeof(err), "callback without a usable code");
-	} else if ((r = nl_oidc_exchange_code(b->oidc, code, x.code_verifier, x.nonce, &id, &outcome, err,
-	                                      sizeof(err))) != 0 &&
-	           outcome == NL_OUT_OK) {
-		outcome = NL_OUT_UNAVAILABLE; /* never approve on an error */
+	} else {
+		r = nl_oidc_exchange_code(b->oidc, code, x.code_verifier, x.nonce, &res);
+		/* never approve on an error */
+		outcome = r != 0 && res.outcome == NL_OUT_OK ? NL_OUT_UNAVAILABLE : res.outcome;
+		snprintf(err, sizeof(err), "%s", res.error);
 	}
 	reason = nl_signin_complete(b->cfg, b->fl, b->tc, x.id, x.user, outcome,
-	                            outcome == NL_OUT_OK ? &id : NULL, err);
-	nl_identity_clear(&id);
+	                            outcome == NL_OUT_OK ? &res.id : NULL, err);
+	nl_grant_result_clear(&res);
 	if (reason == NL_REASON_NONE && nl_flows_number_of(b->fl, x.id, &number) == 0) {
 		nl_flow_exchange_clear(&x);
 		return number_page(b, conn, method, url, number);

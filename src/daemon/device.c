@@ -84,9 +84,7 @@ static struct job *take_due(struct nl_device *d, int64_t now, int64_t *wait_ms)
 /* One poll of the provider. true if the job is finished (the caller frees it). */
 static bool poll_once(struct nl_device *d, struct job *j)
 {
-	struct nl_identity id = {0};
-	enum nl_outcome outcome = NL_OUT_UNAVAILABLE;
-	char err[256] = "";
+	struct nl_grant_result res = {0};
 	int64_t now = nl_mono_ms();
 	int r;
 
@@ -97,14 +95,14 @@ static bool poll_once(struct nl_device *d, struct job *j)
 		                   "the provider's device code expired");
 		return true;
 	}
-	r = nl_oidc_device_poll(d->oidc, j->device_code, &id, &outcome, err, sizeof(err));
-	if (r == 0 && outcome == NL_OUT_OK) {
-		nl_signin_complete(d->cfg, d->fl, d->tc, j->flow_id, j->user, NL_OUT_OK, &id, NULL);
-		nl_identity_clear(&id);
+	r = nl_oidc_device_poll(d->oidc, j->device_code, &res);
+	if (r == 0 && res.outcome == NL_OUT_OK) {
+		nl_signin_complete(d->cfg, d->fl, d->tc, j->flow_id, j->user, NL_OUT_OK, &res.id, NULL);
+		nl_grant_result_clear(&res);
 		return true;
 	}
-	nl_identity_clear(&id);
-	switch (outcome) {
+	nl_identity_clear(&res.id);
+	switch (res.outcome) {
 	case NL_OUT_PENDING:
 		j->failures = 0;
 		break;
@@ -115,13 +113,13 @@ static bool poll_once(struct nl_device *d, struct job *j)
 		break;
 	case NL_OUT_UNAVAILABLE:
 		if (++j->failures < MAX_TRANSIENT) {
-			nl_warn("flow %s: device poll failed (%s); will retry", j->flow_id, err);
+			nl_warn("flow %s: device poll failed (%s); will retry", j->flow_id, res.error);
 			break;
 		}
 		/* fall through */
 	default:
-		nl_signin_complete(d->cfg, d->fl, d->tc, j->flow_id, j->user, outcome, NULL,
-		                   err[0] ? err : NULL);
+		nl_signin_complete(d->cfg, d->fl, d->tc, j->flow_id, j->user, res.outcome, NULL,
+		                   res.error[0] ? res.error : NULL);
 		return true;
 	}
 	j->next_poll_ms = nl_mono_ms() + (int64_t)j->interval * 1000;

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <time.h>
+#include "idtoken.h"
 #include "nl_config.h"
 
 struct nl_oidc;
@@ -68,11 +69,21 @@ int nl_oidc_authorize_url(struct nl_oidc *o, const char *state, const char *nonc
 /* PKCE helper: a new random verifier and its S256 challenge. Free both with nl_free_secret. */
 int nl_pkce_pair(char **verifier, char **challenge);
 
+/* What one grant at the token endpoint (the code exchange, a device poll) came to. The identity
+ * is filled only with NL_OUT_OK. Free with nl_grant_result_clear (wipes the refresh token). */
+struct nl_grant_result {
+	enum nl_outcome outcome;
+	enum nl_idtoken_rule rule; /* the ID token rule that failed, else NL_RULE_NONE */
+	struct nl_identity id;
+	char error[256]; /* one line saying why it did not succeed (no secrets), else "" */
+};
+void nl_grant_result_clear(struct nl_grant_result *res);
+
 /* Exchange code at /token (private_key_jwt, RS512), validate the ID token with nonce, fetch
- * userinfo if configured (sub must match). On failure *outcome says why and err has one line
- * naming the rule that failed (no secrets). Returns 0 (NL_OUT_OK, id filled) or a negative nl_err. */
+ * userinfo if configured (sub must match). res is overwritten, not freed. Returns 0 (outcome
+ * NL_OUT_OK, id filled) or a negative nl_err (outcome says why, error names the rule that failed). */
 int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_verifier, const char *nonce,
-                          struct nl_identity *id, enum nl_outcome *outcome, char *err, size_t errlen);
+                          struct nl_grant_result *res);
 
 /* RFC 8628 native mode. */
 struct nl_device_auth {
@@ -85,11 +96,11 @@ struct nl_device_auth {
 };
 void nl_device_auth_clear(struct nl_device_auth *d);
 int nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, char *err, size_t errlen);
-/* Poll /token once. outcome NL_OUT_PENDING / NL_OUT_SLOW_DOWN (caller adds 5 s to its interval)
- * / NL_OUT_DENIED / NL_OUT_EXPIRED / NL_OUT_OK (id filled, ID token validated; no nonce in the
- * device grant, so nonce is not required) / others. Returns 0 only with NL_OUT_OK; otherwise a
- * negative nl_err (NL_ERR_LIMIT for pending and slow_down) - callers switch on *outcome. */
-int nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_identity *id,
-                        enum nl_outcome *outcome, char *err, size_t errlen);
+/* Poll /token once; res is overwritten, not freed. outcome NL_OUT_PENDING / NL_OUT_SLOW_DOWN
+ * (caller adds 5 s to its interval) / NL_OUT_DENIED / NL_OUT_EXPIRED / NL_OUT_OK (id filled, ID
+ * token validated; no nonce in the device grant, so nonce is not required) / others. Returns 0 only
+ * with NL_OUT_OK; otherwise a negative nl_err (NL_ERR_LIMIT for pending and slow_down) - callers
+ * switch on the outcome. */
+int nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_grant_result *res);
 
 #endif

@@ -203,11 +203,35 @@ static char *get_code(struct nl_oidc *o, const char *state, const char *nonce, c
 	return code;
 }
 
+/* A grant's result taken apart into what the tests below check: the identity (moved), the
+ * outcome and the error line. */
+static int spread(int r, struct nl_grant_result *res, struct nl_identity *id, enum nl_outcome *oc, char *err,
+                  size_t errlen)
+{
+	*id = res->id;
+	memset(&res->id, 0, sizeof(res->id));
+	*oc = res->outcome;
+	snprintf(err, errlen, "%s", res->error);
+	nl_grant_result_clear(res);
+	return r;
+}
+
 static int exchange(struct nl_oidc *o, const char *code, const char *verifier, const char *nonce,
                     struct nl_identity *id, enum nl_outcome *oc, char *err, size_t errlen)
 {
-	memset(id, 0, sizeof(*id));
-	return nl_oidc_exchange_code(o, code, verifier, nonce, id, oc, err, errlen);
+	struct nl_grant_result res;
+	int r = nl_oidc_exchange_code(o, code, verifier, nonce, &res);
+
+	return spread(r, &res, id, oc, err, errlen);
+}
+
+static int device_poll(struct nl_oidc *o, const char *device_code, struct nl_identity *id,
+                       enum nl_outcome *oc, char *err, size_t errlen)
+{
+	struct nl_grant_result res;
+	int r = nl_oidc_device_poll(o, device_code, &res);
+
+	return spread(r, &res, id, oc, err, errlen);
 }
 
 /* ---- fixture ---- */
@@ -694,6 +718,40 @@ static void test_exchange_with_wrong_nonce_is_invalid_token(void **state)
 	nl_config_free(&cfg);
 }
 
+/* The result names the rule, not only the line: a caller never parses the error text. */
+static void test_exchange_result_names_the_failed_rule_and_holds_no_identity(void **state)
+{
+	struct nl_config cfg;
+	struct nl_grant_result res;
+	char *code;
+	(void)state;
+
+	make_cfg(&cfg, NULL);
+	struct nl_oidc *o = new_oidc(&cfg);
+	code = get_code(o, "state-r", "nonce-r", NULL);
+	assert_int_equal(nl_oidc_exchange_code(o, code, NULL, "another-nonce", &res), NL_ERR_CLAIM);
+	assert_int_equal(res.outcome, NL_OUT_INVALID_TOKEN);
+	assert_int_equal(res.rule, NL_RULE_NONCE);
+	assert_string_equal(res.error, "ID token rejected: nonce");
+	assert_null(res.id.sub);
+	assert_null(res.id.claims);
+	nl_grant_result_clear(&res);
+	nl_free_secret(code);
+
+	code = get_code(o, "state-s", "nonce-s", NULL);
+	assert_int_equal(nl_oidc_exchange_code(o, code, NULL, "nonce-s", &res), 0);
+	assert_int_equal(res.outcome, NL_OUT_OK);
+	assert_int_equal(res.rule, NL_RULE_NONE);
+	assert_string_equal(res.error, "");
+	assert_non_null(res.id.sub);
+	assert_int_equal(res.id.level, 9);
+	nl_grant_result_clear(&res);
+	assert_null(res.id.sub);
+	nl_free_secret(code);
+	nl_oidc_free(o);
+	nl_config_free(&cfg);
+}
+
 static void test_exchange_of_a_used_code_is_denied(void **state)
 {
 	struct nl_config cfg;
@@ -935,7 +993,7 @@ static int device_poll_until_done(struct nl_oidc *o, struct nl_device_auth *da, 
 
 	for (int i = 0; i < 10; i++) {
 		memset(id, 0, sizeof(*id));
-		r = nl_oidc_device_poll(o, da->device_code, id, oc, err, errlen);
+		r = device_poll(o, da->device_code, id, oc, err, errlen);
 		if (*oc != NL_OUT_PENDING && *oc != NL_OUT_SLOW_DOWN)
 			break;
 		if (*oc == NL_OUT_SLOW_DOWN)
@@ -965,7 +1023,7 @@ static void test_device_grant_auto_approved_signs_in(void **state)
 
 	/* The device code is single use. */
 	memset(&id, 0, sizeof(id));
-	assert_int_not_equal(nl_oidc_device_poll(o, da.device_code, &id, &oc, err, sizeof(err)), 0);
+	assert_int_not_equal(device_poll(o, da.device_code, &id, &oc, err, sizeof(err)), 0);
 	assert_int_equal(oc, NL_OUT_DENIED);
 	nl_device_auth_clear(&da);
 	nl_oidc_free(o);
@@ -988,11 +1046,11 @@ static void test_device_grant_pending_slow_down_then_signed_in(void **state)
 	device_start(o, &da);
 
 	memset(&id, 0, sizeof(id));
-	assert_int_equal(nl_oidc_device_poll(o, da.device_code, &id, &oc, err, sizeof(err)), NL_ERR_LIMIT);
+	assert_int_equal(device_poll(o, da.device_code, &id, &oc, err, sizeof(err)), NL_ERR_LIMIT);
 	assert_int_equal(oc, NL_OUT_PENDING);
 	assert_null(id.sub);
 	/* At once again: faster than the interval. */
-	assert_int_equal(nl_oidc_device_poll(o, da.device_code, &id, &oc, err, sizeof(err)), NL_ERR_LIMIT);
+	assert_int_equal(device_poll(o, da.device_code, &id, &oc, err, sizeof(err)), NL_ERR_LIMIT);
 	assert_int_equal(oc, NL_OUT_SLOW_DOWN);
 
 	snprintf(form, sizeof(form), "user_code=%s&user=p9", da.user_code);
@@ -1321,6 +1379,7 @@ int main(void)
 	    T(test_pkce_pair_is_s256_of_the_verifier),
 	    T(test_exchange_code_signs_in_at_p9),
 	    T(test_exchange_with_wrong_nonce_is_invalid_token),
+	    T(test_exchange_result_names_the_failed_rule_and_holds_no_identity),
 	    T(test_exchange_of_a_used_code_is_denied),
 	    T(test_exchange_with_server_error_is_unavailable),
 	    T(test_exchange_without_id_token_is_unavailable),

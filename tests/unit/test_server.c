@@ -41,8 +41,7 @@ static int provider_down, flush_calls, device_polls;
 int __wrap_nl_oidc_ready(struct nl_oidc *o, char *err, size_t errlen);
 bool __wrap_nl_oidc_has_device_endpoint(struct nl_oidc *o);
 int __wrap_nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, char *err, size_t errlen);
-int __wrap_nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_identity *id,
-                               enum nl_outcome *outcome, char *err, size_t errlen);
+int __wrap_nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_grant_result *res);
 void __wrap_nl_device_auth_clear(struct nl_device_auth *d);
 void __wrap_nl_identity_clear(struct nl_identity *id);
 void __wrap_nl_oidc_get_stats(struct nl_oidc *o, struct nl_oidc_stats *st);
@@ -89,18 +88,15 @@ int __wrap_nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, c
 }
 
 /* Pending once, then signed in. */
-int __wrap_nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_identity *id,
-                               enum nl_outcome *outcome, char *err, size_t errlen)
+int __wrap_nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_grant_result *res)
 {
 	(void)o;
-	(void)id;
-	(void)err;
-	(void)errlen;
+	memset(res, 0, sizeof(*res));
 	if (strcmp(device_code, "provider-device-code") != 0) {
-		*outcome = NL_OUT_DENIED;
+		res->outcome = NL_OUT_DENIED;
 		return NL_ERR_DENIED;
 	}
-	*outcome = __atomic_add_fetch(&device_polls, 1, __ATOMIC_SEQ_CST) < 2 ? NL_OUT_PENDING : NL_OUT_OK;
+	res->outcome = __atomic_add_fetch(&device_polls, 1, __ATOMIC_SEQ_CST) < 2 ? NL_OUT_PENDING : NL_OUT_OK;
 	return 0;
 }
 
