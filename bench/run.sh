@@ -13,12 +13,18 @@ rows=$top/bench/bench.rows
 : >"$rows"
 start=$(date +%s)
 
+# bench_pam loads the module under pam_wrapper with its copy of the test services (tests/services).
+pam_env="env LD_PRELOAD=${NL_PAM_WRAPPER_LIB:-} PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$top/tests/services/bench_pam
+	UID_WRAPPER_DISABLE_DEEPBIND=1 PAM_WRAPPER_DISABLE_DEEPBIND=1"
+
 run() {
 	name=$1
 	shift
 	echo "bench: $name ..." >&2
 	echo "==== $name $*" >>"$log"
-	if ! "$top/bench/$name" "$@" 2>>"$log" | grep '^ROW' >>"$rows"; then
+	wrap=
+	[ "$name" = bench_pam ] && wrap=$pam_env
+	if ! $wrap "$top/bench/$name" "$@" 2>>"$log" | grep '^ROW' >>"$rows"; then
 		echo "bench: $name did not finish cleanly (see $log)" >&2
 	fi
 }

@@ -146,7 +146,7 @@ static void warn_short(struct timing *t, const struct ctl_pam_use *u, enum host_
 	if (b == BOUND_FLOW_TTL)
 		snprintf(fix, sizeof(fix), "raise [daemon] flow_ttl in %s (300 s by default)", conf);
 	else if (lim != NULL && lim->secs != 0 && lim->secs < HOST_ADVISED)
-		snprintf(fix, sizeof(fix), "set %s %u in %s, then timeout=%u on the pam_nhslogin line in %s",
+		snprintf(fix, sizeof(fix), "set %s %d in %s, then timeout=%d on the pam_nhslogin line in %s",
 		         hosts[k].setting, HOST_ADVISED, limit_file(t, k), HOST_ADVISED - LIMIT_MARGIN,
 		         u->file);
 	else if (b == BOUND_PAM_CONF)

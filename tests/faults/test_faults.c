@@ -292,7 +292,7 @@ static void test_slow_provider_stalls_no_other_client(void **state)
 	pthread_t t[POLLERS];
 	volatile bool stop = false;
 	struct world *w = NULL;
-	int64_t all[POLLERS * (SLOW_MS / POLL_EVERY_MS + 64)], t0, slow_ms;
+	int64_t all[POLLERS * (SLOW_MS / POLL_EVERY_MS + 64)] = {0}, t0, slow_ms;
 	size_t n = 0;
 	json_t *m;
 	int slow_fd;
@@ -1052,9 +1052,9 @@ static void test_module_shows_no_terminal_controls_from_the_daemon(void **state)
 	cur_world = NULL;
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-	harness_reexec_under_pam_wrapper(argc, argv);
+	harness_under_pam_wrapper();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_restart_after_sigkill_keeps_token_cache_and_forgets_old_flows,
 	                              world_teardown),

@@ -1,9 +1,10 @@
-/* Test world for the PAM tests: mock + daemon + config + pam_wrapper service files + phone. */
+/* Test world for the PAM tests: mock + daemon + config + phone, the module under pam_wrapper. */
 #include "config.h"
 
 #include "harness.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -256,69 +257,8 @@ void world_stop(struct world *w)
 	free(w);
 }
 
-/* pam_wrapper reads the service directory once, so every service the tests use is written
- * before the program re-executes itself under pam_wrapper; each names one config path, which
- * world_activate() fills with the active world's main config. */
-static const struct {
-	const char *name, *control, *args, *extra;
-} services[] = {
-	{"other", "required", "pam_deny.so", NULL}, /* pam_wrapper wants a default; never used */
-	{"nl-login", "required", "", NULL},
-	{"nl-login2", "required", "timeout=2", NULL},
-	{"nl-short", "required", "timeout=2 noqr", NULL},
-	{"nl-long", "required", "timeout=30", NULL},
-	{"nl-nodaemon", "required", "socket=/nonexistent/nhslogind.sock", NULL},
-	{"nl-badarg", "required", "frobnicate=1", NULL},
-	{"nl-sshd", "required", "enter_prompt", NULL},
-	{"nl-sshd110", "required", "enter_prompt timeout=110", NULL},
-	{"nl-prompt3", "required", "enter_prompt timeout=3", NULL},
-	/* PAM_IGNORE lets pam_permit decide; any other answer ends the stack. */
-	{"nl-nonint", "[ignore=ignore default=die]", "", "auth required pam_permit.so\n"},
-	{"nl-nonint-deny", "[ignore=ignore default=die]", "noninteractive=deny", "auth required pam_permit.so\n"},
-	{"nl-glass", "[success=done authinfo_unavail=ignore default=die]", "socket=/nonexistent/nhslogind.sock",
-	 "auth required pam_permit.so\n"},
-	{"nl-glass2", "[success=done authinfo_unavail=ignore default=die]", "", "auth required pam_permit.so\n"},
-};
-
-/* nl-items: pam_wrapper's pam_set_items first, so that a test sets PAM_SERVICE, PAM_TTY and
- * PAM_RHOST (environment variables of those names) as sshd, login or a screen locker would. */
-static int write_items_service(const char *dir)
-{
-	const char *lib = getenv("NL_PAM_WRAPPER_LIB"), *slash;
-	char path[PATH_MAX + 64], *text = NULL;
-	int r;
-
-	if (lib == NULL || (slash = strrchr(lib, '/')) == NULL)
-		return 0; /* no such service: the tests that need it fail */
-	snprintf(path, sizeof(path), "%s/nl-items", dir);
-	if (asprintf(&text,
-	             "auth required %.*s/pam_wrapper/pam_set_items.so\n"
-	             "auth required %s/.libs/pam_nhslogin.so config=%s/nhslogin.conf timeout=3\n",
-	             (int)(slash - lib), lib, builddir(), dir) < 0)
-		return NL_ERR_NOMEM;
-	r = write_file(path, 0644, text);
-	free(text);
-	return r;
-}
-
-static int write_services(const char *dir)
-{
-	char path[PATH_MAX + 64], *text = NULL;
-	int r = 0;
-
-	if (write_file(strcat(strcpy(path, dir), "/other"), 0644, "auth required pam_deny.so\n") != 0)
-		return NL_ERR_IO;
-	for (size_t i = 1; i < sizeof(services) / sizeof(services[0]) && r == 0; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, services[i].name);
-		if (asprintf(&text, "auth %s %s/.libs/pam_nhslogin.so config=%s/nhslogin.conf %s\n%s", services[i].control,
-		             builddir(), dir, services[i].args, services[i].extra ? services[i].extra : "") < 0)
-			return NL_ERR_NOMEM;
-		r = write_file(path, 0644, text);
-		free(text);
-	}
-	return r != 0 ? r : write_items_service(dir);
-}
-
+/* Every service in this program's service directory (tests/services) names the config
+ * PAM_WRAPPER_SERVICE_DIR/nhslogin.conf: a copy of w's. */
 int world_activate(struct world *w)
 {
 	const char *dir = getenv("PAM_WRAPPER_SERVICE_DIR");
@@ -607,46 +547,27 @@ int pam_run_auth(struct world *w, struct pam_run *run)
 	return tests[0].op_rv;
 }
 
-static void remove_service_dir(void)
+/* pam_wrapper is in place before main() (make check: AM_TESTS_ENVIRONMENT, tests/services); the
+ * daemon and the mock this program starts must not inherit it. */
+void harness_under_pam_wrapper(void)
 {
-	const char *dir = getenv("PAM_WRAPPER_SERVICE_DIR");
-	if (dir != NULL && strncmp(dir, "/tmp/nl-pamsvc.", 15) == 0 && getenv("NL_KEEP_TEST_DIR") == NULL)
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-void harness_reexec_under_pam_wrapper(int argc, char **argv)
-{
-	const char *lib = getenv("NL_PAM_WRAPPER_LIB");
-	(void)argc;
-	if (getenv("PAM_WRAPPER") != NULL) {
-		/* Loaded already; the mock and the daemon we start must not inherit it. */
-		unsetenv("LD_PRELOAD");
-		atexit(remove_service_dir);
-		return;
-	}
-	if (lib == NULL || lib[0] == '\0')
-		lib = "libpam_wrapper.so";
-	static char svc[] = "/tmp/nl-pamsvc.XXXXXX";
-	if (mkdtemp(svc) == NULL || chmod(svc, 0755) != 0 || write_services(svc) != 0) {
-		perror("harness: service dir");
+	if (dlsym(RTLD_DEFAULT, "pam_wrapper_enabled") == NULL || getenv("PAM_WRAPPER_SERVICE_DIR") == NULL) {
+		printf("Bail out! pam_wrapper is not loaded: run this test with make check TESTS=...\n");
 		exit(99);
 	}
-	setenv("PAM_WRAPPER_SERVICE_DIR", svc, 1);
-	setenv("LD_PRELOAD", lib, 1);
-	setenv("PAM_WRAPPER", "1", 1);
-	execv("/proc/self/exe", argv);
-	perror("harness: re-exec under pam_wrapper");
-	exit(99);
+	unsetenv("LD_PRELOAD");
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-/* Sanitizer builds only: pam_wrapper loads its copy of libpam with RTLD_DEEPBIND, which the
- * AddressSanitizer runtime refuses. The test program's own dlopen() comes first in symbol
- * lookup, so it drops that one flag and hands the call on; everything else is unchanged. */
-#include <dlfcn.h>
-
-void *dlopen(const char *file, int mode);
-
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NL_ASAN 1 /* clang */
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(NL_ASAN)
+/* Sanitizer builds only (gcc or clang): pam_wrapper loads its copy of libpam with RTLD_DEEPBIND,
+ * which the AddressSanitizer runtime refuses (AM_TESTS_ENVIRONMENT also asks pam_wrapper not to).
+ * The test program's own dlopen() comes first in symbol lookup (before the libasan library, and
+ * before the weak interceptor clang links in), so it drops that one flag and hands the call on. */
 void *dlopen(const char *file, int mode)
 {
 	static void *(*next)(const char *, int);

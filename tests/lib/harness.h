@@ -1,6 +1,7 @@
 /* Test world for the PAM tests: a real nhslogin-mock, a real nhslogind with a generated config
- * and client key, PAM service files for pam_wrapper, and a "phone" that walks the bridge pages
- * and the mock's sign-in over HTTP. Everything on loopback, in a temp dir, stopped at the end. */
+ * and client key, the PAM services of tests/services under pam_wrapper, and a "phone" that walks
+ * the bridge pages and the mock's sign-in over HTTP. Everything on loopback, in a temp dir,
+ * stopped at the end. */
 #ifndef NL_TEST_HARNESS_H
 #define NL_TEST_HARNESS_H
 
@@ -37,13 +38,10 @@ void world_stop(struct world *w);
 void world_kill_daemon(struct world *w, int sig);
 /* Start the daemon again on the same config (after world_kill_daemon). */
 int world_restart_daemon(struct world *w);
-/* Make w the world the PAM services use (they all read one config path). Services:
- * nl-login (defaults), nl-login2 (timeout=2), nl-prompt3 (enter_prompt timeout=3), nl-sshd110
- * (enter_prompt timeout=110, as pam.d-examples/sshd), nl-short (timeout=2 noqr), nl-long (timeout=30),
- * nl-nodaemon (socket to nowhere), nl-badarg (an unknown argument), nl-sshd (enter_prompt),
- * nl-glass / nl-glass2 ([success=done authinfo_unavail=ignore default=die] then pam_permit, the
- * first with no daemon), nl-items (timeout=3 after pam_wrapper's pam_set_items: the environment
- * variables PAM_SERVICE, PAM_TTY and PAM_RHOST become those items). */
+/* Make w the world the PAM services use (they all read one config path). The services are
+ * tests/services/NAME.in: nl-login (defaults), nl-login2 (timeout=2), nl-short, nl-long, nl-prompt3,
+ * nl-sshd, nl-sshd110, nl-nodaemon, nl-badarg, nl-nonint, nl-nonint-deny, nl-glass, nl-glass2 and
+ * nl-items (pam_wrapper's pam_set_items first); each file says what it is for. */
 int world_activate(struct world *w);
 
 /* The phone: open /d, enter user_code, follow to the mock's /authorize, pick `as_user` on its
@@ -100,7 +98,8 @@ int pam_run_auth(struct world *w, struct pam_run *run);
 bool pam_run_saw_info(const struct pam_run *run, const char *needle);
 bool pam_run_saw_error(const struct pam_run *run, const char *needle);
 
-/* Re-exec the test program under pam_wrapper (LD_PRELOAD) unless it already is. */
-void harness_reexec_under_pam_wrapper(int argc, char **argv);
+/* Call first in main(): check that pam_wrapper is loaded (make check loads it for the programs in
+ * tests/services/services.am), and keep it from the programs this one starts. */
+void harness_under_pam_wrapper(void);
 
 #endif

@@ -821,9 +821,9 @@ static void test_number_matching_right_number_signs_in_wrong_one_ends_it(void **
 	world_stop(w);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-	harness_reexec_under_pam_wrapper(argc, argv);
+	harness_under_pam_wrapper();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_signin_succeeds_for_mapped_user, NULL, NULL),
 		cmocka_unit_test(test_signin_for_another_account_is_refused),

@@ -81,9 +81,9 @@ static void test_prompt_early_enter_then_approval_after_a_minute(void **state)
 	assert_true(pam_run_saw_info(&run, "signed in"));
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-	harness_reexec_under_pam_wrapper(argc, argv);
+	harness_under_pam_wrapper();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_console_signin_approved_after_a_minute),
 		cmocka_unit_test(test_prompt_enter_pressed_after_70s_gets_the_approval),
