@@ -1,6 +1,7 @@
 #!/bin/sh
-# fuzz/smoke.sh: run each libFuzzer target for FUZZ_SECONDS on a copy of its seed corpus and
-# report execs/s and the final corpus; exit 1 on any crash, leak, timeout or UB report.
+# fuzz/smoke.sh: run each libFuzzer target for FUZZ_SECONDS on a copy of its seed corpus (and of
+# the unit tests' data cases) and report execs/s and the final corpus; exit 1 on any crash, leak,
+# timeout or UB report.
 # Usage: FUZZ_SECONDS=60 smoke.sh ABS_BUILDDIR ABS_SRCDIR TARGET...
 set -u
 
@@ -24,6 +25,27 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS ASAN_OPTIONS
 
+# The unit tests' data cases (tests/unit/data) are seeds too, put in the target's input format:
+# one corpus of cases, kept in one place, for the unit tests and the fuzz targets.
+unit_seeds() {
+	data="$srcdir/tests/unit/data"
+	case $1 in
+	fuzz_jws)
+		for f in "$data"/jose/*.jws; do cp "$f" "$2/unit-${f##*/}"; done ;;
+	fuzz_jwks) # single keys, as a set of one
+		for f in "$data"/jose/*.json; do
+			{ printf '{"keys": ['; cat "$f"; printf ']}'; } >"$2/unit-${f##*/}"
+		done ;;
+	fuzz_config) # first byte even: a main file; odd: an environment file
+		for f in "$data"/config/*/nhslogin.conf; do
+			{ printf 0; cat "$f"; } >"$2/unit-main-$(basename "$(dirname "$f")")"
+		done
+		for f in "$data"/config/*/environments/*.conf; do
+			{ printf 1; cat "$f"; } >"$2/unit-env-${f##*/}"
+		done ;;
+	esac
+}
+
 failed=
 summary="$builddir/fuzz/smoke/summary.txt"
 mkdir -p "$builddir/fuzz/smoke"
@@ -38,6 +60,7 @@ for t in "$@"; do
 	if [ -d "$seeds" ]; then
 		cp "$seeds"/* "$work/corpus/" 2>/dev/null
 	fi
+	unit_seeds "$t" "$work/corpus"
 	nseeds=$(find "$work/corpus" -type f | wc -l)
 	set -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-close_fd_mask=3 -artifact_prefix="$work/artifacts/"
