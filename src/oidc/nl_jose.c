@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,32 @@
 
 /* The only algorithms this layer signs or verifies. none, HS* (a public key must never become an
  * HMAC secret), PS384/512, ES384/512 and everything else are absent on purpose. */
-static const struct alg_info known_algs[] = {
-    {"RS256", FAM_RSA}, {"RS384", FAM_RSA}, {"RS512", FAM_RSA}, {"PS256", FAM_RSA}, {"ES256", FAM_EC_P256},
+static const struct alg_info known_algs[NL_JOSE_N_ALGS] = {
+    {"RS256", FAM_RSA, SIG_PKCS1, "SHA256", 0},     {"RS384", FAM_RSA, SIG_PKCS1, "SHA384", 1},
+    {"RS512", FAM_RSA, SIG_PKCS1, "SHA512", 2},     {"PS256", FAM_RSA, SIG_PSS, "SHA256", 3},
+    {"ES256", FAM_EC_P256, SIG_ECDSA, "SHA256", 4},
 };
+#define N_ALGS NL_JOSE_N_ALGS
+
+static EVP_MD *fetched_md[N_ALGS];
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+/* Kept for the life of the process; a failed fetch leaves NULL and the implicit fetch serves. */
+static void fetch_mds(void)
+{
+	size_t i;
+
+	for (i = 0; i < N_ALGS; i++)
+		fetched_md[i] = EVP_MD_fetch(NULL, known_algs[i].md, NULL);
+	ERR_clear_error();
+}
+
+const EVP_MD *nl_jose_md(const struct alg_info *a)
+{
+	if (pthread_once(&fetch_once, fetch_mds) == 0 && a->idx < N_ALGS && fetched_md[a->idx] != NULL)
+		return fetched_md[a->idx];
+	return EVP_get_digestbyname(a->md);
+}
 
 const struct alg_info *nl_jose_alg_lookup(const char *alg)
 {
@@ -31,10 +55,15 @@ const struct alg_info *nl_jose_alg_lookup(const char *alg)
 
 	if (alg == NULL)
 		return NULL;
-	for (i = 0; i < sizeof(known_algs) / sizeof(known_algs[0]); i++)
+	for (i = 0; i < N_ALGS; i++)
 		if (strcmp(known_algs[i].name, alg) == 0)
 			return &known_algs[i];
 	return NULL;
+}
+
+const struct alg_info *nl_jose_alg_at(size_t i)
+{
+	return &known_algs[i < N_ALGS ? i : 0];
 }
 
 bool nl_jose_alg_known(const char *alg)

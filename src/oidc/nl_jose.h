@@ -1,7 +1,8 @@
-/* JOSE on cjose: JWK/PEM import, JWKS, JWS compact sign/verify, JWT claim helpers.
- * Our layer adds what cjose leaves to the caller: the caller's allowed-alg list, checked
- * before any key is touched (none, HS* and anything unlisted refused), strict compact
- * serialization, bounded sizes. */
+/* JOSE on cjose and OpenSSL: JWK/PEM import, JWKS, JWS compact sign (cjose) and verify (EVP, on
+ * the bytes the strict parser read, with a context each key set prepares once per key and alg),
+ * JWT claim helpers. Our layer adds what cjose leaves to the caller: the caller's allowed-alg
+ * list, checked before any key is touched (none, HS* and anything unlisted refused), strict
+ * compact serialization, bounded sizes. */
 #ifndef NL_JOSE_H
 #define NL_JOSE_H
 
@@ -62,7 +63,6 @@ struct nl_jws {
 	json_t *header;     /* the protected header object */
 	json_t *claims;     /* the payload parsed as a JSON object (NULL if not an object) */
 	bool verified;      /* set by nl_jws_verify */
-	cjose_jws_t *cj;    /* cjose's object */
 };
 /* Parse a compact JWS strictly: three base64url parts, bounded size, header a JSON object
  * without duplicate keys, "alg" a string in allowed[0..n_allowed), no "crit", no "jku",

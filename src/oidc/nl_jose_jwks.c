@@ -5,6 +5,7 @@
 #include "nl_err.h"
 #include "nl_json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 struct jwks_key {
 	cjose_jwk_t *jwk;
+	EVP_MD_CTX *ready[NL_JOSE_N_ALGS]; /* for each alg of its type, initialised when the set is read */
 	char *kid; /* NULL if absent */
 	char *alg; /* the key's own "alg", NULL if absent */
 	enum key_family fam;
@@ -22,7 +24,83 @@ struct jwks_key {
 struct nl_jwks {
 	struct jwks_key keys[NL_JWKS_MAX_KEYS];
 	size_t n;
+	struct nl_jwks *next; /* in the list of live sets */
 };
+
+/* Every set handed out and not yet freed. nl_jws_verify is given a key, not its set (nl_idtoken
+ * selects, then verifies): this list is how it finds the contexts made when the set was read. A
+ * key is found only while its set is alive, so a freed key's address can never bring a stale
+ * context back; the copy is made under the lock, so the set may be freed at any time after. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nl_jwks *live;
+
+static void live_add(struct nl_jwks *set)
+{
+	pthread_mutex_lock(&live_lock);
+	set->next = live;
+	live = set;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(struct nl_jwks *set)
+{
+	struct nl_jwks **p;
+
+	pthread_mutex_lock(&live_lock);
+	for (p = &live; *p != NULL; p = &(*p)->next)
+		if (*p == set) {
+			*p = set->next;
+			break;
+		}
+	pthread_mutex_unlock(&live_lock);
+}
+
+EVP_MD_CTX *nl_jose_jwks_verify_ctx(const cjose_jwk_t *jwk, const struct alg_info *a)
+{
+	EVP_MD_CTX *ctx = NULL;
+	const struct nl_jwks *set;
+	size_t i;
+	bool found = false;
+
+	pthread_mutex_lock(&live_lock);
+	for (set = live; set != NULL && !found; set = set->next)
+		for (i = 0; i < set->n && !found; i++)
+			if (set->keys[i].jwk == jwk) {
+				found = true;
+				if (set->keys[i].ready[a->idx] != NULL)
+					ctx = nl_jose_verify_ctx_copy(set->keys[i].ready[a->idx]);
+			}
+	pthread_mutex_unlock(&live_lock);
+	return ctx;
+}
+
+/* The initialised contexts of a key for every alg of its type (RFC 7517 4.4: its own alg limits
+ * what nl_jwks_select chooses it for, not what nl_jws_verify may be asked). */
+static int jwks_key_ready(struct jwks_key *k, EVP_PKEY *pkey)
+{
+	const struct alg_info *a;
+	size_t i;
+
+	for (i = 0; i < NL_JOSE_N_ALGS; i++) {
+		if ((a = nl_jose_alg_at(i))->fam != k->fam)
+			continue;
+		if ((k->ready[a->idx] = nl_jose_verify_ctx_new(pkey, a)) == NULL)
+			return NL_ERR_NOMEM;
+	}
+	return 0;
+}
+
+static void jwks_key_clear(struct jwks_key *k)
+{
+	size_t i;
+
+	cjose_jwk_release(k->jwk);
+	free(k->kid);
+	free(k->alg);
+	for (i = 0; i < NL_JOSE_N_ALGS; i++)
+		EVP_MD_CTX_free(k->ready[i]);
+	memset(k, 0, sizeof(*k));
+}
 
 void nl_jwks_free(struct nl_jwks *set)
 {
@@ -30,11 +108,9 @@ void nl_jwks_free(struct nl_jwks *set)
 
 	if (set == NULL)
 		return;
-	for (i = 0; i < set->n; i++) {
-		cjose_jwk_release(set->keys[i].jwk);
-		free(set->keys[i].kid);
-		free(set->keys[i].alg);
-	}
+	live_remove(set);
+	for (i = 0; i < set->n; i++)
+		jwks_key_clear(&set->keys[i]);
 	free(set);
 }
 
@@ -114,6 +190,8 @@ static int jwks_add(struct nl_jwks *set, json_t *obj, struct skip *sk)
 {
 	struct jwks_key *k = &set->keys[set->n];
 	const struct alg_info *alg;
+	struct pubkey pk;
+	EVP_PKEY *pkey = NULL;
 	const char *kid;
 	cjose_jwk_t *jwk = NULL;
 	cjose_err cerr;
@@ -138,15 +216,23 @@ static int jwks_add(struct nl_jwks *set, json_t *obj, struct skip *sk)
 		skip_because(sk, true, "alg does not fit the key type (RFC 7517 4.4)");
 		return 0;
 	}
+	/* The numbers were checked by nl_jose_jwk_from_object: only a lack of memory fails here. */
+	pk = (struct pubkey){.fam = k->fam,
+	                     .n = nl_json_str(obj, "n"),
+	                     .e = nl_json_str(obj, "e"),
+	                     .x = nl_json_str(obj, "x"),
+	                     .y = nl_json_str(obj, "y")};
 	kid = cjose_jwk_get_kid(jwk, &cerr);
-	if ((kid != NULL && (k->kid = strdup(kid)) == NULL) ||
-	    (alg != NULL && (k->alg = strdup(alg->name)) == NULL)) {
-		free(k->kid);
-		k->kid = NULL;
-		cjose_jwk_release(jwk);
-		return NL_ERR_NOMEM;
-	}
 	k->jwk = jwk;
+	r = NL_ERR_NOMEM;
+	if ((kid != NULL && (k->kid = strdup(kid)) == NULL) ||
+	    (alg != NULL && (k->alg = strdup(alg->name)) == NULL) ||
+	    (pkey = nl_jose_pkey_from_pubkey(&pk)) == NULL || (r = jwks_key_ready(k, pkey)) != 0) {
+		EVP_PKEY_free(pkey);
+		jwks_key_clear(k);
+		return r;
+	}
+	EVP_PKEY_free(pkey); /* the contexts hold it */
 	set->n++;
 	return 0;
 }
@@ -231,6 +317,7 @@ int nl_jwks_parse_report(const char *json, size_t len, struct nl_jwks **out, cha
 	}
 	if (n_notable > 0)
 		nl_errf(why, whylen, 0, "%zu key(s) ignored; %s", n_notable, first.why);
+	live_add(set);
 	*out = set;
 	set = NULL;
 	r = 0;
@@ -250,16 +337,17 @@ int nl_jwks_parse(const char *json, size_t len, struct nl_jwks **out)
 	return nl_jwks_parse_report(json, len, out, NULL, 0);
 }
 
-int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, const cjose_jwk_t **out)
+int nl_jose_jwks_choose(const struct nl_jwks *set, const char *kid, const char *alg, const cjose_jwk_t **jwk,
+                        const EVP_MD_CTX **ready)
 {
 	const struct alg_info *a = nl_jose_alg_lookup(alg);
-	const cjose_jwk_t *found = NULL;
+	const struct jwks_key *found = NULL;
 	size_t i, matches = 0;
 	bool ambiguous = false;
 
 	if (a == NULL)
 		return NL_ERR_ALG;
-	if (set == NULL || out == NULL)
+	if (set == NULL || jwk == NULL)
 		return NL_ERR_INVALID;
 	for (i = 0; i < set->n; i++) {
 		const struct jwks_key *k = &set->keys[i];
@@ -270,13 +358,19 @@ int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, 
 			ambiguous = true;
 		if (k->fam != a->fam || (k->alg != NULL && strcmp(k->alg, a->name) != 0))
 			continue;
-		found = k->jwk;
+		found = k;
 		matches++;
 	}
 	/* Exactly one candidate: never guess between keys. */
 	if (matches != 1 || ambiguous)
 		return NL_ERR_KEY;
-	*out = found;
+	*jwk = found->jwk;
+	if (ready != NULL)
+		*ready = found->ready[a->idx];
 	return 0;
 }
 
+int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, const cjose_jwk_t **out)
+{
+	return nl_jose_jwks_choose(set, kid, alg, out, NULL);
+}

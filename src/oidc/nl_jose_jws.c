@@ -7,15 +7,23 @@
 #include "nl_json.h"
 #include "nl_wipe.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- compact JWS ----------------------------------------------------------------------------- */
 
-/* What the public struct does not show: the decoded signature length, checked against the key. */
+/* What the public struct does not show: the signing input (header.payload as received, kept in the
+ * same allocation) and the decoded signature, verified by OpenSSL EVP directly (no second parse). */
 struct jws_full {
 	struct nl_jws pub;
+	uint8_t *sig;
 	size_t sig_len;
+	size_t input_len;
+	char input[]; /* input_len bytes and a NUL */
 };
 
 void nl_jws_free(struct nl_jws *jws)
@@ -29,8 +37,9 @@ void nl_jws_free(struct nl_jws *jws)
 	free(jws->typ);
 	json_decref(jws->header);
 	json_decref(jws->claims);
-	cjose_jws_release(jws->cj);
-	nl_wipe(f, sizeof(*f));
+	free(f->sig);
+	/* The payload is an ID token's claims: personal data. */
+	nl_wipe(f, sizeof(*f) + f->input_len + 1);
 	free(f);
 }
 
@@ -76,8 +85,26 @@ static int jws_parse_claims(struct nl_jws *jws, const uint8_t *payload, size_t l
 		i++;
 	if (i == len || payload[i] != '{')
 		return 0;
-	return nl_json_parse((const char *)payload, len, NL_JWS_MAX, NL_JSON_MAX_DEPTH, true, &jws->claims,
-	                     NULL, 0);
+	return nl_jose_json_parse((const char *)payload, len, NL_JWS_MAX, &jws->claims);
+}
+
+/* Split a compact JWS into exactly three non-empty parts: part[i] and plen[i]. */
+static int jws_split(const char *compact, size_t len, const char *part[3], size_t plen[3])
+{
+	const char *dot1, *dot2;
+
+	if ((dot1 = memchr(compact, '.', len)) == NULL)
+		return NL_ERR_INVALID;
+	if ((dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - compact))) == NULL ||
+	    memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - compact)) != NULL)
+		return NL_ERR_INVALID;
+	part[0] = compact;
+	part[1] = dot1 + 1;
+	part[2] = dot2 + 1;
+	plen[0] = (size_t)(dot1 - compact);
+	plen[1] = (size_t)(dot2 - part[1]);
+	plen[2] = (size_t)(compact + len - part[2]);
+	return plen[0] == 0 || plen[1] == 0 || plen[2] == 0 ? NL_ERR_INVALID : 0;
 }
 
 int nl_jws_parse(const char *compact, size_t len, const char *const *allowed, size_t n_allowed,
@@ -85,72 +112,151 @@ int nl_jws_parse(const char *compact, size_t len, const char *const *allowed, si
 {
 	struct jws_full *f = NULL;
 	const char *part[3];
-	size_t plen[3], i, dots = 0;
-	uint8_t *hdr = NULL, *payload = NULL, *sig = NULL;
+	size_t plen[3];
+	uint8_t *hdr = NULL, *payload = NULL;
 	size_t hdr_len = 0, payload_len = 0;
-	cjose_err cerr;
-	int r = NL_ERR_INVALID;
+	int r;
 
 	if (compact == NULL || out == NULL)
 		return NL_ERR_INVALID;
 	if (len > NL_JWS_MAX)
 		return NL_ERR_TOO_BIG;
-	/* Exactly three non-empty parts. */
-	part[0] = compact;
-	for (i = 0; i < len; i++) {
-		if (compact[i] != '.')
-			continue;
-		if (++dots > 2)
-			return NL_ERR_INVALID;
-		part[dots] = compact + i + 1;
-	}
-	if (dots != 2)
-		return NL_ERR_INVALID;
-	plen[0] = (size_t)(part[1] - part[0]) - 1;
-	plen[1] = (size_t)(part[2] - part[1]) - 1;
-	plen[2] = (size_t)(compact + len - part[2]);
-	if (plen[0] == 0 || plen[1] == 0 || plen[2] == 0)
-		return NL_ERR_INVALID;
-	if ((f = calloc(1, sizeof(*f))) == NULL)
+	if ((r = jws_split(compact, len, part, plen)) != 0)
+		return r;
+	if ((f = calloc(1, sizeof(*f) + plen[0] + 1 + plen[1] + 1)) == NULL)
 		return NL_ERR_NOMEM;
-	/* Canonical base64url in every part (no padding, whitespace or stray bits), so that what
-	 * cjose decodes is exactly what was signed. */
+	f->input_len = plen[0] + 1 + plen[1];
+	memcpy(f->input, compact, f->input_len);
+	/* Canonical base64url in every part (no padding, whitespace or stray bits): what we read is
+	 * exactly what was signed. */
 	if ((r = nl_b64url_decode(part[0], plen[0], &hdr, &hdr_len)) != 0 ||
 	    (r = nl_b64url_decode(part[1], plen[1], &payload, &payload_len)) != 0 ||
-	    (r = nl_b64url_decode(part[2], plen[2], &sig, &f->sig_len)) != 0)
+	    (r = nl_b64url_decode(part[2], plen[2], &f->sig, &f->sig_len)) != 0)
 		goto out;
-	if ((r = nl_json_parse((const char *)hdr, hdr_len, NL_JWS_MAX, NL_JSON_MAX_DEPTH, true,
-	                       &f->pub.header, NULL, 0)) != 0)
+	if ((r = nl_jose_json_parse((const char *)hdr, hdr_len, NL_JWS_MAX, &f->pub.header)) != 0)
 		goto out;
 	/* The alg decision comes before any key or signature work. */
 	if ((r = jws_check_header(&f->pub, allowed, n_allowed)) != 0)
 		goto out;
 	if ((r = jws_parse_claims(&f->pub, payload, payload_len)) != 0)
 		goto out;
-	if ((f->pub.cj = cjose_jws_import(compact, len, &cerr)) == NULL) {
-		r = NL_ERR_INVALID;
-		goto out;
-	}
 	*out = &f->pub;
 	f = NULL;
-	r = 0;
 out:
 	free(hdr);
 	nl_free_secret_buf(payload, payload_len);
-	free(sig);
 	nl_jws_free(f == NULL ? NULL : &f->pub);
 	return r;
 }
 
-int nl_jws_verify(struct nl_jws *jws, const cjose_jwk_t *key)
+/* ---- verification (OpenSSL EVP) --------------------------------------------------------------- */
+
+/* One DER INTEGER of a big-endian unsigned number: leading zeros dropped, a zero octet added when
+ * the top bit is set. Writes at most n + 3 bytes. */
+static size_t der_uint(uint8_t *p, const uint8_t *v, size_t n)
+{
+	size_t pad;
+
+	while (n > 1 && v[0] == 0)
+		v++, n--;
+	pad = (v[0] & 0x80) != 0;
+	p[0] = 0x02;
+	p[1] = (uint8_t)(n + pad);
+	p[2] = 0;
+	memcpy(p + 2 + pad, v, n);
+	return 2 + pad + n;
+}
+
+/* JWS carries ES256 as r || s, 32 octets each (RFC 7518 3.4); EVP wants the DER ECDSA-Sig-Value
+ * SEQUENCE { r INTEGER, s INTEGER }. rs is 64 bytes (checked by the caller); der has 72. */
+static size_t ecdsa_der(const uint8_t *rs, uint8_t der[2 + 2 * (NL_P256_BYTES + 3)])
+{
+	size_t n = 2;
+
+	n += der_uint(der + n, rs, NL_P256_BYTES);
+	n += der_uint(der + n, rs + NL_P256_BYTES, NL_P256_BYTES);
+	der[0] = 0x30;
+	der[1] = (uint8_t)(n - 2);
+	return n;
+}
+
+EVP_MD_CTX *nl_jose_verify_ctx_new(EVP_PKEY *pkey, const struct alg_info *a)
+{
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_MD_CTX *ctx;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return NULL;
+	/* PSS: MGF1 with the same hash and a salt as long as the hash (RFC 7518 3.5). */
+	if (EVP_DigestVerifyInit(ctx, &pctx, nl_jose_md(a), NULL, pkey) != 1 ||
+	    (a->kind == SIG_PSS && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	                            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))) {
+		EVP_MD_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
+	return ctx;
+}
+
+EVP_MD_CTX *nl_jose_verify_ctx_copy(const EVP_MD_CTX *ready)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (ctx != NULL && EVP_MD_CTX_copy_ex(ctx, ready) != 1) {
+		EVP_MD_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
+	return ctx;
+}
+
+/* The second half: the signature over the signing input, with an initialised context (freed). */
+static int jws_verify_ctx(const struct jws_full *f, const struct alg_info *a, EVP_MD_CTX *ctx)
+{
+	uint8_t der[2 + 2 * (NL_P256_BYTES + 3)];
+	const uint8_t *sig = f->sig;
+	size_t sig_len = f->sig_len;
+	int ok;
+
+	if (a->kind == SIG_ECDSA) {
+		sig_len = ecdsa_der(f->sig, der);
+		sig = der;
+	}
+	ok = EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)f->input, f->input_len) == 1;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		ERR_clear_error();
+	return ok ? 0 : NL_ERR_SIGNATURE;
+}
+
+/* A context for key and a when no set has one ready (a client's own key, a test's). */
+static EVP_MD_CTX *verify_ctx_of_key(const cjose_jwk_t *key, const struct alg_info *a)
+{
+	struct pubkey pk;
+	EVP_PKEY *pkey;
+	EVP_MD_CTX *ctx;
+
+	if (nl_jose_pubkey_get(key, &pk) != 0)
+		return NULL;
+	pkey = nl_jose_pkey_from_pubkey(&pk);
+	nl_jose_pubkey_free(&pk);
+	if (pkey == NULL)
+		return NULL;
+	ctx = nl_jose_verify_ctx_new(pkey, a);
+	EVP_PKEY_free(pkey);
+	return ctx;
+}
+
+/* Verify with key; ready is its initialised context for the alg if the caller has it at hand. */
+static int jws_verify_key(struct nl_jws *jws, const cjose_jwk_t *key, const EVP_MD_CTX *ready)
 {
 	struct jws_full *f = (struct jws_full *)jws;
 	const struct alg_info *a;
+	EVP_MD_CTX *ctx;
 	size_t want = 0;
-	cjose_err cerr;
 	int r;
 
-	if (jws == NULL || jws->cj == NULL)
+	if (jws == NULL || jws->alg == NULL)
 		return NL_ERR_INVALID;
 	jws->verified = false;
 	if ((a = nl_jose_alg_lookup(jws->alg)) == NULL)
@@ -159,28 +265,40 @@ int nl_jws_verify(struct nl_jws *jws, const cjose_jwk_t *key)
 		return NL_ERR_KEY;
 	if ((r = nl_jose_key_fits(key, a, &want)) != 0)
 		return r;
-	/* cjose 0.6.2 does not insist on the exact signature length (its ECDSA path splits whatever it
-	 * gets in half; older PSS code reads RSA_size bytes): we do, so no odd length reaches it. */
+	/* The exact signature length of alg and key: for ES256 the r || s split depends on it. */
 	if (f->sig_len != want)
 		return NL_ERR_SIGNATURE;
-	if (!cjose_jws_verify(jws->cj, key, &cerr))
-		return NL_ERR_SIGNATURE;
-	jws->verified = true;
-	return 0;
+	if (ready != NULL)
+		ctx = nl_jose_verify_ctx_copy(ready);
+	else if ((ctx = nl_jose_jwks_verify_ctx(key, a)) == NULL)
+		ctx = verify_ctx_of_key(key, a);
+	if (ctx == NULL)
+		return NL_ERR_KEY;
+	r = jws_verify_ctx(f, a, ctx);
+	jws->verified = r == 0;
+	return r;
+}
+
+int nl_jws_verify(struct nl_jws *jws, const cjose_jwk_t *key)
+{
+	return jws_verify_key(jws, key, NULL);
 }
 
 int nl_jws_verify_jwks(struct nl_jws *jws, const struct nl_jwks *set)
 {
+	const EVP_MD_CTX *ready = NULL;
 	const cjose_jwk_t *key = NULL;
 	int r;
 
 	if (jws == NULL)
 		return NL_ERR_INVALID;
 	jws->verified = false;
-	if ((r = nl_jwks_select(set, jws->kid, jws->alg, &key)) != 0)
+	if ((r = nl_jose_jwks_choose(set, jws->kid, jws->alg, &key, &ready)) != 0)
 		return r;
-	return nl_jws_verify(jws, key);
+	return jws_verify_key(jws, key, ready);
 }
+
+/* ---- signing (cjose) -------------------------------------------------------------------------- */
 
 int nl_jws_sign(const cjose_jwk_t *key, const char *alg, const char *kid, const json_t *claims, char **out)
 {
