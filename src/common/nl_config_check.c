@@ -1,0 +1,310 @@
+/* Configuration: the checks of single values (URLs, names, scopes, listen addresses, domains) and
+ * the address blocks of [policy] and trusted_proxies. */
+#include "config.h"
+#include "nl_config.h"
+#include "nl_config_int.h"
+#include "nl_err.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_NAME 64 /* longest environment name */
+
+/* ---- value checks ---- */
+
+bool nl_cfg_is_loopback_host(const char *host, bool bracketed)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (bracketed)
+		return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0;
+}
+
+static bool is_hostname(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 253 || h[0] == '-' || h[0] == '.')
+		return false;
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+}
+
+/* Decimal port: 1-5 digits, min..65535. */
+static bool parse_port(const char *s, long min)
+{
+	size_t n = strlen(s);
+	long v;
+
+	if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
+		return false;
+	v = strtol(s, NULL, 10);
+	return v >= min && v <= 65535;
+}
+
+/* Split "host[:port]" or "[v6][:port]" (authority without user info) into host and port.
+ * Writes host into hbuf; *port points into auth or is NULL. */
+bool nl_cfg_split_host_port(const char *auth, char *hbuf, size_t hlen, const char **port, bool *bracketed)
+{
+	const char *end, *colon;
+	struct in6_addr a6;
+	size_t n;
+
+	*port = NULL;
+	*bracketed = false;
+	if (auth[0] == '[') {
+		if ((end = strchr(auth, ']')) == NULL)
+			return false;
+		n = (size_t)(end - auth - 1);
+		if (n == 0 || n >= hlen)
+			return false;
+		memcpy(hbuf, auth + 1, n);
+		hbuf[n] = '\0';
+		if (inet_pton(AF_INET6, hbuf, &a6) != 1)
+			return false;
+		*bracketed = true;
+		if (end[1] == '\0')
+			return true;
+		if (end[1] != ':')
+			return false;
+		*port = end + 2;
+		return true;
+	}
+	colon = strchr(auth, ':');
+	if (colon != NULL && strchr(colon + 1, ':') != NULL)
+		return false; /* a bare IPv6 address: brackets required */
+	n = colon != NULL ? (size_t)(colon - auth) : strlen(auth);
+	if (n == 0 || n >= hlen)
+		return false;
+	memcpy(hbuf, auth, n);
+	hbuf[n] = '\0';
+	if (!is_hostname(hbuf))
+		return false;
+	if (colon != NULL)
+		*port = colon + 1;
+	return true;
+}
+
+/* https://HOST[:PORT][/path], or http:// when HOST is loopback. No user info, no fragment,
+ * no query unless allow_query. Deliberately small and independent of the HTTP module. */
+int nl_cfg_check_url(const char *url, bool allow_query, char *why, size_t whylen)
+{
+	char auth[300], host[256];
+	const char *p, *port;
+	bool https, bracketed;
+	size_t i, n;
+
+	for (i = 0; url[i] != '\0'; i++) {
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "URL contains a space, control or non-ASCII character");
+	}
+	if (strncasecmp(url, "https://", 8) == 0) {
+		https = true;
+		p = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0) {
+		https = false;
+		p = url + 7;
+	} else {
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not an https:// URL", url);
+	}
+	if (strchr(url, '#') != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': a fragment (#) is not allowed", url);
+	if (!allow_query && strchr(url, '?') != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': a query (?) is not allowed", url);
+	n = strcspn(p, "/?#");
+	if (n == 0 || n >= sizeof(auth))
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': missing or overlong host", url);
+	memcpy(auth, p, n);
+	auth[n] = '\0';
+	if (strchr(auth, '@') != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': user info (@) is not allowed", url);
+	if (!nl_cfg_split_host_port(auth, host, sizeof(host), &port, &bracketed) ||
+	    (port != NULL && !parse_port(port, 1)))
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s': bad host or port", url);
+	if (!https && !nl_cfg_is_loopback_host(host, bracketed))
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "'%s': plain http is allowed only on loopback (127.0.0.0/8, ::1, localhost); "
+		               "use https", url);
+	return 0;
+}
+
+int nl_cfg_check_issuer(const char *v, char *why, size_t whylen)
+{
+	return nl_cfg_check_url(v, false, why, whylen);
+}
+
+int nl_cfg_check_env_name(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > MAX_NAME || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "environment name '%s' must be 1..%d characters of a-z 0-9 _ -", v, MAX_NAME);
+	return 0;
+}
+
+int nl_cfg_check_client_id(const char *v, char *why, size_t whylen)
+{
+	size_t i, n = strlen(v);
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "client_id must be printable ASCII without spaces");
+	}
+	if (n == 0 || n > 256)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "client_id must be 1..256 characters");
+	return 0;
+}
+
+/* RFC 6749 scope: space-separated tokens of NQCHAR; must include openid. */
+int nl_cfg_check_scope(const char *v, char *why, size_t whylen)
+{
+	const char *p = v;
+	bool openid = false;
+	size_t n;
+
+	while (*p != '\0') {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		n = strcspn(p, " ");
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)p[i];
+			if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+				return nl_errf(why, whylen, NL_ERR_CONFIG,
+				               "scope contains a character not allowed in a scope token");
+			}
+		}
+		if (n == 6 && strncmp(p, "openid", 6) == 0)
+			openid = true;
+		p += n;
+	}
+	if (!openid)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "scope must include openid");
+	return 0;
+}
+
+int nl_cfg_check_listen(const char *v, char *why, size_t whylen)
+{
+	char host[256];
+	const char *port;
+	bool bracketed;
+
+	if (!nl_cfg_split_host_port(v, host, sizeof(host), &port, &bracketed) || port == NULL ||
+	    !parse_port(port, 0))
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "listen '%s' must be HOST:PORT (port 0..65535; IPv6 as [::1]:PORT)", v);
+	return 0;
+}
+
+int nl_cfg_check_group(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 32 || v[0] == '-' ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not a valid group name", v);
+	return 0;
+}
+
+int nl_cfg_check_domain(const char *v, char *why, size_t whylen)
+{
+	if (!is_hostname(v) || strchr(v, '.') == NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not a domain name", v);
+	return 0;
+}
+
+/* ---- address blocks ---- */
+
+int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)
+{
+	char host[INET6_ADDRSTRLEN + 1], *end = NULL;
+	const char *slash = strchr(s, '/');
+	size_t n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	struct nl_cidr c;
+	unsigned max;
+	long v;
+
+	memset(&c, 0, sizeof(c));
+	if (n == 0 || n >= sizeof(host))
+		goto bad;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, c.addr) == 1) {
+		c.family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, c.addr) == 1) {
+		c.family = AF_INET6;
+		max = 128;
+	} else {
+		goto bad;
+	}
+	c.prefix = max;
+	if (slash != NULL) {
+		if (slash[1] < '0' || slash[1] > '9' || strlen(slash + 1) > 3)
+			goto bad;
+		v = strtol(slash + 1, &end, 10);
+		if (end == NULL || *end != '\0' || v < 0 || v > (long)max)
+			goto bad;
+		c.prefix = (unsigned)v;
+	}
+	for (unsigned bit = c.prefix; bit < max; bit++) {
+		if (c.addr[bit / 8] & (0x80u >> (bit % 8)))
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "'%s' has address bits set past /%u: write the network's first "
+			               "address", s, c.prefix);
+	}
+	if (c.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)c.addr) &&
+	    c.prefix >= 96) { /* ::ffff:a.b.c.d/N is the IPv4 block a.b.c.d/(N-96) */
+		memmove(c.addr, c.addr + 12, 4);
+		memset(c.addr + 4, 0, 12);
+		c.family = AF_INET;
+		c.prefix -= 96;
+	}
+	*out = c;
+	return 0;
+bad:
+	return nl_errf(why, whylen, NL_ERR_CONFIG, "'%s' is not an ADDRESS or ADDRESS/PREFIX (IPv4 or IPv6)",
+	               s);
+}
+
+bool nl_cidr_match(const struct nl_cidr *list, size_t n, int family, const void *addr)
+{
+	unsigned char a[16];
+
+	if (list == NULL || addr == NULL)
+		return false;
+	if (family == AF_INET6) {
+		memcpy(a, addr, 16);
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr)) {
+			memmove(a, a + 12, 4);
+			family = AF_INET;
+		}
+	} else if (family == AF_INET) {
+		memcpy(a, addr, 4);
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct nl_cidr *c = &list[i];
+		size_t whole = c->prefix / 8;
+		unsigned rest = c->prefix % 8;
+
+		if (c->family != family || memcmp(a, c->addr, whole) != 0)
+			continue;
+		if (rest == 0 || ((a[whole] ^ c->addr[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0)
+			return true;
+	}
+	return false;
+}
