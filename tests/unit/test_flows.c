@@ -538,6 +538,65 @@ static void test_finish_with_reason_denies_with_that_reason(void **state)
 	nl_flow_started_clear(&s);
 }
 
+/* ---- the verdict table (nl_reason.c) ---- */
+
+/* The reason words are the socket protocol's (doc/protocol.md): each reads back as itself. */
+static void test_reason_words_are_the_protocols(void **state)
+{
+	static const char *const words[] = {"denied",      "expired",       "mismatch",     "no_mapping",
+	                                    "level",       "invalid_token", "cancelled",    "wrong_number",
+	                                    "unavailable", "restarted",     "no_claim",     "policy",
+	                                    "misconfigured"};
+	enum nl_reason r;
+
+	(void)state;
+	assert_int_equal(sizeof(words) / sizeof(words[0]), NL_REASON_COUNT - 1);
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		assert_true(nl_reason_from_word(words[i], &r));
+		assert_int_not_equal(r, NL_REASON_NONE);
+		assert_string_equal(nl_reason_word(r), words[i]);
+	}
+	assert_string_equal(nl_reason_word(NL_REASON_NONE), "none");
+	assert_false(nl_reason_from_word("none", &r)); /* never a denial */
+	assert_false(nl_reason_from_word("Denied", &r));
+	assert_false(nl_reason_from_word(NULL, &r));
+	assert_string_equal(nl_reason_word((enum nl_reason)99), "denied");
+}
+
+/* Every denial says something on each surface; only a failure of the setup or of reaching NHS login
+ * lets a PAM stack fall back (DESIGN.md: PAM_AUTHINFO_UNAVAIL), the rest is PAM_AUTH_ERR. */
+static void test_reason_rows_are_complete(void **state)
+{
+	(void)state;
+	for (unsigned i = NL_REASON_NONE + 1; i < NL_REASON_COUNT; i++) {
+		const struct nl_reason_row *row = nl_reason_row((enum nl_reason)i);
+		bool falls_back =
+		    i == NL_REASON_UNAVAILABLE || i == NL_REASON_RESTARTED || i == NL_REASON_MISCONFIGURED;
+		assert_non_null(row->terminal);
+		assert_true(row->flow[0] != '\0' && row->phone_title[0] != '\0' && row->phone_text[0] != '\0');
+		assert_true(row->phone_status == 403 || row->phone_status == 410 || row->phone_status == 500 ||
+		            row->phone_status == 502);
+		assert_false(row->phone_ok);
+		assert_int_equal(row->falls_back, falls_back);
+	}
+	assert_true(nl_reason_row(NL_REASON_NONE)->phone_ok);
+	assert_int_equal(nl_reason_row(NL_REASON_NONE)->phone_status, 200);
+}
+
+/* The flow's message names the flow's own user where the reason says so, and always fits. */
+static void test_reason_flow_message_names_the_user(void **state)
+{
+	char out[NL_FIELD_MAX], small[8];
+
+	(void)state;
+	nl_reason_flow_message(NL_REASON_MISMATCH, "alice", out, sizeof(out));
+	assert_string_equal(out, "This NHS login is not linked to the account alice.");
+	nl_reason_flow_message(NL_REASON_EXPIRED, "alice", out, sizeof(out));
+	assert_string_equal(out, "The sign-in code has expired.");
+	nl_reason_flow_message(NL_REASON_MISMATCH, "alice", small, sizeof(small));
+	assert_string_equal(small, "This NH");
+}
+
 static void test_cancel_owner_cancels_only_its_flows(void **state)
 {
 	struct fx *fx = *state;
@@ -939,6 +998,9 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_mismatch_names_the_flows_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_with_reason_denies_with_that_reason, setup, teardown),
+	    cmocka_unit_test(test_reason_words_are_the_protocols),
+	    cmocka_unit_test(test_reason_rows_are_complete),
+	    cmocka_unit_test(test_reason_flow_message_names_the_user),
 	    cmocka_unit_test_setup_teardown(test_cancel_owner_cancels_only_its_flows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_id_cancels, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guessing_limit_per_client, setup, teardown),
