@@ -142,22 +142,17 @@ static int check_identity(const struct nl_config *cfg, char *err, size_t errlen)
 	unsigned line;
 	int r;
 
-	if ((r = nl_map_check_scope(cfg, why, sizeof(why))) != 0) {
-		snprintf(err, errlen, "%s", why);
-		return r;
-	}
+	if ((r = nl_map_check_scope(cfg, why, sizeof(why))) != 0)
+		return nl_errf(err, errlen, r, "%s", why);
 	if ((r = nl_map_check(cfg, why, sizeof(why))) == 0)
 		return 0;
 	if ((line = setting_line(cfg->path, "map_file")) > 0)
 		snprintf(where, sizeof(where), "%s:%u", cfg->path, line);
 	else
 		snprintf(where, sizeof(where), "%s", cfg->path != NULL ? cfg->path : "the configuration");
-	snprintf(err, errlen,
-	         "%s. Every sign-in would fail, so nhslogind does not start: correct it (map_file is set "
-	         "at %s; the map's format is in nhslogin.conf(5)), run nhsloginctl check, then start "
-	         "nhslogind again",
-	         why, where);
-	return r;
+	return nl_errf(err, errlen, r, "%s. Every sign-in would fail, so nhslogind does not start: "
+	               "correct it (map_file is set at %s; the map's format is in nhslogin.conf(5)), "
+	               "run nhsloginctl check, then start nhslogind again", why, where);
 }
 
 static int start_parts(struct daemon *d, char *err, size_t errlen)
@@ -165,10 +160,8 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 	struct nl_server_ctx ctx;
 	int r;
 
-	if ((r = nl_http_global_init()) != 0) {
-		snprintf(err, errlen, "libcurl initialisation failed");
-		return r;
-	}
+	if ((r = nl_http_global_init()) != 0)
+		return nl_errf(err, errlen, r, "libcurl initialisation failed");
 	if ((r = nl_oidc_new(&d->cfg, &d->oidc, err, errlen)) != 0)
 		return r;
 	if ((r = nl_tokcache_open(d->cfg.state_dir, &d->tc, err, errlen)) != 0)
@@ -178,21 +171,15 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 			nl_notice("reuse_window is 0: removing the sign-ins kept in %s", d->cfg.state_dir);
 		nl_tokcache_flush(d->tc);
 	}
-	if ((d->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "eventfd failed");
-		return NL_ERR_IO;
-	}
-	if ((r = nl_flows_new(&d->cfg, d->notify_fd, &d->flows)) != 0) {
-		snprintf(err, errlen, "flows table: %s", nl_strerror(r));
-		return r;
-	}
+	if ((d->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return nl_errf(err, errlen, NL_ERR_IO, "eventfd failed");
+	if ((r = nl_flows_new(&d->cfg, d->notify_fd, &d->flows)) != 0)
+		return nl_errf(err, errlen, r, "flows table: %s", nl_strerror(r));
 	if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err, errlen)) != 0)
 		return r;
 	if (d->cfg.env.flow == NL_FLOW_DEVICE &&
-	    (r = nl_device_start(&d->cfg, d->flows, d->oidc, d->tc, &d->device)) != 0) {
-		snprintf(err, errlen, "device poller: %s", nl_strerror(r));
-		return r;
-	}
+	    (r = nl_device_start(&d->cfg, d->flows, d->oidc, d->tc, &d->device)) != 0)
+		return nl_errf(err, errlen, r, "device poller: %s", nl_strerror(r));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cfg = &d->cfg;
 	ctx.flows = d->flows;
