@@ -80,6 +80,19 @@ int nl_json_int(const json_t *obj, const char *key, long long *out)
 	return 0;
 }
 
+bool nl_json_array_has(const json_t *arr, const char *word)
+{
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(arr, i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), word) == 0)
+			return true;
+	}
+	return false;
+}
+
 char *nl_json_dump(const json_t *v)
 {
 	return json_dumps(v, JSON_COMPACT);

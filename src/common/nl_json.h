@@ -19,6 +19,8 @@ int nl_json_parse(const char *buf, size_t len, size_t max_size, size_t max_depth
 const char *nl_json_str(const json_t *obj, const char *key);
 /* Integer value of key; NL_ERR_NOT_FOUND if absent, NL_ERR_INVALID if not an integer. */
 int nl_json_int(const json_t *obj, const char *key, long long *out);
+/* Does arr, an array, hold the string word? (false for anything else) */
+bool nl_json_array_has(const json_t *arr, const char *word);
 /* Serialize compactly into a new string (free(), or nl_free_secret() if it holds secrets). */
 char *nl_json_dump(const json_t *v);
 

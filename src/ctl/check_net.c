@@ -19,28 +19,6 @@
 #define DISCOVERY_MAX (256 * 1024)
 #define LIST_TEXT_MAX 200
 
-static char *discovery_url(const char *issuer)
-{
-	size_t n = strlen(issuer);
-	char *u = NULL;
-
-	while (n > 0 && issuer[n - 1] == '/')
-		n--;
-	if (asprintf(&u, "%.*s/.well-known/openid-configuration", (int)n, issuer) < 0)
-		return NULL;
-	return u;
-}
-
-static bool array_has(const json_t *arr, const char *s)
-{
-	size_t i;
-	const json_t *v;
-
-	json_array_foreach(arr, i,
-	                   v) if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) return true;
-	return false;
-}
-
 /* A JSON value as short text for a message. */
 static void short_text(const json_t *v, char *out, size_t len)
 {
@@ -57,7 +35,7 @@ static void check_algs(const struct nl_config *cfg, const json_t *doc, const cha
 	bool shared = false;
 
 	for (size_t i = 0; i < cfg->env.n_allowed_algs; i++) {
-		shared = shared || (json_is_array(algs) && array_has(algs, cfg->env.allowed_algs[i]));
+		shared = shared || (json_is_array(algs) && nl_json_array_has(algs, cfg->env.allowed_algs[i]));
 		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? "," : "",
 		         cfg->env.allowed_algs[i]);
 	}
@@ -93,10 +71,10 @@ static void check_endpoints(const struct nl_config *cfg, const json_t *doc, cons
 			ctl_finding(f, true, "discovery %s: %s %s is not https (or http on loopback)", url,
 			            need[i], v);
 	}
-	if (json_is_array(methods) && !array_has(methods, "private_key_jwt"))
+	if (json_is_array(methods) && !nl_json_array_has(methods, "private_key_jwt"))
 		ctl_finding(f, true,
 		            "discovery %s: token_endpoint_auth_methods_supported lacks private_key_jwt", url);
-	if (json_is_array(salgs) && !array_has(salgs, "RS512"))
+	if (json_is_array(salgs) && !nl_json_array_has(salgs, "RS512"))
 		ctl_finding(
 		    f, true,
 		    "discovery %s: token_endpoint_auth_signing_alg_values_supported lacks RS512 (the client "
@@ -111,7 +89,7 @@ static bool check_discovery(const struct nl_config *cfg, struct ctl_findings *f)
 	                            .total_timeout_ms = (long)cfg->http_timeout * 1000,
 	                            .max_body = DISCOVERY_MAX};
 	struct nl_http_resp resp;
-	char *url = discovery_url(cfg->env.issuer), err[512] = "", why[256] = "";
+	char *url = nl_oidc_discovery_url(cfg->env.issuer), err[512] = "", why[256] = "";
 	unsigned before = f->errors;
 	json_t *doc = NULL;
 	const char *iss;

@@ -50,6 +50,8 @@ void nl_oidc_free(struct nl_oidc *o);
 /* Make sure discovery and JWKS are loaded: memory, then cache_dir files if fresh, then network.
  * Honours Cache-Control max-age within [300 s, 24 h]; default 1 h. */
 int nl_oidc_ready(struct nl_oidc *o, char *err, size_t errlen);
+/* The URL of issuer's discovery document (trailing slashes of issuer dropped). New string, or NULL. */
+char *nl_oidc_discovery_url(const char *issuer);
 /* Drop memory and disk caches. */
 void nl_oidc_flush(struct nl_oidc *o);
 void nl_oidc_get_stats(struct nl_oidc *o, struct nl_oidc_stats *st);

@@ -107,19 +107,6 @@ static int disc_url(const json_t *doc, const char *name, bool required, char **o
 	return 0;
 }
 
-static bool json_array_has(const json_t *arr, const char *word)
-{
-	size_t i;
-	const json_t *v;
-
-	json_array_foreach(arr, i, v)
-	{
-		if (json_is_string(v) && strcmp(json_string_value(v), word) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Parse and check a discovery document for the configured issuer. why names the rule broken. */
 static int disc_parse(const struct nl_oidc *o, const char *body, size_t len, struct disc **out, char *why,
                       size_t whylen)
@@ -147,7 +134,7 @@ static int disc_parse(const struct nl_oidc *o, const char *body, size_t len, str
 			goto out;
 		}
 		for (i = 0; i < env->n_allowed_algs && !shared; i++)
-			shared = json_array_has(algs, env->allowed_algs[i]);
+			shared = nl_json_array_has(algs, env->allowed_algs[i]);
 		if (!shared) {
 			nl_errf(why, whylen, r,
 			        "id_token_signing_alg_values_supported has none of allowed_algs");
@@ -166,7 +153,7 @@ static int disc_parse(const struct nl_oidc *o, const char *body, size_t len, str
 	        0)
 		goto out;
 	methods = json_object_get(doc, "code_challenge_methods_supported");
-	d->pkce_s256 = json_is_array(methods) && json_array_has(methods, "S256");
+	d->pkce_s256 = json_is_array(methods) && nl_json_array_has(methods, "S256");
 	/* RFC 9207 3: a boolean; true obliges us to refuse authorization responses without iss. */
 	iss_param = json_object_get(doc, "authorization_response_iss_parameter_supported");
 	if (iss_param != NULL && !json_is_boolean(iss_param)) {
@@ -352,7 +339,7 @@ out:
 	return r;
 }
 
-static char *discovery_url(const char *issuer)
+char *nl_oidc_discovery_url(const char *issuer)
 {
 	size_t n = strlen(issuer);
 	char *u = NULL;
@@ -388,7 +375,7 @@ static int load_discovery(struct nl_oidc *o, char *err, size_t errlen)
 	}
 	if (!from_disk) {
 		fetched_clear(&f);
-		if ((url = discovery_url(o->cfg->env.issuer)) == NULL) {
+		if ((url = nl_oidc_discovery_url(o->cfg->env.issuer)) == NULL) {
 			r = NL_ERR_NOMEM;
 			goto out;
 		}
