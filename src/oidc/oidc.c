@@ -76,6 +76,7 @@ void nl_identity_clear(struct nl_identity *id)
 	memset(id, 0, sizeof(*id));
 }
 
+/* The identity holds the refresh token: nl_identity_clear wipes it. */
 void nl_grant_result_clear(struct nl_grant_result *res)
 {
 	if (res == NULL)

@@ -336,6 +336,7 @@ out:
 	return r;
 }
 
+/* The reply may hold tokens (a body the grant did not take): wiped before it is freed. */
 void nl_oidc_token_reply_clear(struct nl_oidc_token_reply *reply)
 {
 	nl_oidc_wipe_token_json(reply->body);
