@@ -56,7 +56,7 @@ int ctl_connect(const struct ctl_opts *o, struct nl_proto_client *c)
 
 	c->fd = -1;
 	if (path == NULL) {
-		print_error(o, "internal", "out of memory");
+		print_error(o, nl_error_word(NL_EWORD_INTERNAL), "out of memory");
 		return CTL_EXIT_USAGE;
 	}
 	/* No peer check: nhsloginctl has always taken whoever listens at the configured path. */
@@ -98,7 +98,7 @@ static int one_request(const struct ctl_opts *o, json_t *req, json_t **reply)
 	int r, rc = CTL_EXIT_USAGE;
 
 	if (req == NULL) {
-		print_error(o, "internal", "out of memory");
+		print_error(o, nl_error_word(NL_EWORD_INTERNAL), "out of memory");
 		goto out;
 	}
 	if ((rc = ctl_connect(o, &c)) != CTL_EXIT_OK)
