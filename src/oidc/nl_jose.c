@@ -224,24 +224,39 @@ static bool rsa_crt_complete(const json_t *obj)
 /* The members cjose decodes must be strict base64url strings before cjose sees them: cjose 0.6
  * aborts the process (an assert in its decoder) on some malformed values, e.g. '=' after 4k+1
  * characters (found by fuzz/fuzz_jwks). */
-static bool jwk_numbers_b64url(const json_t *obj)
+static int jwk_numbers_b64url(const json_t *obj)
 {
 	static const char *const nums[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi", "x", "y"};
 	const json_t *v;
 	uint8_t *raw;
 	size_t i, n;
+	int r;
 
 	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 		if ((v = json_object_get(obj, nums[i])) == NULL)
 			continue;
 		raw = NULL;
 		n = 0;
-		if (!json_is_string(v) ||
-		    nl_b64url_decode(json_string_value(v), json_string_length(v), &raw, &n) != 0)
-			return false;
+		if (!json_is_string(v))
+			return NL_ERR_KEY;
+		if ((r = nl_b64url_decode(json_string_value(v), json_string_length(v), &raw, &n)) != 0)
+			return r == NL_ERR_NOMEM ? r : NL_ERR_KEY;
 		nl_free_secret_buf(raw, n); /* d, p, q, ... are private */
 	}
-	return true;
+	return 0;
+}
+
+/* Why OpenSSL or cjose failed: NL_ERR_NOMEM if it ran out of memory (a key is never left out of a
+ * set for that), else otherwise. Clears OpenSSL's error queue. */
+static int lib_failure(int otherwise)
+{
+	unsigned long e;
+	int r = otherwise;
+
+	while ((e = ERR_get_error()) != 0)
+		if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+			r = NL_ERR_NOMEM;
+	return r;
 }
 
 /* ---- the public parameters of a JWK, as RFC 7518 and RFC 8017 define them ------------------- */
@@ -250,42 +265,43 @@ static bool jwk_numbers_b64url(const json_t *obj)
  * the alphabet, no stray bits: nl_b64url_decode), at least one octet, and the minimum number of
  * octets - a leading zero octet is refused (RFC 7518 6.3.1.1 says so of n in as many words). The
  * bytes go to *raw (free). */
-static bool uint_member(const json_t *obj, const char *name, uint8_t **raw, size_t *len, char *why,
-                        size_t whylen)
+static int uint_member(const json_t *obj, const char *name, uint8_t **raw, size_t *len, char *why,
+                       size_t whylen)
 {
 	const json_t *v = json_object_get(obj, name);
+	int r;
 
 	*raw = NULL;
 	*len = 0;
-	if (!json_is_string(v)) {
-		snprintf(why, whylen, "%s is missing or not a string", name);
-		return false;
-	}
-	if (nl_b64url_decode(json_string_value(v), json_string_length(v), raw, len) != 0 || *len == 0) {
+	if (!json_is_string(v))
+		return nl_errf(why, whylen, NL_ERR_KEY, "%s is missing or not a string", name);
+	if ((r = nl_b64url_decode(json_string_value(v), json_string_length(v), raw, len)) != 0 || *len == 0) {
 		free(*raw);
 		*raw = NULL;
-		snprintf(why, whylen, "%s is not canonical base64url", name);
-		return false;
+		if (r == NL_ERR_NOMEM)
+			return r;
+		return nl_errf(why, whylen, NL_ERR_KEY, "%s is not canonical base64url", name);
 	}
 	if (*len > 1 && (*raw)[0] == 0) {
 		free(*raw);
 		*raw = NULL;
-		snprintf(why, whylen, "%s has a leading zero octet (RFC 7518 6.3.1)", name);
-		return false;
+		return nl_errf(why, whylen, NL_ERR_KEY, "%s has a leading zero octet (RFC 7518 6.3.1)", name);
 	}
-	return true;
+	return 0;
 }
 
 /* RSA public parameters (RFC 7518 6.3.1; RFC 8017 3.1: n odd, 3 <= e < n, e odd; RFC 7518 3.3:
  * at least 2048 bits, counted exactly, not rounded up to whole octets as cjose does). */
-static bool rsa_public_ok(const json_t *obj, char *why, size_t whylen)
+static int rsa_public_ok(const json_t *obj, char *why, size_t whylen)
 {
 	uint8_t *n = NULL, *e = NULL;
 	size_t nl = 0, el = 0, bits;
-	bool ok = false;
+	int r;
 
-	if (!uint_member(obj, "n", &n, &nl, why, whylen) || !uint_member(obj, "e", &e, &el, why, whylen))
+	if ((r = uint_member(obj, "n", &n, &nl, why, whylen)) != 0 ||
+	    (r = uint_member(obj, "e", &e, &el, why, whylen)) != 0)
 		goto out;
+	r = NL_ERR_KEY;
 	bits = be_bits(n, nl);
 	if (bits < NL_RSA_MIN_BITS || bits > NL_RSA_MAX_BITS) {
 		snprintf(why, whylen, "n is %zu bits, outside %d..%d (RFC 7518 3.3)", bits, NL_RSA_MIN_BITS,
@@ -304,62 +320,62 @@ static bool rsa_public_ok(const json_t *obj, char *why, size_t whylen)
 		snprintf(why, whylen, "e is not below n (RFC 8017 3.1)");
 		goto out;
 	}
-	ok = true;
+	r = 0;
 out:
 	free(n);
 	free(e);
-	return ok;
+	return r;
 }
 
 /* Is (x, y) a point of P-256? (OpenSSL refuses to set coordinates off the curve.) */
-static bool p256_on_curve(const uint8_t *x, const uint8_t *y)
+static int p256_on_curve(const uint8_t *x, const uint8_t *y)
 {
 	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	EC_POINT *pt = g != NULL ? EC_POINT_new(g) : NULL;
 	BIGNUM *bx = BN_bin2bn(x, NL_P256_BYTES, NULL), *by = BN_bin2bn(y, NL_P256_BYTES, NULL);
-	bool ok = pt != NULL && bx != NULL && by != NULL &&
-	          EC_POINT_set_affine_coordinates(g, pt, bx, by, NULL) == 1 &&
-	          EC_POINT_is_on_curve(g, pt, NULL) == 1;
+	int r = pt == NULL || bx == NULL || by == NULL ? NL_ERR_NOMEM : NL_ERR_KEY;
 
+	if (r == NL_ERR_KEY && EC_POINT_set_affine_coordinates(g, pt, bx, by, NULL) == 1 &&
+	    EC_POINT_is_on_curve(g, pt, NULL) == 1)
+		r = 0;
 	BN_free(bx);
 	BN_free(by);
 	EC_POINT_free(pt);
 	EC_GROUP_free(g);
-	ERR_clear_error();
-	return ok;
+	return lib_failure(r);
 }
 
 /* EC public parameters (RFC 7518 6.2.1): x and y the full size of a P-256 coordinate, and the
  * point on the curve. crv was checked by the caller. */
-static bool ec_public_ok(const json_t *obj, char *why, size_t whylen)
+static int ec_public_ok(const json_t *obj, char *why, size_t whylen)
 {
 	static const char *const names[2] = {"x", "y"};
 	uint8_t *c[2] = {NULL, NULL};
 	size_t len[2] = {0, 0}, i;
-	bool ok = false;
+	int r = NL_ERR_KEY;
 
 	for (i = 0; i < 2; i++) {
 		const json_t *v = json_object_get(obj, names[i]);
 		if (!json_is_string(v) ||
-		    nl_b64url_decode(json_string_value(v), json_string_length(v), &c[i], &len[i]) != 0) {
-			snprintf(why, whylen, "%s is missing or not canonical base64url", names[i]);
+		    (r = nl_b64url_decode(json_string_value(v), json_string_length(v), &c[i], &len[i])) != 0) {
+			if (r != NL_ERR_NOMEM)
+				r = nl_errf(why, whylen, NL_ERR_KEY, "%s is missing or not canonical base64url",
+				            names[i]);
 			goto out;
 		}
+		r = NL_ERR_KEY;
 		if (len[i] != NL_P256_BYTES) {
 			snprintf(why, whylen, "%s is %zu octets; P-256 needs %d (RFC 7518 6.2.1)", names[i],
 			         len[i], NL_P256_BYTES);
 			goto out;
 		}
 	}
-	if (!p256_on_curve(c[0], c[1])) {
+	if ((r = p256_on_curve(c[0], c[1])) == NL_ERR_KEY)
 		snprintf(why, whylen, "(x, y) is not a point of P-256");
-		goto out;
-	}
-	ok = true;
 out:
 	free(c[0]);
 	free(c[1]);
-	return ok;
+	return r;
 }
 
 /* A cjose key from one parsed JWK object: RSA or EC P-256 only, its public parameters checked.
@@ -371,6 +387,7 @@ int nl_jose_jwk_from_object(json_t *obj, cjose_jwk_t **out, char *why, size_t wh
 	cjose_jwk_t *jwk = NULL;
 	cjose_jwk_kty_t want;
 	cjose_err cerr;
+	int r;
 
 	if (!json_is_object(obj) || kty == NULL) {
 		snprintf(why, whylen, "kty is missing or not a string (RFC 7517 4.1)");
@@ -398,16 +415,21 @@ int nl_jose_jwk_from_object(json_t *obj, cjose_jwk_t **out, char *why, size_t wh
 		snprintf(why, whylen, "kty is not RSA or EC");
 		return NL_ERR_KEY;
 	}
-	if (!jwk_numbers_b64url(obj)) {
-		snprintf(why, whylen, "a number is not canonical base64url");
-		return NL_ERR_KEY;
+	if ((r = jwk_numbers_b64url(obj)) != 0)
+		return r == NL_ERR_NOMEM ? r : nl_errf(why, whylen, r, "a number is not canonical base64url");
+	r = want == CJOSE_JWK_KTY_RSA ? rsa_public_ok(obj, why, whylen) : ec_public_ok(obj, why, whylen);
+	if (r != 0)
+		return r;
+	/* cjose reports some of its allocation failures as invalid input: a key that passed every
+	 * check above is given a second attempt before it is called unusable. */
+	memset(&cerr, 0, sizeof(cerr));
+	if ((jwk = cjose_jwk_import_json((cjose_header_t *)obj, &cerr)) == NULL &&
+	    (jwk = cjose_jwk_import_json((cjose_header_t *)obj, &cerr)) == NULL) {
+		if ((r = lib_failure(NL_ERR_KEY)) == NL_ERR_NOMEM || cerr.code == CJOSE_ERR_NO_MEMORY)
+			return NL_ERR_NOMEM;
+		return nl_errf(why, whylen, NL_ERR_KEY, "the key could not be imported");
 	}
-	if (want == CJOSE_JWK_KTY_RSA ? !rsa_public_ok(obj, why, whylen) : !ec_public_ok(obj, why, whylen))
-		return NL_ERR_KEY;
-	if ((jwk = cjose_jwk_import_json((cjose_header_t *)obj, &cerr)) == NULL) {
-		snprintf(why, whylen, "the key could not be imported");
-		return NL_ERR_KEY;
-	}
+	ERR_clear_error();
 	if (cjose_jwk_get_kty(jwk, &cerr) != want ||
 	    (want == CJOSE_JWK_KTY_EC && cjose_jwk_EC_get_curve(jwk, &cerr) != CJOSE_JWK_EC_P_256)) {
 		cjose_jwk_release(jwk);

@@ -275,7 +275,7 @@ int nl_jwks_parse_report(const char *json, size_t len, struct nl_jwks **out, cha
 	nl_errf(why, whylen, 0, "%s", "");
 	if (out == NULL)
 		return NL_ERR_INVALID;
-	if ((r = nl_json_parse(json, len, NL_JWKS_MAX, NL_JSON_MAX_DEPTH, true, &doc, NULL, 0)) != 0)
+	if ((r = nl_jose_json_parse(json, len, NL_JWKS_MAX, &doc)) != 0)
 		return nl_errf(why, whylen, r, "not a JSON object");
 	r = NL_ERR_INVALID;
 	if (!json_is_array(keys = json_object_get(doc, "keys"))) {
