@@ -6,6 +6,7 @@
 #include "nl_qr.h"
 #include "nl_err.h"
 #include "nl_json.h"
+#include "nl_reason.h"
 #include "nl_time.h"
 #include "nl_wipe.h"
 
@@ -100,27 +101,12 @@ static void countdown(const struct ctl_opts *o, long long left, bool *shown)
 	fflush(stdout);
 }
 
+/* What the admin can do about a denial (nl_reason.c's table); "" for an unknown word. */
 static const char *hint(const char *reason)
 {
-	static const struct {
-		const char *reason, *text;
-	} hints[] = {
-	    {"denied", "The sign-in was declined on the phone or refused by NHS login."},
-	    {"expired", "The code expired before the sign-in was finished: run the command again."},
-	    {"mismatch", "That NHS login belongs to another local account (see map_file)."},
-	    {"no_mapping", "That NHS login is linked to no local account: add it to map_file."},
-	    {"level", "The identity level is below [identity] min_level."},
-	    {"invalid_token", "An ID token check failed: see journalctl -u nhslogind."},
-	    {"cancelled", "The sign-in was cancelled."},
-	    {"unavailable", "NHS login could not be reached: run nhsloginctl check."},
-	    {"no_claim", "The sign-in did not carry [identity] claim: check scope (profile, email)."},
-	    {"misconfigured", "The map file or identity settings cannot work: run nhsloginctl check."},
-	    {"policy", "[policy] refuses sign-ins of this service or from this network."},
-	};
-	for (size_t i = 0; reason != NULL && i < sizeof(hints) / sizeof(hints[0]); i++)
-		if (strcmp(reason, hints[i].reason) == 0)
-			return hints[i].text;
-	return "";
+	enum nl_reason r;
+
+	return nl_reason_from_word(reason, &r) ? nl_reason_row(r)->admin : "";
 }
 
 /* Print a final reply and give the exit code it means. */
