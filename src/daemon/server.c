@@ -11,17 +11,23 @@
 #include "nl_wipe.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#define SWEEP_MS          1000
+#define ACCEPTS_PER_ROUND 64
+#define EVENTS_PER_ROUND  256
+#define TAGS_PER_TAKE     256
+#define ACCEPT_PAUSE_MS   100  /* after EMFILE/ENFILE: let fds come back before accepting again */
 
 char srv_mark_listen, srv_mark_notify, srv_mark_stop, srv_mark_signal, srv_mark_jobs;
 

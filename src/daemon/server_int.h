@@ -13,18 +13,10 @@
 #include "nl_proto.h"
 #include "server.h"
 
-#define SWEEP_MS          1000
-#define ACCEPTS_PER_ROUND 64
-#define EVENTS_PER_ROUND  256
-#define TAGS_PER_TAKE     256
 #define WAIT_BUCKETS      8192 /* parked waits by flow tag (a power of two) */
-#define ACCEPT_PAUSE_MS   100  /* after EMFILE/ENFILE: let fds come back before accepting again */
-#define DEVICE_CODE_MAX   512
 #define NO_HEAP           SIZE_MAX
 #define START_WORKERS     4    /* provider fetches at once for starts (a slow provider delays these only) */
 #define START_QUEUE_MAX   1024 /* starts waiting for a worker; past it, "unavailable" */
-#define START_TIMEOUT_MAX 86400
-#define STARTS_PER_CONN   4 /* the module makes one start a connection; more is not a PAM call */
 
 /* epoll_data.ptr of the fixed fds: the address of one of these markers (a conn is anything else). */
 extern char srv_mark_listen, srv_mark_notify, srv_mark_stop, srv_mark_signal, srv_mark_jobs;

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#define DEVICE_CODE_MAX   512
+
 /* ---- output ---- */
 
 void srv_flush(struct conn *c)

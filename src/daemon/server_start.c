@@ -13,11 +13,14 @@
 #include "nl_wipe.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pwd.h>
 #include <sys/socket.h>
+
+#define START_TIMEOUT_MAX 86400
+#define STARTS_PER_CONN   4 /* the module makes one start a connection; more is not a PAM call */
 
 /* ---- start ---- */
 
