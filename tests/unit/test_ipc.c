@@ -343,22 +343,30 @@ static void test_ipc_connect_overlong_path_refused(void **state)
 	assert_int_equal(fd, -1);
 }
 
-static void test_ipc_connect_to_listener_and_exchange(void **state)
+/* A listener at a fresh path in dir; the path in path (sizeof(dir) + 16 bytes). */
+static int listen_at(char *dir, char *path, size_t pathlen)
 {
-	struct fx *f = *state;
-	char dir[] = "/tmp/nl-ipc-XXXXXX";
-	char path[sizeof(dir) + 16];
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	json_t *msg = json_pack("{s:b}", "ok", 1), *got = NULL;
-	int lfd, cfd = -1, afd;
+	int lfd;
 
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	snprintf(path, pathlen, "%s/s.sock", dir);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(lfd >= 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
+	return lfd;
+}
+
+static void test_ipc_connect_to_listener_and_exchange(void **state)
+{
+	struct fx *f = *state;
+	char dir[] = "/tmp/nl-ipc-XXXXXX";
+	char path[sizeof(dir) + 16];
+	json_t *msg = json_pack("{s:b}", "ok", 1), *got = NULL;
+	int lfd = listen_at(dir, path, sizeof(path)), cfd = -1, afd;
+
 	assert_int_equal(nl_ipc_connect(path, 1000, &cfd), 0);
 	afd = accept(lfd, NULL, NULL);
 	assert_true(afd >= 0);
@@ -423,22 +431,6 @@ static void test_proto_reply_status_and_error(void **state)
 	json_decref(ok);
 	json_decref(bad);
 	json_decref(bare);
-}
-
-/* A listener at a fresh path in dir; the path in path (sizeof(dir) + 16 bytes). */
-static int listen_at(char *dir, char *path, size_t pathlen)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int lfd;
-
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, pathlen, "%s/s.sock", dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
-	return lfd;
 }
 
 /* The client's call and long-poll: the request as it goes on the wire, the reply back; the peer
