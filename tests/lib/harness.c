@@ -558,12 +558,7 @@ void harness_under_pam_wrapper(void)
 	unsetenv("LD_PRELOAD");
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NL_ASAN 1 /* clang */
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(NL_ASAN)
+#if defined(NL_TEST_ASAN)
 /* Sanitizer builds only (gcc or clang): pam_wrapper loads its copy of libpam with RTLD_DEEPBIND,
  * which the AddressSanitizer runtime refuses (AM_TESTS_ENVIRONMENT also asks pam_wrapper not to).
  * The test program's own dlopen() comes first in symbol lookup (before the libasan library, and

@@ -11,6 +11,16 @@
 
 #include "mockproc.h"
 
+/* NL_TEST_ASAN: built with AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang with
+ * __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define NL_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NL_TEST_ASAN 1
+#endif
+#endif
+
 struct world_opts {
 	const char *mock_args[8];    /* extra nhslogin-mock arguments, NULL-terminated */
 	const char *daemon_extra;    /* lines added to [daemon] */
