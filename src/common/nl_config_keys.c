@@ -146,69 +146,43 @@ static int pick(const struct key_def *k, const char *value, const char *const *n
 	return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: '%s' is not one of %s", k->name, value, list);
 }
 
-static int set_claim(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
-                     char *why, size_t whylen)
+_Static_assert(sizeof(enum nl_claim) == sizeof(int) && sizeof(enum nl_map_rule) == sizeof(int) &&
+                   sizeof(enum nl_flow_mode) == sizeof(int) &&
+                   sizeof(enum nl_noninteractive) == sizeof(int) &&
+                   sizeof(enum nl_number_matching) == sizeof(int),
+               "set_choice writes an enum field as an int");
+_Static_assert(NL_CLAIM_SUB == 2 && NL_MAP_EMAIL_LOCAL == 1 && NL_FLOW_DEVICE == 1 &&
+                   NL_NONINTERACTIVE_DENY == 1 && NL_NUMBER_ALWAYS == 2,
+               "the choices' enum values are the indexes of their names");
+
+/* The words of each choice key, in the order of its enum (nl_config.h). */
+static const struct {
+	const char *key;
+	const char *names[4];
+} choices[] = {
+    {"claim", {"nhs_number", "email", "sub", NULL}},
+    {"rule", {"map", "email_local", NULL}},
+    {"flow", {"bridge", "device", NULL}},
+    {"noninteractive", {"ignore", "deny", NULL}},
+    {"number_matching", {"remote", "never", "always", NULL}},
+};
+
+/* A choice: the field is an enum whose values are the indexes of the key's words (written through
+ * its int-sized representation, which C lets an int lvalue reach). */
+static int set_choice(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
+                      char *why, size_t whylen)
 {
-	static const char *const names[] = {"nhs_number", "email", "sub", NULL};
-	static const enum nl_claim vals[] = {NL_CLAIM_NHS_NUMBER, NL_CLAIM_EMAIL, NL_CLAIM_SUB};
 	int i, r;
 
 	(void)base;
-	if ((r = pick(k, value, names, &i, why, whylen)) == 0)
-		cfg->claim = vals[i];
-	return r;
-}
-
-static int set_rule(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
-                    char *why, size_t whylen)
-{
-	static const char *const names[] = {"map", "email_local", NULL};
-	static const enum nl_map_rule vals[] = {NL_MAP_FILE, NL_MAP_EMAIL_LOCAL};
-	int i, r;
-
-	(void)base;
-	if ((r = pick(k, value, names, &i, why, whylen)) == 0)
-		cfg->rule = vals[i];
-	return r;
-}
-
-static int set_flow(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
-                    char *why, size_t whylen)
-{
-	static const char *const names[] = {"bridge", "device", NULL};
-	static const enum nl_flow_mode vals[] = {NL_FLOW_BRIDGE, NL_FLOW_DEVICE};
-	int i, r;
-
-	(void)base;
-	if ((r = pick(k, value, names, &i, why, whylen)) == 0)
-		cfg->env.flow = vals[i];
-	return r;
-}
-
-static int set_noninteractive(struct nl_config *cfg, const struct key_def *k, const char *value,
-                              const char *base, char *why, size_t whylen)
-{
-	static const char *const names[] = {"ignore", "deny", NULL};
-	static const enum nl_noninteractive vals[] = {NL_NONINTERACTIVE_IGNORE, NL_NONINTERACTIVE_DENY};
-	int i, r;
-
-	(void)base;
-	if ((r = pick(k, value, names, &i, why, whylen)) == 0)
-		cfg->pam_noninteractive = vals[i];
-	return r;
-}
-
-static int set_number_matching(struct nl_config *cfg, const struct key_def *k, const char *value,
-                               const char *base, char *why, size_t whylen)
-{
-	static const char *const names[] = {"remote", "never", "always", NULL};
-	static const enum nl_number_matching vals[] = {NL_NUMBER_REMOTE, NL_NUMBER_NEVER, NL_NUMBER_ALWAYS};
-	int i, r;
-
-	(void)base;
-	if ((r = pick(k, value, names, &i, why, whylen)) == 0)
-		cfg->number_matching = vals[i];
-	return r;
+	for (size_t c = 0; c < sizeof(choices) / sizeof(choices[0]); c++) {
+		if (strcmp(choices[c].key, k->name) != 0)
+			continue;
+		if ((r = pick(k, value, choices[c].names, &i, why, whylen)) == 0)
+			*FIELD(cfg, k, int) = i;
+		return r;
+	}
+	return nl_errf(why, whylen, NL_ERR_INTERNAL, "%s: no choices", k->name);
 }
 
 static int set_min_level(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
@@ -477,8 +451,8 @@ static const struct key_def keys[] = {
     {"bridge", "code_attempts", set_uint, S(code_attempts), 1, 1000, false, NULL},
     {"bridge", "trusted_proxies", set_proxies, 0, 0, 0, false, NULL},
     {"bridge", "behind_tls_proxy", set_bool, S(behind_tls_proxy), 0, 0, false, NULL},
-    {"identity", "claim", set_claim, 0, 0, 0, false, NULL},
-    {"identity", "rule", set_rule, 0, 0, 0, false, NULL},
+    {"identity", "claim", set_choice, S(claim), 0, 0, false, NULL},
+    {"identity", "rule", set_choice, S(rule), 0, 0, false, NULL},
     {"identity", "map_file", set_path, S(map_file), 0, 0, false, NULL},
     {"identity", "email_domain", set_str, S(email_domain), 0, 0, false, nl_cfg_check_domain},
     {"identity", "min_level", set_min_level, 0, 0, 0, false, NULL},
@@ -492,12 +466,12 @@ static const struct key_def keys[] = {
     {"pam", "noqr", set_bool, S(pam_noqr), 0, 0, false, NULL},
     {"pam", "strict", set_bool, S(pam_strict), 0, 0, false, NULL},
     {"pam", "enter_prompt", set_bool, S(pam_enter_prompt), 0, 0, false, NULL},
-    {"pam", "noninteractive", set_noninteractive, 0, 0, 0, false, NULL},
+    {"pam", "noninteractive", set_choice, S(pam_noninteractive), 0, 0, false, NULL},
     {"policy", "services_allow", set_str, S(services_allow), 0, 0, false, nl_policy_services_check},
     {"policy", "services_deny", set_str, S(services_deny), 0, 0, false, nl_policy_services_check},
     {"policy", "remote_networks_allow", set_networks, S(remote_networks_allow), 0, 0, false, NULL},
     {"policy", "remote_networks_deny", set_networks, S(remote_networks_deny), 0, 0, false, NULL},
-    {"policy", "number_matching", set_number_matching, 0, 0, 0, false, NULL},
+    {"policy", "number_matching", set_choice, S(number_matching), 0, 0, false, NULL},
     {"env", "issuer", set_str, S(env.issuer), 0, 0, false, nl_cfg_check_issuer},
     {"env", "client_id", set_str, S(env.client_id), 0, 0, false, nl_cfg_check_client_id},
     {"env", "client_key", set_path, S(env.client_key), 0, 0, true, NULL},
@@ -506,7 +480,7 @@ static const struct key_def keys[] = {
     {"env", "redirect_uri", set_str, S(env.redirect_uri), 0, 0, false, nl_cfg_check_issuer},
     {"env", "allowed_algs", set_algs, 0, 0, 0, false, NULL},
     {"env", "ca_file", set_path, S(env.ca_file), 0, 0, false, NULL},
-    {"env", "flow", set_flow, 0, 0, 0, false, NULL},
+    {"env", "flow", set_choice, S(env.flow), 0, 0, false, NULL},
     {"env", "prompt_login", set_bool, S(env.prompt_login), 0, 0, false, NULL},
 };
 #undef S
