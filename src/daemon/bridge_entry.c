@@ -5,27 +5,17 @@
 
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "nl_b64.h"
-#include "nl_err.h"
 #include "nl_log.h"
-#include "nl_time.h"
-#include "nl_wipe.h"
-#include "pages.h"
 
 /* ---- the code entry page ---- */
 

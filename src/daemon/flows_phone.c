@@ -7,17 +7,14 @@
 #include "nl_log.h"
 #include "nl_time.h"
 #include "nl_wipe.h"
-#include "oidc.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---- number matching ---- */
 
