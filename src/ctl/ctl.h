@@ -54,6 +54,8 @@ int ctl_flow_cancel(const struct ctl_opts *o, const char *flow);
 int ctl_flush(const struct ctl_opts *o);
 int ctl_check(const struct ctl_opts *o);
 int ctl_login(const struct ctl_opts *o, const char *user);
+/* The client key's public half as PEM, JWK and JWKS, with the kid nhslogind sends (key.c). */
+int ctl_key(const struct ctl_opts *o);
 
 /* Findings of check: one line each ("error: ..." / "warning: ..."). */
 struct ctl_findings {

@@ -29,6 +29,7 @@ static void usage(FILE *f)
 	        "  flows cancel FLOW  cancel one sign-in by its id (f-...)\n"
 	        "  flush              drop the discovery, JWKS and token caches\n"
 	        "  login USER         a test sign-in for USER from this terminal\n"
+	        "  key                the client key's public half (PEM, JWK, JWKS) and its kid, to register\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE  main configuration (default %s)\n"
@@ -151,8 +152,10 @@ static int dispatch(const struct ctl_opts *o, int argc, char **argv)
 		return ctl_flow_cancel(o, argv[2]);
 	if (strcmp(cmd, "login") == 0 && argc == 2)
 		return ctl_login(o, argv[1]);
+	if (strcmp(cmd, "key") == 0 && argc == 1)
+		return ctl_key(o);
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "flush") == 0 ||
-	    strcmp(cmd, "flows") == 0 || strcmp(cmd, "login") == 0)
+	    strcmp(cmd, "flows") == 0 || strcmp(cmd, "login") == 0 || strcmp(cmd, "key") == 0)
 		return bad_usage("wrong arguments for this command");
 	return bad_usage("unknown command");
 }

@@ -19,8 +19,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "harness.h"
+#include "nl_b64.h"
 #include "nl_err.h"
 #include "nl_proto.h"
 #include "nl_json.h"
@@ -1228,7 +1230,65 @@ static void test_login_interrupt_cancels_the_flow(void **state)
 	free(r);
 }
 
-#define N_OTHER 26
+#define N_OTHER 27
+
+/* RFC 7638 3.1: the SHA-256 of {"e","kty","n"} in that order, no spaces, base64url. Computed here
+ * without nl_jose, from what nhsloginctl printed. */
+static char *rfc7638_thumbprint(const json_t *jwk)
+{
+	char canon[2048];
+	unsigned char md[32];
+	unsigned mdlen = 0;
+	char *out = NULL;
+
+	snprintf(canon, sizeof(canon), "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}",
+	         json_string_value(json_object_get(jwk, "e")), json_string_value(json_object_get(jwk, "n")));
+	if (EVP_Digest(canon, strlen(canon), md, &mdlen, EVP_sha256(), NULL) != 1 || nl_b64url_encode(md, mdlen, &out) != 0)
+		return NULL;
+	return out;
+}
+
+/* key: the public half of the world's client key, in the three forms, with the kid nhslogind
+ * sends: the PEM is the key the mock (NHS login) was given, the kid its RFC 7638 thumbprint. */
+static void test_key_prints_the_registered_public_key_and_its_kid(void **state)
+{
+	const char *args[] = {"--config", fx.w->conf, "--json", "key", NULL};
+	const char *text_args[] = {"--config", fx.w->conf, "key", NULL};
+	char path[PATH_MAX];
+	char *registered, *kid;
+	json_t *m, *jwk;
+	struct run *r;
+
+	(void)state;
+	r = run_ctl(args);
+	print_run(r);
+	assert_int_equal(r->status, 0);
+	assert_non_null(m = parse_json_line(r->out));
+	jwk = json_object_get(m, "jwk");
+	assert_string_equal(json_string_value(json_object_get(jwk, "kty")), "RSA");
+	assert_string_equal(json_string_value(json_object_get(jwk, "use")), "sig");
+	assert_string_equal(json_string_value(json_object_get(jwk, "alg")), "RS512");
+	assert_null(json_object_get(jwk, "d")); /* nothing private */
+	assert_null(json_object_get(jwk, "p"));
+	assert_non_null(kid = rfc7638_thumbprint(jwk));
+	assert_string_equal(json_string_value(json_object_get(jwk, "kid")), kid);
+	assert_string_equal(json_string_value(json_object_get(m, "kid")), kid);
+	assert_true(json_equal(json_array_get(json_object_get(json_object_get(m, "jwks"), "keys"), 0), jwk));
+	snprintf(path, sizeof(path), "%s/client.pub.pem", fx.w->dir);
+	assert_non_null(registered = read_all(path));
+	assert_string_equal(json_string_value(json_object_get(m, "pem")), registered);
+	free(registered);
+	json_decref(m);
+	free(r);
+
+	r = run_ctl(text_args);
+	assert_int_equal(r->status, 0);
+	assert_non_null(strstr(r->out, "-----BEGIN PUBLIC KEY-----"));
+	assert_non_null(strstr(r->out, kid));
+	assert_null(strstr(r->out, "PRIVATE"));
+	free(kid);
+	free(r);
+}
 
 int main(void)
 {
@@ -1265,6 +1325,7 @@ int main(void)
 	ADD(test_login_mismatch_exits_1);
 	ADD(test_login_json_lines_parse_without_device_code);
 	ADD(test_login_interrupt_cancels_the_flow);
+	ADD(test_key_prints_the_registered_public_key_and_its_kid);
 #undef ADD
 	if (n != N_CASES + N_OTHER) {
 		fprintf(stderr, "test_ctl: %zu tests registered, N_OTHER is wrong\n", n);
