@@ -315,7 +315,7 @@ static int hidden_value(const char *html, const char *name, char *out, size_t le
 	return 0;
 }
 
-/* The phone of tests/pam/harness.c (phone_signin), on one reused libcurl handle that keeps its
+/* The phone of tests/lib/harness.c (phone_signin), on one reused libcurl handle that keeps its
  * cookies: /d with the code, "Continue" on the confirmation page, the mock's /authorize page, its
  * decision form as `user`, and the callback. */
 static int phone_fast(CURL *cu, const struct world *w, const char *user_code, const char *user)

@@ -1,5 +1,5 @@
 /* Benchmarks 2, 3, 5 and 6 (cached sign-ins): the real pam_nhslogin.so under pam_wrapper against
- * the real nhslogind and nhslogin-mock (tests/pam/harness.h): prompt latency, completion latency,
+ * the real nhslogind and nhslogin-mock (tests/lib/harness.h): prompt latency, completion latency,
  * provider requests per sign-in cold and warm, and the token cache's memory per entry. */
 #include "config.h"
 

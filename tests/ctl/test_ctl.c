@@ -1,6 +1,6 @@
 /* nhsloginctl as a program: `check` against a table of misconfigurations (each must produce its
  * own line and exit 1) and a good configuration (exit 0, "ok"); status, flows, flows cancel, flush
- * and login against a running world (tests/pam/harness.c: nhslogin-mock + nhslogind); exit 3
+ * and login against a running world (tests/lib/harness.c: nhslogin-mock + nhslogind); exit 3
  * without a daemon; --json output that parses. */
 #include "config.h"
 #include <stdarg.h>

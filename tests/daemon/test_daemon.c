@@ -1,5 +1,5 @@
 /* nhslogind as a program: the real binary with a generated config against a real nhslogin-mock
- * (tests/pam/harness.c starts both), driven over its socket: status, a bridge sign-in end to end,
+ * (tests/lib/harness.c starts both), driven over its socket: status, a bridge sign-in end to end,
  * a mismatch, native device mode, the signals, start-up refusing identity settings that cannot
  * work, and the reasons for a map broken after start and for an identity without the claim. */
 #include "config.h"

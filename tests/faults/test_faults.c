@@ -1,7 +1,7 @@
 /* Faults end to end (issue 4, item 4, and the log/memory part of item 5): nhslogind killed with
  * SIGKILL and restarted, a slow or stopped provider, read-only and full cache directories, and no
  * secret in any log line or left in the daemon's memory after a sign-in. The real module under
- * pam_wrapper, the real nhslogind and nhslogin-mock (tests/pam/harness.c). Cases: README.md. */
+ * pam_wrapper, the real nhslogind and nhslogin-mock (tests/lib/harness.c). Cases: README.md. */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
