@@ -357,58 +357,15 @@ static int set_vtr(struct nl_config *cfg, const struct key_def *k, const char *v
 	return 0;
 }
 
-/* A list of address blocks, commas and/or spaces between them. Never /0: that would believe
- * the forwarding headers of anyone on the internet. */
-static int set_proxies(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
-                       char *why, size_t whylen)
-{
-	struct nl_cidr list[NL_MAX_CIDRS];
-	char tok[80], e[160];
-	const char *p = value;
-	size_t n = 0, len;
-
-	(void)base;
-	while (*p != '\0') {
-		if (*p == ',' || *p == ' ' || *p == '\t') {
-			p++;
-			continue;
-		}
-		len = strcspn(p, ", \t");
-		if (len >= sizeof(tok))
-			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: '%.32s...' is not an address block",
-			               k->name, p);
-		memcpy(tok, p, len);
-		tok[len] = '\0';
-		p += len;
-		if (n == NL_MAX_CIDRS)
-			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: more than %d address blocks", k->name,
-			               NL_MAX_CIDRS);
-		if (nl_cidr_parse(tok, &list[n], e, sizeof(e)) != 0)
-			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: %s", k->name, e);
-		if (list[n].prefix == 0)
-			return nl_errf(why, whylen, NL_ERR_CONFIG,
-			               "%s: '%s' would trust every address; name the proxies", k->name, tok);
-		n++;
-	}
-	if (n == 0)
-		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: empty list", k->name);
-	memcpy(cfg->trusted_proxies, list, n * sizeof(list[0]));
-	cfg->n_trusted_proxies = n;
-	return 0;
-}
-
-/* [policy] remote_networks_*: address blocks, commas and/or spaces between; /0 is allowed (a deny
- * list of 0.0.0.0/0 and ::/0 refuses every remote sign-in). */
-static int set_networks(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
+/* A list of address blocks, commas and/or spaces between them, into list. /0 only if all_ok. */
+static int parse_blocks(const struct key_def *k, const char *value, bool all_ok, struct nl_cidr_list *list,
                         char *why, size_t whylen)
 {
-	struct nl_cidr_list list;
 	char tok[80], e[160];
 	const char *p = value;
 	size_t len;
 
-	(void)base;
-	memset(&list, 0, sizeof(list));
+	memset(list, 0, sizeof(*list));
 	for (p += strspn(p, ", \t"); *p != '\0'; p += strspn(p, ", \t")) {
 		len = strcspn(p, ", \t");
 		if (len >= sizeof(tok))
@@ -417,15 +374,48 @@ static int set_networks(struct nl_config *cfg, const struct key_def *k, const ch
 		memcpy(tok, p, len);
 		tok[len] = '\0';
 		p += len;
-		if (list.n == NL_MAX_CIDRS)
+		if (list->n == NL_MAX_CIDRS)
 			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: more than %d address blocks", k->name,
 			               NL_MAX_CIDRS);
-		if (nl_cidr_parse(tok, &list.v[list.n], e, sizeof(e)) != 0)
+		if (nl_cidr_parse(tok, &list->v[list->n], e, sizeof(e)) != 0)
 			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: %s", k->name, e);
-		list.n++;
+		if (!all_ok && list->v[list->n].prefix == 0)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "%s: '%s' would trust every address; name the proxies", k->name, tok);
+		list->n++;
 	}
-	if (list.n == 0)
+	if (list->n == 0)
 		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: empty list", k->name);
+	return 0;
+}
+
+/* trusted_proxies: never /0, which would believe the forwarding headers of anyone on the
+ * internet. */
+static int set_proxies(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
+                       char *why, size_t whylen)
+{
+	struct nl_cidr_list list;
+	int r;
+
+	(void)base;
+	if ((r = parse_blocks(k, value, false, &list, why, whylen)) != 0)
+		return r;
+	memcpy(cfg->trusted_proxies, list.v, list.n * sizeof(list.v[0]));
+	cfg->n_trusted_proxies = list.n;
+	return 0;
+}
+
+/* [policy] remote_networks_*: /0 is allowed (a deny list of 0.0.0.0/0 and ::/0 refuses every
+ * remote sign-in). */
+static int set_networks(struct nl_config *cfg, const struct key_def *k, const char *value, const char *base,
+                        char *why, size_t whylen)
+{
+	struct nl_cidr_list list;
+	int r;
+
+	(void)base;
+	if ((r = parse_blocks(k, value, true, &list, why, whylen)) != 0)
+		return r;
 	*FIELD(cfg, k, struct nl_cidr_list) = list;
 	return 0;
 }
