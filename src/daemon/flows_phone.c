@@ -73,9 +73,10 @@ static void note_wrong_number(struct nl_flows *fl, const struct flow *f, time_t 
 	w->at[2] = now;
 	for (int i = 0; i < 3; i++)
 		recent += w->at[i] != 0 && now - w->at[i] < WRONG_WINDOW;
-	nl_notice("flow %s: denied reason=wrong_number user=%s service=%s rhost=%s (the number typed at the "
-	          "terminal was not the phone's: a possible phishing attempt)",
-	          f->id, f->user, f->service[0] ? f->service : "-", f->rhost[0] ? f->rhost : "-");
+	nl_notice("flow %s: denied reason=%s user=%s service=%s rhost=%s (the number typed at the terminal "
+	          "was not the phone's: a possible phishing attempt)",
+	          f->id, nl_reason_word(NL_REASON_WRONG_NUMBER), f->user, f->service[0] ? f->service : "-",
+	          f->rhost[0] ? f->rhost : "-");
 	if (recent >= 3)
 		nl_warn("user %s: %u sign-ins ended with a wrong number within an hour: someone may be "
 		        "phishing this account",
