@@ -43,21 +43,23 @@ static void catch_interrupts(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-static void show_qr(const struct ctl_opts *o, const char *text)
+/* Draw the QR code unless --qr none; true when one was drawn. */
+static bool show_qr(const struct ctl_opts *o, const char *text)
 {
 	enum nl_qr_style style = NL_QR_ASCII;
 	const char *cs = nl_langinfo(CODESET);
 	char *qr = NULL;
 
 	if (o->qr != NULL && strcmp(o->qr, "none") == 0)
-		return;
+		return false;
 	if ((o->qr != NULL && strcmp(o->qr, "utf8") == 0) ||
 	    (o->qr == NULL && cs != NULL && strcmp(cs, "UTF-8") == 0))
 		style = NL_QR_UTF8;
-	if (nl_qr_render(text, style, &qr) == 0) {
-		printf("\n%s", qr);
-		free(qr);
-	}
+	if (nl_qr_render(text, style, &qr) != 0)
+		return false;
+	printf("\n%s", qr);
+	free(qr);
+	return true;
 }
 
 static bool printable(const char *s)
@@ -82,9 +84,9 @@ static void show_code(const struct ctl_opts *o, const char *user, const json_t *
 	printf("Test sign-in for %s through nhslogind.\n\n", user);
 	printf("On your phone, open  %s\n", uri);
 	printf("and enter the code   %s\n", code);
-	if (printable(full))
-		show_qr(o, full);
-	printf("(or scan the QR code above)\n\n");
+	if (printable(full) && show_qr(o, full))
+		printf("(or scan the QR code above)\n");
+	printf("\n");
 	fflush(stdout);
 }
 

@@ -1129,6 +1129,7 @@ static void test_login_approved_exits_0(void **state)
 	assert_int_equal(r->status, 0);
 	assert_non_null(strstr(r->out, "On your phone, open  http://127.0.0.1:"));
 	assert_non_null(strstr(r->out, "##")); /* the ASCII QR code */
+	assert_non_null(strstr(r->out, "(or scan the QR code above)"));
 	assert_non_null(strstr(r->out, "Waiting for sign-in"));
 	assert_non_null(strstr(r->out, "Signed in: NHS login approved the sign-in for clinician.\n"));
 	free(r);
@@ -1205,6 +1206,9 @@ static void test_login_interrupt_cancels_the_flow(void **state)
 	assert_non_null(r);
 	pid = spawn(args, &ofd, &efd);
 	assert_non_null(read_until(ofd, r->out, sizeof(r->out), &r->outlen, "Waiting for sign-in"));
+	/* --qr none: no QR code, and no word of one. */
+	assert_null(strstr(r->out, "QR code"));
+	assert_null(strstr(r->out, "##"));
 	f = run_ctl(fargs);
 	m = parse_json_line(f->out);
 	if (pending_of(m, "nhsloginctl") != 1)
