@@ -263,6 +263,7 @@ int ctl_flows(const struct ctl_opts *o)
 int ctl_flow_cancel(const struct ctl_opts *o, const char *flow)
 {
 	json_t *m = NULL;
+	bool ended;
 	int rc;
 
 	if (flow == NULL || flow[0] == '\0' || strlen(flow) > FLOW_ID_MAX) {
@@ -272,12 +273,16 @@ int ctl_flow_cancel(const struct ctl_opts *o, const char *flow)
 	rc = one_request(o, json_pack("{ssss}", "op", nl_op_word(NL_OP_FLOW_CANCEL), "flow", flow), &m);
 	if (rc != CTL_EXIT_OK)
 		return rc;
+	/* An older daemon sends no "cancelled": it cancelled (or said nothing of an ended flow). */
+	ended = json_is_false(json_object_get(m, "cancelled"));
 	if (o->json)
 		ctl_print_json(stdout, m);
+	else if (ended)
+		printf("Sign-in %s had already ended (%s): nothing to cancel.\n", flow, nl_json_str(m, "state"));
 	else
 		printf("Sign-in %s cancelled.\n", flow);
 	json_decref(m);
-	return CTL_EXIT_OK;
+	return ended ? CTL_EXIT_PROBLEM : CTL_EXIT_OK;
 }
 
 int ctl_flush(const struct ctl_opts *o)

@@ -308,7 +308,7 @@ bool nl_flows_pending_id(struct nl_flows *fl, const char *id)
 	return pending;
 }
 
-static int cancel_by(struct nl_flows *fl, enum ix ix, const char *key)
+static int cancel_by(struct nl_flows *fl, enum ix ix, const char *key, enum nl_flow_state *was)
 {
 	struct flow *f;
 	bool changed = false;
@@ -318,6 +318,8 @@ static int cancel_by(struct nl_flows *fl, enum ix ix, const char *key)
 		return NL_ERR_INTERNAL;
 	pthread_mutex_lock(&fl->mu);
 	if ((f = flows_ix_find(fl, ix, key)) != NULL) {
+		if (was != NULL)
+			*was = f->st;
 		if (f->st == NL_FLOW_PENDING) {
 			flows_end_flow(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, nl_now(),
 			         ix == IX_ID ? "by an administrator" : "by the workstation");
@@ -333,12 +335,12 @@ static int cancel_by(struct nl_flows *fl, enum ix ix, const char *key)
 
 int nl_flows_cancel(struct nl_flows *fl, const char *device_code)
 {
-	return cancel_by(fl, IX_DC, device_code);
+	return cancel_by(fl, IX_DC, device_code, NULL);
 }
 
-int nl_flows_cancel_id(struct nl_flows *fl, const char *id)
+int nl_flows_cancel_id(struct nl_flows *fl, const char *id, enum nl_flow_state *was)
 {
-	return cancel_by(fl, IX_ID, id);
+	return cancel_by(fl, IX_ID, id, was);
 }
 
 void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner)

@@ -113,10 +113,12 @@ int nl_flows_start_ttl(struct nl_flows *fl, const char *user, const char *servic
  * ended stays readable until its owner collects it once (then it is freed) or it expires. */
 int nl_flows_status(struct nl_flows *fl, const char *device_code, struct nl_flow_status *out);
 
-/* Cancel by device_code / all flows of a connection (closed) / by public id (admin). */
+/* Cancel by device_code / all flows of a connection (closed) / by public id (admin). A flow that
+ * has already ended is left as it ended; *was (may be NULL) gets the state the flow had: only
+ * NL_FLOW_PENDING means this call cancelled it. */
 int nl_flows_cancel(struct nl_flows *fl, const char *device_code);
 void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner);
-int nl_flows_cancel_id(struct nl_flows *fl, const char *id);
+int nl_flows_cancel_id(struct nl_flows *fl, const char *id, enum nl_flow_state *was);
 
 /* Bridge: the phone typed a user code (any case, spaces and dash ignored). client is the
  * phone's address (behind a trusted proxy, the one it forwarded), for the guessing limit; an IPv6

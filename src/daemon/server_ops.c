@@ -383,12 +383,19 @@ static void handle_flow_cancel(struct nl_server *s, struct conn *c, const json_t
 		srv_reply_error(c, NL_EWORD_BAD_REQUEST, "flow is required");
 		return;
 	}
-	if ((r = nl_flows_cancel_id(s->ctx.flows, id)) != 0) {
+	enum nl_flow_state was = NL_FLOW_PENDING;
+
+	if ((r = nl_flows_cancel_id(s->ctx.flows, id, &was)) != 0) {
 		srv_reply_flow_error(c, r, "");
 		return;
 	}
+	/* A sign-in that had already ended stays as it ended: say so, and log no cancellation. */
+	if (was != NL_FLOW_PENDING) {
+		srv_reply(c, json_pack("{sbsbss}", "ok", 1, "cancelled", 0, "state", state_word(was)), NULL, NULL);
+		return;
+	}
 	nl_notice("flow %s cancelled by an administrator", id);
-	reply_ok(c);
+	srv_reply(c, json_pack("{sbsb}", "ok", 1, "cancelled", 1), NULL, NULL);
 }
 
 static void handle_flush(struct nl_server *s, struct conn *c, const json_t *req)

@@ -952,6 +952,13 @@ static void test_flows_cancel_ends_the_sign_in(void **state)
 	r = run_ctl(args);
 	assert_int_equal(r->status, 0);
 	assert_non_null(strstr(r->out, "cancelled"));
+	free(r);
+	/* Again, now that it has ended (its login has not read the outcome yet): nothing is
+	 * cancelled, and the exit status says so. */
+	r = run_ctl(args);
+	print_run(r);
+	assert_int_equal(r->status, 1);
+	assert_non_null(strstr(r->out, "had already ended (denied): nothing to cancel"));
 	assert_int_equal(nl_proto_wait(&c, nl_json_str(st, "device_code"), 5, &m), 0);
 	assert_string_equal(nl_json_str(m, "status"), "denied");
 	assert_string_equal(nl_json_str(m, "reason"), "cancelled");

@@ -626,10 +626,15 @@ static void test_cancel_id_cancels(void **state)
 	struct fx *fx = *state;
 	struct nl_flow_started a;
 	struct nl_flow_status st;
+	enum nl_flow_state was = NL_FLOW_APPROVED;
 
 	start_ok(fx, "alice", 7, &a);
-	assert_int_equal(nl_flows_cancel_id(fx->fl, "f-0000000000000000"), NL_ERR_NOT_FOUND);
-	assert_int_equal(nl_flows_cancel_id(fx->fl, a.id), 0);
+	assert_int_equal(nl_flows_cancel_id(fx->fl, "f-0000000000000000", &was), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_cancel_id(fx->fl, a.id, &was), 0);
+	assert_int_equal(was, NL_FLOW_PENDING);
+	/* Again, before its owner has read the outcome: it has ended, stays so, and says it was. */
+	assert_int_equal(nl_flows_cancel_id(fx->fl, a.id, &was), 0);
+	assert_int_equal(was, NL_FLOW_DENIED);
 	assert_int_equal(nl_flows_status(fx->fl, a.device_code, &st), 0);
 	assert_int_equal(st.reason, NL_REASON_CANCELLED);
 	nl_flow_started_clear(&a);
