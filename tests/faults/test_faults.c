@@ -693,6 +693,20 @@ static void query_param(const char *url, const char *name, char *out, size_t out
 	}
 }
 
+/* May this program read pid's memory? Root may; a person may not, as nhslogind makes itself not
+ * dumpable. */
+static bool memory_readable(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* Does pid's writable memory (heap, stacks, anonymous maps) hold needle? */
 static bool memory_holds(pid_t pid, const char *needle)
 {
@@ -769,7 +783,9 @@ static void test_no_secret_in_logs_or_left_in_daemon_memory(void **state)
 
 	start_pending(w, "clinician", &st);
 	/* The scan can see a secret: while the flow is pending its device_code is in the table. */
-	assert_true(memory_holds(w->daemon, st.device_code));
+	bool scan = memory_readable(w->daemon);
+	if (scan)
+		assert_true(memory_holds(w->daemon, st.device_code));
 	snprintf(s[0].value, sizeof(s[0].value), "%s", st.device_code);
 	snprintf(s[1].value, sizeof(s[1].value), "%s", st.user_code);
 	snprintf(s[2].value, sizeof(s[2].value), "%.4s%s", st.user_code, st.user_code + 5);
@@ -800,6 +816,11 @@ static void test_no_secret_in_logs_or_left_in_daemon_memory(void **state)
 	assert_false(fu_file_contains(daemonlog, "eyJ"));
 	assert_false(fu_file_contains(mocklog, "eyJ"));
 
+	unlink(mocklog);
+	free(az);
+	free(cb);
+	if (!scan)
+		skip_because("no secret in the logs; only root may read nhslogind's memory (not dumpable)");
 	/* The daemon's own secret, the device_code, is wiped from its memory once the flow is
 	 * collected and its connection closed. */
 	usleep(200 * 1000);
@@ -818,9 +839,6 @@ static void test_no_secret_in_logs_or_left_in_daemon_memory(void **state)
 	for (int i = 3; i < 6; i++)
 		print_message("# after the flow: %s %s in nhslogind's memory\n", s[i].what,
 		              memory_holds(w->daemon, s[i].value) ? "still" : "not");
-	unlink(mocklog);
-	free(az);
-	free(cb);
 	world_stop(w);
 	cur_world = NULL;
 }
