@@ -3,6 +3,7 @@
 #include "config.h"
 #include "nl_config.h"
 #include "nl_config_int.h"
+#include "nl_text.h"
 #include "nl_err.h"
 #include "nl_json.h"
 #include "nl_policy.h"
@@ -520,7 +521,7 @@ static int set_key(struct nl_config *cfg, const char *section, const char *key, 
 	if (n > MAX_VALUE)
 		return nl_errf(why, whylen, NL_ERR_TOO_BIG, "%s: value longer than %d bytes", key, MAX_VALUE);
 	for (const char *p = value; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+		if (nl_text_is_control((unsigned char)*p))
 			return nl_errf(why, whylen, NL_ERR_CONFIG, "%s: value contains a control character",
 			               key);
 		if (*p == '#' && p > value && p[-1] == ' ')

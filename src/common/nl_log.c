@@ -1,6 +1,7 @@
 /* Logging: one line an event to syslog or stderr; debug lines only when enabled. */
 #include "config.h"
 #include "nl_log.h"
+#include "nl_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,14 +37,6 @@ static const char *prio_word(int prio)
 	}
 }
 
-/* Control characters from outside input never reach a log line unescaped. */
-static void sanitize(char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
 __attribute__((format(printf, 3, 0))) static void emit(int prio, const char *fn, const char *fmt, va_list ap)
 {
 	char line[1024];
@@ -54,7 +47,8 @@ __attribute__((format(printf, 3, 0))) static void emit(int prio, const char *fn,
 	if (off < 0 || (size_t)off >= sizeof(line))
 		off = 0;
 	vsnprintf(line + off, sizeof(line) - (size_t)off, fmt, ap);
-	sanitize(line);
+	/* Control characters from outside input never reach a log line unescaped. */
+	nl_text_mask_controls(line);
 	if (log_sink == NL_LOG_SYSLOG) {
 		syslog(prio, "%s", line);
 	} else {

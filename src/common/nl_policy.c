@@ -1,6 +1,7 @@
 /* [policy]: refuse or allow a sign-in before it starts, by PAM service and by remote network. */
 #include "config.h"
 #include "nl_policy.h"
+#include "nl_text.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -72,16 +73,6 @@ static bool rhost_address(const char *rhost, int *family, unsigned char addr[16]
 	return false;
 }
 
-/* rhost for the reason line: printable ASCII, shortened. */
-static void shown(const char *s, char *out, size_t len)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
-	out[i] = '\0';
-}
-
 int nl_policy_check(const struct nl_config *cfg, const char *service, const char *rhost, char *why,
                     size_t whylen)
 {
@@ -94,8 +85,9 @@ int nl_policy_check(const struct nl_config *cfg, const char *service, const char
 		service = "";
 	if (rhost == NULL)
 		rhost = "";
-	shown(service[0] != '\0' ? service : "(none)", svc, sizeof(svc));
-	shown(rhost, host, sizeof(host));
+	/* For the reason line: printable ASCII, shortened. */
+	nl_text_ascii_copy(service[0] != '\0' ? service : "(none)", svc, sizeof(svc));
+	nl_text_ascii_copy(rhost, host, sizeof(host));
 	if (nl_policy_service_listed(cfg->services_deny, service))
 		return nl_errf(why, whylen, NL_ERR_PERM, "PAM service %s is in [policy] services_deny", svc);
 	if (cfg->services_allow != NULL && !nl_policy_service_listed(cfg->services_allow, service))

@@ -4,6 +4,7 @@
  * nothing stops at the first one except a configuration that cannot be read at all. */
 #include "config.h"
 #include "ctl.h"
+#include "nl_text.h"
 #include "mapping.h"
 #include "nl_config.h"
 #include "nl_err.h"
@@ -41,9 +42,7 @@ void ctl_finding(struct ctl_findings *f, bool error, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	for (char *p = line; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	nl_text_mask_controls(line);
 	if (error)
 		f->errors++;
 	else

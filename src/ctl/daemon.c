@@ -2,6 +2,7 @@
  * request each: status, flows, flows cancel, flush. */
 #include "config.h"
 #include "ctl.h"
+#include "nl_text.h"
 #include "nl_config.h"
 #include "nl_err.h"
 #include "nl_json.h"
@@ -134,7 +135,7 @@ static void put_safe(const char *s, int width)
 {
 	int n = 0;
 	for (; s != NULL && *s != '\0'; s++, n++)
-		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+		putchar(nl_text_is_control((unsigned char)*s) ? '?' : *s);
 	for (; n < width; n++)
 		putchar(' ');
 }

@@ -3,6 +3,7 @@
  * outcome. Ctrl-C ends the process, and closing the socket cancels the flow in the daemon. */
 #include "config.h"
 #include "ctl.h"
+#include "nl_text.h"
 #include "nl_qr.h"
 #include "nl_err.h"
 #include "nl_json.h"
@@ -62,16 +63,6 @@ static bool show_qr(const struct ctl_opts *o, const char *text)
 	return true;
 }
 
-static bool printable(const char *s)
-{
-	if (s == NULL || s[0] == '\0')
-		return false;
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
 static void show_code(const struct ctl_opts *o, const char *user, const json_t *m)
 {
 	const char *uri = nl_json_str(m, "verification_uri"), *code = nl_json_str(m, "user_code");
@@ -84,7 +75,7 @@ static void show_code(const struct ctl_opts *o, const char *user, const json_t *
 	printf("Test sign-in for %s through nhslogind.\n\n", user);
 	printf("On your phone, open  %s\n", uri);
 	printf("and enter the code   %s\n", code);
-	if (printable(full) && show_qr(o, full))
+	if (nl_text_printable(full) && show_qr(o, full))
 		printf("(or scan the QR code above)\n");
 	printf("\n");
 	fflush(stdout);
@@ -198,8 +189,8 @@ static int start(const struct ctl_opts *o, struct nl_proto_client *c, const char
 		goto out;
 	}
 	dc = nl_json_str(m, "device_code");
-	if (dc == NULL || !printable(nl_json_str(m, "user_code")) ||
-	    !printable(nl_json_str(m, "verification_uri")) || nl_json_int(m, "expires_in", expires_in) != 0 ||
+	if (dc == NULL || !nl_text_printable(nl_json_str(m, "user_code")) ||
+	    !nl_text_printable(nl_json_str(m, "verification_uri")) || nl_json_int(m, "expires_in", expires_in) != 0 ||
 	    *expires_in < 1 || *expires_in > MAX_EXPIRES_S) {
 		fprintf(stderr, "nhsloginctl: nhslogind's start reply is incomplete\n");
 		rc = CTL_EXIT_USAGE;

@@ -2,6 +2,7 @@
  * token, the browser binding cookie, and the hop to NHS login's /authorize or the refusal. */
 #include "config.h"
 #include "bridge_int.h"
+#include "nl_text.h"
 
 
 #include <microhttpd.h>
@@ -79,16 +80,6 @@ out:
 	nl_wipe(msg, sizeof(msg));
 	nl_wipe(md, sizeof(md));
 	return r;
-}
-
-/* src for a page, printable ASCII only (a caller-supplied field may hold anything). */
-static void printable(const char *src, char *dst, size_t len)
-{
-	size_t i;
-
-	for (i = 0; src[i] != '\0' && i + 1 < len; i++)
-		dst[i] = (unsigned char)src[i] < 0x20 || (unsigned char)src[i] >= 0x7f ? '?' : src[i];
-	dst[i] = '\0';
 }
 
 static bool one_of(const char *s, const char *const *list)
@@ -172,7 +163,7 @@ static void computer_name(char *out, size_t len)
 	if (gethostname(h, sizeof(h) - 1) != 0)
 		h[0] = '\0';
 	h[sizeof(h) - 1] = '\0';
-	printable(h[0] != '\0' ? h : "this computer", out, len);
+	nl_text_ascii_copy(h[0] != '\0' ? h : "this computer", out, len);
 }
 
 static mhd_result gone_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
@@ -224,10 +215,10 @@ static mhd_result confirm_page(struct nl_bridge *b, struct MHD_Connection *conn,
 	}
 	snprintf(setc, sizeof(setc), BRIDGE_COOKIE "=%s; Path=/; Max-Age=%d; Secure; HttpOnly; SameSite=Lax",
 	         cookie, BRIDGE_COOKIE_AGE);
-	printable(v.user, user, sizeof(user));
-	printable(v.rhost, rhost, sizeof(rhost));
-	printable(v.service, svc, sizeof(svc));
-	printable(v.tty, tty, sizeof(tty));
+	nl_text_ascii_copy(v.user, user, sizeof(user));
+	nl_text_ascii_copy(v.rhost, rhost, sizeof(rhost));
+	nl_text_ascii_copy(v.service, svc, sizeof(svc));
+	nl_text_ascii_copy(v.tty, tty, sizeof(tty));
 	computer_name(computer, sizeof(computer));
 	describe_access(svc, rhost, access, sizeof(access));
 	snprintf(service, sizeof(service), "%s%s%s", svc[0] != '\0' ? svc : "(none given)",

@@ -5,6 +5,7 @@
  * housekeeping; flows_start.c makes flows, flows_phone.c holds what the phone and the terminal do. */
 #include "config.h"
 #include "flows_int.h"
+#include "nl_text.h"
 #include "nl_err.h"
 #include "nl_log.h"
 #include "nl_time.h"
@@ -22,7 +23,7 @@ static void copy_line(char *dst, size_t dstlen, const char *src)
 {
 	size_t i;
 	for (i = 0; i + 1 < dstlen && src[i] != '\0'; i++)
-		dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? ' ' : src[i];
+		dst[i] = nl_text_is_control((unsigned char)src[i]) ? ' ' : src[i];
 	dst[i] = '\0';
 }
 

@@ -2,6 +2,7 @@
  * out (flows.h, nl_flows_start_from), and the clear functions of what the flows table hands out. */
 #include "config.h"
 #include "flows_int.h"
+#include "nl_text.h"
 #include "nl_err.h"
 #include "nl_log.h"
 #include "nl_time.h"
@@ -79,7 +80,7 @@ static bool valid_user(const char *user)
 	if (user == NULL || (n = strnlen(user, NL_USER_MAX + 1)) == 0 || n > NL_USER_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f)
+		if (nl_text_is_control((unsigned char)user[i]))
 			return false;
 	return true;
 }

@@ -3,6 +3,7 @@
  * number, cancel, status, the admin ops, and the dispatch of each op to its handler. */
 #include "config.h"
 #include "server_int.h"
+#include "nl_text.h"
 #include "nl_err.h"
 #include "nl_json.h"
 #include "nl_log.h"
@@ -138,7 +139,7 @@ bool srv_plain_string(const char *s, size_t max)
 	if (s == NULL || (n = strnlen(s, max + 1)) > max)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+		if (nl_text_is_control((unsigned char)s[i]))
 			return false;
 	return true;
 }

@@ -2,6 +2,7 @@
  * back and checked after a restart; a damaged file is set aside as NAME.bad with a log line. */
 #include "config.h"
 #include "tokcache_int.h"
+#include "nl_text.h"
 
 
 #include <dirent.h>
@@ -154,7 +155,7 @@ static int get_place_str(const json_t *o, const char *key, char **out)
 		return -1;
 	s = json_string_value(v);
 	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+		if (nl_text_is_control((unsigned char)s[i]))
 			return -1;
 	return (*out = strdup(s)) != NULL ? 0 : -1;
 }

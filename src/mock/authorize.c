@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mock.h"
+#include "nl_text.h"
 #include "nl_err.h"
 #include "nl_json.h"
 #include "nl_time.h"
@@ -33,16 +34,7 @@ size_t mock_n_scopes(void)
 
 bool mock_scope_has(const char *scope, const char *name)
 {
-	size_t n = strlen(name);
-
-	for (const char *p = scope; p != NULL && *p != '\0';) {
-		size_t len = strcspn(p, " ");
-		if (len == n && strncmp(p, name, n) == 0)
-			return true;
-		p += len;
-		p += strspn(p, " ");
-	}
-	return false;
+	return nl_words_has(scope, name);
 }
 
 static bool scope_known(const char *s, size_t len)

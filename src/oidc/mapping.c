@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "mapping.h"
+#include "nl_text.h"
 #include "nl_err.h"
 
 #define MAX_LINE  1024 /* longest map file line */
@@ -619,21 +620,6 @@ int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen)
 	return r;
 }
 
-/* Is name one of the space-separated tokens of scope? */
-static bool scope_has(const char *scope, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = scope; *p != '\0';) {
-		size_t len = strcspn(p, " ");
-		if (len == n && strncmp(p, name, n) == 0)
-			return true;
-		p += len;
-		p += strspn(p, " ");
-	}
-	return false;
-}
-
 int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen)
 {
 	enum nl_claim c;
@@ -652,7 +638,7 @@ int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen)
 	default:
 		return 0; /* sub is in every ID token */
 	}
-	if (cfg->env.scope == NULL || scope_has(cfg->env.scope, need))
+	if (cfg->env.scope == NULL || nl_words_has(cfg->env.scope, need))
 		return 0;
 	return nl_errf(err, errlen, NL_ERR_CONFIG,
 	               "%s: scope = %s has no \"%s\", but [identity] claim = %s needs it (NHS login sends %s "

@@ -2,6 +2,7 @@
  * an optional CA file, one-line error strings without secrets; form encoding helpers. */
 #include "config.h"
 #include "nl_http.h"
+#include "nl_text.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -275,7 +276,7 @@ static void xfer_err(char *err, size_t errlen, const struct xfer *x, const char 
 	nl_verrf(err + n, errlen - (size_t)n, 0, fmt, ap);
 	va_end(ap);
 	for (i = 0; err[i] != '\0'; i++)
-		if ((unsigned char)err[i] < 0x20 || err[i] == 0x7f)
+		if (nl_text_is_control((unsigned char)err[i]))
 			err[i] = ' ';
 	while (i > 0 && err[i - 1] == ' ')
 		err[--i] = '\0';
