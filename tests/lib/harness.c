@@ -264,7 +264,7 @@ int world_activate(struct world *w)
 	const char *dir = getenv("PAM_WRAPPER_SERVICE_DIR");
 	char path[PATH_MAX + 32], buf[8192];
 	ssize_t n;
-	int fd, r;
+	int fd;
 
 	if (dir == NULL)
 		return NL_ERR_CONFIG;
@@ -276,8 +276,9 @@ int world_activate(struct world *w)
 		return NL_ERR_IO;
 	buf[n] = '\0';
 	snprintf(path, sizeof(path), "%s/nhslogin.conf", dir);
-	r = write_file(path, 0644, buf);
-	return r;
+	/* A new file, ours: one another user's run left here is not ours, and the module would refuse it. */
+	unlink(path);
+	return write_file(path, 0644, buf);
 }
 
 /* Find value="..." of the hidden input `name` in an HTML page. */
