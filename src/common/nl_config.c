@@ -6,11 +6,13 @@
 #include "nl_config_int.h"
 #include "nl_err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_LISTEN    "127.0.0.1:8765"
 #define DEFAULT_SCOPE     "openid profile"
@@ -106,6 +108,44 @@ out:
 	return r;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* environment = NAME names no environments/NAME.conf: point at that line, and list the
+ * environments there are (the *.conf files of the directory, sorted). */
+static int unknown_environment(const struct nl_config *cfg, char *err, size_t errlen)
+{
+	char *names[32];
+	char list[512] = "";
+	size_t n = 0, used = 0;
+	struct dirent *e;
+	DIR *d = opendir(cfg->environments_dir);
+
+	while (d != NULL && n < sizeof(names) / sizeof(names[0]) && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		if (len > 5 && e->d_name[0] != '.' && strcmp(e->d_name + len - 5, ".conf") == 0 &&
+		    (names[n] = strndup(e->d_name, len - 5)) != NULL)
+			n++;
+	}
+	if (d != NULL)
+		closedir(d);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(list + used, sizeof(list) - used, "%s%s", i > 0 ? ", " : "", names[i]);
+
+		if (w > 0 && (size_t)w < sizeof(list) - used)
+			used += (size_t)w;
+		free(names[i]);
+	}
+	return nl_errf(err, errlen, NL_ERR_CONFIG,
+	               "%s:%u: environment = %s: there is no %s/%s.conf; the environments there are: %s",
+	               cfg->path, cfg->environment_line, cfg->environment, cfg->environments_dir,
+	               cfg->environment, n > 0 ? list : "none");
+}
+
 static int load_env(struct nl_config *cfg, unsigned flags, char *err, size_t errlen)
 {
 	struct nl_cfg_parse_ctx pc;
@@ -121,6 +161,10 @@ static int load_env(struct nl_config *cfg, unsigned flags, char *err, size_t err
 	if (asprintf(&path, "%s/%s.conf", cfg->environments_dir, cfg->environment) < 0) {
 		path = NULL;
 		r = nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		r = unknown_environment(cfg, err, errlen);
 		goto out;
 	}
 	if ((r = dir_of(path, &base, err, errlen)) != 0)
@@ -183,16 +227,25 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 	const char *req[] = {"issuer", "client_id", "client_key", "redirect_uri"};
 	const char *val[] = {cfg->env.issuer, cfg->env.client_id, cfg->env.client_key, cfg->env.redirect_uri};
 	char why[512];
+	bool id_ph, uri_ph;
 	int lvl;
 
 	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
 		if (val[i] == NULL)
 			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s is required", file, req[i]);
 	}
-	if (strncmp(cfg->env.client_id, PLACEHOLDER, strlen(PLACEHOLDER)) == 0)
+	/* Every placeholder at once: one round of editing, not one per run. */
+	id_ph = strncmp(cfg->env.client_id, PLACEHOLDER, strlen(PLACEHOLDER)) == 0;
+	uri_ph = strstr(cfg->env.redirect_uri, PLACEHOLDER) != NULL;
+	if (id_ph && uri_ph)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: client_id is still the placeholder '%s' and "
+		               "redirect_uri is still the placeholder '%s': set the client_id NHS login gave "
+		               "you and your registered redirect URI", file, cfg->env.client_id,
+		               cfg->env.redirect_uri);
+	if (id_ph)
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: client_id is still the placeholder '%s': "
 		               "set the client_id NHS login gave you", file, cfg->env.client_id);
-	if (strstr(cfg->env.redirect_uri, PLACEHOLDER) != NULL)
+	if (uri_ph)
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: redirect_uri is still the placeholder '%s': "
 		               "set your registered redirect URI", file, cfg->env.redirect_uri);
 	if (nl_cfg_check_url(cfg->env.issuer, false, why, sizeof(why)) != 0 ||

@@ -58,6 +58,7 @@ struct nl_config {
 	char *path;              /* main file read, or NULL */
 	/* top level */
 	char *environment;       /* required when the environment is loaded */
+	unsigned environment_line; /* its line in the main file (0: not read from a file) */
 	char *environments_dir;  /* default: <dir of main file>/environments */
 	/* [daemon] */
 	char *socket_path;       /* default NL_DEFAULT_SOCKET */

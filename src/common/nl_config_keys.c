@@ -495,6 +495,63 @@ static void where(const char *section, char *buf, size_t len)
 		snprintf(buf, len, "in [%s]", section);
 }
 
+/* Edits (insert, delete, replace, swap of neighbours) from a to b, or more than 3: "more". */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned d[40][40];
+
+	if (la >= 40 || lb >= 40 || (la > lb ? la - lb : lb - la) > 3)
+		return 4;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* For an unknown key: the same key in the section it belongs to, or the nearest key name of this
+ * section (at most two edits away), as " - did you mean ...?"; else "". */
+static void did_you_mean(const char *section, const char *key, char *out, size_t len)
+{
+	const struct key_def *best = NULL;
+	unsigned best_d = 3;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(keys[i].name, key) == 0 && strcmp(keys[i].section, "env") != 0 &&
+		    strcmp(section, "env") != 0) {
+			if (keys[i].section[0] == '\0')
+				snprintf(out, len, " - did you mean '%s' at top level (before any [section])?", key);
+			else
+				snprintf(out, len, " - did you mean '%s' in [%s]?", key, keys[i].section);
+			return;
+		}
+		if (strcmp(keys[i].section, section) == 0) {
+			unsigned d = edit_distance(key, keys[i].name);
+
+			if (d < best_d) {
+				best_d = d;
+				best = &keys[i];
+			}
+		}
+	}
+	if (best != NULL)
+		snprintf(out, len, " - did you mean '%s'?", best->name);
+}
+
 /* The setter behind nl_config_set and the file parser. base resolves relative paths (NULL: they
  * are refused). *idx is the key's index in keys[] once it is known. */
 static int set_key(struct nl_config *cfg, const char *section, const char *key, const char *value,
@@ -511,8 +568,11 @@ static int set_key(struct nl_config *cfg, const char *section, const char *key, 
 		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, key) == 0)
 			break;
 	if (i == N_KEYS) {
+		char hint[96];
+
 		where(section, w, sizeof(w));
-		return nl_errf(why, whylen, NL_ERR_CONFIG, "unknown key '%s' %s", key, w);
+		did_you_mean(section, key, hint, sizeof(hint));
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "unknown key '%s' %s%s", key, w, hint);
 	}
 	*idx = i;
 	n = strlen(value);
@@ -632,8 +692,11 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 	char why[PATH_MAX + 256];
 	size_t len = 0;
 	unsigned lineno = 0;
+	size_t env_key = 0;
 	int r = NL_ERR_INTERNAL;
 
+	while (env_key < N_KEYS && !(keys[env_key].section[0] == '\0' && strcmp(keys[env_key].name, "environment") == 0))
+		env_key++;
 	if ((r = nl_cfg_read_checked(pc->path, false, NL_CONFIG_MAX_FILE, pc->check_owner, &text, &len, err,
 	                      errlen)) != 0)
 		goto out;
@@ -650,6 +713,9 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 			nl_errf(err, errlen, r, "%s:%u: %s", pc->path, lineno, why);
 			goto out;
 		}
+		/* Where environment = was set, for the message when that environment does not exist. */
+		if (!pc->env_file && env_key < N_KEYS && seen[env_key] && pc->cfg->environment_line == 0)
+			pc->cfg->environment_line = lineno;
 	}
 	r = 0;
 out:

@@ -279,6 +279,41 @@ static void test_config_unknown_key_names_file_and_line(void **state)
 	             "/nhslogin.conf:4: ", "unknown key 'flow_tll'");
 }
 
+/* A misspelt key gets the nearest name of its section; a key in the wrong section gets its own. */
+static void test_config_unknown_key_says_did_you_mean(void **state)
+{
+	assert_fails(*state, "environment = test\n[daemon]\n\nflow_tll = 30\n", GOOD_ENV,
+	             "/nhslogin.conf:4: ", "did you mean 'flow_ttl'?");
+	assert_fails(*state, "environment = test\n[daemon]\nlisten = 127.0.0.1:9\n", GOOD_ENV,
+	             "/nhslogin.conf:3: ", "unknown key 'listen' in [daemon] - did you mean 'listen' in [bridge]?");
+	assert_fails(*state, GOOD_MAIN, "isuer = https://a.example\n", "/environments/test.conf:1: ",
+	             "did you mean 'issuer'?");
+	/* Nothing near: no guess. */
+	assert_fails(*state, "environment = test\n[daemon]\nfrobnicate = 1\n", GOOD_ENV,
+	             "/nhslogin.conf:3: ", "unknown key 'frobnicate' in [daemon]");
+	assert_null(strstr(((struct fx *)*state)->err, "did you mean"));
+}
+
+/* environment = NAME with no environments/NAME.conf: the line of environment =, and the names
+ * that exist. */
+static void test_config_unknown_environment_points_at_its_line(void **state)
+{
+	assert_fails(*state, "# site\n\nenvironment = sandpt\n", GOOD_ENV, "/nhslogin.conf:3: ",
+	             "environment = sandpt: there is no ");
+	assert_non_null(strstr(((struct fx *)*state)->err, "/sandpt.conf; the environments there are: test"));
+}
+
+/* Both placeholders in one message, so that one round of editing fixes them. */
+static void test_config_placeholders_reported_together(void **state)
+{
+	assert_fails(*state, GOOD_MAIN,
+	             "issuer = https://a.example\nclient_id = REPLACE-WITH-YOUR-CLIENT-ID\n"
+	             "client_key = ../keys/client.pem\n"
+	             "redirect_uri = https://REPLACE-WITH-YOUR-HOST/nhslogin/callback\n",
+	             "/environments/test.conf: ", "client_id is still the placeholder");
+	assert_non_null(strstr(((struct fx *)*state)->err, "redirect_uri is still the placeholder"));
+}
+
 static void test_config_duplicate_key_names_file_and_line(void **state)
 {
 	assert_fails(*state, GOOD_MAIN,
@@ -981,6 +1016,9 @@ int main(void)
 	    T(test_config_good_files_load_with_expected_values),
 	    T(test_config_minimal_files_get_defaults),
 	    T(test_config_unknown_key_names_file_and_line),
+	    T(test_config_unknown_key_says_did_you_mean),
+	    T(test_config_unknown_environment_points_at_its_line),
+	    T(test_config_placeholders_reported_together),
 	    T(test_config_duplicate_key_names_file_and_line),
 	    T(test_config_unknown_section_names_file_and_line),
 	    T(test_config_env_file_refuses_sections),
