@@ -60,7 +60,7 @@ void nl_config_free(struct nl_config *cfg)
 	                 &cfg->cache_dir,    &cfg->listen,        &cfg->public_url,
 	                 &cfg->tls_cert,     &cfg->tls_key,       &cfg->map_file,
 	                 &cfg->email_domain, &cfg->env.name,      &cfg->env.path,
-	                 &cfg->env.issuer,   &cfg->env.client_id, &cfg->env.client_key,
+	                 &cfg->env.issuer,   &cfg->env.client_id, &cfg->env.client_key, &cfg->env.client_key_id,
 	                 &cfg->env.scope,    &cfg->env.vtr,       &cfg->env.redirect_uri,
 	                 &cfg->env.ca_file};
 

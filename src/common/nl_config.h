@@ -44,6 +44,8 @@ struct nl_env {
 	char *issuer;        /* required; https, or http on loopback only */
 	char *client_id;     /* required */
 	char *client_key;    /* required; PEM private key path, absolute after load */
+	char *client_key_id; /* optional kid of the client assertions; "none": no kid; default: the
+	                      * key's RFC 7638 thumbprint */
 	char *scope;         /* default "openid profile" */
 	char *vtr;           /* JSON array of vectors; default ["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"] */
 	char *redirect_uri;  /* required; the daemon serves its callback at this URI's path */

@@ -152,6 +152,20 @@ int nl_cfg_check_env_name(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* client_key_id: a kid as a provider registered it (or "none"): printable ASCII, no spaces. */
+int nl_cfg_check_key_id(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "client_key_id must be printable ASCII without spaces (or none)");
+	if (n == 0 || n > 256)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "client_key_id must be 1..256 characters");
+	return 0;
+}
+
 int nl_cfg_check_client_id(const char *v, char *why, size_t whylen)
 {
 	size_t i, n = strlen(v);

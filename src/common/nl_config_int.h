@@ -23,6 +23,7 @@ int nl_cfg_check_url(const char *url, bool allow_query, char *why, size_t whylen
 int nl_cfg_check_issuer(const char *v, char *why, size_t whylen);
 int nl_cfg_check_env_name(const char *v, char *why, size_t whylen);
 int nl_cfg_check_client_id(const char *v, char *why, size_t whylen);
+int nl_cfg_check_key_id(const char *v, char *why, size_t whylen);
 int nl_cfg_check_scope(const char *v, char *why, size_t whylen);
 int nl_cfg_check_listen(const char *v, char *why, size_t whylen);
 int nl_cfg_check_group(const char *v, char *why, size_t whylen);

@@ -466,6 +466,7 @@ static const struct key_def keys[] = {
     {"env", "issuer", set_str, S(env.issuer), 0, 0, false, nl_cfg_check_issuer},
     {"env", "client_id", set_str, S(env.client_id), 0, 0, false, nl_cfg_check_client_id},
     {"env", "client_key", set_path, S(env.client_key), 0, 0, true, NULL},
+    {"env", "client_key_id", set_str, S(env.client_key_id), 0, 0, false, nl_cfg_check_key_id},
     {"env", "scope", set_str, S(env.scope), 0, 0, false, nl_cfg_check_scope},
     {"env", "vtr", set_vtr, 0, 0, 0, false, NULL},
     {"env", "redirect_uri", set_str, S(env.redirect_uri), 0, 0, false, nl_cfg_check_issuer},

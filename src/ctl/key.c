@@ -1,13 +1,14 @@
 /* nhsloginctl key: the public half of the environment's client key, in every form NHS login's
- * registration may ask for: PEM, a JWK and a JWKS. The kid is the key's RFC 7638 thumbprint, the
- * one nhslogind puts in every client assertion, so that a provider that matches keys by kid
- * finds the registered key. The private key is read (as a secret: owner and mode checked) only to
+ * registration may ask for: PEM, a JWK and a JWKS. The kid is the one nhslogind puts in every
+ * client assertion (nl_oidc_client_kid: the key's RFC 7638 thumbprint unless client_key_id says
+ * otherwise), so that a provider that matches keys by kid finds the registered key. The private key is read (as a secret: owner and mode checked) only to
  * derive the public one; nothing of it is printed. */
 #include "config.h"
 #include "ctl.h"
 #include "nl_config.h"
 #include "nl_jose.h"
 #include "nl_wipe.h"
+#include "oidc.h"
 
 #include <cjose/cjose.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ static json_t *key_forms(const cjose_jwk_t *jwk, const char *kid)
 	json_t *out = NULL, *one = NULL;
 
 	if (pem != NULL && jwk_text != NULL && (one = json_loads(jwk_text, 0, NULL)) != NULL)
-		out = json_pack("{s:s, s:s, s:O, s:{s:[O]}}", "kid", kid, "pem", pem, "jwk", one, "jwks", "keys",
+		out = json_pack("{s:s?, s:s, s:O, s:{s:[O]}}", "kid", kid, "pem", pem, "jwk", one, "jwks", "keys",
 		                one);
 	json_decref(one);
 	free(pem);
@@ -36,9 +37,13 @@ static void print_forms(const json_t *forms, const char *path)
 {
 	char *jwk = json_dumps(json_object_get(forms, "jwk"), JSON_INDENT(2) | JSON_SORT_KEYS);
 	char *jwks = json_dumps(json_object_get(forms, "jwks"), JSON_INDENT(2) | JSON_SORT_KEYS);
+	const char *kid = json_string_value(json_object_get(forms, "kid"));
 
-	printf("client key: %s\nkid (RFC 7638 thumbprint, sent in every client assertion): %s\n\n", path,
-	       json_string_value(json_object_get(forms, "kid")));
+	printf("client key: %s\n", path);
+	if (kid != NULL)
+		printf("kid (sent in every client assertion; by default the key's RFC 7638 thumbprint): %s\n\n", kid);
+	else
+		printf("kid: none (client_key_id = none: the client assertions carry no kid)\n\n");
 	printf("public key, PEM:\n%s\n", json_string_value(json_object_get(forms, "pem")));
 	printf("public key, JWK (use sig, alg %s):\n%s\n\n", CTL_KEY_ALG, jwk != NULL ? jwk : "");
 	printf("public key, JWKS (register this where a key set is asked for):\n%s\n", jwks != NULL ? jwks : "");
@@ -66,7 +71,8 @@ int ctl_key(const struct ctl_opts *o)
 		fprintf(stderr, "nhsloginctl key: client_key: %s\n", err);
 		goto out;
 	}
-	if ((kid = nl_jwk_thumbprint(jwk)) == NULL || !cjose_jwk_set_kid(jwk, kid, strlen(kid), &cerr) ||
+	if (nl_oidc_client_kid(&cfg.env, jwk, &kid) != 0 ||
+	    (kid != NULL && !cjose_jwk_set_kid(jwk, kid, strlen(kid), &cerr)) ||
 	    (forms = key_forms(jwk, kid)) == NULL) {
 		fprintf(stderr, "nhsloginctl key: %s: cannot make the public key (out of memory?)\n",
 		        cfg.env.client_key);

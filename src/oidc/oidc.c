@@ -157,9 +157,8 @@ int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, si
 		nl_errf(err, errlen, r, "client key: %s", kerr);
 		goto out;
 	}
-	/* The RFC 7638 thumbprint is a stable kid for the assertion header. */
-	if ((o->kid = nl_jwk_thumbprint(o->key)) == NULL) {
-		r = nl_errf(err, errlen, NL_ERR_KEY, "client key: cannot compute its thumbprint");
+	if ((r = nl_oidc_client_kid(&cfg->env, o->key, &o->kid)) != 0) {
+		nl_errf(err, errlen, r, "client key: cannot compute its thumbprint");
 		goto out;
 	}
 	*out = o;
@@ -168,6 +167,24 @@ int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, si
 out:
 	nl_oidc_free(o);
 	return r;
+}
+
+int nl_oidc_client_kid(const struct nl_env *env, const cjose_jwk_t *key, char **kid)
+{
+	*kid = NULL;
+	if (env->client_key_id != NULL && strcmp(env->client_key_id, "none") == 0)
+		return 0;
+	/* The RFC 7638 thumbprint is a stable kid for the assertion header. */
+	*kid = env->client_key_id != NULL ? strdup(env->client_key_id) : nl_jwk_thumbprint(key);
+	return *kid != NULL ? 0 : NL_ERR_KEY;
+}
+
+const char *nl_oidc_error_hint(const char *word)
+{
+	if (word != NULL && strcmp(word, "invalid_client") == 0)
+		return " (NHS login refused the client assertion: register the public key as `nhsloginctl key` "
+		       "prints it, with its kid, or set client_key_id to the kid it was registered with, or none)";
+	return "";
 }
 
 void nl_oidc_free(struct nl_oidc *o)

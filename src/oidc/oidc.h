@@ -46,6 +46,12 @@ struct nl_oidc_stats {
 
 /* Load the client key (checked as a secret) and remember cfg (not copied: cfg must outlive). */
 int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, size_t errlen);
+/* The kid the client assertions carry: the environment's client_key_id, none for "none" (*kid
+ * NULL), else the key's RFC 7638 thumbprint. *kid is a new string. */
+int nl_oidc_client_kid(const struct nl_env *env, const cjose_jwk_t *key, char **kid);
+/* What to do about an OAuth error word from the token endpoint, as text to append to its log line
+ * ("" for most words; invalid_client points at the key's registration). */
+const char *nl_oidc_error_hint(const char *word);
 void nl_oidc_free(struct nl_oidc *o);
 /* Make sure discovery and JWKS are loaded: memory, then cache_dir files if fresh, then network.
  * Honours Cache-Control max-age within [300 s, 24 h]; default 1 h. */

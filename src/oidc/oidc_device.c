@@ -218,8 +218,8 @@ int nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struct nl_gr
 	res->outcome = reply.resp.status == 400 ? device_error_outcome(word) : NL_OUT_UNAVAILABLE;
 	r = nl_oidc_outcome_err(res->outcome);
 	if (res->outcome == NL_OUT_UNAVAILABLE)
-		nl_oidc_err(o, res->error, sizeof(res->error), "token endpoint: HTTP %ld%s%s",
-		            reply.resp.status, word ? " " : "", word ? word : "");
+		nl_oidc_err(o, res->error, sizeof(res->error), "token endpoint: HTTP %ld%s%s%s",
+		            reply.resp.status, word ? " " : "", word ? word : "", nl_oidc_error_hint(word));
 	else if (res->outcome != NL_OUT_PENDING && res->outcome != NL_OUT_SLOW_DOWN)
 		nl_oidc_err(o, res->error, sizeof(res->error), "device grant: %s", word);
 	else /* the usual answer while the person signs in: not an error for status */

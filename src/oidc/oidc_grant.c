@@ -442,8 +442,8 @@ int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_
 		nl_oidc_err(o, res->error, sizeof(res->error), "token endpoint refused the code: %s",
 		            reply.word);
 	} else if (reply.word != NULL) {
-		nl_oidc_err(o, res->error, sizeof(res->error), "token endpoint: HTTP %ld %s",
-		            reply.resp.status, reply.word);
+		nl_oidc_err(o, res->error, sizeof(res->error), "token endpoint: HTTP %ld %s%s",
+		            reply.resp.status, reply.word, nl_oidc_error_hint(reply.word));
 	} else {
 		nl_oidc_err(o, res->error, sizeof(res->error), "token endpoint: HTTP %ld", reply.resp.status);
 	}

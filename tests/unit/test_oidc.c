@@ -1358,6 +1358,34 @@ static void test_device_authorization_with_a_c1_control_in_verification_uri_is_r
 	assert_device_start_refused("device_uri_c1", "a verification URI is not printable ASCII");
 }
 
+/* The kid of the client assertions: the thumbprint by default, client_key_id when set, none for
+ * "none"; and the hint an invalid_client gets in the log. */
+static void test_client_kid_follows_client_key_id(void **state)
+{
+	struct nl_env env = {0};
+	cjose_jwk_t *key = NULL;
+	char err[256], *kid = NULL, *thumb;
+
+	(void)state;
+	assert_int_equal(nl_jwk_load_private_pem(fx.key_path, &key, err, sizeof(err)), 0);
+	assert_non_null(thumb = nl_jwk_thumbprint(key));
+	assert_int_equal(nl_oidc_client_kid(&env, key, &kid), 0);
+	assert_string_equal(kid, thumb);
+	free(kid);
+	env.client_key_id = "registered-kid-1";
+	assert_int_equal(nl_oidc_client_kid(&env, key, &kid), 0);
+	assert_string_equal(kid, "registered-kid-1");
+	free(kid);
+	env.client_key_id = "none";
+	assert_int_equal(nl_oidc_client_kid(&env, key, &kid), 0);
+	assert_null(kid);
+	assert_non_null(strstr(nl_oidc_error_hint("invalid_client"), "nhsloginctl key"));
+	assert_string_equal(nl_oidc_error_hint("invalid_grant"), "");
+	assert_string_equal(nl_oidc_error_hint(NULL), "");
+	free(thumb);
+	cjose_jwk_release(key);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_faults, clear_faults)
 
 int main(void)
@@ -1377,6 +1405,7 @@ int main(void)
 	    T(test_authorize_url_carries_every_parameter),
 	    T(test_authorize_url_without_prompt_when_prompt_login_is_off),
 	    T(test_pkce_pair_is_s256_of_the_verifier),
+	    T(test_client_kid_follows_client_key_id),
 	    T(test_exchange_code_signs_in_at_p9),
 	    T(test_exchange_with_wrong_nonce_is_invalid_token),
 	    T(test_exchange_result_names_the_failed_rule_and_holds_no_identity),
