@@ -267,17 +267,17 @@ static int teardown(void **state)
 
 /* ---- a client ---- */
 
-struct cl {
 /* Connected with the daemon client; lines go out raw and replies are read with the framing, so
  * that tests can send malformed or pipelined lines. */
+struct cl {
 	int fd;
 	struct nl_linebuf *lb;
 };
 
 static struct cl cl_open(struct fx *fx)
 {
-	struct cl c = {.fd = -1};
 	struct nl_proto_client pc;
+	struct cl c = {.fd = -1};
 	assert_int_equal(nl_proto_open(&pc, fx->sock, 2000, NL_PROTO_PEER_ANY), 0);
 	c.fd = pc.fd;
 	c.lb = calloc(1, sizeof(*c.lb));
