@@ -9,8 +9,12 @@ build=${NL_TOP_BUILDDIR:-$(pwd)}
 # A make of our own, not a job of the make that runs the tests.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES GNUMAKEFLAGS
 echo "1..3"
-if sh "$top/tools/demo" --help | grep -q '^usage: tools/demo'; then echo "ok 1 - tools/demo --help prints its usage"; else
-	echo "not ok 1 - tools/demo --help prints its usage"; fi
+if sh "$top/tools/demo" --help | grep -q '^usage: tools/demo' &&
+	sh "$top/tools/check" --help | grep -q 'whole test suite'; then
+	echo "ok 1 - tools/demo --help and tools/check --help print their usage (and run nothing)"
+else
+	echo "not ok 1 - tools/demo --help and tools/check --help print their usage (and run nothing)"
+fi
 for t in pamtester curl python3 openssl; do
 	if ! command -v $t >/dev/null 2>&1; then
 		echo "ok 2 - # SKIP $t is not installed (tools/install-deps)"
