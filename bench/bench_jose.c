@@ -269,10 +269,11 @@ int main(int argc, char **argv)
 		}
 		nl_jws_free(parsed);
 		parsed = NULL;
-		fprintf(stderr, "bench_jose: %s: EVP %.2f us, ours %.2f us = parse %.2f us + verify %.2f us\n", algs[i],
-		        1e6 / evp, 1e6 / ours, t_parse, t_verify);
-		snprintf(note, sizeof(note), "parse %.1f us + verify %.1f us (EVP %.1f us)", t_parse, t_verify,
-		         1e6 / evp);
+		fprintf(stderr,
+		        "bench_jose: %s: EVP %.2f us, ours %.2f us = parse %.2f us + verify %.2f us\n",
+		        algs[i], 1e6 / evp, 1e6 / ours, t_parse, t_verify);
+		snprintf(note, sizeof(note), "parse %.1f us + verify %.1f us (EVP %.1f us)", t_parse,
+		         t_verify, 1e6 / evp);
 		snprintf(fig, sizeof(fig), "1 %s verify/s: nl_jws vs EVP", algs[i]);
 		bench_row(fig, ours, "/s", evp, ">= 90% of EVP", ours >= 0.9 * evp, note);
 		snprintf(fig, sizeof(fig), "1 %s verify/s: nl_jws vs libjwt", algs[i]);

@@ -55,14 +55,13 @@ void nl_config_free(struct nl_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	char **strs[] = {&cfg->path,         &cfg->environment,   &cfg->environments_dir,
-	                 &cfg->socket_path,  &cfg->socket_group,  &cfg->state_dir,
-	                 &cfg->cache_dir,    &cfg->listen,        &cfg->public_url,
-	                 &cfg->tls_cert,     &cfg->tls_key,       &cfg->map_file,
-	                 &cfg->email_domain, &cfg->env.name,      &cfg->env.path,
-	                 &cfg->env.issuer,   &cfg->env.client_id, &cfg->env.client_key, &cfg->env.client_key_id,
-	                 &cfg->env.scope,    &cfg->env.vtr,       &cfg->env.redirect_uri,
-	                 &cfg->env.ca_file};
+	char **strs[] = {
+	    &cfg->path,          &cfg->environment,      &cfg->environments_dir,  &cfg->socket_path,
+	    &cfg->socket_group,  &cfg->state_dir,        &cfg->cache_dir,         &cfg->listen,
+	    &cfg->public_url,    &cfg->tls_cert,         &cfg->tls_key,           &cfg->map_file,
+	    &cfg->email_domain,  &cfg->env.name,         &cfg->env.path,          &cfg->env.issuer,
+	    &cfg->env.client_id, &cfg->env.client_key,   &cfg->env.client_key_id, &cfg->env.scope,
+	    &cfg->env.vtr,       &cfg->env.redirect_uri, &cfg->env.ca_file};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
@@ -174,8 +173,8 @@ static int load_env(struct nl_config *cfg, unsigned flags, char *err, size_t err
 	path = NULL;
 	if ((r = nl_cfg_replace_str(&cfg->env.name, cfg->environment, err, errlen)) != 0)
 		goto out;
-	pc = (struct nl_cfg_parse_ctx){cfg, cfg->env.path, base, true, true,
-	                               !(flags & NL_CONFIG_NO_OWNER_CHECK)};
+	pc = (struct nl_cfg_parse_ctx){cfg,  cfg->env.path, base,
+	                               true, true,          !(flags & NL_CONFIG_NO_OWNER_CHECK)};
 	r = nl_cfg_parse_file(&pc, err, errlen);
 out:
 	free(path);
@@ -238,16 +237,21 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 	id_ph = strncmp(cfg->env.client_id, PLACEHOLDER, strlen(PLACEHOLDER)) == 0;
 	uri_ph = strstr(cfg->env.redirect_uri, PLACEHOLDER) != NULL;
 	if (id_ph && uri_ph)
-		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: client_id is still the placeholder '%s' and "
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: client_id is still the placeholder '%s' and "
 		               "redirect_uri is still the placeholder '%s': set the client_id NHS login gave "
-		               "you and your registered redirect URI", file, cfg->env.client_id,
-		               cfg->env.redirect_uri);
+		               "you and your registered redirect URI",
+		               file, cfg->env.client_id, cfg->env.redirect_uri);
 	if (id_ph)
-		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: client_id is still the placeholder '%s': "
-		               "set the client_id NHS login gave you", file, cfg->env.client_id);
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: client_id is still the placeholder '%s': "
+		               "set the client_id NHS login gave you",
+		               file, cfg->env.client_id);
 	if (uri_ph)
-		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: redirect_uri is still the placeholder '%s': "
-		               "set your registered redirect URI", file, cfg->env.redirect_uri);
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s: redirect_uri is still the placeholder '%s': "
+		               "set your registered redirect URI",
+		               file, cfg->env.redirect_uri);
 	if (nl_cfg_check_url(cfg->env.issuer, false, why, sizeof(why)) != 0 ||
 	    nl_cfg_check_url(cfg->env.redirect_uri, false, why, sizeof(why)) != 0)
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s", file, why);
@@ -258,7 +262,8 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 	if (lvl < cfg->min_level)
 		return nl_errf(err, errlen, NL_ERR_CONFIG,
 		               "%s: no vector in vtr reaches [identity] min_level P%d, "
-		               "so no sign-in could succeed", file, cfg->min_level);
+		               "so no sign-in could succeed",
+		               file, cfg->min_level);
 	return 0;
 }
 
@@ -282,13 +287,14 @@ static int validate_transport(const struct nl_config *cfg, const char *file, cha
 		               "%s: [bridge] listen %s is not a loopback address and there is no tls_cert: "
 		               "plain http there can be read on the network; "
 		               "set tls_cert and tls_key, listen on loopback, "
-		               "or set behind_tls_proxy = yes if only a TLS reverse proxy can reach it", file,
-		               cfg->listen);
+		               "or set behind_tls_proxy = yes if only a TLS reverse proxy can reach it",
+		               file, cfg->listen);
 	if (cfg->behind_tls_proxy && cfg->n_trusted_proxies == 0)
 		return nl_errf(err, errlen, NL_ERR_CONFIG,
 		               "%s: [bridge] behind_tls_proxy needs trusted_proxies (the proxy's address), "
 		               "or every phone has the proxy's address and one person's wrong codes refuse "
-		               "all", file);
+		               "all",
+		               file);
 	return 0;
 }
 
@@ -332,4 +338,3 @@ int nl_config_validate(const struct nl_config *cfg, unsigned flags, char *err, s
 		return r;
 	return validate_env(cfg, err, errlen);
 }
-

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define NL_CONFIG_MAX_FILE (64 * 1024)
+#define NL_CONFIG_MAX_FILE     (64 * 1024)
 #define NL_CONFIG_DEFAULT_PATH NL_SYSCONFDIR "/nhslogin/nhslogin.conf"
-#define NL_DEFAULT_SOCKET NL_RUNSTATEDIR "/nhslogin/nhslogind.sock"
+#define NL_DEFAULT_SOCKET      NL_RUNSTATEDIR "/nhslogin/nhslogind.sock"
 
 enum nl_claim { NL_CLAIM_NHS_NUMBER = 0, NL_CLAIM_EMAIL, NL_CLAIM_SUB };
 enum nl_map_rule { NL_MAP_FILE = 0, NL_MAP_EMAIL_LOCAL };
@@ -20,7 +20,7 @@ enum nl_noninteractive { NL_NONINTERACTIVE_IGNORE = 0, NL_NONINTERACTIVE_DENY };
 /* [policy] number_matching: which sign-ins ask the terminal for the number the phone shows. */
 enum nl_number_matching { NL_NUMBER_REMOTE = 0, NL_NUMBER_NEVER, NL_NUMBER_ALWAYS };
 
-#define NL_MAX_ALGS 8
+#define NL_MAX_ALGS  8
 #define NL_MAX_CIDRS 32
 
 /* An address block: family AF_INET (4 bytes of addr used) or AF_INET6 (16), network byte order,
@@ -51,57 +51,59 @@ struct nl_env {
 	char *redirect_uri;  /* required; the daemon serves its callback at this URI's path */
 	char *allowed_algs[NL_MAX_ALGS]; /* default {"RS512"}; never none/HS* */
 	size_t n_allowed_algs;
-	char *ca_file;       /* optional CA bundle for the provider */
+	char *ca_file;          /* optional CA bundle for the provider */
 	enum nl_flow_mode flow; /* bridge (default) | device */
 	bool prompt_login;      /* send prompt=login on every /authorize; default true */
 };
 
 struct nl_config {
-	char *path;              /* main file read, or NULL */
+	char *path; /* main file read, or NULL */
 	/* top level */
-	char *environment;       /* required when the environment is loaded */
+	char *environment;         /* required when the environment is loaded */
 	unsigned environment_line; /* its line in the main file (0: not read from a file) */
-	char *environments_dir;  /* default: <dir of main file>/environments */
+	char *environments_dir;    /* default: <dir of main file>/environments */
 	/* [daemon] */
-	char *socket_path;       /* default NL_DEFAULT_SOCKET */
-	char *socket_group;      /* optional group allowed to use the socket; NULL = root only */
-	char *state_dir;         /* token cache; default NL_LOCALSTATEDIR "/lib/nhslogin" */
-	char *cache_dir;         /* discovery/JWKS cache; default NL_LOCALSTATEDIR "/cache/nhslogin" */
-	unsigned flow_ttl;       /* seconds a flow lives; default 300, 30..3600 */
-	unsigned max_flows;      /* total flows in progress; default 1024, 1..100000 */
+	char *socket_path;           /* default NL_DEFAULT_SOCKET */
+	char *socket_group;          /* optional group allowed to use the socket; NULL = root only */
+	char *state_dir;             /* token cache; default NL_LOCALSTATEDIR "/lib/nhslogin" */
+	char *cache_dir;             /* discovery/JWKS cache; default NL_LOCALSTATEDIR "/cache/nhslogin" */
+	unsigned flow_ttl;           /* seconds a flow lives; default 300, 30..3600 */
+	unsigned max_flows;          /* total flows in progress; default 1024, 1..100000 */
 	unsigned max_flows_per_user; /* default 3, 1..100 */
-	unsigned wait_max;       /* longest single wait in seconds; default 25, 1..60 */
-	unsigned http_timeout;   /* provider request timeout, seconds; default 10, 1..60 */
-	bool debug;              /* default false */
+	unsigned wait_max;           /* longest single wait in seconds; default 25, 1..60 */
+	unsigned http_timeout;       /* provider request timeout, seconds; default 10, 1..60 */
+	bool debug;                  /* default false */
 	/* [bridge] */
-	char *listen;            /* HOST:PORT; default 127.0.0.1:8765 */
-	char *public_url;        /* base URL the phone uses; default http://<listen> */
-	char *tls_cert;          /* optional PEM cert for the listener */
-	char *tls_key;           /* optional PEM key for the listener (checked as a secret) */
-	unsigned code_attempts;  /* wrong user codes allowed per client address per 10 min; default 10, 1..1000 */
+	char *listen;     /* HOST:PORT; default 127.0.0.1:8765 */
+	char *public_url; /* base URL the phone uses; default http://<listen> */
+	char *tls_cert;   /* optional PEM cert for the listener */
+	char *tls_key;    /* optional PEM key for the listener (checked as a secret) */
+	unsigned
+	    code_attempts; /* wrong user codes allowed per client address per 10 min; default 10, 1..1000 */
 	struct nl_cidr trusted_proxies[NL_MAX_CIDRS]; /* peers whose X-Forwarded-For/Forwarded is believed */
 	size_t n_trusted_proxies;                     /* default 0: none */
 	bool behind_tls_proxy; /* plain http off loopback: a TLS proxy is in front; default false */
 	/* [identity] */
-	enum nl_claim claim;     /* default nhs_number */
-	enum nl_map_rule rule;   /* map (default) | email_local */
-	char *map_file;          /* "local_user claim_value" a line; required for rule = map */
-	char *email_domain;      /* required for rule = email_local: only this domain maps */
-	int min_level;           /* 0, 5 or 9 from P0/P5/P9; default 9 */
-	unsigned reuse_window;   /* seconds; default 0 = never reuse; up to 43200 */
-	char *reuse_unlock_services; /* screen unlock / display manager services that may reuse; NULL = none */
-	unsigned min_uid;        /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
-	bool userinfo;           /* call /userinfo and check sub; default false */
+	enum nl_claim claim;   /* default nhs_number */
+	enum nl_map_rule rule; /* map (default) | email_local */
+	char *map_file;        /* "local_user claim_value" a line; required for rule = map */
+	char *email_domain;    /* required for rule = email_local: only this domain maps */
+	int min_level;         /* 0, 5 or 9 from P0/P5/P9; default 9 */
+	unsigned reuse_window; /* seconds; default 0 = never reuse; up to 43200 */
+	char
+	    *reuse_unlock_services; /* screen unlock / display manager services that may reuse; NULL = none */
+	unsigned min_uid; /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
+	bool userinfo;    /* call /userinfo and check sub; default false */
 	/* [pam] (also the module's arguments) */
-	unsigned pam_timeout;    /* seconds the module waits in all; default 0 = the flow's expiry; up to 3600 */
+	unsigned pam_timeout; /* seconds the module waits in all; default 0 = the flow's expiry; up to 3600 */
 	bool pam_debug;
 	bool pam_noqr;
-	bool pam_strict;         /* unknown PAM user -> PAM_USER_UNKNOWN instead of PAM_IGNORE-free deny */
-	bool pam_enter_prompt;   /* offer "press Enter when signed in" (OpenSSH keyboard-interactive) */
+	bool pam_strict;       /* unknown PAM user -> PAM_USER_UNKNOWN instead of PAM_IGNORE-free deny */
+	bool pam_enter_prompt; /* offer "press Enter when signed in" (OpenSSH keyboard-interactive) */
 	enum nl_noninteractive pam_noninteractive;
 	/* [policy]: which sign-ins may start (nl_policy_check); deny wins; unset = no rule */
-	char *services_allow;    /* PAM service names, commas or spaces between; NULL = every service */
-	char *services_deny;     /* NULL = none */
+	char *services_allow; /* PAM service names, commas or spaces between; NULL = every service */
+	char *services_deny;  /* NULL = none */
 	struct nl_cidr_list remote_networks_allow; /* n == 0: every remote host */
 	struct nl_cidr_list remote_networks_deny;  /* n == 0: none */
 	enum nl_number_matching number_matching;   /* default remote: sign-ins with an rhost */
@@ -110,7 +112,7 @@ struct nl_config {
 };
 
 enum nl_config_flags {
-	NL_CONFIG_MAIN_ONLY = 1 << 0,   /* do not read the environment file (the PAM module) */
+	NL_CONFIG_MAIN_ONLY = 1 << 0,      /* do not read the environment file (the PAM module) */
 	NL_CONFIG_NO_OWNER_CHECK = 1 << 1, /* skip owner/mode checks (only for nhsloginctl check to report) */
 };
 

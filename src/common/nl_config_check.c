@@ -133,7 +133,8 @@ int nl_cfg_check_url(const char *url, bool allow_query, char *why, size_t whylen
 	if (!https && !nl_cfg_is_loopback_host(host, bracketed))
 		return nl_errf(why, whylen, NL_ERR_CONFIG,
 		               "'%s': plain http is allowed only on loopback (127.0.0.0/8, ::1, localhost); "
-		               "use https", url);
+		               "use https",
+		               url);
 	return 0;
 }
 
@@ -277,7 +278,8 @@ int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)
 		if (c.addr[bit / 8] & (0x80u >> (bit % 8)))
 			return nl_errf(why, whylen, NL_ERR_CONFIG,
 			               "'%s' has address bits set past /%u: write the network's first "
-			               "address", s, c.prefix);
+			               "address",
+			               s, c.prefix);
 	}
 	if (c.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)c.addr) &&
 	    c.prefix >= 96) { /* ::ffff:a.b.c.d/N is the IPv4 block a.b.c.d/(N-96) */

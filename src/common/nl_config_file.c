@@ -62,7 +62,8 @@ int nl_cfg_open_checked(const char *path, bool secret, size_t max_size, bool che
 		if (secret && (mode & (S_IRWXG | S_IRWXO)) != 0) {
 			r = nl_errf(err, errlen, NL_ERR_PERM,
 			            "%s: holds a secret but group/other may access it (mode %04o); "
-			            "run chmod 600", path, (unsigned)mode);
+			            "run chmod 600",
+			            path, (unsigned)mode);
 			goto out;
 		}
 	}

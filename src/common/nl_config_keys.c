@@ -516,7 +516,8 @@ static unsigned edit_distance(const char *a, const char *b)
 				best = d[i - 1][j] + 1;
 			if (d[i][j - 1] + 1 < best)
 				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
 				best = d[i - 2][j - 2] + 1;
 			d[i][j] = best;
 		}
@@ -535,7 +536,8 @@ static void did_you_mean(const char *section, const char *key, char *out, size_t
 		if (strcmp(keys[i].name, key) == 0 && strcmp(keys[i].section, "env") != 0 &&
 		    strcmp(section, "env") != 0) {
 			if (keys[i].section[0] == '\0')
-				snprintf(out, len, " - did you mean '%s' at top level (before any [section])?", key);
+				snprintf(out, len,
+				         " - did you mean '%s' at top level (before any [section])?", key);
 			else
 				snprintf(out, len, " - did you mean '%s' in [%s]?", key, keys[i].section);
 			return;
@@ -633,8 +635,7 @@ static int parse_section(const struct nl_cfg_parse_ctx *pc, char *line, char *se
 		return nl_errf(why, whylen, NL_ERR_CONFIG, "expected [section]");
 	line[n - 1] = '\0';
 	name = trim(line + 1);
-	if (!is_key_name(name) || strcmp(name, "env") == 0 || !section_known(name) ||
-	    strlen(name) >= seclen)
+	if (!is_key_name(name) || strcmp(name, "env") == 0 || !section_known(name) || strlen(name) >= seclen)
 		return nl_errf(why, whylen, NL_ERR_CONFIG, "unknown section [%s]", name);
 	snprintf(section, seclen, "%s", name);
 	return 0;
@@ -696,10 +697,11 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 	size_t env_key = 0;
 	int r = NL_ERR_INTERNAL;
 
-	while (env_key < N_KEYS && !(keys[env_key].section[0] == '\0' && strcmp(keys[env_key].name, "environment") == 0))
+	while (env_key < N_KEYS &&
+	       !(keys[env_key].section[0] == '\0' && strcmp(keys[env_key].name, "environment") == 0))
 		env_key++;
 	if ((r = nl_cfg_read_checked(pc->path, false, NL_CONFIG_MAX_FILE, pc->check_owner, &text, &len, err,
-	                      errlen)) != 0)
+	                             errlen)) != 0)
 		goto out;
 	if (memchr(text, '\0', len) != NULL) {
 		r = nl_errf(err, errlen, NL_ERR_CONFIG, "%s: contains a NUL byte", pc->path);

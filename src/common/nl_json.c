@@ -16,7 +16,8 @@ static size_t json_depth(const json_t *v, size_t limit)
 	if (limit == 0)
 		return 1;
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, child) {
+		json_object_foreach((json_t *)v, key, child)
+		{
 			if ((d = json_depth(child, limit - 1)) > best)
 				best = d;
 			if (best >= limit)
@@ -25,7 +26,8 @@ static size_t json_depth(const json_t *v, size_t limit)
 		return best + 1;
 	}
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, child) {
+		json_array_foreach(v, i, child)
+		{
 			if ((d = json_depth(child, limit - 1)) > best)
 				best = d;
 			if (best >= limit)

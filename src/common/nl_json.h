@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #define NL_JSON_MAX_DEPTH 16
-#define NL_JSON_MAX_SIZE (1024 * 1024)
+#define NL_JSON_MAX_SIZE  (1024 * 1024)
 
 /* Parse exactly len bytes (need not be NUL-terminated) as one JSON value.
  * Rejects: len > max_size, depth > max_depth, duplicate object keys, trailing garbage,

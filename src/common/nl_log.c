@@ -29,11 +29,19 @@ bool nl_log_debug_enabled(void)
 static const char *prio_word(int prio)
 {
 	switch (prio) {
-	case LOG_EMERG: case LOG_ALERT: case LOG_CRIT: case LOG_ERR: return "error";
-	case LOG_WARNING: return "warning";
-	case LOG_NOTICE: return "notice";
-	case LOG_INFO: return "info";
-	default: return "debug";
+	case LOG_EMERG:
+	case LOG_ALERT:
+	case LOG_CRIT:
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+		return "notice";
+	case LOG_INFO:
+		return "info";
+	default:
+		return "debug";
 	}
 }
 

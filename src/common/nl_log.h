@@ -14,15 +14,15 @@ bool nl_log_debug_enabled(void);
 void nl_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void nl_log_fn(int prio, const char *fn, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-#define nl_err(...) nl_log(LOG_ERR, __VA_ARGS__)
-#define nl_warn(...) nl_log(LOG_WARNING, __VA_ARGS__)
+#define nl_err(...)    nl_log(LOG_ERR, __VA_ARGS__)
+#define nl_warn(...)   nl_log(LOG_WARNING, __VA_ARGS__)
 #define nl_notice(...) nl_log(LOG_NOTICE, __VA_ARGS__)
-#define nl_info(...) nl_log(LOG_INFO, __VA_ARGS__)
+#define nl_info(...)   nl_log(LOG_INFO, __VA_ARGS__)
 /* Debug lines carry the function name and are dropped unless debug is on. */
-#define nl_debug(...)                                                                \
-	do {                                                                             \
-		if (nl_log_debug_enabled())                                                  \
-			nl_log_fn(LOG_DEBUG, __func__, __VA_ARGS__);                             \
+#define nl_debug(...)                                                                                        \
+	do {                                                                                                 \
+		if (nl_log_debug_enabled())                                                                  \
+			nl_log_fn(LOG_DEBUG, __func__, __VA_ARGS__);                                         \
 	} while (0)
 
 #endif

@@ -98,7 +98,8 @@ int nl_policy_check(const struct nl_config *cfg, const char *service, const char
 	if (!rhost_address(rhost, &family, addr))
 		return nl_errf(why, whylen, NL_ERR_PERM,
 		               "remote host %s is not an address, so [policy] remote_networks_* "
-		               "cannot place it", host);
+		               "cannot place it",
+		               host);
 	if (nl_cidr_match(deny->v, deny->n, family, addr))
 		return nl_errf(why, whylen, NL_ERR_PERM, "remote host %s is in [policy] remote_networks_deny",
 		               host);

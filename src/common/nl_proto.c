@@ -18,10 +18,10 @@ static const struct {
 	const char *word;
 	bool root_only;
 } ops[] = {
-    [NL_OP_UNKNOWN] = {NULL, false},        [NL_OP_START] = {"start", false},
-    [NL_OP_WAIT] = {"wait", false},         [NL_OP_NUMBER] = {"number", false},
-    [NL_OP_CANCEL] = {"cancel", false},     [NL_OP_STATUS] = {"status", false},
-    [NL_OP_FLOWS] = {"flows", true},        [NL_OP_FLOW_CANCEL] = {"flow_cancel", true},
+    [NL_OP_UNKNOWN] = {NULL, false},    [NL_OP_START] = {"start", false},
+    [NL_OP_WAIT] = {"wait", false},     [NL_OP_NUMBER] = {"number", false},
+    [NL_OP_CANCEL] = {"cancel", false}, [NL_OP_STATUS] = {"status", false},
+    [NL_OP_FLOWS] = {"flows", true},    [NL_OP_FLOW_CANCEL] = {"flow_cancel", true},
     [NL_OP_FLUSH] = {"flush", true},
 };
 

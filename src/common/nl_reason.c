@@ -6,9 +6,9 @@
 #include <string.h>
 
 static const struct nl_reason_row rows[NL_REASON_COUNT] = {
-#define NL_REASON_ROW(name, word, falls_back, prio, status, terminal, admin, flow, title, text) \
-	[NL_REASON_##name] = {word, falls_back, prio, status, terminal, admin, flow, title, text, \
-	                      NL_REASON_##name == NL_REASON_NONE},
+#define NL_REASON_ROW(name, word, falls_back, prio, status, terminal, admin, flow, title, text)              \
+	[NL_REASON_##name] = {word,  falls_back, prio,  status, terminal,                                    \
+	                      admin, flow,       title, text,   NL_REASON_##name == NL_REASON_NONE},
     NL_REASONS(NL_REASON_ROW)
 #undef NL_REASON_ROW
 };

@@ -237,10 +237,11 @@ static void check_map_accounts(const struct nl_config *cfg, struct ctl_findings 
 		size_t n = (size_t)((nl != NULL ? nl : end) - p);
 		if (map_line_user(p, n, user, sizeof(user)) && getpwnam(user) == NULL &&
 		    ++missing <= MAP_WARN_MAX)
-			ctl_finding(f, false,
-			            "map_file: %s:%u: no local account '%s' on this computer: this line signs "
-			            "nobody in",
-			            cfg->map_file, lineno + 1, user);
+			ctl_finding(
+			    f, false,
+			    "map_file: %s:%u: no local account '%s' on this computer: this line signs "
+			    "nobody in",
+			    cfg->map_file, lineno + 1, user);
 		p += n + (nl != NULL);
 	}
 	if (missing > MAP_WARN_MAX)

@@ -279,7 +279,8 @@ int ctl_flow_cancel(const struct ctl_opts *o, const char *flow)
 	if (o->json)
 		ctl_print_json(stdout, m);
 	else if (ended)
-		printf("Sign-in %s had already ended (%s): nothing to cancel.\n", flow, nl_json_str(m, "state"));
+		printf("Sign-in %s had already ended (%s): nothing to cancel.\n", flow,
+		       nl_json_str(m, "state"));
 	else
 		printf("Sign-in %s cancelled.\n", flow);
 	json_decref(m);

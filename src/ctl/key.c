@@ -1,8 +1,8 @@
 /* nhsloginctl key: the public half of the environment's client key, in every form NHS login's
  * registration may ask for: PEM, a JWK and a JWKS. The kid is the one nhslogind puts in every
  * client assertion (nl_oidc_client_kid: the key's RFC 7638 thumbprint unless client_key_id says
- * otherwise), so that a provider that matches keys by kid finds the registered key. The private key is read (as a secret: owner and mode checked) only to
- * derive the public one; nothing of it is printed. */
+ * otherwise), so that a provider that matches keys by kid finds the registered key. The private key is read
+ * (as a secret: owner and mode checked) only to derive the public one; nothing of it is printed. */
 #include "config.h"
 #include "ctl.h"
 #include "nl_config.h"
@@ -25,8 +25,8 @@ static json_t *key_forms(const cjose_jwk_t *jwk, const char *kid)
 	json_t *out = NULL, *one = NULL;
 
 	if (pem != NULL && jwk_text != NULL && (one = json_loads(jwk_text, 0, NULL)) != NULL)
-		out = json_pack("{s:s?, s:s, s:O, s:{s:[O]}}", "kid", kid, "pem", pem, "jwk", one, "jwks", "keys",
-		                one);
+		out = json_pack("{s:s?, s:s, s:O, s:{s:[O]}}", "kid", kid, "pem", pem, "jwk", one, "jwks",
+		                "keys", one);
 	json_decref(one);
 	free(pem);
 	free(jwk_text);
@@ -41,12 +41,15 @@ static void print_forms(const json_t *forms, const char *path)
 
 	printf("client key: %s\n", path);
 	if (kid != NULL)
-		printf("kid (sent in every client assertion; by default the key's RFC 7638 thumbprint): %s\n\n", kid);
+		printf(
+		    "kid (sent in every client assertion; by default the key's RFC 7638 thumbprint): %s\n\n",
+		    kid);
 	else
 		printf("kid: none (client_key_id = none: the client assertions carry no kid)\n\n");
 	printf("public key, PEM:\n%s\n", json_string_value(json_object_get(forms, "pem")));
 	printf("public key, JWK (use sig, alg %s):\n%s\n\n", CTL_KEY_ALG, jwk != NULL ? jwk : "");
-	printf("public key, JWKS (register this where a key set is asked for):\n%s\n", jwks != NULL ? jwks : "");
+	printf("public key, JWKS (register this where a key set is asked for):\n%s\n",
+	       jwks != NULL ? jwks : "");
 	free(jwk);
 	free(jwks);
 }

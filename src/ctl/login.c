@@ -190,8 +190,8 @@ static int start(const struct ctl_opts *o, struct nl_proto_client *c, const char
 	}
 	dc = nl_json_str(m, "device_code");
 	if (dc == NULL || !nl_text_printable(nl_json_str(m, "user_code")) ||
-	    !nl_text_printable(nl_json_str(m, "verification_uri")) || nl_json_int(m, "expires_in", expires_in) != 0 ||
-	    *expires_in < 1 || *expires_in > MAX_EXPIRES_S) {
+	    !nl_text_printable(nl_json_str(m, "verification_uri")) ||
+	    nl_json_int(m, "expires_in", expires_in) != 0 || *expires_in < 1 || *expires_in > MAX_EXPIRES_S) {
 		fprintf(stderr, "nhsloginctl: nhslogind's start reply is incomplete\n");
 		rc = CTL_EXIT_USAGE;
 		goto out;

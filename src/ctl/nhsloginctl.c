@@ -18,39 +18,40 @@ enum { OPT_OFFLINE = 256, OPT_QR, OPT_PAMD, OPT_LOGIN_DEFS, OPT_SSHD_CONFIG };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: nhsloginctl [OPTIONS] COMMAND\n"
-	        "\n"
-	        "Commands:\n"
-	        "  status             what nhslogind is doing: environment, issuer, cache ages, sign-ins\n"
-	        "  check              validate the configuration, keys, map file, the host's time limits\n"
-	        "                     and the provider (without the daemon)\n"
-	        "  flows              list the sign-ins in progress\n"
-	        "  flows cancel FLOW  cancel one sign-in by its id (f-...)\n"
-	        "  flush              drop the discovery, JWKS and token caches\n"
-	        "  login USER         a test sign-in for USER from this terminal\n"
-	        "  key                the client key's public half (PEM, JWK, JWKS) and its kid, to register\n"
-	        "\n"
-	        "Options:\n"
-	        "  -c, --config FILE  main configuration (default %s)\n"
-	        "  -s, --socket PATH  nhslogind's socket (default: [daemon] socket of the configuration)\n"
-	        "  -j, --json         machine-readable output (one JSON object)\n"
-	        "      --offline      check: do not contact the provider\n"
-	        "      --pamd DIR     check: the PAM services to read (default %s)\n"
-	        "      --login-defs FILE\n"
-	        "                     check: login's LOGIN_TIMEOUT from FILE (default %s)\n"
-	        "      --sshd-config FILE\n"
-	        "                     check: sshd's LoginGraceTime from FILE (default: sshd -T\n"
-	        "                     as root, else %s)\n"
-	        "      --qr STYLE     login: utf8, ascii or none (default: utf8 in a UTF-8 locale)\n"
-	        "  -v, --verbose      show the library's log lines on stderr\n"
-	        "  -h, --help         this text\n"
-	        "  -V, --version      the version\n"
-	        "\n"
-	        "Exit status: 0 success (check: no errors; login: approved), 1 problems found,\n"
-	        "refused by the daemon, or sign-in not approved, 2 usage or internal error,\n"
-	        "3 nhslogind unreachable.\n",
-	        NL_CONFIG_DEFAULT_PATH, CTL_PAMD_DEFAULT, CTL_LOGIN_DEFS_DEFAULT, CTL_SSHD_CONFIG_DEFAULT);
+	fprintf(
+	    f,
+	    "usage: nhsloginctl [OPTIONS] COMMAND\n"
+	    "\n"
+	    "Commands:\n"
+	    "  status             what nhslogind is doing: environment, issuer, cache ages, sign-ins\n"
+	    "  check              validate the configuration, keys, map file, the host's time limits\n"
+	    "                     and the provider (without the daemon)\n"
+	    "  flows              list the sign-ins in progress\n"
+	    "  flows cancel FLOW  cancel one sign-in by its id (f-...)\n"
+	    "  flush              drop the discovery, JWKS and token caches\n"
+	    "  login USER         a test sign-in for USER from this terminal\n"
+	    "  key                the client key's public half (PEM, JWK, JWKS) and its kid, to register\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --config FILE  main configuration (default %s)\n"
+	    "  -s, --socket PATH  nhslogind's socket (default: [daemon] socket of the configuration)\n"
+	    "  -j, --json         machine-readable output (one JSON object)\n"
+	    "      --offline      check: do not contact the provider\n"
+	    "      --pamd DIR     check: the PAM services to read (default %s)\n"
+	    "      --login-defs FILE\n"
+	    "                     check: login's LOGIN_TIMEOUT from FILE (default %s)\n"
+	    "      --sshd-config FILE\n"
+	    "                     check: sshd's LoginGraceTime from FILE (default: sshd -T\n"
+	    "                     as root, else %s)\n"
+	    "      --qr STYLE     login: utf8, ascii or none (default: utf8 in a UTF-8 locale)\n"
+	    "  -v, --verbose      show the library's log lines on stderr\n"
+	    "  -h, --help         this text\n"
+	    "  -V, --version      the version\n"
+	    "\n"
+	    "Exit status: 0 success (check: no errors; login: approved), 1 problems found,\n"
+	    "refused by the daemon, or sign-in not approved, 2 usage or internal error,\n"
+	    "3 nhslogind unreachable.\n",
+	    NL_CONFIG_DEFAULT_PATH, CTL_PAMD_DEFAULT, CTL_LOGIN_DEFS_DEFAULT, CTL_SSHD_CONFIG_DEFAULT);
 }
 
 /* jansson's memory is wiped when freed: replies to start carry the device code. */

@@ -7,7 +7,6 @@
 #include "bridge_int.h"
 #include "signin.h"
 
-
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -209,8 +208,8 @@ static mhd_result number_page(struct nl_bridge *b, struct MHD_Connection *conn, 
 	         "If you are not at the computer where this sign-in started, do not type it anywhere: "
 	         "someone may be trying to use your account, so tell your IT service desk.",
 	         number);
-	return bridge_send_message(b, conn, method, url, MHD_HTTP_OK, "Type the number at the computer", text, true,
-	                    false);
+	return bridge_send_message(b, conn, method, url, MHD_HTTP_OK, "Type the number at the computer", text,
+	                           true, false);
 }
 
 /* How the sign-in ended, as the phone's result page says it (the texts are nl_reason.c's). */
@@ -342,8 +341,8 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	if (p.state_repeated || p.too_many || state == NULL || state[0] == '\0' ||
 	    strlen(state) > BRIDGE_PARAM_MAX)
 		return bridge_send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
-		                    "This sign-in link is not valid", "Start again at your workstation.",
-		                    false, false);
+		                           "This sign-in link is not valid",
+		                           "Start again at your workstation.", false, false);
 	r = take_state(b, conn, state, &x);
 	if (r == NL_ERR_PERM) {
 		nl_flow_exchange_clear(&x);
@@ -358,8 +357,8 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	if (r == NL_ERR_NOT_FOUND || r == NL_ERR_INVALID) {
 		nl_notice("bridge: callback with an unknown or used state");
 		return bridge_send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
-		                    "This sign-in link has already been used or has expired",
-		                    "Start again at your workstation.", false, false);
+		                           "This sign-in link has already been used or has expired",
+		                           "Start again at your workstation.", false, false);
 	}
 	if (r == NL_ERR_EXPIRED)
 		return result_page(b, conn, method, url, NL_REASON_EXPIRED);
@@ -504,14 +503,15 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 	if (is_cb && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
 		return handle_callback(b, conn, method, url);
 	if (strcmp(url, "/") == 0 && get)
-		return bridge_send_page(b, conn, method, url, MHD_HTTP_FOUND,
-		                 nl_page_message("Enter your code", "Go to the code entry page.", true, true),
-		                 "/d");
+		return bridge_send_page(
+		    b, conn, method, url, MHD_HTTP_FOUND,
+		    nl_page_message("Enter your code", "Go to the code entry page.", true, true), "/d");
 	if (is_form || is_confirm || is_cb || strcmp(url, "/") == 0)
 		return bridge_send_message(b, conn, method, url, MHD_HTTP_METHOD_NOT_ALLOWED, "Not allowed",
-		                    "This page cannot be used that way.", false, true);
+		                           "This page cannot be used that way.", false, true);
 	return bridge_send_message(b, conn, method, url, MHD_HTTP_NOT_FOUND, "Page not found",
-	                    "To sign in, enter the code shown on your workstation screen.", false, true);
+	                           "To sign in, enter the code shown on your workstation screen.", false,
+	                           true);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -540,10 +540,11 @@ static int check_transport(const struct nl_config *cfg, const struct addrinfo *a
 		return nl_errf(err, errlen, NL_ERR_CONFIG,
 		               "bridge: tls_cert and tls_key must be set together");
 	if (!tls && !https_public && !is_loopback(ai->ai_addr))
-		return nl_errf(err, errlen, NL_ERR_CONFIG,
-		               "bridge: plain http on %s is refused: set tls_cert/tls_key, or a https public_url "
-		               "with a TLS reverse proxy in front",
-		               cfg->listen);
+		return nl_errf(
+		    err, errlen, NL_ERR_CONFIG,
+		    "bridge: plain http on %s is refused: set tls_cert/tls_key, or a https public_url "
+		    "with a TLS reverse proxy in front",
+		    cfg->listen);
 	return 0;
 }
 

@@ -4,7 +4,6 @@
 #include "bridge_int.h"
 #include "nl_text.h"
 
-
 #include <microhttpd.h>
 #include <netdb.h>
 #include <openssl/evp.h>
@@ -169,18 +168,19 @@ static void computer_name(char *out, size_t len)
 static mhd_result gone_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
                             const char *url)
 {
-	return bridge_send_message(b, conn, method, url, MHD_HTTP_GONE,
-	                    "This code has expired - start again at your workstation",
-	                    "Codes only work for a few minutes. Start signing in again at your workstation "
-	                    "to get a new code.",
-	                    false, false);
+	return bridge_send_message(
+	    b, conn, method, url, MHD_HTTP_GONE, "This code has expired - start again at your workstation",
+	    "Codes only work for a few minutes. Start signing in again at your workstation "
+	    "to get a new code.",
+	    false, false);
 }
 
 static mhd_result broken_page(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
                               const char *url)
 {
-	return bridge_send_message(b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, "Sign-in is not available",
-	                    "Something went wrong on this server. Try again in a minute.", false, true);
+	return bridge_send_message(
+	    b, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, "Sign-in is not available",
+	    "Something went wrong on this server. Try again in a minute.", false, true);
 }
 
 /* The facts of flow id from its own record, a __Host- cookie (the browser's, if it has one) and a
@@ -264,9 +264,9 @@ static mhd_result to_authorize(struct nl_bridge *b, struct MHD_Connection *conn,
 	}
 	nl_info("bridge: flow %s: confirmed from %s, on to NHS login", a->id, client);
 	bridge_learn_authz_origin(b, to);
-	ret =
-	    bridge_send_page(b, conn, method, url, MHD_HTTP_FOUND,
-	              nl_page_message("Continue to NHS login", "Taking you to NHS login.", true, false), to);
+	ret = bridge_send_page(
+	    b, conn, method, url, MHD_HTTP_FOUND,
+	    nl_page_message("Continue to NHS login", "Taking you to NHS login.", true, false), to);
 	nl_free_secret(to);
 	return ret;
 }
@@ -280,10 +280,11 @@ static mhd_result refuse_answer(struct nl_bridge *b, struct MHD_Connection *conn
 		return gone_page(b, conn, method, url);
 	if (r != 0)
 		return broken_page(b, conn, method, url);
-	return bridge_send_message(b, conn, method, url, MHD_HTTP_OK, "Sign-in stopped",
-	                    "Nothing was signed in, and the computer stays locked. If someone sent you this "
-	                    "link or asked you for a code, tell your IT service desk.",
-	                    false, false);
+	return bridge_send_message(
+	    b, conn, method, url, MHD_HTTP_OK, "Sign-in stopped",
+	    "Nothing was signed in, and the computer stays locked. If someone sent you this "
+	    "link or asked you for a code, tell your IT service desk.",
+	    false, false);
 }
 
 /* POST /d/confirm: the confirmation form, from the browser its token was made for. */
@@ -300,8 +301,9 @@ mhd_result bridge_handle_confirm(struct nl_bridge *b, struct MHD_Connection *con
 
 	bridge_client_address(b, conn, client, sizeof(client));
 	if (rq->confirm_bad || !flow_id_ok(rq->flow) || (!refuse && strcmp(rq->answer, "continue") != 0))
-		return bridge_send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST, "This page could not be used",
-		                    "Enter the code shown on your workstation screen again.", false, true);
+		return bridge_send_message(
+		    b, conn, method, url, MHD_HTTP_BAD_REQUEST, "This page could not be used",
+		    "Enter the code shown on your workstation screen again.", false, true);
 	if (cookie == NULL) {
 		nl_notice("bridge: flow %s: confirmation from %s without the sign-in cookie: refused",
 		          rq->flow, client);
@@ -318,7 +320,8 @@ mhd_result bridge_handle_confirm(struct nl_bridge *b, struct MHD_Connection *con
 		    "bridge: flow %s: confirmation from %s with a token not made for its cookie: refused",
 		    rq->flow, client);
 		return bridge_send_message(b, conn, method, url, MHD_HTTP_FORBIDDEN, "This page has expired",
-		                    "Enter the code shown on your workstation screen again.", false, true);
+		                           "Enter the code shown on your workstation screen again.", false,
+		                           true);
 	}
 	if (refuse)
 		return refuse_answer(b, conn, method, url, rq->flow, client);
@@ -359,9 +362,9 @@ static mhd_result handle_code(struct nl_bridge *b, struct MHD_Connection *conn, 
 	int r;
 
 	if (typed == NULL || typed[0] == '\0')
-		return bridge_send_page(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
-		                 nl_page_form(NULL, "Enter the code shown on your workstation screen."),
-		                 NULL);
+		return bridge_send_page(
+		    b, conn, method, url, MHD_HTTP_BAD_REQUEST,
+		    nl_page_form(NULL, "Enter the code shown on your workstation screen."), NULL);
 	bridge_client_address(b, conn, client, sizeof(client));
 	r = nl_flows_begin_authz(b->fl, typed, client, &a);
 	switch (r) {
@@ -375,11 +378,11 @@ static mhd_result handle_code(struct nl_bridge *b, struct MHD_Connection *conn, 
 		                 "That code was not recognised - check the code on your screen."),
 		    NULL);
 	case NL_ERR_LIMIT:
-		return bridge_send_message(b, conn, method, url, MHD_HTTP_TOO_MANY_REQUESTS,
-		                    "Too many attempts - wait 10 minutes",
-		                    "Too many wrong codes were entered. Wait 10 minutes, then enter the code "
-		                    "shown on your workstation screen.",
-		                    false, false);
+		return bridge_send_message(
+		    b, conn, method, url, MHD_HTTP_TOO_MANY_REQUESTS, "Too many attempts - wait 10 minutes",
+		    "Too many wrong codes were entered. Wait 10 minutes, then enter the code "
+		    "shown on your workstation screen.",
+		    false, false);
 	case NL_ERR_EXPIRED:
 		return gone_page(b, conn, method, url);
 	default:
@@ -399,11 +402,11 @@ mhd_result bridge_handle_form(struct nl_bridge *b, struct MHD_Connection *conn, 
 
 	if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
 		if (rq->code_too_long)
-			return bridge_send_page(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
-			                 nl_page_form(NULL,
-			                              "That code was not recognised - check the code on your "
-			                              "screen."),
-			                 NULL);
+			return bridge_send_page(
+			    b, conn, method, url, MHD_HTTP_BAD_REQUEST,
+			    nl_page_form(NULL, "That code was not recognised - check the code on your "
+			                       "screen."),
+			    NULL);
 		return handle_code(b, conn, method, url, rq->code);
 	}
 	/* GET /d?code=XXXXXXXX (the QR code) goes straight on; HEAD never changes anything */

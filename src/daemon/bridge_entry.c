@@ -3,7 +3,6 @@
 #include "config.h"
 #include "bridge_int.h"
 
-
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>

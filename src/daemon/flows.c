@@ -162,7 +162,7 @@ void flows_note_change(struct nl_flows *fl, const struct flow *f)
  * waiter can read the outcome. With logwhy (the endings this file causes: expired, cancelled) the
  * one log line of the outcome is written here; nl_flows_finish's caller writes its own. */
 void flows_end_flow(struct nl_flows *fl, struct flow *f, enum nl_flow_state st, enum nl_reason reason,
-                     const char *message, time_t now, const char *logwhy)
+                    const char *message, time_t now, const char *logwhy)
 {
 	if (f->st != NL_FLOW_PENDING)
 		return;
@@ -186,8 +186,8 @@ void flows_end_flow(struct nl_flows *fl, struct flow *f, enum nl_flow_state st, 
 	fl->pending--;
 	flows_note_change(fl, f);
 	if (logwhy != NULL)
-		nl_notice("flow %s: denied reason=%s user=%s (%s)", f->id, nl_reason_word(reason),
-		          f->user, logwhy);
+		nl_notice("flow %s: denied reason=%s user=%s (%s)", f->id, nl_reason_word(reason), f->user,
+		          logwhy);
 }
 
 /* A pending flow past its time ends as expired; true if it did. */
@@ -195,7 +195,7 @@ bool flows_check_expiry(struct nl_flows *fl, struct flow *f, time_t now)
 {
 	if (f->st == NL_FLOW_PENDING && now >= f->expires_at) {
 		flows_end_flow(fl, f, NL_FLOW_DENIED, NL_REASON_EXPIRED, NULL, now,
-		         "the code was not used in time");
+		               "the code was not used in time");
 		return true;
 	}
 	return false;
@@ -323,7 +323,7 @@ static int cancel_by(struct nl_flows *fl, enum ix ix, const char *key, enum nl_f
 			*was = f->st;
 		if (f->st == NL_FLOW_PENDING) {
 			flows_end_flow(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, nl_now(),
-			         ix == IX_ID ? "by an administrator" : "by the workstation");
+			               ix == IX_ID ? "by an administrator" : "by the workstation");
 			changed = true;
 		}
 		r = 0;
@@ -355,7 +355,7 @@ void nl_flows_cancel_owner(struct nl_flows *fl, uint64_t owner)
 	for (struct flow *f = fl->head; f != NULL; f = f->next_all) {
 		if (f->owner == owner && f->st == NL_FLOW_PENDING) {
 			flows_end_flow(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED, NULL, now,
-			         "the workstation stopped waiting");
+			               "the workstation stopped waiting");
 			n++;
 		}
 	}

@@ -22,7 +22,6 @@
 
 enum nl_flow_state { NL_FLOW_PENDING = 0, NL_FLOW_APPROVED, NL_FLOW_DENIED };
 
-
 struct nl_flows;
 
 /* What `start` hands back to the PAM module. Free with nl_flow_started_clear (wipes). */
@@ -77,8 +76,8 @@ struct nl_flow_info {
 /* Where a start comes from: the PAM items the module sent and the socket peer that sent them. */
 struct nl_flow_origin {
 	const char *user, *service, *rhost, *tty;
-	uint64_t owner;   /* the connection; its closing cancels the flow */
-	unsigned ttl;     /* seconds; 0 = flow_ttl */
+	uint64_t owner;       /* the connection; its closing cancels the flow */
+	unsigned ttl;         /* seconds; 0 = flow_ttl */
 	bool caller_supplied; /* service/rhost/tty come from a non-root peer: labelled as such */
 	bool number_match;    /* the approval waits for the phone's number typed at the terminal */
 };

@@ -47,9 +47,9 @@ struct flow {
 	enum nl_flow_state st;
 	enum nl_reason reason;
 	char message[NL_FIELD_MAX];
-	bool taken; /* the callback has claimed the state */
+	bool taken;                     /* the callback has claimed the state */
 	bool number_match, want_number; /* number matching: asked for; signed in, number not typed yet */
-	unsigned number;                 /* what the phone shows, 10..99, while want_number */
+	unsigned number;                /* what the phone shows, 10..99, while want_number */
 	time_t started_at;
 	unsigned char browser[NL_FLOW_BROWSER_LEN]; /* SHA-256 of the bound browser's cookie */
 	bool bound;                                 /* a browser continued to NHS login */

@@ -449,7 +449,7 @@ int nl_flows_refuse(struct nl_flows *fl, const char *id, const char *client)
 	pthread_mutex_lock(&fl->mu);
 	if ((r = confirmable(fl, id, now, &changed, &f)) == 0) {
 		flows_end_flow(fl, f, NL_FLOW_DENIED, NL_REASON_DENIED,
-		         "The sign-in was refused on the phone: \"This was not me\".", now, why);
+		               "The sign-in was refused on the phone: \"This was not me\".", now, why);
 		changed = true;
 	}
 	pthread_mutex_unlock(&fl->mu);
@@ -496,4 +496,3 @@ unlock:
 		flows_notify(fl);
 	return r;
 }
-

@@ -113,14 +113,15 @@ static bool remote(const struct flow *f)
 /* A remote sign-in's origin is its host; a local one's its terminal. */
 static bool same_origin(const struct flow *a, const struct flow *b)
 {
-	return remote(a) == remote(b) && strcmp(remote(a) ? a->rhost : a->tty, remote(b) ? b->rhost : b->tty) == 0;
+	return remote(a) == remote(b) &&
+	       strcmp(remote(a) ? a->rhost : a->tty, remote(b) ? b->rhost : b->tty) == 0;
 }
 
 static void evict(struct nl_flows *fl, struct flow *f, time_t now)
 {
 	flows_end_flow(fl, f, NL_FLOW_DENIED, NL_REASON_CANCELLED,
-	         "This sign-in was ended to make room for one at the computer itself.", now,
-	         "evicted: room for a sign-in at the computer itself");
+	               "This sign-in was ended to make room for one at the computer itself.", now,
+	               "evicted: room for a sign-in at the computer itself");
 }
 
 /* The oldest remote pending flow of user (NULL: any user), or NULL. */
@@ -210,7 +211,8 @@ int nl_flows_start_from(struct nl_flows *fl, const struct nl_flow_origin *o, str
 
 	if (fl == NULL || o == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
-	if (!valid_user(o->user) || !valid_field(o->service) || !valid_field(o->rhost) || !valid_field(o->tty))
+	if (!valid_user(o->user) || !valid_field(o->service) || !valid_field(o->rhost) ||
+	    !valid_field(o->tty))
 		return NL_ERR_INVALID;
 	ttl = o->ttl != 0 ? o->ttl : fl->cfg->flow_ttl;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
@@ -302,4 +304,3 @@ void nl_flow_exchange_clear(struct nl_flow_exchange *x)
 	nl_free_secret(x->code_verifier);
 	nl_wipe(x, sizeof(*x));
 }
-

@@ -150,9 +150,11 @@ static int check_identity(const struct nl_config *cfg, char *err, size_t errlen)
 		snprintf(where, sizeof(where), "%s:%u", cfg->path, line);
 	else
 		snprintf(where, sizeof(where), "%s", cfg->path != NULL ? cfg->path : "the configuration");
-	return nl_errf(err, errlen, r, "%s. Every sign-in would fail, so nhslogind does not start: "
+	return nl_errf(err, errlen, r,
+	               "%s. Every sign-in would fail, so nhslogind does not start: "
 	               "correct it (map_file is set at %s; the map's format is in nhslogin.conf(5)), "
-	               "run nhsloginctl check, then start nhslogind again", why, where);
+	               "run nhsloginctl check, then start nhslogind again",
+	               why, where);
 }
 
 static int start_parts(struct daemon *d, char *err, size_t errlen)

@@ -27,7 +27,7 @@
 #define ACCEPTS_PER_ROUND 64
 #define EVENTS_PER_ROUND  256
 #define TAGS_PER_TAKE     256
-#define ACCEPT_PAUSE_MS   100  /* after EMFILE/ENFILE: let fds come back before accepting again */
+#define ACCEPT_PAUSE_MS   100 /* after EMFILE/ENFILE: let fds come back before accepting again */
 
 char srv_mark_listen, srv_mark_notify, srv_mark_stop, srv_mark_signal, srv_mark_jobs;
 

@@ -13,10 +13,10 @@
 #include "nl_proto.h"
 #include "server.h"
 
-#define WAIT_BUCKETS      8192 /* parked waits by flow tag (a power of two) */
-#define NO_HEAP           SIZE_MAX
-#define START_WORKERS     4    /* provider fetches at once for starts (a slow provider delays these only) */
-#define START_QUEUE_MAX   1024 /* starts waiting for a worker; past it, "unavailable" */
+#define WAIT_BUCKETS    8192 /* parked waits by flow tag (a power of two) */
+#define NO_HEAP         SIZE_MAX
+#define START_WORKERS   4    /* provider fetches at once for starts (a slow provider delays these only) */
+#define START_QUEUE_MAX 1024 /* starts waiting for a worker; past it, "unavailable" */
 
 /* epoll_data.ptr of the fixed fds: the address of one of these markers (a conn is anything else). */
 extern char srv_mark_listen, srv_mark_notify, srv_mark_stop, srv_mark_signal, srv_mark_jobs;

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define DEVICE_CODE_MAX   512
+#define DEVICE_CODE_MAX 512
 
 /* ---- output ---- */
 
@@ -197,7 +197,7 @@ static void park(struct nl_server *s, struct conn *c, uint64_t tag)
 /* Answer c's wait if its flow has an outcome (or on timeout); true if answered. *tag gets the
  * flow's wake-up tag. */
 bool srv_wait_check(struct nl_server *s, struct conn *c, const char *device_code, bool timed_out,
-                       uint64_t *tag)
+                    uint64_t *tag)
 {
 	struct nl_flow_status st;
 	int r;
@@ -226,9 +226,9 @@ bool srv_wait_check(struct nl_server *s, struct conn *c, const char *device_code
 		          NULL, NULL);
 	} else {
 		srv_reply(c,
-		      json_pack("{sbssssss}", "ok", 1, "status", nl_status_word(NL_STATUS_DENIED), "reason",
-		                nl_reason_word(st.reason), "message", st.message),
-		      NULL, NULL);
+		          json_pack("{sbssssss}", "ok", 1, "status", nl_status_word(NL_STATUS_DENIED),
+		                    "reason", nl_reason_word(st.reason), "message", st.message),
+		          NULL, NULL);
 	}
 	return true;
 }
@@ -392,7 +392,8 @@ static void handle_flow_cancel(struct nl_server *s, struct conn *c, const json_t
 	}
 	/* A sign-in that had already ended stays as it ended: say so, and log no cancellation. */
 	if (was != NL_FLOW_PENDING) {
-		srv_reply(c, json_pack("{sbsbss}", "ok", 1, "cancelled", 0, "state", state_word(was)), NULL, NULL);
+		srv_reply(c, json_pack("{sbsbss}", "ok", 1, "cancelled", 0, "state", state_word(was)), NULL,
+		          NULL);
 		return;
 	}
 	nl_notice("flow %s cancelled by an administrator", id);

@@ -71,8 +71,7 @@ static char *dup_or_null(const char *v, bool *ok)
 }
 
 static struct start_job *start_job_new(struct nl_server *s, struct conn *c, const char *user,
-                                       const char *service, const char *rhost, const char *tty,
-                                       unsigned ttl)
+                                       const char *service, const char *rhost, const char *tty, unsigned ttl)
 {
 	struct start_job *jb = calloc(1, sizeof(*jb));
 	bool ok = true;
@@ -223,9 +222,9 @@ static void start_job_done(struct nl_server *s, struct start_job *jb)
 		nl_warn("sign-in for %s unavailable: %s", jb->user,
 		        jb->err[0] ? jb->err : nl_strerror(jb->r));
 		srv_reply_error(c, NL_EWORD_UNAVAILABLE,
-		            jb->err[0] ? jb->err
-		                       : jb->device ? "the provider could not be reached"
-		                                    : "the identity provider is not available");
+		                jb->err[0]   ? jb->err
+		                : jb->device ? "the provider could not be reached"
+		                             : "the identity provider is not available");
 	} else if (jb->device) {
 		start_device(s, c, jb);
 	} else {
@@ -312,10 +311,10 @@ static bool policy_refuses(struct nl_server *s, struct conn *c, const char *user
 	nl_notice("user %s: sign-in refused by policy: %s%s", user, why,
 	          c->admin ? "" : " (service and rhost supplied by a non-root caller)");
 	srv_reply(c,
-	      json_pack("{sbssssss}", "ok", 1, "status", nl_status_word(NL_STATUS_DENIED), "reason",
-	                nl_reason_word(NL_REASON_POLICY), "message",
-	                nl_reason_row(NL_REASON_POLICY)->flow),
-	      NULL, NULL);
+	          json_pack("{sbssssss}", "ok", 1, "status", nl_status_word(NL_STATUS_DENIED), "reason",
+	                    nl_reason_word(NL_REASON_POLICY), "message",
+	                    nl_reason_row(NL_REASON_POLICY)->flow),
+	          NULL, NULL);
 	return true;
 }
 

@@ -62,8 +62,8 @@ static const char *no_claim_message(const struct nl_config *cfg)
 /* Map a verified identity; on success *mapped is a new string. The reason otherwise, with why in
  * detail (the caller's one log line says it) and, if not the reason's default, what the person
  * reads in *message. */
-static enum nl_reason map_identity(const struct nl_config *cfg, const struct nl_identity *id,
-                                        char **mapped, char *detail, size_t detlen, const char **message)
+static enum nl_reason map_identity(const struct nl_config *cfg, const struct nl_identity *id, char **mapped,
+                                   char *detail, size_t detlen, const char **message)
 {
 	char err[256] = "";
 	const char *why;
@@ -138,19 +138,19 @@ static void log_outcome(const char *flow_id, const char *user, enum nl_reason re
 		/* with number matching the approval comes when the terminal types the number (flows.c) */
 		audit_identity(id, who, sizeof(who));
 		nl_log(prio, "flow %s: %s user=%s%s%s%s %s", flow_id,
-		       numbered ? "signed in at NHS login, the number wanted at the terminal," : "approved", user,
-		       has ? " (" : "", has ? detail : "", has ? ")" : "", who);
+		       numbered ? "signed in at NHS login, the number wanted at the terminal," : "approved",
+		       user, has ? " (" : "", has ? detail : "", has ? ")" : "", who);
 	} else {
-		nl_log(prio, "flow %s: denied reason=%s user=%s%s%s%s", flow_id, nl_reason_word(reason),
-		       user, has ? " (" : "", has ? detail : "", has ? ")" : "");
+		nl_log(prio, "flow %s: denied reason=%s user=%s%s%s%s", flow_id, nl_reason_word(reason), user,
+		       has ? " (" : "", has ? detail : "", has ? ")" : "");
 	}
 }
 
 /* The decision: a verified, mapped identity approves the flow only when it maps to the flow's own
  * user. why gets the log line's detail. (The PAM module checks the user once more, as defence in
  * depth; it never decides otherwise.) */
-static enum nl_reason decide(const struct nl_config *cfg, const char *mapped, const char *flow_user, char *why,
-                             size_t whylen)
+static enum nl_reason decide(const struct nl_config *cfg, const char *mapped, const char *flow_user,
+                             char *why, size_t whylen)
 {
 	if (flow_user == NULL || strcmp(mapped, flow_user) != 0) {
 		snprintf(why, whylen, "identity mapped to %s by %s", mapped, mapped_by(cfg));

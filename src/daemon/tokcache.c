@@ -7,7 +7,6 @@
 #include "config.h"
 #include "tokcache_int.h"
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

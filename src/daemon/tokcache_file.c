@@ -4,7 +4,6 @@
 #include "tokcache_int.h"
 #include "nl_text.h"
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -226,16 +226,12 @@ int mock_reply_json(struct mock_req *r, unsigned status, json_t *obj, const char
 int mock_reply_html(struct mock_req *r, unsigned status, const char *title, const char *body_html)
 {
 	static const char *const hdrs[] = {
-	    MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store",
-	    "Content-Security-Policy",
+	    MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", "Content-Security-Policy",
 	    /* form-action also governs the redirect after the user-picking form, back to a client's
 	     * redirect_uri: https, or plain http on loopback (the only kinds clients may register) */
 	    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http://127.0.0.1:* "
 	    "http://localhost:*",
-	    "X-Frame-Options",
-	    "DENY",
-	    NULL};
+	    "X-Frame-Options", "DENY", NULL};
 	char *t = mock_html_escape(title), *page = NULL;
 	int len, ret;
 

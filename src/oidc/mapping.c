@@ -307,7 +307,8 @@ static int read_problem(const char *path, int r, char *err, size_t errlen)
 		return r;
 	return nl_errf(err, errlen, NL_ERR_CONFIG,
 	               "%s: no such file: create it (one \"local_user claim_value\" a line) or set "
-	               "[identity] map_file to the map's path", path);
+	               "[identity] map_file to the map's path",
+	               path);
 }
 
 /* Read (checked: owner, mode, size) and parse a map file. */
@@ -536,7 +537,8 @@ static int email_local_allowed(const struct nl_config *cfg, const json_t *claims
 	if (uid == 0 || uid < (uid_t)cfg->min_uid || uid == (uid_t)65534 || uid >= (uid_t)-2)
 		return nl_errf(err, errlen, NL_ERR_NOT_FOUND,
 		               "the email's local part names a system account (uid %lu; "
-		               "[identity] min_uid is %u)", (unsigned long)uid, cfg->min_uid);
+		               "[identity] min_uid is %u)",
+		               (unsigned long)uid, cfg->min_uid);
 	return 0;
 }
 

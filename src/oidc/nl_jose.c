@@ -356,11 +356,11 @@ static int ec_public_ok(const json_t *obj, char *why, size_t whylen)
 
 	for (i = 0; i < 2; i++) {
 		const json_t *v = json_object_get(obj, names[i]);
-		if (!json_is_string(v) ||
-		    (r = nl_b64url_decode(json_string_value(v), json_string_length(v), &c[i], &len[i])) != 0) {
+		if (!json_is_string(v) || (r = nl_b64url_decode(json_string_value(v), json_string_length(v),
+		                                                &c[i], &len[i])) != 0) {
 			if (r != NL_ERR_NOMEM)
-				r = nl_errf(why, whylen, NL_ERR_KEY, "%s is missing or not canonical base64url",
-				            names[i]);
+				r = nl_errf(why, whylen, NL_ERR_KEY,
+				            "%s is missing or not canonical base64url", names[i]);
 			goto out;
 		}
 		r = NL_ERR_KEY;
@@ -520,4 +520,3 @@ out:
 	nl_jose_pubkey_free(&pk);
 	return s;
 }
-

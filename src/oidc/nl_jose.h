@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#define NL_JWS_MAX (16 * 1024)     /* longest compact JWS accepted */
-#define NL_JWKS_MAX (256 * 1024)   /* longest JWKS document */
+#define NL_JWS_MAX       (16 * 1024)  /* longest compact JWS accepted */
+#define NL_JWKS_MAX      (256 * 1024) /* longest JWKS document */
 #define NL_JWKS_MAX_KEYS 32
 
 /* Algorithms this layer knows. HS* and none are never verifiable through it. */
@@ -57,12 +57,12 @@ int nl_jwks_select(const struct nl_jwks *set, const char *kid, const char *alg, 
 
 /* A parsed (not yet verified) compact JWS. */
 struct nl_jws {
-	char *alg;          /* from the protected header */
-	char *kid;          /* NULL if absent */
-	char *typ;          /* NULL if absent */
-	json_t *header;     /* the protected header object */
-	json_t *claims;     /* the payload parsed as a JSON object (NULL if not an object) */
-	bool verified;      /* set by nl_jws_verify */
+	char *alg;      /* from the protected header */
+	char *kid;      /* NULL if absent */
+	char *typ;      /* NULL if absent */
+	json_t *header; /* the protected header object */
+	json_t *claims; /* the payload parsed as a JSON object (NULL if not an object) */
+	bool verified;  /* set by nl_jws_verify */
 };
 /* Parse a compact JWS strictly: three base64url parts, bounded size, header a JSON object
  * without duplicate keys, "alg" a string in allowed[0..n_allowed), no "crit", no "jku",

@@ -9,8 +9,8 @@
 
 #include <string.h>
 
-#define FAST_STR_MAX 256 /* longest string with escapes decoded here (on the stack) */
-#define FAST_INT_DIGITS 18 /* any 18-digit integer fits in a json_int_t */
+#define FAST_STR_MAX    256 /* longest string with escapes decoded here (on the stack) */
+#define FAST_INT_DIGITS 18  /* any 18-digit integer fits in a json_int_t */
 
 struct fast {
 	const char *p, *end;
@@ -118,7 +118,8 @@ static json_t *fast_object(struct fast *s)
 	if (fast_at(s, '}'))
 		return obj;
 	do {
-		if (!fast_string(s, buf, &key, &len) || !fast_at(s, ':') || json_object_getn(obj, key, len) != NULL)
+		if (!fast_string(s, buf, &key, &len) || !fast_at(s, ':') ||
+		    json_object_getn(obj, key, len) != NULL)
 			goto fail;
 		/* key points into the input or into this frame's buf, which fast_value does not touch. */
 		if ((v = fast_value(s)) == NULL)
@@ -187,9 +188,11 @@ static json_t *fast_value(struct fast *s)
 
 int nl_jose_json_parse(const char *buf, size_t len, size_t max_size, json_t **out)
 {
-	struct fast s = {.p = buf, .end = buf + len, .depth = 0};
+	struct fast s = {.p = buf, .end = buf, .depth = 0};
 	json_t *v = NULL;
 
+	if (buf != NULL)
+		s.end = buf + len;
 	if (buf != NULL && len <= max_size && fast_at(&s, '{')) {
 		s.depth = 1;
 		v = fast_object(&s);

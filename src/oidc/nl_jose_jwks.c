@@ -15,8 +15,8 @@
 struct jwks_key {
 	cjose_jwk_t *jwk;
 	EVP_MD_CTX *ready[NL_JOSE_N_ALGS]; /* for each alg of its type, initialised when the set is read */
-	char *kid; /* NULL if absent */
-	char *alg; /* the key's own "alg", NULL if absent */
+	char *kid;                         /* NULL if absent */
+	char *alg;                         /* the key's own "alg", NULL if absent */
 	enum key_family fam;
 	bool ambiguous; /* another key of the same family has the same kid: never chosen */
 };

@@ -345,4 +345,3 @@ out:
 	nl_free_secret(payload);
 	return r;
 }
-

@@ -108,4 +108,3 @@ out:
 	nl_free_secret(jti);
 	return r;
 }
-

@@ -227,7 +227,6 @@ out:
 	return r;
 }
 
-
 /* ---- EVP public keys and PEM export -------------------------------------------------------------- */
 
 static BIGNUM *bn_from_b64(const char *s)

@@ -182,8 +182,10 @@ int nl_oidc_client_kid(const struct nl_env *env, const cjose_jwk_t *key, char **
 const char *nl_oidc_error_hint(const char *word)
 {
 	if (word != NULL && strcmp(word, "invalid_client") == 0)
-		return " (NHS login refused the client assertion: register the public key as `nhsloginctl key` "
-		       "prints it, with its kid, or set client_key_id to the kid it was registered with, or none)";
+		return " (NHS login refused the client assertion: register the public key as `nhsloginctl "
+		       "key` "
+		       "prints it, with its kid, or set client_key_id to the kid it was registered with, or "
+		       "none)";
 	return "";
 }
 

@@ -16,7 +16,7 @@ struct nl_oidc;
 /* Why a sign-in did not succeed, as the socket protocol's reason words. */
 enum nl_outcome {
 	NL_OUT_OK = 0,
-	NL_OUT_DENIED,        /* provider or person refused (access_denied, invalid_grant) */
+	NL_OUT_DENIED, /* provider or person refused (access_denied, invalid_grant) */
 	NL_OUT_EXPIRED,
 	NL_OUT_INVALID_TOKEN, /* an ID token rule failed */
 	NL_OUT_LEVEL,         /* identity level below min_level */
@@ -28,13 +28,13 @@ const char *nl_outcome_word(enum nl_outcome o);
 
 /* A verified sign-in. Free with nl_identity_clear (wipes the refresh token). */
 struct nl_identity {
-	json_t *claims;        /* the verified ID token claims (plus userinfo claims if fetched) */
+	json_t *claims; /* the verified ID token claims (plus userinfo claims if fetched) */
 	char *sub;
 	char *vot;
-	int level;             /* 0, 5, 9 */
-	time_t auth_time;      /* auth_time claim, or iat */
+	int level;        /* 0, 5, 9 */
+	time_t auth_time; /* auth_time claim, or iat */
 	time_t id_exp;
-	char *refresh_token;   /* secret, may be NULL */
+	char *refresh_token; /* secret, may be NULL */
 };
 void nl_identity_clear(struct nl_identity *id);
 
@@ -95,7 +95,7 @@ int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_
 
 /* RFC 8628 native mode. */
 struct nl_device_auth {
-	char *device_code;   /* secret */
+	char *device_code; /* secret */
 	char *user_code;
 	char *verification_uri;
 	char *verification_uri_complete; /* may be NULL */

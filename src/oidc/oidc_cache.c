@@ -18,13 +18,13 @@
 #include "nl_time.h"
 #include "oidc_int.h"
 
-#define MAX_DISCOVERY       (256 * 1024)
-#define MAX_CACHE_FILE      (1024 * 1024)
-#define MAX_AGE_MIN         300
-#define MAX_AGE_MAX         86400
-#define MAX_AGE_DEFAULT     3600
-#define KID_REFETCH_MS      60000 /* at most one unknown-kid JWKS refetch a minute */
-#define CACHE_FUTURE_SKEW   300   /* a cache file "fetched" further in the future is damaged */
+#define MAX_DISCOVERY     (256 * 1024)
+#define MAX_CACHE_FILE    (1024 * 1024)
+#define MAX_AGE_MIN       300
+#define MAX_AGE_MAX       86400
+#define MAX_AGE_DEFAULT   3600
+#define KID_REFETCH_MS    60000 /* at most one unknown-kid JWKS refetch a minute */
+#define CACHE_FUTURE_SKEW 300   /* a cache file "fetched" further in the future is damaged */
 
 #define DISCOVERY_FILE "discovery.json"
 #define JWKS_FILE      "jwks.json"

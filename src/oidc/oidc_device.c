@@ -13,7 +13,7 @@
 
 #define MAX_DEVICE_RESP     (16 * 1024)
 #define MAX_USER_CODE       64
-#define MAX_DEVICE_INTERVAL 60    /* the longest polling interval the device poller keeps */
+#define MAX_DEVICE_INTERVAL 60 /* the longest polling interval the device poller keeps */
 
 void nl_device_auth_clear(struct nl_device_auth *d)
 {
@@ -149,8 +149,9 @@ int nl_oidc_device_start(struct nl_oidc *o, struct nl_device_auth *out, char *er
 		goto out;
 	}
 	if (!nl_oidc_is_json_type(resp.content_type)) {
-		nl_oidc_err(o, err, errlen,
-		        "device authorization endpoint: Content-Type is not application/json (RFC 8628 3.2)");
+		nl_oidc_err(
+		    o, err, errlen,
+		    "device authorization endpoint: Content-Type is not application/json (RFC 8628 3.2)");
 		goto out;
 	}
 	if (parse_device_auth(j, out, why, sizeof(why)) != 0) {

@@ -16,12 +16,12 @@
 #include "nl_wipe.h"
 #include "oidc_int.h"
 
-#define MAX_TOKEN_RESP      (64 * 1024)
-#define MAX_USERINFO        (64 * 1024)
-#define MAX_ERROR_WORD      64    /* an OAuth "error" value we repeat in a log line */
-#define ASSERTION_ALG       "RS512"
-#define ASSERTION_LIFETIME  60
-#define ID_TOKEN_SKEW       60
+#define MAX_TOKEN_RESP     (64 * 1024)
+#define MAX_USERINFO       (64 * 1024)
+#define MAX_ERROR_WORD     64 /* an OAuth "error" value we repeat in a log line */
+#define ASSERTION_ALG      "RS512"
+#define ASSERTION_LIFETIME 60
+#define ID_TOKEN_SKEW      60
 
 /* Append client_id and the private_key_jwt assertion (aud = the token endpoint) to *form. */
 int nl_oidc_client_auth(struct nl_oidc *o, const char *token_endpoint, char **form)
@@ -43,7 +43,7 @@ int nl_oidc_client_auth(struct nl_oidc *o, const char *token_endpoint, char **fo
 
 /* POST form to url; the transport error (never a secret) goes to err. */
 int nl_oidc_post(struct nl_oidc *o, const char *url, const char *form, size_t max, struct nl_http_resp *resp,
-                const char *what, char *err, size_t errlen)
+                 const char *what, char *err, size_t errlen)
 {
 	struct nl_http_opts opts;
 	char herr[200] = "";
@@ -175,8 +175,8 @@ static int fetch_userinfo(struct nl_oidc *o, const char *endpoint, const char *a
 	res->outcome = NL_OUT_UNAVAILABLE;
 	if (endpoint == NULL || access_token == NULL) {
 		nl_oidc_err(o, res->error, sizeof(res->error), "userinfo: %s",
-		        endpoint == NULL ? "discovery has no userinfo_endpoint"
-		                         : "token response has no access_token");
+		            endpoint == NULL ? "discovery has no userinfo_endpoint"
+		                             : "token response has no access_token");
 		r = NL_ERR_UNAVAILABLE;
 		goto out;
 	}
@@ -323,8 +323,7 @@ static int token_success(struct nl_oidc *o, const struct nl_oidc_token_req *req,
 	}
 	if ((r = validate_id_token(o, idt, req->nonce, &claims, res)) != 0)
 		goto out;
-	if (o->cfg->userinfo &&
-	    (r = fetch_userinfo(o, req->disc->userinfo_endpoint, at, claims, res)) != 0)
+	if (o->cfg->userinfo && (r = fetch_userinfo(o, req->disc->userinfo_endpoint, at, claims, res)) != 0)
 		goto out;
 	res->outcome = NL_OUT_UNAVAILABLE;
 	if ((r = fill_identity(claims, rt, &res->id)) != 0)

@@ -47,7 +47,8 @@ static int set_arg(struct nl_pam_opts *o, const char *arg, char *err, size_t err
 		}
 		return 0;
 	}
-	r = nl_config_set(&o->cfg, strcmp(key, "socket") == 0 ? "daemon" : "pam", key, value, why, sizeof(why));
+	r = nl_config_set(&o->cfg, strcmp(key, "socket") == 0 ? "daemon" : "pam", key, value, why,
+	                  sizeof(why));
 	if (r != 0)
 		snprintf(err, errlen, "module argument '%.64s': %s", arg, why);
 	return r;

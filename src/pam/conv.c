@@ -62,7 +62,8 @@ int nl_conv_error(pam_handle_t *pamh, const char *text)
 int nl_conv_prompt(pam_handle_t *pamh, const char *text, const char *prompt, bool echo, char **answer)
 {
 	struct pam_message info = {.msg_style = PAM_TEXT_INFO, .msg = text};
-	struct pam_message ask = {.msg_style = echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF, .msg = prompt};
+	struct pam_message ask = {.msg_style = echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF,
+	                          .msg = prompt};
 	const struct pam_message *two[2] = {&info, &ask};
 	const struct pam_message *one[1] = {&ask};
 

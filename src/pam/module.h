@@ -14,7 +14,7 @@
 #include "nl_qr.h"
 
 struct nl_pam_opts {
-	struct nl_config cfg;     /* [pam] and [daemon] socket from the main file, then argv */
+	struct nl_config cfg; /* [pam] and [daemon] socket from the main file, then argv */
 	enum nl_qr_style qr_style;
 };
 

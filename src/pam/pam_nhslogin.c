@@ -21,9 +21,9 @@
 #include "nl_wipe.h"
 
 #define CONNECT_TIMEOUT_MS 2000
-#define START_TIMEOUT_MS 20000  /* the daemon may fetch discovery and JWKS first */
-#define WAIT_SLICE_S 5          /* one long-poll; the daemon answers within ~1 s of the outcome */
-#define COUNTDOWN_EVERY_S 60
+#define START_TIMEOUT_MS   20000 /* the daemon may fetch discovery and JWKS first */
+#define WAIT_SLICE_S       5     /* one long-poll; the daemon answers within ~1 s of the outcome */
+#define COUNTDOWN_EVERY_S  60
 /* The daemon ends the flow at its expiry (the module's timeout is part of the start request); the
  * module's own deadline is only a safety net this much later. */
 #define EXPIRY_GRACE_MS 5000
@@ -34,8 +34,8 @@ enum outcome {
 	OUT_SUCCESS,
 	OUT_DENIED,
 	OUT_USER_UNKNOWN,
-	OUT_NOT_APPLICABLE,  /* no way to talk to the person and noninteractive=ignore */
-	OUT_CANCELLED,       /* the person typed "c" at the prompt: stop asking on this connection */
+	OUT_NOT_APPLICABLE, /* no way to talk to the person and noninteractive=ignore */
+	OUT_CANCELLED,      /* the person typed "c" at the prompt: stop asking on this connection */
 };
 
 static int pam_result(enum outcome o)
@@ -64,8 +64,8 @@ struct signin {
 	struct nl_pam_opts opts;
 	struct nl_proto_client client;
 	const char *user;
-	char *device_code; /* secret */
-	char *text;        /* what the screen shows: URL, code, QR */
+	char *device_code;  /* secret */
+	char *text;         /* what the screen shows: URL, code, QR */
 	int64_t expires_ms; /* when the daemon ends the flow (monotonic) */
 	bool debug;
 	bool number_match; /* the daemon will ask for the number the phone shows */
@@ -73,10 +73,10 @@ struct signin {
 };
 
 /* Debug lines (the debug argument): steps and outcomes, never a code, token or device_code. */
-#define DBG(s, ...)                                                                    \
-	do {                                                                           \
-		if ((s)->opts.cfg.pam_debug)                                           \
-			pam_syslog((s)->pamh, LOG_DEBUG, __VA_ARGS__);                 \
+#define DBG(s, ...)                                                                                          \
+	do {                                                                                                 \
+		if ((s)->opts.cfg.pam_debug)                                                                 \
+			pam_syslog((s)->pamh, LOG_DEBUG, __VA_ARGS__);                                       \
 	} while (0)
 
 static const char *item_str(pam_handle_t *pamh, int item)
@@ -213,16 +213,16 @@ static enum outcome start_flow(struct signin *s, json_t **reply)
 		return unavailable(s, why);
 	}
 	if (json_is_true(json_object_get(*reply, "ok"))) {
-		DBG(s, "start: flow %s status %s",
-		    json_string_value(json_object_get(*reply, "flow")) ?: "-",
+		DBG(s, "start: flow %s status %s", json_string_value(json_object_get(*reply, "flow")) ?: "-",
 		    json_string_value(json_object_get(*reply, "status")) ?: "-");
 		return OUT_SUCCESS; /* the caller looks at status */
 	}
 	err = json_string_value(json_object_get(*reply, "error"));
 	if (nl_proto_error(*reply) == NL_EWORD_LIMIT) {
 		pam_syslog(s->pamh, LOG_WARNING, "nhslogind refused a new sign-in for %s: limit", s->user);
-		nl_conv_error(s->pamh, "NHS login: too many sign-ins are in progress. Please try again shortly, "
-		                       "or use your break-glass login.");
+		nl_conv_error(s->pamh,
+		              "NHS login: too many sign-ins are in progress. Please try again shortly, "
+		              "or use your break-glass login.");
 		/* A count limit is the daemon's capacity, not a verdict on the person: someone else
 		 * holding sign-ins open from the same host must not shut the break-glass door too. */
 		return OUT_UNAVAILABLE;
@@ -246,12 +246,14 @@ static enum outcome exchange(struct signin *s, int r, json_t *reply, bool *pendi
 		return unavailable(s, "out of memory");
 	if (r != 0) {
 		char why[160];
-		snprintf(why, sizeof(why), "wait: %s (the connection to nhslogind was lost during the sign-in)",
+		snprintf(why, sizeof(why),
+		         "wait: %s (the connection to nhslogind was lost during the sign-in)",
 		         nl_strerror(r));
 		pam_syslog(s->pamh, LOG_ERR, "nhslogind: %s", why);
-		nl_conv_error(s->pamh, "NHS login stopped on this computer while you were signing in (it may be "
-		                       "restarting). Start the login again in a minute, or use your break-glass "
-		                       "login.");
+		nl_conv_error(s->pamh,
+		              "NHS login stopped on this computer while you were signing in (it may be "
+		              "restarting). Start the login again in a minute, or use your break-glass "
+		              "login.");
 		return OUT_UNAVAILABLE;
 	}
 	status = json_string_value(json_object_get(reply, "status"));
@@ -354,8 +356,8 @@ static enum outcome wait_loop(struct signin *s, int64_t deadline_ms)
 			return ask_number(s);
 		if (nl_mono_ms() >= next_note && left > 0) {
 			char line[96];
-			snprintf(line, sizeof(line), "Waiting for NHS login sign-in ... %ld:%02ld left", left / 60,
-			         left % 60);
+			snprintf(line, sizeof(line), "Waiting for NHS login sign-in ... %ld:%02ld left",
+			         left / 60, left % 60);
 			nl_conv_info(s->pamh, line);
 			next_note += COUNTDOWN_EVERY_S * 1000;
 		}
@@ -371,8 +373,9 @@ static const char *prompt_question(const struct signin *s)
 {
 	if (s->want_number)
 		return "Type the number shown on your phone (c to cancel): ";
-	return s->number_match ? "When you have signed in, type the number shown on your phone (c to cancel): "
-	                       : "Press Enter when you have signed in on your phone (c to cancel): ";
+	return s->number_match
+	           ? "When you have signed in, type the number shown on your phone (c to cancel): "
+	           : "Press Enter when you have signed in on your phone (c to cancel): ";
 }
 
 /* For conversations that show text only with a prompt (OpenSSH keyboard-interactive, GDM): the
@@ -411,13 +414,16 @@ static enum outcome prompt_loop(struct signin *s, int64_t deadline_ms)
 		if (nl_mono_ms() >= deadline_ms)
 			break;
 		if (s->want_number)
-			snprintf(again, sizeof(again), "NHS login: you have signed in on your phone (%ld:%02ld left).",
-			         left / 60, left % 60);
-		else
 			snprintf(again, sizeof(again),
-			         "NHS login: not signed in yet (%ld:%02ld left). Finish signing in on your phone, "
-			         "then %s.",
-			         left / 60, left % 60, s->number_match ? "type the number it shows" : "press Enter");
+			         "NHS login: you have signed in on your phone (%ld:%02ld left).", left / 60,
+			         left % 60);
+		else
+			snprintf(
+			    again, sizeof(again),
+			    "NHS login: not signed in yet (%ld:%02ld left). Finish signing in on your phone, "
+			    "then %s.",
+			    left / 60, left % 60,
+			    s->number_match ? "type the number it shows" : "press Enter");
 		text = again;
 	}
 	send_cancel(s);
@@ -463,8 +469,10 @@ static enum outcome run(struct signin *s)
 		o = prompt_loop(s, deadline);
 	} else if (nl_conv_info(s->pamh, s->text) != 0) {
 		/* Nobody can see the code: give up at once, cancelling the flow by closing. */
-		pam_syslog(s->pamh, LOG_NOTICE, "no conversation can show the NHS login code for %s", s->user);
-		o = s->opts.cfg.pam_noninteractive == NL_NONINTERACTIVE_DENY ? OUT_DENIED : OUT_NOT_APPLICABLE;
+		pam_syslog(s->pamh, LOG_NOTICE, "no conversation can show the NHS login code for %s",
+		           s->user);
+		o = s->opts.cfg.pam_noninteractive == NL_NONINTERACTIVE_DENY ? OUT_DENIED
+		                                                             : OUT_NOT_APPLICABLE;
 	} else {
 		o = wait_loop(s, deadline);
 	}
@@ -490,7 +498,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 		nl_conv_error(pamh, "NHS login is not set up correctly on this computer. Please contact IT.");
 		goto out;
 	}
-	if ((r = pam_get_user(pamh, &s->user, NULL)) != PAM_SUCCESS || s->user == NULL || s->user[0] == '\0') {
+	if ((r = pam_get_user(pamh, &s->user, NULL)) != PAM_SUCCESS || s->user == NULL ||
+	    s->user[0] == '\0') {
 		o = OUT_USER_UNKNOWN;
 		goto out;
 	}
@@ -500,21 +509,26 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 		goto out;
 	}
 	if (!nl_conv_available(pamh)) {
-		pam_syslog(pamh, LOG_NOTICE, "no conversation for %s: NHS login needs someone to read a code", s->user);
-		o = s->opts.cfg.pam_noninteractive == NL_NONINTERACTIVE_DENY ? OUT_DENIED : OUT_NOT_APPLICABLE;
+		pam_syslog(pamh, LOG_NOTICE, "no conversation for %s: NHS login needs someone to read a code",
+		           s->user);
+		o = s->opts.cfg.pam_noninteractive == NL_NONINTERACTIVE_DENY ? OUT_DENIED
+		                                                             : OUT_NOT_APPLICABLE;
 		goto out;
 	}
 	DBG(s, "user %s, socket %s, timeout %u, qr %s, enter_prompt %s", s->user, s->opts.cfg.socket_path,
-	    s->opts.cfg.pam_timeout, s->opts.cfg.pam_noqr ? "off" : "on", s->opts.cfg.pam_enter_prompt ? "yes" : "no");
+	    s->opts.cfg.pam_timeout, s->opts.cfg.pam_noqr ? "off" : "on",
+	    s->opts.cfg.pam_enter_prompt ? "yes" : "no");
 	r = nl_proto_open(&s->client, s->opts.cfg.socket_path, CONNECT_TIMEOUT_MS, NL_PROTO_PEER_DAEMON);
 	if (r != 0) {
 		if (r == NL_ERR_PERM)
-			snprintf(err, sizeof(err),
-			         "%s is served by uid %ld, not root: refused (is the socket's directory writable "
-			         "by others?)",
-			         s->opts.cfg.socket_path, (long)s->client.peer);
+			snprintf(
+			    err, sizeof(err),
+			    "%s is served by uid %ld, not root: refused (is the socket's directory writable "
+			    "by others?)",
+			    s->opts.cfg.socket_path, (long)s->client.peer);
 		else
-			snprintf(err, sizeof(err), "cannot connect to %s: %s", s->opts.cfg.socket_path, nl_strerror(r));
+			snprintf(err, sizeof(err), "cannot connect to %s: %s", s->opts.cfg.socket_path,
+			         nl_strerror(r));
 		o = unavailable(s, err);
 		goto out;
 	}

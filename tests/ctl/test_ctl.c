@@ -683,10 +683,11 @@ static void expand_host(const char *pattern, const char *dir, char *out, size_t 
 static struct run *check_host(const char *pamd, const char *login_defs, const char *sshd_config,
                               const char *map_text, char *dir)
 {
-	const struct check_case c = {.name = "host", .map_text = map_text != NULL ? map_text : "root 9686368973\n"};
+	const struct check_case c = {.name = "host",
+	                             .map_text = map_text != NULL ? map_text : "root 9686368973\n"};
 	char conf[128], p[3][1024];
-	const char *args[] = {"--config",     conf, "--offline",     "--pamd", p[0], "--login-defs",
-	                      p[1],           "--sshd-config", p[2],     "check", NULL};
+	const char *args[] = {"--config",      conf, "--offline", "--pamd", p[0], "--login-defs", p[1],
+	                      "--sshd-config", p[2], "check",     NULL};
 
 	assert_non_null(mkdtemp(dir));
 	write_case(&c, dir);
@@ -756,12 +757,13 @@ static void test_check_reads_login_grace_time_with_a_unit(void **state)
 	(void)state;
 	r = check_host("pamd-sshd150", "login.defs", "sshd-units/sshd_config", NULL, dir);
 	assert_int_equal(r->status, 0);
-	assert_finding(r,
-	               "warning: sshd: the code lasts 150 s but LoginGraceTime is 120 s "
-	               "(HOST/sshd-units/sshd_config:3): sshd will drop the sign-in first; set LoginGraceTime "
-	               "300 in HOST/sshd-units/sshd_config or timeout=110 on the pam_nhslogin line in "
-	               "HOST/pamd-sshd150/sshd\n",
-	               dir);
+	assert_finding(
+	    r,
+	    "warning: sshd: the code lasts 150 s but LoginGraceTime is 120 s "
+	    "(HOST/sshd-units/sshd_config:3): sshd will drop the sign-in first; set LoginGraceTime "
+	    "300 in HOST/sshd-units/sshd_config or timeout=110 on the pam_nhslogin line in "
+	    "HOST/pamd-sshd150/sshd\n",
+	    dir);
 	free(r);
 	rm_tree(dir);
 }
@@ -1254,7 +1256,8 @@ static char *rfc7638_thumbprint(const json_t *jwk)
 
 	snprintf(canon, sizeof(canon), "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}",
 	         json_string_value(json_object_get(jwk, "e")), json_string_value(json_object_get(jwk, "n")));
-	if (EVP_Digest(canon, strlen(canon), md, &mdlen, EVP_sha256(), NULL) != 1 || nl_b64url_encode(md, mdlen, &out) != 0)
+	if (EVP_Digest(canon, strlen(canon), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    nl_b64url_encode(md, mdlen, &out) != 0)
 		return NULL;
 	return out;
 }

@@ -63,8 +63,8 @@ static void start_pending(const struct world *w, const char *user, struct starte
 
 	st->fd = fu_connect(w->socket);
 	assert_true(st->fd >= 0);
-	snprintf(line, sizeof(line), "{\"op\":\"start\",\"user\":\"%s\",\"service\":\"faults\",\"tty\":\"tty9\"}",
-	         user);
+	snprintf(line, sizeof(line),
+	         "{\"op\":\"start\",\"user\":\"%s\",\"service\":\"faults\",\"tty\":\"tty9\"}", user);
 	m = fu_call(st->fd, line, 10000);
 	assert_non_null(m);
 	assert_string_equal(fu_str(m, "status"), "pending");
@@ -149,7 +149,8 @@ static void test_restart_after_sigkill_keeps_token_cache_and_forgets_old_flows(v
 	assert_string_equal(fu_str(m, "error"), "not_found");
 	json_decref(m);
 	/* The cached sign-in is reused after the restart (where it was earned: start_pending's tty). */
-	m = fu_call(old.fd, "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"faults\",\"tty\":\"tty9\"}",
+	m = fu_call(old.fd,
+	            "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"faults\",\"tty\":\"tty9\"}",
 	            10000);
 	assert_string_equal(fu_str(m, "status"), "approved");
 	assert_true(json_is_true(json_object_get(m, "reused")));
@@ -247,9 +248,9 @@ static void test_slow_provider_at_start_is_authinfo_unavail_within_timeout(void 
 
 /* ---- 2b. a slow provider stalls nobody else ---- */
 
-#define POLLERS        50
-#define POLL_EVERY_MS  50
-#define SLOW_MS        10000
+#define POLLERS       50
+#define POLL_EVERY_MS 50
+#define SLOW_MS       10000
 /* A stalled loop would answer in about SLOW_MS; AddressSanitizer makes every call slower. */
 #if defined(NL_TEST_ASAN)
 #define RTT_BOUND_MS 200
@@ -827,9 +828,9 @@ static void test_no_secret_in_logs_or_left_in_daemon_memory(void **state)
 	assert_status_answers(w);
 	if (memory_holds(w->daemon, s[0].value))
 		fail_msg("the device_code is still in nhslogind's memory after the flow ended");
-	/* So are the ID token and the client assertion (JWS headers start eyJhbGci). Not under
-	 * AddressSanitizer: its quarantine keeps freed blocks untouched for a while, and libcurl
-	 * frees its receive buffer without wiping it, so a copy stays readable there. */
+		/* So are the ID token and the client assertion (JWS headers start eyJhbGci). Not under
+		 * AddressSanitizer: its quarantine keeps freed blocks untouched for a while, and libcurl
+		 * frees its receive buffer without wiping it, so a copy stays readable there. */
 #if !defined(NL_TEST_ASAN)
 	assert_false(memory_holds(w->daemon, "eyJhbGci"));
 #endif
@@ -878,8 +879,9 @@ static void test_remote_flows_do_not_lock_out_the_console(void **state)
 	hold_remote_flows(w, "clinician", 3, true, fds);
 	/* A fourth from the same host is refused; the person at the console is not. */
 	int extra = fu_connect(w->socket);
-	m = fu_call(extra, "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"sshd\","
-	                   "\"rhost\":\"203.0.113.1\",\"tty\":\"ssh\"}",
+	m = fu_call(extra,
+	            "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"sshd\","
+	            "\"rhost\":\"203.0.113.1\",\"tty\":\"ssh\"}",
 	            5000);
 	assert_string_equal(fu_str(m, "error"), "limit");
 	json_decref(m);
@@ -912,12 +914,14 @@ static void test_full_table_of_remote_flows_does_not_lock_out_the_console(void *
 	assert_true(fu_file_contains(log, "evicted"));
 	/* Refill the room the sign-in left, then a remote sign-in (with rhost) finds the table full. */
 	int more = fu_connect(w->socket);
-	json_t *m = fu_call(more, "{\"op\":\"start\",\"user\":\"nurse\",\"service\":\"sshd\","
-	                          "\"rhost\":\"203.0.113.99\",\"tty\":\"ssh\"}",
+	json_t *m = fu_call(more,
+	                    "{\"op\":\"start\",\"user\":\"nurse\",\"service\":\"sshd\","
+	                    "\"rhost\":\"203.0.113.99\",\"tty\":\"ssh\"}",
 	                    5000);
 	json_decref(m);
-	m = fu_call(more, "{\"op\":\"start\",\"user\":\"nurse\",\"service\":\"sshd\","
-	                  "\"rhost\":\"203.0.113.98\",\"tty\":\"ssh\"}",
+	m = fu_call(more,
+	            "{\"op\":\"start\",\"user\":\"nurse\",\"service\":\"sshd\","
+	            "\"rhost\":\"203.0.113.98\",\"tty\":\"ssh\"}",
 	            5000);
 	assert_string_equal(fu_str(m, "error"), "unavailable");
 	json_decref(m);
@@ -936,7 +940,8 @@ static void test_full_table_of_remote_flows_does_not_lock_out_the_console(void *
 static void fake_daemon(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	static const char yes[] = "{\"ok\":true,\"status\":\"approved\",\"user\":\"clinician\",\"reused\":true}\n";
+	static const char yes[] =
+	    "{\"ok\":true,\"status\":\"approved\",\"user\":\"clinician\",\"reused\":true}\n";
 	int lfd;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -945,8 +950,8 @@ static void fake_daemon(const char *path)
 	    setresuid(NOBODY, NOBODY, NOBODY) != 0)
 		_exit(3);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(lfd, 8) != 0)
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 8) != 0)
 		_exit(4);
 	for (;;) {
 		int fd = accept(lfd, NULL, NULL);

@@ -51,7 +51,8 @@ static int free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
 	if (fd < 0)
 		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
 		port = ntohs(a.sin_port);
 	close(fd);
 	return port;
@@ -144,7 +145,8 @@ static int write_config(struct world *w, const struct world_opts *o, const char 
 	             "redirect_uri = http://127.0.0.1:%d/callback\nscope = openid profile\nvtr = %s\n"
 	             "allowed_algs = RS512\n%s\n",
 	             o->issuer_override ? o->issuer_override : mockproc_issuer(w->mock), keydir, bport,
-	             o->vtr ? o->vtr : "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]", o->env_extra ? o->env_extra : "") < 0)
+	             o->vtr ? o->vtr : "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]",
+	             o->env_extra ? o->env_extra : "") < 0)
 		return NL_ERR_NOMEM;
 	r = write_file(path, 0644, text);
 	free(text);
@@ -392,8 +394,8 @@ int phone_to_callback(const struct world *w, const char *user_code, const char *
 
 /* The phone's whole sign-in; *number gets the number the last page asks the person to type at
  * the computer (number matching), or 0. */
-static int phone_signin_number(const struct world *w, const char *user_code, const char *as_user, bool decline,
-                               long *final_status, unsigned *number)
+static int phone_signin_number(const struct world *w, const char *user_code, const char *as_user,
+                               bool decline, long *final_status, unsigned *number)
 {
 	static const char ask[] = "type this number at the computer: ";
 	struct mockproc_resp d = {0};
@@ -439,8 +441,9 @@ static void *phone_thread(void *arg)
 	if (j->run->phone != NULL)
 		j->run->phone_rc = j->run->phone(j->w, j->run);
 	else
-		j->run->phone_rc = phone_signin_number(j->w, j->run->user_code, j->run->as_user, j->run->decline,
-		                                       &j->run->phone_status, &j->run->phone_number);
+		j->run->phone_rc =
+		    phone_signin_number(j->w, j->run->user_code, j->run->as_user, j->run->decline,
+		                        &j->run->phone_status, &j->run->phone_number);
 	return NULL;
 }
 
@@ -484,7 +487,8 @@ static int test_conv(int n, const struct pam_message **msg, struct pam_response 
 			break;
 		case PAM_ERROR_MSG:
 			if (run->n_error < 8)
-				snprintf(run->errors[run->n_error++], sizeof(run->errors[0]), "%s", msg[i]->msg);
+				snprintf(run->errors[run->n_error++], sizeof(run->errors[0]), "%s",
+				         msg[i]->msg);
 			break;
 		default:
 			/* A prompt (enter_prompt mode): answer at the person's time, or once the phone is

@@ -35,7 +35,7 @@ struct world {
 	char dir[256];
 	char conf[PATH_MAX];
 	char socket[108]; /* sun_path */
-	char bridge[128];       /* http://127.0.0.1:PORT */
+	char bridge[128]; /* http://127.0.0.1:PORT */
 	struct mockproc *mock;
 	pid_t daemon;
 };
@@ -76,15 +76,15 @@ int phone_to_callback(const struct world *w, const char *user_code, const char *
 struct pam_run {
 	const char *service;
 	const char *user;
-	const char *as_user;   /* phone signs in as this mock user; NULL: nobody answers */
+	const char *as_user; /* phone signs in as this mock user; NULL: nobody answers */
 	bool decline;
-	bool mute;             /* the conversation cannot show text (fails every message) */
-	char infos[16][4096];  /* PAM_TEXT_INFO messages seen (first 16) */
+	bool mute;            /* the conversation cannot show text (fails every message) */
+	char infos[16][4096]; /* PAM_TEXT_INFO messages seen (first 16) */
 	int n_info;
 	char errors[8][512];
 	int n_error;
-	char user_code[16];    /* the code shown, if any */
-	int prompts;           /* PAM_PROMPT_* messages answered */
+	char user_code[16]; /* the code shown, if any */
+	int prompts;        /* PAM_PROMPT_* messages answered */
 	/* A person's pace: the phone starts signing in phone_after_ms after the code is first shown;
 	 * prompt k (k < n_answer_at) is answered with answers[k] ("" = Enter; NULL = Enter)
 	 * answer_at_ms[k] after the code was first shown, without waiting for the phone. */
@@ -92,7 +92,7 @@ struct pam_run {
 	int answer_at_ms[4];
 	const char *answers[4];
 	int n_answer_at;
-	int64_t shown_ms;      /* when the code was first shown (nl_mono_ms), 0 if never */
+	int64_t shown_ms; /* when the code was first shown (nl_mono_ms), 0 if never */
 	long phone_status;
 	int phone_rc;
 	/* Number matching: the number the phone's last page showed (0: none); a prompt that asks for

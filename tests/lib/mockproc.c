@@ -167,7 +167,8 @@ int mockproc_start(const char *const *args, struct mockproc **out)
 		r = NL_ERR_IO;
 		goto out;
 	}
-	r = read_line(fds[0], mp->issuer, sizeof(mp->issuer), MOCKPROC_START_TIMEOUT_MS * mockproc_timeout_scale());
+	r = read_line(fds[0], mp->issuer, sizeof(mp->issuer),
+	              MOCKPROC_START_TIMEOUT_MS * mockproc_timeout_scale());
 	if (r == 0 && strncmp(mp->issuer, "http://", 7) != 0)
 		r = NL_ERR_INVALID;
 	if (r != 0) {

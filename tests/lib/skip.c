@@ -44,7 +44,8 @@ void print_message(const char *const format, ...)
 	vsnprintf(line, sizeof(line), format, ap);
 	va_end(ap);
 	p = strncmp(line, "not ", 4) == 0 ? line + 4 : line;
-	if (strncmp(p, "ok ", 3) != 0 || (n = strtoul(p + 3, &end, 10)) == 0 || strncmp(end, " # SKIP ", 8) != 0) {
+	if (strncmp(p, "ok ", 3) != 0 || (n = strtoul(p + 3, &end, 10)) == 0 ||
+	    strncmp(end, " # SKIP ", 8) != 0) {
 		fputs(line, stdout);
 	} else {
 		end += 8;

@@ -255,8 +255,9 @@ static void test_provider_unreachable_is_authinfo_unavail(void **state)
 
 static void test_native_device_mode_signin(void **state)
 {
-	struct world_opts o = {.mock_args = {"--device-endpoint", "--device-interval", "1", "--auto-approve", "p9", NULL},
-	                       .env_extra = "flow = device"};
+	struct world_opts o = {
+	    .mock_args = {"--device-endpoint", "--device-interval", "1", "--auto-approve", "p9", NULL},
+	    .env_extra = "flow = device"};
 	struct world *w = NULL;
 	struct pam_run run = {.service = "nl-long", .user = "clinician"};
 	(void)state;
@@ -298,8 +299,8 @@ static void test_daemon_killed_mid_flow_is_authinfo_unavail(void **state)
 static void test_expiry_text_code_and_log_agree(void **state)
 {
 	struct world *w = NULL;
-	struct pam_run run = {.service = "nl-prompt3", .user = "clinician", .n_answer_at = 1,
-	                      .answer_at_ms = {5000}};
+	struct pam_run run = {
+	    .service = "nl-prompt3", .user = "clinician", .n_answer_at = 1, .answer_at_ms = {5000}};
 	char log[PATH_MAX];
 	(void)state;
 	assert_int_equal(world_start(NULL, &w), 0);
@@ -480,13 +481,14 @@ static void test_policy_refuses_a_denied_service_at_start(void **state)
  * (deny wins), is refused at start; from inside, and at the console, it signs in. */
 static void test_policy_refuses_remote_hosts_by_network(void **state)
 {
-	struct world_opts o = {.identity_extra = "[policy]\nremote_networks_allow = 10.0.0.0/8, 2001:db8::/32\n"
-	                                         "remote_networks_deny = 10.66.0.0/16"};
+	struct world_opts o = {.identity_extra =
+	                           "[policy]\nremote_networks_allow = 10.0.0.0/8, 2001:db8::/32\n"
+	                           "remote_networks_deny = 10.66.0.0/16"};
 	static const struct {
 		const char *rhost;
 		int rc;
 	} cases[] = {
-	    {"203.0.113.9", PAM_AUTH_ERR}, {"10.66.1.2", PAM_AUTH_ERR},    {"2001:db9::1", PAM_AUTH_ERR},
+	    {"203.0.113.9", PAM_AUTH_ERR}, {"10.66.1.2", PAM_AUTH_ERR},      {"2001:db9::1", PAM_AUTH_ERR},
 	    {"ws.example", PAM_AUTH_ERR},  {"::ffff:10.1.2.3", PAM_SUCCESS}, {"2001:db8::5", PAM_SUCCESS},
 	    {"10.1.2.3", PAM_SUCCESS},
 	};
@@ -515,8 +517,7 @@ static void test_policy_refuses_remote_hosts_by_network(void **state)
 static void test_cancel_at_prompt_ends_the_attempt(void **state)
 {
 	struct world *w = NULL;
-	struct pam_run run = {.service = "nl-sshd", .user = "clinician", .n_answer_at = 1,
-	                      .answers = {"c"}};
+	struct pam_run run = {.service = "nl-sshd", .user = "clinician", .n_answer_at = 1, .answers = {"c"}};
 	char log[PATH_MAX];
 	(void)state;
 	assert_int_equal(world_start(NULL, &w), 0);
@@ -585,8 +586,8 @@ static void test_map_broken_after_start_is_authinfo_unavail_and_asks_it(void **s
  * words and PAM_AUTH_ERR, which a break-glass stack does not fall through. */
 static void test_signin_without_nhs_number_is_auth_err_and_says_so(void **state)
 {
-	static const struct world_opts o = {
-	    .mock_users = "[{\"username\":\"nonhs\",\"identity_level\":\"P9\"}]"};
+	static const struct world_opts o = {.mock_users =
+	                                        "[{\"username\":\"nonhs\",\"identity_level\":\"P9\"}]"};
 	struct world *w = NULL;
 	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "nonhs"};
 	struct pam_run glass = {.service = "nl-glass2", .user = "clinician", .as_user = "nonhs"};
@@ -821,7 +822,8 @@ static void test_number_matching_right_number_signs_in_wrong_one_ends_it(void **
 	static const struct world_opts o = {.identity_extra = "[policy]\nnumber_matching = always"};
 	struct world *w = NULL;
 	struct pam_run right = {.service = "nl-login", .user = "clinician", .as_user = "p9"};
-	struct pam_run wrong = {.service = "nl-login", .user = "clinician", .as_user = "p9", .number_offset = 1};
+	struct pam_run wrong = {
+	    .service = "nl-login", .user = "clinician", .as_user = "p9", .number_offset = 1};
 	char log[PATH_MAX + 32];
 	(void)state;
 	assert_int_equal(world_start(&o, &w), 0);
@@ -841,40 +843,40 @@ int main(void)
 {
 	harness_under_pam_wrapper();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_signin_succeeds_for_mapped_user, NULL, NULL),
-		cmocka_unit_test(test_signin_for_another_account_is_refused),
-		cmocka_unit_test(test_declined_signin_is_refused),
-		cmocka_unit_test(test_unanswered_code_expires),
-		cmocka_unit_test(test_signin_is_not_reused_when_window_is_zero),
-		cmocka_unit_test(test_enter_prompt_mode_for_openssh),
-		cmocka_unit_test(test_caches_make_one_discovery_and_jwks_fetch),
-		cmocka_unit_test(test_conversation_without_text_is_ignored_at_once),
-		cmocka_unit_test(test_conversation_without_text_is_denied_when_configured),
-		cmocka_unit_test(test_daemon_not_running_is_authinfo_unavail),
-		cmocka_unit_test(test_bad_module_argument_is_authinfo_unavail),
-		cmocka_unit_test(test_break_glass_stack_falls_through_only_when_unavailable),
-		cmocka_unit_test(test_p5_identity_refused_when_p9_required),
-		cmocka_unit_test(test_signin_reused_inside_window_only),
-		cmocka_unit_test(test_provider_unreachable_is_authinfo_unavail),
-		cmocka_unit_test(test_native_device_mode_signin),
-		cmocka_unit_test(test_daemon_killed_mid_flow_is_authinfo_unavail),
-		cmocka_unit_test(test_expiry_text_code_and_log_agree),
-		cmocka_unit_test(test_phishing_link_names_the_sign_in_and_the_victim_refuses_it),
-		cmocka_unit_test(test_callback_in_another_browser_does_not_approve),
-		cmocka_unit_test(test_nhs_login_is_asked_for_a_fresh_sign_in_unless_switched_off),
-		cmocka_unit_test(test_policy_refuses_a_denied_service_at_start),
-		cmocka_unit_test(test_policy_refuses_remote_hosts_by_network),
-		cmocka_unit_test(test_cancel_at_prompt_ends_the_attempt),
-		cmocka_unit_test(test_daemon_stopped_mid_wait_is_logged_as_restart),
-		cmocka_unit_test(test_map_broken_after_start_is_authinfo_unavail_and_asks_it),
-		cmocka_unit_test(test_signin_without_nhs_number_is_auth_err_and_says_so),
-		cmocka_unit_test(test_console_signin_not_reused_over_ssh),
-		cmocka_unit_test(test_console_signin_not_reused_from_another_tty),
-		cmocka_unit_test(test_screen_unlock_not_reused_unless_listed),
-		cmocka_unit_test(test_signin_not_reused_after_map_line_removed),
-		cmocka_unit_test(test_signin_not_reused_after_min_level_raised),
-		cmocka_unit_test(test_nothing_written_to_state_dir_when_reuse_is_off),
-		cmocka_unit_test(test_number_matching_right_number_signs_in_wrong_one_ends_it),
+	    cmocka_unit_test_setup_teardown(test_signin_succeeds_for_mapped_user, NULL, NULL),
+	    cmocka_unit_test(test_signin_for_another_account_is_refused),
+	    cmocka_unit_test(test_declined_signin_is_refused),
+	    cmocka_unit_test(test_unanswered_code_expires),
+	    cmocka_unit_test(test_signin_is_not_reused_when_window_is_zero),
+	    cmocka_unit_test(test_enter_prompt_mode_for_openssh),
+	    cmocka_unit_test(test_caches_make_one_discovery_and_jwks_fetch),
+	    cmocka_unit_test(test_conversation_without_text_is_ignored_at_once),
+	    cmocka_unit_test(test_conversation_without_text_is_denied_when_configured),
+	    cmocka_unit_test(test_daemon_not_running_is_authinfo_unavail),
+	    cmocka_unit_test(test_bad_module_argument_is_authinfo_unavail),
+	    cmocka_unit_test(test_break_glass_stack_falls_through_only_when_unavailable),
+	    cmocka_unit_test(test_p5_identity_refused_when_p9_required),
+	    cmocka_unit_test(test_signin_reused_inside_window_only),
+	    cmocka_unit_test(test_provider_unreachable_is_authinfo_unavail),
+	    cmocka_unit_test(test_native_device_mode_signin),
+	    cmocka_unit_test(test_daemon_killed_mid_flow_is_authinfo_unavail),
+	    cmocka_unit_test(test_expiry_text_code_and_log_agree),
+	    cmocka_unit_test(test_phishing_link_names_the_sign_in_and_the_victim_refuses_it),
+	    cmocka_unit_test(test_callback_in_another_browser_does_not_approve),
+	    cmocka_unit_test(test_nhs_login_is_asked_for_a_fresh_sign_in_unless_switched_off),
+	    cmocka_unit_test(test_policy_refuses_a_denied_service_at_start),
+	    cmocka_unit_test(test_policy_refuses_remote_hosts_by_network),
+	    cmocka_unit_test(test_cancel_at_prompt_ends_the_attempt),
+	    cmocka_unit_test(test_daemon_stopped_mid_wait_is_logged_as_restart),
+	    cmocka_unit_test(test_map_broken_after_start_is_authinfo_unavail_and_asks_it),
+	    cmocka_unit_test(test_signin_without_nhs_number_is_auth_err_and_says_so),
+	    cmocka_unit_test(test_console_signin_not_reused_over_ssh),
+	    cmocka_unit_test(test_console_signin_not_reused_from_another_tty),
+	    cmocka_unit_test(test_screen_unlock_not_reused_unless_listed),
+	    cmocka_unit_test(test_signin_not_reused_after_map_line_removed),
+	    cmocka_unit_test(test_signin_not_reused_after_min_level_raised),
+	    cmocka_unit_test(test_nothing_written_to_state_dir_when_reuse_is_off),
+	    cmocka_unit_test(test_number_matching_right_number_signs_in_wrong_one_ends_it),
 	};
 	return cmocka_run_group_tests_name("pam", tests, start_main, stop_main);
 }

@@ -36,8 +36,8 @@ static int stop_main(void **state)
  * was shown at the minute. */
 static void test_console_signin_approved_after_a_minute(void **state)
 {
-	struct pam_run run = {.service = "nl-login", .user = "clinician", .as_user = "p9",
-	                      .phone_after_ms = 65000};
+	struct pam_run run = {
+	    .service = "nl-login", .user = "clinician", .as_user = "p9", .phone_after_ms = 65000};
 	int64_t t0 = nl_mono_ms();
 	(void)state;
 	assert_int_equal(world_activate(main_world), 0);
@@ -54,8 +54,12 @@ static void test_console_signin_approved_after_a_minute(void **state)
  * close the quiet connection at 60 s and throw the approval away. */
 static void test_prompt_enter_pressed_after_70s_gets_the_approval(void **state)
 {
-	struct pam_run run = {.service = "nl-sshd110", .user = "clinician", .as_user = "p9",
-	                      .phone_after_ms = 3000, .n_answer_at = 1, .answer_at_ms = {70000}};
+	struct pam_run run = {.service = "nl-sshd110",
+	                      .user = "clinician",
+	                      .as_user = "p9",
+	                      .phone_after_ms = 3000,
+	                      .n_answer_at = 1,
+	                      .answer_at_ms = {70000}};
 	(void)state;
 	assert_int_equal(world_activate(main_world), 0);
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
@@ -70,8 +74,12 @@ static void test_prompt_enter_pressed_after_70s_gets_the_approval(void **state)
  * approval. */
 static void test_prompt_early_enter_then_approval_after_a_minute(void **state)
 {
-	struct pam_run run = {.service = "nl-sshd110", .user = "clinician", .as_user = "p9",
-	                      .phone_after_ms = 65000, .n_answer_at = 2, .answer_at_ms = {20000, 85000}};
+	struct pam_run run = {.service = "nl-sshd110",
+	                      .user = "clinician",
+	                      .as_user = "p9",
+	                      .phone_after_ms = 65000,
+	                      .n_answer_at = 2,
+	                      .answer_at_ms = {20000, 85000}};
 	(void)state;
 	assert_int_equal(world_activate(main_world), 0);
 	assert_int_equal(pam_run_auth(main_world, &run), PAM_SUCCESS);
@@ -85,9 +93,9 @@ int main(void)
 {
 	harness_under_pam_wrapper();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_console_signin_approved_after_a_minute),
-		cmocka_unit_test(test_prompt_enter_pressed_after_70s_gets_the_approval),
-		cmocka_unit_test(test_prompt_early_enter_then_approval_after_a_minute),
+	    cmocka_unit_test(test_console_signin_approved_after_a_minute),
+	    cmocka_unit_test(test_prompt_enter_pressed_after_70s_gets_the_approval),
+	    cmocka_unit_test(test_prompt_early_enter_then_approval_after_a_minute),
 	};
 	return cmocka_run_group_tests_name("pam_human", tests, start_main, stop_main);
 }

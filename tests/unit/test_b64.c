@@ -81,18 +81,18 @@ static void test_b64url_rejects_nonzero_trailing_bits(void **state)
 {
 	(void)state;
 	assert_rejected("Zh");  /* "Zg" with a stray low bit */
-	assert_rejected("Zm9");  /* "Zm8" with a stray low bit */
+	assert_rejected("Zm9"); /* "Zm8" with a stray low bit */
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_b64url_rfc4648_vectors),
-		cmocka_unit_test(test_b64url_uses_url_alphabet),
-		cmocka_unit_test(test_b64url_rejects_padding),
-		cmocka_unit_test(test_b64url_rejects_standard_alphabet_and_whitespace),
-		cmocka_unit_test(test_b64url_rejects_impossible_length),
-		cmocka_unit_test(test_b64url_rejects_nonzero_trailing_bits),
+	    cmocka_unit_test(test_b64url_rfc4648_vectors),
+	    cmocka_unit_test(test_b64url_uses_url_alphabet),
+	    cmocka_unit_test(test_b64url_rejects_padding),
+	    cmocka_unit_test(test_b64url_rejects_standard_alphabet_and_whitespace),
+	    cmocka_unit_test(test_b64url_rejects_impossible_length),
+	    cmocka_unit_test(test_b64url_rejects_nonzero_trailing_bits),
 	};
 	return cmocka_run_group_tests_name("b64", tests, NULL, NULL);
 }

@@ -162,8 +162,8 @@ static void chaos_run(const struct chaos_op *c, void *ctx)
 		if (made < n) {
 			if (!c->must_fail)
 				assert_int_equal(r, 0);
-			print_message("# %s: %lu allocations, each failed once (%lu runs failed cleanly)\n", c->name,
-			              n - 1, failures);
+			print_message("# %s: %lu allocations, each failed once (%lu runs failed cleanly)\n",
+			              c->name, n - 1, failures);
 			return;
 		}
 	}
@@ -184,8 +184,8 @@ static int json_op(void *p)
 {
 	struct json_ctx *c = p;
 
-	return nl_json_parse(JSON_DOC, strlen(JSON_DOC), NL_JSON_MAX_SIZE, NL_JSON_MAX_DEPTH, true, &c->out, NULL,
-	                     0);
+	return nl_json_parse(JSON_DOC, strlen(JSON_DOC), NL_JSON_MAX_SIZE, NL_JSON_MAX_DEPTH, true, &c->out,
+	                     NULL, 0);
 }
 
 /* jansson 2.14 drops a byte of a string when its lexer's buffer cannot grow (lex_save ignores
@@ -238,8 +238,9 @@ static void test_chaos_json_parser_fails_cleanly(void **state)
 	chaos_run(&op, &c);
 	json_decref(c.ref);
 	if (jansson_dropped_a_byte > 0)
-		print_message("# jansson dropped a byte of a string in %lu of those runs (a jansson defect)\n",
-		              jansson_dropped_a_byte);
+		print_message(
+		    "# jansson dropped a byte of a string in %lu of those runs (a jansson defect)\n",
+		    jansson_dropped_a_byte);
 }
 
 /* ---- JWS and JWKS ----------------------------------------------------------------------------- */
@@ -265,7 +266,8 @@ static char *make_jwks(void)
 
 	assert_non_null(r);
 	assert_non_null(e);
-	assert_true(asprintf(&doc, "{\"keys\":[%s,%s,{\"kty\":\"oct\",\"use\":\"enc\",\"k\":\"AAAA\"}]}", r, e) > 0);
+	assert_true(
+	    asprintf(&doc, "{\"keys\":[%s,%s,{\"kty\":\"oct\",\"use\":\"enc\",\"k\":\"AAAA\"}]}", r, e) > 0);
 	free(r);
 	free(e);
 	return doc;
@@ -285,14 +287,14 @@ static int setup_jose(void **state)
 	assert_non_null(J.ec);
 	assert_true(cjose_jwk_set_kid(J.rsa, "r1", 2, &cerr));
 	assert_true(cjose_jwk_set_kid(J.ec, "e1", 2, &cerr));
-	J.claims = json_pack("{s:s, s:s, s:[s,s], s:I, s:{s:[i,b,n]}}", "iss", "https://issuer.example", "sub",
-	                     "2b6c1b7e-4f5d", "aud", "client", "other", "exp", (json_int_t)1700000000, "x", "y", 1,
-	                     1);
+	J.claims = json_pack("{s:s, s:s, s:[s,s], s:I, s:{s:[i,b,n]}}", "iss", "https://issuer.example",
+	                     "sub", "2b6c1b7e-4f5d", "aud", "client", "other", "exp", (json_int_t)1700000000,
+	                     "x", "y", 1, 1);
 	assert_non_null(J.claims);
 	for (i = 0; i < 2; i++)
-		assert_int_equal(nl_jws_sign(i == 0 ? J.rsa : J.ec, ALGS[i], i == 0 ? "r1" : "e1", J.claims,
-		                             &J.token[i]),
-		                 0);
+		assert_int_equal(
+		    nl_jws_sign(i == 0 ? J.rsa : J.ec, ALGS[i], i == 0 ? "r1" : "e1", J.claims, &J.token[i]),
+		    0);
 	/* The RS256 token with one character of its signature changed. */
 	J.tampered = strdup(J.token[0]);
 	assert_non_null(J.tampered);
@@ -366,8 +368,8 @@ static void jws_drop(void *p)
 static void test_chaos_jws_parse_and_verify_fail_cleanly(void **state)
 {
 	const struct chaos_op op = {"nl_jws_parse + nl_jws_verify_jwks", jws_op, jws_same, jws_drop, false};
-	const struct chaos_op op2 = {"nl_jws_parse + nl_jwks_select + nl_jws_verify", jws_op, jws_same, jws_drop,
-	                             false};
+	const struct chaos_op op2 = {"nl_jws_parse + nl_jwks_select + nl_jws_verify", jws_op, jws_same,
+	                             jws_drop, false};
 	struct jws_ctx c;
 	size_t i;
 	(void)state;
@@ -566,8 +568,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_chaos_json_parser_fails_cleanly),
-	    cmocka_unit_test_setup_teardown(test_chaos_jws_parse_and_verify_fail_cleanly, setup_jose, teardown_jose),
-	    cmocka_unit_test_setup_teardown(test_chaos_never_verifies_a_tampered_token, setup_jose, teardown_jose),
+	    cmocka_unit_test_setup_teardown(test_chaos_jws_parse_and_verify_fail_cleanly, setup_jose,
+	                                    teardown_jose),
+	    cmocka_unit_test_setup_teardown(test_chaos_never_verifies_a_tampered_token, setup_jose,
+	                                    teardown_jose),
 	    cmocka_unit_test_setup_teardown(test_chaos_jwks_parser_fails_cleanly, setup_jose, teardown_jose),
 	    cmocka_unit_test(test_chaos_config_load_fails_cleanly),
 	};

@@ -284,10 +284,11 @@ static void test_config_unknown_key_says_did_you_mean(void **state)
 {
 	assert_fails(*state, "environment = test\n[daemon]\n\nflow_tll = 30\n", GOOD_ENV,
 	             "/nhslogin.conf:4: ", "did you mean 'flow_ttl'?");
-	assert_fails(*state, "environment = test\n[daemon]\nlisten = 127.0.0.1:9\n", GOOD_ENV,
-	             "/nhslogin.conf:3: ", "unknown key 'listen' in [daemon] - did you mean 'listen' in [bridge]?");
-	assert_fails(*state, GOOD_MAIN, "isuer = https://a.example\n", "/environments/test.conf:1: ",
-	             "did you mean 'issuer'?");
+	assert_fails(
+	    *state, "environment = test\n[daemon]\nlisten = 127.0.0.1:9\n", GOOD_ENV,
+	    "/nhslogin.conf:3: ", "unknown key 'listen' in [daemon] - did you mean 'listen' in [bridge]?");
+	assert_fails(*state, GOOD_MAIN, "isuer = https://a.example\n",
+	             "/environments/test.conf:1: ", "did you mean 'issuer'?");
 	/* Nothing near: no guess. */
 	assert_fails(*state, "environment = test\n[daemon]\nfrobnicate = 1\n", GOOD_ENV,
 	             "/nhslogin.conf:3: ", "unknown key 'frobnicate' in [daemon]");
@@ -298,8 +299,8 @@ static void test_config_unknown_key_says_did_you_mean(void **state)
  * that exist. */
 static void test_config_unknown_environment_points_at_its_line(void **state)
 {
-	assert_fails(*state, "# site\n\nenvironment = sandpt\n", GOOD_ENV, "/nhslogin.conf:3: ",
-	             "environment = sandpt: there is no ");
+	assert_fails(*state, "# site\n\nenvironment = sandpt\n", GOOD_ENV,
+	             "/nhslogin.conf:3: ", "environment = sandpt: there is no ");
 	assert_non_null(strstr(((struct fx *)*state)->err, "/sandpt.conf; the environments there are: test"));
 }
 
@@ -679,12 +680,13 @@ static void test_config_prompt_login_defaults_on_and_is_strict(void **state)
 	nl_config_free(&f->cfg);
 	nl_config_init(&f->cfg);
 	snprintf(env, sizeof(env), "%sprompt_login = none-given\n", GOOD_ENV);
-	assert_fails(f, GOOD_MAIN, env, "/environments/test.conf:5: ", "prompt_login: 'none-given' is not a boolean");
+	assert_fails(f, GOOD_MAIN, env,
+	             "/environments/test.conf:5: ", "prompt_login: 'none-given' is not a boolean");
 	/* an environment file's key, not the main file's */
 	nl_config_free(&f->cfg);
 	nl_config_init(&f->cfg);
-	assert_fails(f, "environment = test\n[bridge]\nprompt_login = no\n", GOOD_ENV, "/nhslogin.conf:3: ",
-	             "unknown key 'prompt_login' in [bridge]");
+	assert_fails(f, "environment = test\n[bridge]\nprompt_login = no\n", GOOD_ENV,
+	             "/nhslogin.conf:3: ", "unknown key 'prompt_login' in [bridge]");
 }
 
 /* ---- [policy] (issue 11, finding 1) ---- */

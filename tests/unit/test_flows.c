@@ -544,10 +544,9 @@ static void test_finish_with_reason_denies_with_that_reason(void **state)
  * itself, and no two reasons share a word. (A new reason needs no line here.) */
 static void test_reason_words_are_the_protocols(void **state)
 {
-	static const char *const words[] = {"denied",      "expired",       "mismatch",     "no_mapping",
-	                                    "level",       "invalid_token", "cancelled",    "wrong_number",
-	                                    "unavailable", "restarted",     "no_claim",     "policy",
-	                                    "misconfigured"};
+	static const char *const words[] = {
+	    "denied",       "expired",     "mismatch",  "no_mapping", "level",  "invalid_token", "cancelled",
+	    "wrong_number", "unavailable", "restarted", "no_claim",   "policy", "misconfigured"};
 	enum nl_reason r;
 
 	(void)state;
@@ -578,9 +577,10 @@ static void test_reason_rows_are_complete(void **state)
 		    i == NL_REASON_UNAVAILABLE || i == NL_REASON_RESTARTED || i == NL_REASON_MISCONFIGURED;
 		assert_non_null(row->terminal);
 		assert_non_null(row->admin);
-		assert_true(row->flow[0] != '\0' && row->phone_title[0] != '\0' && row->phone_text[0] != '\0');
-		assert_true(row->phone_status == 403 || row->phone_status == 410 || row->phone_status == 500 ||
-		            row->phone_status == 502);
+		assert_true(row->flow[0] != '\0' && row->phone_title[0] != '\0' &&
+		            row->phone_text[0] != '\0');
+		assert_true(row->phone_status == 403 || row->phone_status == 410 ||
+		            row->phone_status == 500 || row->phone_status == 502);
 		assert_false(row->phone_ok);
 		assert_int_equal(row->falls_back, falls_back);
 	}
@@ -900,10 +900,15 @@ static void test_guessing_from_more_addresses_than_remembered_stays_bounded(void
 
 /* ---- number matching ---- */
 
-static void start_numbered(struct fx *fx, const char *user, struct nl_flow_started *s, struct nl_flow_exchange *x)
+static void start_numbered(struct fx *fx, const char *user, struct nl_flow_started *s,
+                           struct nl_flow_exchange *x)
 {
-	const struct nl_flow_origin o = {.user = user, .service = "sshd", .rhost = "10.0.0.5", .tty = "ssh",
-	                                 .owner = 1, .number_match = true};
+	const struct nl_flow_origin o = {.user = user,
+	                                 .service = "sshd",
+	                                 .rhost = "10.0.0.5",
+	                                 .tty = "ssh",
+	                                 .owner = 1,
+	                                 .number_match = true};
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(nl_flows_start_from(fx->fl, &o, s), 0);
 	begin_and_take(fx, s, x);
@@ -963,8 +968,8 @@ static void test_number_matching_refuses_a_number_before_sign_in(void **state)
 {
 	struct fx *fx = *state;
 	struct nl_flow_started s;
-	const struct nl_flow_origin o = {.user = "alice", .service = "sshd", .rhost = "10.0.0.5",
-	                                 .owner = 1, .number_match = true};
+	const struct nl_flow_origin o = {
+	    .user = "alice", .service = "sshd", .rhost = "10.0.0.5", .owner = 1, .number_match = true};
 	unsigned n;
 
 	memset(&s, 0, sizeof(s));

@@ -743,8 +743,9 @@ static void test_vot_level_table(void **state)
 /* The words of the rules are what logs and error lines have always said. */
 static void test_idtoken_rule_words_are_the_log_words(void **state)
 {
-	static const char *const want[] = {"none", "format", "alg", "kid", "signature", "iss", "aud", "azp",
-	                                   "exp",  "iat",    "nbf", "nonce", "sub",     "vot", "level"};
+	static const char *const want[] = {"none", "format", "alg", "kid", "signature",
+	                                   "iss",  "aud",    "azp", "exp", "iat",
+	                                   "nbf",  "nonce",  "sub", "vot", "level"};
 	size_t i;
 	(void)state;
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)

@@ -387,11 +387,11 @@ static void test_ipc_connect_to_listener_and_exchange(void **state)
 /* Every word goes both ways, and the words are the ones doc/protocol.md fixes. */
 static void test_proto_words_round_trip(void **state)
 {
-	static const char *const op_words[] = {"start", "wait", "number", "cancel", "status",
-	                                       "flows", "flow_cancel", "flush"};
+	static const char *const op_words[] = {"start",  "wait",  "number",      "cancel",
+	                                       "status", "flows", "flow_cancel", "flush"};
 	static const char *const status_words[] = {"pending", "number", "approved", "denied"};
-	static const char *const error_words[] = {"bad_request", "forbidden", "too_big", "unknown_op",
-	                                          "not_found", "limit", "unavailable", "internal"};
+	static const char *const error_words[] = {"bad_request", "forbidden", "too_big",     "unknown_op",
+	                                          "not_found",   "limit",     "unavailable", "internal"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(op_words) / sizeof(op_words[0]); i++) {

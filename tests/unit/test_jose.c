@@ -306,8 +306,8 @@ static void test_rfc7520_4_1_rs256_verifies(void **state)
 	assert_int_equal(nl_jws_verify(jws, key), 0);
 	/* The payload that was verified is the prose of RFC 7520 4 (the middle part, decoded). */
 	assert_int_equal(nl_b64url_decode(strchr(jws_text, '.') + 1,
-	                                  (size_t)(strrchr(jws_text, '.') - strchr(jws_text, '.') - 1), &plain,
-	                                  &plain_len),
+	                                  (size_t)(strrchr(jws_text, '.') - strchr(jws_text, '.') - 1),
+	                                  &plain, &plain_len),
 	                 0);
 	assert_int_equal(plain_len, strlen(RFC7520_PAYLOAD));
 	assert_memory_equal(plain, RFC7520_PAYLOAD, plain_len);

@@ -53,7 +53,8 @@ static void test_json_rejects_nul_bytes(void **state)
 	char err[64];
 	const char raw[] = "{\"a\":\"x\0y\"}";
 	(void)state;
-	assert_int_equal(nl_json_parse(raw, sizeof(raw) - 1, 1024, 4, true, &v, err, sizeof(err)), NL_ERR_INVALID);
+	assert_int_equal(nl_json_parse(raw, sizeof(raw) - 1, 1024, 4, true, &v, err, sizeof(err)),
+	                 NL_ERR_INVALID);
 	assert_int_equal(parse("{\"a\":\"x\\u0000y\"}", 1024, 4, true, &v), NL_ERR_INVALID);
 }
 
@@ -101,14 +102,14 @@ static void test_json_require_object(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json_parses_object),
-		cmocka_unit_test(test_json_rejects_duplicate_keys),
-		cmocka_unit_test(test_json_rejects_trailing_garbage),
-		cmocka_unit_test(test_json_rejects_nul_bytes),
-		cmocka_unit_test(test_json_rejects_oversized),
-		cmocka_unit_test(test_json_depth_limit),
-		cmocka_unit_test(test_json_deep_nesting_refused_quickly),
-		cmocka_unit_test(test_json_require_object),
+	    cmocka_unit_test(test_json_parses_object),
+	    cmocka_unit_test(test_json_rejects_duplicate_keys),
+	    cmocka_unit_test(test_json_rejects_trailing_garbage),
+	    cmocka_unit_test(test_json_rejects_nul_bytes),
+	    cmocka_unit_test(test_json_rejects_oversized),
+	    cmocka_unit_test(test_json_depth_limit),
+	    cmocka_unit_test(test_json_deep_nesting_refused_quickly),
+	    cmocka_unit_test(test_json_require_object),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -53,9 +53,9 @@ void __wrap_nl_tokcache_flush(struct nl_tokcache *tc);
 int __wrap_nl_bridge_verification_uri(const struct nl_bridge *b, const char *user_code, char **uri,
                                       char **uri_complete);
 enum nl_reason __wrap_nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
-                                              struct nl_tokcache *tc, const char *flow_id,
-                                              const char *flow_user, enum nl_outcome outcome,
-                                              const struct nl_identity *id, const char *detail);
+                                         struct nl_tokcache *tc, const char *flow_id, const char *flow_user,
+                                         enum nl_outcome outcome, const struct nl_identity *id,
+                                         const char *detail);
 
 int __wrap_nl_oidc_ready(struct nl_oidc *o, char *err, size_t errlen)
 {
@@ -96,7 +96,8 @@ int __wrap_nl_oidc_device_poll(struct nl_oidc *o, const char *device_code, struc
 		res->outcome = NL_OUT_DENIED;
 		return NL_ERR_DENIED;
 	}
-	res->outcome = __atomic_add_fetch(&device_polls, 1, __ATOMIC_SEQ_CST) < 2 ? NL_OUT_PENDING : NL_OUT_OK;
+	res->outcome =
+	    __atomic_add_fetch(&device_polls, 1, __ATOMIC_SEQ_CST) < 2 ? NL_OUT_PENDING : NL_OUT_OK;
 	return 0;
 }
 
@@ -162,9 +163,9 @@ int __wrap_nl_bridge_verification_uri(const struct nl_bridge *b, const char *use
 }
 
 enum nl_reason __wrap_nl_signin_complete(const struct nl_config *cfg, struct nl_flows *fl,
-                                              struct nl_tokcache *tc, const char *flow_id,
-                                              const char *flow_user, enum nl_outcome outcome,
-                                              const struct nl_identity *id, const char *detail)
+                                         struct nl_tokcache *tc, const char *flow_id, const char *flow_user,
+                                         enum nl_outcome outcome, const struct nl_identity *id,
+                                         const char *detail)
 {
 	enum nl_reason reason = outcome == NL_OUT_OK ? NL_REASON_NONE : NL_REASON_DENIED;
 	(void)cfg;

@@ -41,7 +41,8 @@ static void test_ascii_copy_cuts_and_masks(void **state)
 
 	(void)state;
 	nl_text_ascii_copy("ssh\x1b\xc3\xa9-host-long", out, sizeof(out));
-	assert_string_equal(out, "ssh??" "?-"); /* split so that no trigraph forms */
+	assert_string_equal(out, "ssh??"
+	                         "?-"); /* split so that no trigraph forms */
 	nl_text_ascii_copy("ok", out, sizeof(out));
 	assert_string_equal(out, "ok");
 	out[0] = 'x';

@@ -58,10 +58,10 @@ static void test_strerror_covers_codes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wipe_zeroes_buffer),
-		cmocka_unit_test(test_ct_streq),
-		cmocka_unit_test(test_random_token_is_long_and_distinct),
-		cmocka_unit_test(test_strerror_covers_codes),
+	    cmocka_unit_test(test_wipe_zeroes_buffer),
+	    cmocka_unit_test(test_ct_streq),
+	    cmocka_unit_test(test_random_token_is_long_and_distinct),
+	    cmocka_unit_test(test_strerror_covers_codes),
 	};
 	return cmocka_run_group_tests_name("wipe", tests, NULL, NULL);
 }
