@@ -534,3 +534,34 @@ out:
 	EVP_PKEY_free(pk);
 	return r;
 }
+
+char *mockproc_query_param(const char *url, const char *name)
+{
+	const char *q = strchr(url, '?');
+	size_t n = strlen(name);
+
+	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p + 1, '&')) {
+		const char *s = p + 1, *v;
+		size_t len, o = 0;
+		char *out;
+
+		if (strncmp(s, name, n) != 0 || s[n] != '=')
+			continue;
+		v = s + n + 1;
+		len = strcspn(v, "&#");
+		if ((out = malloc(len + 1)) == NULL)
+			return NULL;
+		for (size_t i = 0; i < len; i++) {
+			if (v[i] == '%' && i + 2 < len) {
+				char hex[3] = {v[i + 1], v[i + 2], 0};
+				out[o++] = (char)strtol(hex, NULL, 16);
+				i += 2;
+			} else {
+				out[o++] = v[i] == '+' ? ' ' : v[i];
+			}
+		}
+		out[o] = '\0';
+		return out;
+	}
+	return NULL;
+}

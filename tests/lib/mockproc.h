@@ -64,4 +64,7 @@ int mockproc_stat(const struct mockproc *mp, const char *endpoint, long *count);
 int mockproc_client_key(const char *dir, const char *name, cjose_jwk_t **key, char **pub_path,
                         char **key_path);
 
+/* The decoded value (%XX and '+') of query parameter name of url: a new string, or NULL. */
+char *mockproc_query_param(const char *url, const char *name);
+
 #endif

@@ -47,34 +47,6 @@ static void url_of(const struct mockproc *mp, const char *path, char *out, size_
 	snprintf(out, len, "%s%s", mockproc_issuer(mp), path);
 }
 
-static char *query_param(const char *url, const char *name)
-{
-	const char *q = strchr(url, '?');
-	size_t n = strlen(name);
-
-	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p + 1, '&')) {
-		const char *s = p + 1;
-		if (strncmp(s, name, n) == 0 && s[n] == '=') {
-			const char *v = s + n + 1;
-			size_t len = strcspn(v, "&#");
-			char *out = malloc(len + 1);
-			size_t o = 0;
-			for (size_t i = 0; i < len; i++) {
-				if (v[i] == '%' && i + 2 < len) {
-					char hex[3] = {v[i + 1], v[i + 2], 0};
-					out[o++] = (char)strtol(hex, NULL, 16);
-					i += 2;
-				} else {
-					out[o++] = v[i] == '+' ? ' ' : v[i];
-				}
-			}
-			out[o] = '\0';
-			return out;
-		}
-	}
-	return NULL;
-}
-
 static void authorize(const struct mockproc *mp, const char *params, struct mockproc_resp *resp)
 {
 	char url[2048];
@@ -107,8 +79,8 @@ static char *get_code_from(const struct mockproc *mp, const char *extra)
 	assert_int_equal(resp.status, 302);
 	assert_non_null(resp.location);
 	assert_true(strncmp(resp.location, REDIRECT "?", strlen(REDIRECT) + 1) == 0);
-	state = query_param(resp.location, "state");
-	code = query_param(resp.location, "code");
+	state = mockproc_query_param(resp.location, "state");
+	code = mockproc_query_param(resp.location, "code");
 	assert_non_null(state);
 	assert_string_equal(state, STATE);
 	assert_non_null(code);
@@ -559,11 +531,11 @@ static void assert_redirect_error(const char *params, const char *error, bool wi
 	assert_int_equal(resp.status, 302);
 	assert_non_null(resp.location);
 	assert_true(strncmp(resp.location, REDIRECT "?", strlen(REDIRECT) + 1) == 0);
-	e = query_param(resp.location, "error");
-	s = query_param(resp.location, "state");
+	e = mockproc_query_param(resp.location, "error");
+	s = mockproc_query_param(resp.location, "state");
 	assert_non_null(e);
 	assert_string_equal(e, error);
-	assert_null(query_param(resp.location, "code"));
+	assert_null(mockproc_query_param(resp.location, "code"));
 	if (with_state) {
 		assert_non_null(s);
 		assert_string_equal(s, STATE);
@@ -877,7 +849,7 @@ static void test_device_flow_pending_then_approved(void **state)
 	char *uri;
 	(void)state;
 
-	uri = query_param(nl_json_str(d, "verification_uri_complete"), "user_code");
+	uri = mockproc_query_param(nl_json_str(d, "verification_uri_complete"), "user_code");
 	assert_non_null(uri);
 	assert_string_equal(uri, nl_json_str(d, "user_code"));
 	free(uri);
@@ -974,8 +946,8 @@ static void test_authorize_page_lists_users_and_decision_redirects_with_code(voi
 
 	decide(id, "user", "p9", &resp);
 	assert_int_equal(resp.status, 302);
-	code = query_param(resp.location, "code");
-	st = query_param(resp.location, "state");
+	code = mockproc_query_param(resp.location, "code");
+	st = mockproc_query_param(resp.location, "state");
 	assert_non_null(code);
 	assert_string_equal(st, STATE);
 	free(code);
@@ -996,7 +968,7 @@ static void test_authorize_decline_redirects_access_denied(void **state)
 
 	decide(id, "decline", "1", &resp);
 	assert_int_equal(resp.status, 302);
-	e = query_param(resp.location, "error");
+	e = mockproc_query_param(resp.location, "error");
 	assert_non_null(e);
 	assert_string_equal(e, "access_denied");
 	free(e);
@@ -1012,7 +984,7 @@ static void test_authorize_user_below_requested_level_is_denied(void **state)
 
 	decide(id, "user", "p0", &resp);
 	assert_int_equal(resp.status, 302);
-	e = query_param(resp.location, "error");
+	e = mockproc_query_param(resp.location, "error");
 	assert_non_null(e);
 	assert_string_equal(e, "access_denied");
 	free(e);

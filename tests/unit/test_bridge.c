@@ -204,37 +204,6 @@ static void post_code(const char *form, struct resp *r)
 	free(u);
 }
 
-/* The decoded value of a query parameter of url, new string, or NULL. */
-static char *query_param(const char *url, const char *name)
-{
-	const char *q = strchr(url, '?');
-	size_t n = strlen(name);
-
-	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p + 1, '&')) {
-		const char *s = p + 1, *v;
-		size_t len, o = 0;
-		char *out;
-
-		if (strncmp(s, name, n) != 0 || s[n] != '=')
-			continue;
-		v = s + n + 1;
-		len = strcspn(v, "&#");
-		out = malloc(len + 1);
-		for (size_t i = 0; i < len; i++) {
-			if (v[i] == '%' && i + 2 < len) {
-				char hex[3] = {v[i + 1], v[i + 2], 0};
-				out[o++] = (char)strtol(hex, NULL, 16);
-				i += 2;
-			} else {
-				out[o++] = v[i] == '+' ? ' ' : v[i];
-			}
-		}
-		out[o] = '\0';
-		return out;
-	}
-	return NULL;
-}
-
 /* ---- fixtures ---- */
 
 static void set_str(char **field, const char *value)
@@ -536,24 +505,24 @@ static void test_bridge_right_code_and_continue_redirects_to_authorize(void **st
 	loc = enter_code(&s);
 	snprintf(prefix, sizeof(prefix), "%s/authorize?", mockproc_issuer(F.mp));
 	assert_true(strncmp(loc, prefix, strlen(prefix)) == 0);
-	assert_non_null(v = query_param(loc, "state"));
+	assert_non_null(v = mockproc_query_param(loc, "state"));
 	assert_true(strlen(v) >= 16);
 	free(v);
-	assert_non_null(v = query_param(loc, "nonce"));
+	assert_non_null(v = mockproc_query_param(loc, "nonce"));
 	free(v);
-	assert_non_null(v = query_param(loc, "code_challenge"));
+	assert_non_null(v = mockproc_query_param(loc, "code_challenge"));
 	assert_int_equal(strlen(v), 43);
 	free(v);
-	assert_non_null(v = query_param(loc, "code_challenge_method"));
+	assert_non_null(v = mockproc_query_param(loc, "code_challenge_method"));
 	assert_string_equal(v, "S256");
 	free(v);
-	assert_non_null(v = query_param(loc, "client_id"));
+	assert_non_null(v = mockproc_query_param(loc, "client_id"));
 	assert_string_equal(v, CLIENT_ID);
 	free(v);
-	assert_non_null(v = query_param(loc, "redirect_uri"));
+	assert_non_null(v = mockproc_query_param(loc, "redirect_uri"));
 	assert_string_equal(v, F.cfg.env.redirect_uri);
 	free(v);
-	assert_non_null(v = query_param(loc, "prompt"));
+	assert_non_null(v = mockproc_query_param(loc, "prompt"));
 	assert_string_equal(v, "login");
 	free(v);
 	free(loc);
@@ -720,7 +689,7 @@ static void test_bridge_callback_access_denied_denies_flow(void **state)
 	(void)state;
 	start_flow("alice", &s);
 	authz = enter_code(&s);
-	st = query_param(authz, "state");
+	st = mockproc_query_param(authz, "state");
 	assert_non_null(st);
 	assert_int_not_equal(asprintf(&path, "/callback?error=access_denied&state=%s", st), -1);
 	get_path(path, &r);
@@ -846,7 +815,7 @@ static void test_bridge_callback_with_error_twice_is_refused(void **state)
 static void test_bridge_callback_with_state_twice_is_400_and_leaves_the_flow(void **state)
 {
 	struct nl_flow_started s;
-	char *cb = callback_url_for(&s), *st = query_param(cb, "state"), *url = NULL;
+	char *cb = callback_url_for(&s), *st = mockproc_query_param(cb, "state"), *url = NULL;
 	long tokens = token_count();
 	struct resp r;
 
@@ -940,7 +909,7 @@ static void test_bridge_callback_without_code_ends_the_flow_without_exchange(voi
 	(void)state;
 	start_flow("alice", &s);
 	authz = enter_code(&s);
-	st = query_param(authz, "state");
+	st = mockproc_query_param(authz, "state");
 	tokens = token_count();
 	assert_int_not_equal(asprintf(&path, "/callback?state=%s", st), -1);
 	get_path(path, &r);
@@ -964,7 +933,7 @@ static void test_bridge_callback_error_with_an_unsafe_word_is_a_denial(void **st
 	(void)state;
 	start_flow("alice", &s);
 	authz = enter_code(&s);
-	st = query_param(authz, "state");
+	st = mockproc_query_param(authz, "state");
 	assert_int_not_equal(
 	    asprintf(&path, "/callback?error=access_denied%%1B%%5B2J%%3Cscript%%3E&state=%s", st), -1);
 	get_path(path, &r);
@@ -1186,7 +1155,7 @@ static void test_callback_from_another_browser_cannot_deny_the_flow(void **state
 	(void)state;
 	start_flow("alice", &s);
 	authz = enter_code(&s);
-	assert_non_null(st = query_param(authz, "state"));
+	assert_non_null(st = mockproc_query_param(authz, "state"));
 	assert_int_not_equal(asprintf(&path, "/callback?error=access_denied&state=%s", st), -1);
 	u = bridge_url(path);
 	fetch_in(F.other, u, NULL, NULL, &r);
@@ -1339,7 +1308,7 @@ static void test_prompt_login_is_sent_unless_switched_off(void **state)
 	(void)state;
 	start_flow("alice", &s);
 	authz = enter_code(&s);
-	assert_non_null(v = query_param(authz, "prompt"));
+	assert_non_null(v = mockproc_query_param(authz, "prompt"));
 	assert_string_equal(v, "login");
 	free(v);
 	free(authz);
@@ -1349,7 +1318,7 @@ static void test_prompt_login_is_sent_unless_switched_off(void **state)
 	start_flow("alice", &s);
 	authz = enter_code(&s);
 	F.cfg.env.prompt_login = true;
-	assert_null(query_param(authz, "prompt"));
+	assert_null(mockproc_query_param(authz, "prompt"));
 	assert_null(strstr(authz, "prompt="));
 	free(authz);
 	nl_flow_started_clear(&s);
