@@ -60,11 +60,22 @@ int ctl_connect(const struct ctl_opts *o, struct nl_proto_client *c)
 		print_error(o, nl_error_word(NL_EWORD_INTERNAL), "out of memory");
 		return CTL_EXIT_USAGE;
 	}
-	/* No peer check: nhsloginctl has always taken whoever listens at the configured path. */
 	if ((r = nl_proto_open(c, path, CTL_CONNECT_TIMEOUT_MS, NL_PROTO_PEER_ANY)) != 0) {
 		snprintf(msg, sizeof(msg), "cannot reach nhslogind at %s: %s%s", path,
 		         r == NL_ERR_PERM ? "permission denied (run as root)" : nl_strerror(r),
 		         r == NL_ERR_UNAVAILABLE ? " (is it running? systemctl status nhslogind)" : "");
+		print_error(o, "unreachable", msg);
+		free(path);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	/* nhslogind runs as root (or, as in the test suite, as the caller): whoever else listens at the
+	 * path took it, and its answers (flows, cancels, a test sign-in) are not the daemon's. */
+	if (c->peer != 0 && c->peer != geteuid()) {
+		snprintf(msg, sizeof(msg),
+		         "refusing %s: it is served by uid %u, not by nhslogind (root); something else has "
+		         "taken the daemon's socket path",
+		         path, (unsigned)c->peer);
+		nl_proto_close(c);
 		print_error(o, "unreachable", msg);
 		free(path);
 		return CTL_EXIT_UNREACHABLE;

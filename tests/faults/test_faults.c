@@ -995,6 +995,25 @@ static void test_fake_daemon_on_the_socket_path_is_not_believed(void **state)
 	assert_int_equal(st.st_uid, NOBODY);
 	assert_int_equal(pam_run_auth(w, &run), PAM_AUTHINFO_UNAVAIL);
 	assert_true(pam_run_saw_error(&run, "not available"));
+	/* nhsloginctl does not believe it either: no flows, cancels or test sign-ins from it. */
+	{
+		const char *top = getenv("NL_TOP_BUILDDIR");
+		char cmd[PATH_MAX * 3], out[2048] = "";
+		size_t n;
+		FILE *p;
+		int st_ctl;
+
+		snprintf(cmd, sizeof(cmd), "'%s/nhsloginctl' --config '%s' --socket '%s' flows 2>&1",
+		         top != NULL ? top : ".", w->conf, w->socket);
+		assert_non_null(p = popen(cmd, "r"));
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		st_ctl = pclose(p);
+		print_message("# nhsloginctl: %s", out);
+		assert_true(WIFEXITED(st_ctl));
+		assert_int_equal(WEXITSTATUS(st_ctl), 3);
+		assert_non_null(strstr(out, "not by nhslogind"));
+	}
 	kill(fake, SIGKILL);
 	waitpid(fake, NULL, 0);
 	chmod(rundir, 0755);
