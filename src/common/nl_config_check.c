@@ -153,32 +153,30 @@ int nl_cfg_check_env_name(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
-/* client_key_id: a kid as a provider registered it (or "none"): printable ASCII, no spaces. */
-int nl_cfg_check_key_id(const char *v, char *why, size_t whylen)
+/* An identifier given by the provider (key is its name in messages): 1..256 characters of
+ * printable ASCII without spaces. also: what else the value may be, for the message, or "". */
+static int check_identifier(const char *key, const char *also, const char *v, char *why, size_t whylen)
 {
 	size_t n = strlen(v);
 
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
 			return nl_errf(why, whylen, NL_ERR_CONFIG,
-			               "client_key_id must be printable ASCII without spaces (or none)");
+			               "%s must be printable ASCII without spaces%s", key, also);
 	if (n == 0 || n > 256)
-		return nl_errf(why, whylen, NL_ERR_CONFIG, "client_key_id must be 1..256 characters");
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "%s must be 1..256 characters", key);
 	return 0;
+}
+
+/* client_key_id: a kid as a provider registered it, or "none". */
+int nl_cfg_check_key_id(const char *v, char *why, size_t whylen)
+{
+	return check_identifier("client_key_id", " (or none)", v, why, whylen);
 }
 
 int nl_cfg_check_client_id(const char *v, char *why, size_t whylen)
 {
-	size_t i, n = strlen(v);
-
-	for (i = 0; i < n; i++) {
-		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
-			return nl_errf(why, whylen, NL_ERR_CONFIG,
-			               "client_id must be printable ASCII without spaces");
-	}
-	if (n == 0 || n > 256)
-		return nl_errf(why, whylen, NL_ERR_CONFIG, "client_id must be 1..256 characters");
-	return 0;
+	return check_identifier("client_id", "", v, why, whylen);
 }
 
 /* RFC 6749 scope: space-separated tokens of NQCHAR; must include openid. */

@@ -268,6 +268,16 @@ static void guess_record(struct nl_flows *fl, const char *key, time_t now)
 		        fl->gcount, guess_allowance(fl), GUESS_WINDOW / 60);
 }
 
+/* What /authorize needs of flow f, copied into a (cleared by nl_flow_authz_clear). Under fl->mu. */
+static int authz_of(const struct flow *f, struct nl_flow_authz *a)
+{
+	memcpy(a->id, f->id, sizeof(a->id));
+	if ((a->state = strdup(f->state)) == NULL || (a->nonce = strdup(f->nonce)) == NULL ||
+	    (a->code_challenge = strdup(f->challenge)) == NULL)
+		return NL_ERR_NOMEM;
+	return 0;
+}
+
 int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
                          struct nl_flow_authz *out)
 {
@@ -302,12 +312,8 @@ int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char 
 		r = NL_ERR_EXPIRED;
 		goto unlock;
 	}
-	memcpy(a.id, f->id, sizeof(a.id));
-	if ((a.state = strdup(f->state)) == NULL || (a.nonce = strdup(f->nonce)) == NULL ||
-	    (a.code_challenge = strdup(f->challenge)) == NULL) {
-		r = NL_ERR_NOMEM;
+	if ((r = authz_of(f, &a)) != 0)
 		goto unlock;
-	}
 	*out = a;
 	memset(&a, 0, sizeof(a));
 	r = 0;
@@ -416,12 +422,8 @@ int nl_flows_bind_browser(struct nl_flows *fl, const char *id, const unsigned ch
 		r = NL_ERR_PERM;
 		goto unlock;
 	}
-	memcpy(a.id, f->id, sizeof(a.id));
-	if ((a.state = strdup(f->state)) == NULL || (a.nonce = strdup(f->nonce)) == NULL ||
-	    (a.code_challenge = strdup(f->challenge)) == NULL) {
-		r = NL_ERR_NOMEM;
+	if ((r = authz_of(f, &a)) != 0)
 		goto unlock;
-	}
 	memcpy(f->browser, browser, NL_FLOW_BROWSER_LEN);
 	f->bound = true;
 	*out = a;
