@@ -239,19 +239,6 @@ static bool daemon_log_has(const struct world *w, const char *needle)
 	return strstr(text, needle) != NULL;
 }
 
-/* The approval reaches the waiter as the token cache writes the sign-in down: wait (5 s at most)
- * until it is kept, so that the next start sees it. */
-static void wait_kept(const struct world *w, const char *user)
-{
-	char path[PATH_MAX + 64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/state/%s", w->dir, user);
-	for (int i = 0; i < 500 && stat(path, &st) != 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(stat(path, &st), 0);
-}
-
 /* sudo on /dev/pts/7 signed in: su there reuses it (the same kind, elevation); sudo on another
  * pseudo-terminal, login on the same one and ssh do not, and the log says why. */
 static void test_daemon_reuse_bound_to_service_kind_and_tty(void **state)
@@ -270,7 +257,7 @@ static void test_daemon_reuse_bound_to_service_kind_and_tty(void **state)
 	json_decref(m);
 	free(dc);
 	close(fd);
-	wait_kept(w, "clinician");
+	assert_int_equal(world_wait_kept(w, "clinician"), 0);
 
 	assert_start_status(w, "sudo", "/dev/pts/8", "", "pending");
 	assert_true(daemon_log_has(w, "user clinician: cached sign-in not reused: another tty"));
@@ -300,7 +287,7 @@ static void test_daemon_device_mode_signin_reused_at_the_same_tty_only(void **st
 	json_decref(m);
 	free(dc);
 	close(fd);
-	wait_kept(w, "clinician");
+	assert_int_equal(world_wait_kept(w, "clinician"), 0);
 
 	assert_start_status(w, "login", "tty3", "", "approved");
 	assert_start_status(w, "login", "tty4", "", "pending");

@@ -146,23 +146,6 @@ long fu_raise_nofile(long want)
 	return (long)rl.rlim_cur;
 }
 
-/* value="..." of the hidden input name in an HTML page. */
-static int hidden_input(const char *html, const char *name, char *out, size_t outlen)
-{
-	char pat[64];
-	const char *p, *q;
-
-	snprintf(pat, sizeof(pat), "name=\"%s\" value=\"", name);
-	if ((p = strstr(html, pat)) == NULL)
-		return NL_ERR_NOT_FOUND;
-	p += strlen(pat);
-	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= outlen)
-		return NL_ERR_INVALID;
-	memcpy(out, p, (size_t)(q - p));
-	out[q - p] = '\0';
-	return 0;
-}
-
 int fu_phone_authorize(const struct world *w, const char *user_code, const char *as_user,
                        char **authorize_url, char **callback_url)
 {
@@ -176,7 +159,7 @@ int fu_phone_authorize(const struct world *w, const char *user_code, const char 
 	    a.location == NULL)
 		goto out;
 	if (mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 || b.status != 200 ||
-	    hidden_input(b.body, "req", req, sizeof(req)) != 0)
+	    html_hidden(b.body, "req", req, sizeof(req)) != 0)
 		goto out;
 	if ((cu = curl_easy_init()) == NULL || (enc = curl_easy_escape(cu, req, 0)) == NULL)
 		goto out;

@@ -283,8 +283,7 @@ int world_activate(struct world *w)
 	return write_file(path, 0644, buf);
 }
 
-/* Find value="..." of the hidden input `name` in an HTML page. */
-static int html_hidden(const char *html, const char *name, char *out, size_t outlen)
+int html_hidden(const char *html, const char *name, char *out, size_t outlen)
 {
 	char pat[64];
 	const char *p, *q;
@@ -576,3 +575,14 @@ void *dlopen(const char *file, int mode)
 	return next != NULL ? next(file, mode & ~RTLD_DEEPBIND) : NULL;
 }
 #endif
+
+int world_wait_kept(const struct world *w, const char *user)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/state/%s", w->dir, user);
+	for (int i = 0; i < 500 && stat(path, &st) != 0; i++)
+		usleep(10 * 1000);
+	return stat(path, &st) == 0 ? 0 : NL_ERR_TIMEOUT;
+}

@@ -64,6 +64,12 @@ int phone_signin(const struct world *w, const char *user_code, const char *as_us
  * me"), keeping the cookie the page set. *out gets the bridge's answer to the press (a 302 to NHS
  * login's /authorize for a continue that worked); *page, unless page is NULL, the confirmation
  * page (new string). 0 when both answered and the page was a confirmation page. */
+/* value="..." of the hidden input `name` in an HTML page, into out (outlen bytes). */
+int html_hidden(const char *html, const char *name, char *out, size_t outlen);
+/* The approval reaches the waiter as the token cache writes the sign-in down: wait (5 s at most)
+ * until user's sign-in is kept, so that the next start sees it. 0, or NL_ERR_TIMEOUT. */
+int world_wait_kept(const struct world *w, const char *user);
+
 int phone_confirm(const struct world *w, const char *typed, const char *answer, char **page,
                   struct mockproc_resp *out);
 /* The phone's first hops only: open /d, enter user_code, sign in at the mock as `as_user`, and stop

@@ -218,7 +218,6 @@ static void test_p5_identity_refused_when_p9_required(void **state)
 
 static int run_at(struct world *w, struct pam_run *run, const char *service, const char *tty,
                   const char *rhost);
-static void wait_kept(const struct world *w, const char *user);
 
 static void test_signin_reused_inside_window_only(void **state)
 {
@@ -232,7 +231,7 @@ static void test_signin_reused_inside_window_only(void **state)
 	assert_int_equal(world_activate(w), 0);
 	/* (a place to bind the reuse to: the console's tty1) */
 	assert_int_equal(run_at(w, &first, "login", "tty1", NULL), PAM_SUCCESS);
-	wait_kept(w, "clinician");
+	assert_int_equal(world_wait_kept(w, "clinician"), 0);
 	assert_int_equal(run_at(w, &again, "login", "tty1", NULL), PAM_SUCCESS);
 	assert_int_equal(again.user_code[0], '\0'); /* no code: the sign-in was reused */
 	/* Another local user never gets clinician's sign-in. */
@@ -641,19 +640,6 @@ static void assert_reused(struct world *w, const char *user, const char *service
 	assert_int_equal(run.user_code[0], '\0');
 }
 
-/* The approval reaches PAM as the token cache writes the sign-in down: wait (5 s at most) until
- * user's sign-in is kept, so that the next start sees it. */
-static void wait_kept(const struct world *w, const char *user)
-{
-	char path[PATH_MAX + 64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/state/%s", w->dir, user);
-	for (int i = 0; i < 500 && stat(path, &st) != 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(stat(path, &st), 0);
-}
-
 /* A world with reuse_window = 60 (or these [identity] lines) where clinician signed in with the
  * phone as `service` on tty / from rhost; if `kept`, the sign-in is in state_dir by then. */
 static struct world *signed_in_world(const char *identity_extra, const char *service, const char *tty,
@@ -670,7 +656,7 @@ static struct world *signed_in_world(const char *identity_extra, const char *ser
 	assert_int_not_equal(first.user_code[0], '\0');
 	assert_int_equal(first.phone_rc, 0);
 	if (kept)
-		wait_kept(w, "clinician");
+		assert_int_equal(world_wait_kept(w, "clinician"), 0);
 	else
 		usleep(200 * 1000); /* what would have been kept has been by now */
 	return w;
@@ -777,7 +763,7 @@ static void test_signin_not_reused_after_min_level_raised(void **state)
 	assert_int_equal(world_restart_daemon(w), 0);
 	assert_int_equal(world_activate(w), 0);
 	assert_int_equal(run_at(w, &first, "login", "tty1", NULL), PAM_SUCCESS);
-	wait_kept(w, "nurse");
+	assert_int_equal(world_wait_kept(w, "nurse"), 0);
 	assert_reused(w, "nurse", "login", "tty1", NULL);
 	/* the kept sign-in survives a restart on the same config */
 	world_kill_daemon(w, SIGTERM);
