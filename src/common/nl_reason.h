@@ -31,8 +31,9 @@
 	  "this page.")                                                                                      \
 	X(DENIED, "denied", false, LOG_NOTICE, 403,                                                          \
 	  "NHS login: the sign-in was declined. To try again, start the login again.",                       \
-	  "The sign-in was declined on the phone or refused by NHS login.", "The sign-in was declined.",     \
-	  "Sign-in was not completed",                                                                       \
+	  "The sign-in was declined on the phone, stopped at NHS login (at its identity check, for one) or " \
+	  "refused by NHS login; nhslogind's log has NHS login's words.",                                    \
+	  "The sign-in was declined.", "Sign-in was not completed",                                          \
 	  "NHS login did not sign you in, so your workstation stays locked." NL_REASON_PHONE_AGAIN)          \
 	X(EXPIRED, "expired", false, LOG_NOTICE, 410,                                                        \
 	  "NHS login: the code has expired. Start the login again to get a new code.",                       \

@@ -23,6 +23,7 @@
 #include "nl_b64.h"
 #include "nl_err.h"
 #include "nl_log.h"
+#include "nl_text.h"
 #include "nl_time.h"
 #include "nl_wipe.h"
 #include "pages.h"
@@ -225,7 +226,7 @@ static mhd_result result_page(struct nl_bridge *b, struct MHD_Connection *conn, 
 /* The authorization response in the callback's query (RFC 6749 4.1.2, 4.1.2.1; RFC 9207), as
  * libmicrohttpd split and unescaped it. Values point into libmicrohttpd's copy of the request. */
 struct cb_params {
-	const char *state, *code, *error, *iss;
+	const char *state, *code, *error, *error_description, *iss;
 	bool has_iss;
 	const char *names[BRIDGE_CB_PARAMS_MAX];
 	size_t lens[BRIDGE_CB_PARAMS_MAX], n;
@@ -271,6 +272,9 @@ static mhd_result on_cb_param(void *cls, enum MHD_ValueKind kind, const char *ke
 		p->code = v;
 	} else if (key_size == 5 && memcmp(key, "error", 5) == 0 && p->error == NULL) {
 		p->error = v;
+	} else if (key_size == 17 && memcmp(key, "error_description", 17) == 0 &&
+	           p->error_description == NULL) {
+		p->error_description = v;
 	} else if (key_size == 3 && memcmp(key, "iss", 3) == 0 && !p->has_iss) {
 		p->iss = v;
 		p->has_iss = true;
@@ -374,7 +378,13 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 		outcome = strcmp(w, "server_error") == 0 || strcmp(w, "temporarily_unavailable") == 0
 		              ? NL_OUT_UNAVAILABLE
 		              : NL_OUT_DENIED;
-		snprintf(err, sizeof(err), "NHS login answered error=%s", w);
+		/* the description is for the administrator (NHS login's words, e.g. why a person was
+		 * refused); printable ASCII only and cut short, as it came through the browser */
+		char desc[121] = "";
+		if (p.error_description != NULL)
+			nl_text_ascii_copy(p.error_description, desc, sizeof(desc));
+		snprintf(err, sizeof(err), "NHS login answered error=%s%s%s%s", w,
+		         desc[0] != '\0' ? " (" : "", desc, desc[0] != '\0' ? ")" : "");
 	} else if (code == NULL || code[0] == '\0' || strlen(code) > BRIDGE_PARAM_MAX) {
 		snprintf(err, sizeof(err), "callback without a usable code");
 	} else {

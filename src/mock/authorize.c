@@ -13,6 +13,11 @@
 #include "nl_time.h"
 #include "nl_wipe.h"
 
+/* What the mock answers for a person below every requested level (see stepup_page). */
+#define LEVEL_TOO_LOW                                                                                        \
+	"identity level too low: the person's NHS login is not verified to a level the service asked for "   \
+	"(step-up needed)"
+
 const char *const mock_scopes_supported[] = {
     "openid",
     "profile",
@@ -188,9 +193,7 @@ static int approve(struct mock_req *r, struct mock *m, const struct mock_authreq
 	int ret;
 
 	if (vot == NULL)
-		return error_redirect(r, a->redirect_uri, "access_denied",
-		                      "the user's identity level does not meet any requested vector",
-		                      a->state);
+		return error_redirect(r, a->redirect_uri, "access_denied", LEVEL_TOO_LOW, a->state);
 	if ((c = calloc(1, sizeof(*c))) == NULL || nl_random_token(32, &c->code) != 0 ||
 	    (c->client_id = strdup(a->client_id)) == NULL ||
 	    (c->redirect_uri = strdup(a->redirect_uri)) == NULL || (c->nonce = strdup(a->nonce)) == NULL ||
@@ -220,6 +223,37 @@ fail:
 	                      a->state);
 }
 
+/* A person whose identity level meets none of the requested vectors (P5 when the service asks
+ * for P9). NHS login would lead them into its step-up journey (prove their identity with photo ID);
+ * the mock cannot, so its page says what happened and the person can only stop, which NHS login
+ * answers as access_denied: the error word says no more than "denied", the description says why. */
+
+static int stepup_page(struct mock_req *r, const struct mock_authreq *a, const struct mock_user *user)
+{
+	char *body = NULL, *name = mock_html_escape(user->username);
+	int ret;
+
+	if (name == NULL ||
+	    asprintf(&body,
+	             "<p><strong>Identity level too low.</strong> %s is verified to P%d; this service "
+	             "asked for a higher level.</p>\n"
+	             "<p>NHS login would now ask %s to prove their identity (step-up from P5 to P9, with "
+	             "photo ID). The mock cannot do that: stopping here answers the service "
+	             "<code>access_denied</code>, as NHS login does when a person stops.</p>\n"
+	             "<form method=\"post\" action=\"/authorize/decision\">\n"
+	             "<input type=\"hidden\" name=\"req\" value=\"%s\">\n"
+	             "<p><button type=\"submit\" name=\"stepup_stop\" value=\"1\">Stop and return to the "
+	             "service</button></p>\n</form>\n",
+	             name, user->level, name, a->id) < 0)
+		body = NULL;
+	free(name);
+	if (body == NULL)
+		return mock_reply(r, 500, "text/plain", "internal error\n", 15, NULL);
+	ret = mock_reply_html(r, 200, "Identity level too low", body);
+	free(body);
+	return ret;
+}
+
 /* The page where the tester picks a user (no --auto-approve). */
 static int user_page(struct mock_req *r, struct mock *m, struct mock_authreq *a)
 {
@@ -239,8 +273,10 @@ static int user_page(struct mock_req *r, struct mock *m, struct mock_authreq *a)
 		char *u = mock_html_escape(m->users[i].username);
 		if (u == NULL)
 			continue;
-		fprintf(f, "<p><button type=\"submit\" name=\"user\" value=\"%s\">%s (P%d)</button></p>\n", u,
-		        u, m->users[i].level);
+		fprintf(f, "<p><button type=\"submit\" name=\"user\" value=\"%s\">%s (P%d%s)</button></p>\n",
+		        u, u, m->users[i].level,
+		        mock_vot_choose(a->vtr, a->n_vtr, &m->users[i]) == NULL ? ", identity level too low"
+		                                                                : "");
 		free(u);
 	}
 	fprintf(f, "<p><button type=\"submit\" name=\"decline\" value=\"1\">Decline</button></p>\n</form>\n");
@@ -393,8 +429,12 @@ int mock_handle_decision(struct mock_req *r)
 		                  "This sign-in request has expired or was already used.");
 	if (mock_param(r, "decline") != NULL)
 		ret = error_redirect(r, a->redirect_uri, "access_denied", "the user declined", a->state);
+	else if (mock_param(r, "stepup_stop") != NULL)
+		ret = error_redirect(r, a->redirect_uri, "access_denied", LEVEL_TOO_LOW, a->state);
 	else if ((u = mock_find_user(m, mock_param(r, "user"))) == NULL)
 		ret = error_page(r, "Unknown user", "No such test user.");
+	else if (mock_vot_choose(a->vtr, a->n_vtr, u) == NULL && mock_list_add(&m->authreqs, a) == 0)
+		return stepup_page(r, a, u); /* the request stays pending for the page's button */
 	else
 		ret = approve(r, m, a, u);
 	mock_authreq_free(a);

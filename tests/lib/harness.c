@@ -371,6 +371,21 @@ static int phone_hops(const struct world *w, const char *user_code, const char *
 		if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &c) != 0)
 			goto out;
 		back = c.location;
+		/* 3b. A person below the requested level meets NHS login's identity check (step-up);
+		 * the mock's page can only stop, which returns to the service as access_denied. */
+		if (c.status == 200 && strstr(c.body, "name=\"stepup_stop\"") != NULL &&
+		    html_hidden(c.body, "req", req, sizeof(req)) == 0) {
+			CURL *cs = curl_easy_init();
+			char *e2 = cs != NULL ? curl_easy_escape(cs, req, 0) : NULL;
+			snprintf(body, sizeof(body), "req=%s&stepup_stop=1", e2 ? e2 : "");
+			curl_free(e2);
+			curl_easy_cleanup(cs);
+			mockproc_resp_free(&c);
+			if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL,
+			                   &c) != 0)
+				goto out;
+			back = c.location;
+		}
 	}
 	if (back == NULL)
 		goto out;

@@ -917,6 +917,9 @@ static char *page_request_id(void)
 	assert_null(resp.location);
 	assert_non_null(strstr(resp.body, "value=\"p9\""));
 	assert_non_null(strstr(resp.body, "value=\"p5\""));
+	/* the default request asks for P9: the picker says who is below it */
+	assert_non_null(strstr(resp.body, "p5 (P5, identity level too low)"));
+	assert_non_null(strstr(resp.body, "p9 (P9)"));
 	assert_non_null(strstr(resp.body, "value=\"p0\""));
 	assert_non_null(strstr(resp.body, "Decline"));
 	p = strstr(resp.body, "name=\"req\" value=\"");
@@ -982,12 +985,31 @@ static void test_authorize_user_below_requested_level_is_denied(void **state)
 	char *id = page_request_id(), *e;
 	(void)state;
 
-	decide(id, "user", "p0", &resp);
+	/* NHS login would start its step-up journey; the mock names the outcome and lets the person stop */
+	decide(id, "user", "p5", &resp);
+	assert_int_equal(resp.status, 200);
+	assert_null(resp.location);
+	assert_non_null(strstr(resp.body, "Identity level too low"));
+	assert_non_null(strstr(resp.body, "name=\"stepup_stop\""));
+	mockproc_resp_free(&resp);
+	decide(id, "stepup_stop", "1", &resp);
 	assert_int_equal(resp.status, 302);
 	e = mockproc_query_param(resp.location, "error");
 	assert_non_null(e);
 	assert_string_equal(e, "access_denied");
 	free(e);
+	e = mockproc_query_param(resp.location, "error_description");
+	assert_non_null(e);
+	assert_non_null(strstr(e, "identity level too low"));
+	free(e);
+	e = mockproc_query_param(resp.location, "state");
+	assert_non_null(e);
+	assert_string_equal(e, STATE);
+	free(e);
+	mockproc_resp_free(&resp);
+	/* the request is used up */
+	decide(id, "stepup_stop", "1", &resp);
+	assert_int_equal(resp.status, 400);
 	mockproc_resp_free(&resp);
 	free(id);
 }

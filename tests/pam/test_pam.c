@@ -216,6 +216,22 @@ static void test_p5_identity_refused_when_p9_required(void **state)
 	world_stop(w);
 }
 
+/* The default request asks for P9 only: NHS login meets a P5 person with its identity check
+ * (step-up), and a person who stops there comes back as access_denied. The terminal says declined
+ * (the error word says no more); the daemon's log says why, in NHS login's own words. */
+static void test_p5_person_stopping_at_the_identity_check_is_declined_and_logged(void **state)
+{
+	struct pam_run run = {.service = "nl-login", .user = "nurse", .as_user = "p5"};
+	char log[600];
+	(void)state;
+	assert_int_equal(world_activate(main_world), 0);
+	assert_int_equal(pam_run_auth(main_world, &run), PAM_AUTH_ERR);
+	assert_int_equal(run.phone_rc, 0);
+	assert_true(pam_run_saw_error(&run, "declined"));
+	snprintf(log, sizeof(log), "%s/daemon.log", main_world->dir);
+	assert_true(log_has(log, "NHS login answered error=access_denied (identity level too low"));
+}
+
 static int run_at(struct world *w, struct pam_run *run, const char *service, const char *tty,
                   const char *rhost);
 
@@ -842,6 +858,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_module_argument_is_authinfo_unavail),
 	    cmocka_unit_test(test_break_glass_stack_falls_through_only_when_unavailable),
 	    cmocka_unit_test(test_p5_identity_refused_when_p9_required),
+	    cmocka_unit_test(test_p5_person_stopping_at_the_identity_check_is_declined_and_logged),
 	    cmocka_unit_test(test_signin_reused_inside_window_only),
 	    cmocka_unit_test(test_provider_unreachable_is_authinfo_unavail),
 	    cmocka_unit_test(test_native_device_mode_signin),
