@@ -82,7 +82,16 @@ void nl_grant_result_clear(struct nl_grant_result *res)
 	if (res == NULL)
 		return;
 	nl_identity_clear(&res->id);
+	nl_free_secret(res->raw_id_token);
+	nl_free_secret(res->raw_access_token);
 	memset(res, 0, sizeof(*res));
+}
+
+void nl_oidc_keep_raw(struct nl_oidc *o, bool keep)
+{
+	pthread_mutex_lock(&o->mu);
+	o->keep_raw = keep;
+	pthread_mutex_unlock(&o->mu);
 }
 
 /* The line is kept for status (last_error) as well as given to the caller. */

@@ -84,14 +84,31 @@ struct nl_grant_result {
 	enum nl_idtoken_rule rule; /* the ID token rule that failed, else NL_RULE_NONE */
 	struct nl_identity id;
 	char error[256]; /* one line saying why it did not succeed (no secrets), else "" */
+	/* With nl_oidc_keep_raw (a bridge, which hands them to the agent that verifies them itself):
+	 * the ID token and access token as the token endpoint sent them, only with NL_OUT_OK. */
+	char *raw_id_token, *raw_access_token;
 };
+/* Wipes and frees everything, the raw tokens included. */
 void nl_grant_result_clear(struct nl_grant_result *res);
+/* Keep the raw tokens of successful grants in nl_grant_result (default: not kept). */
+void nl_oidc_keep_raw(struct nl_oidc *o, bool keep);
 
 /* Exchange code at /token (private_key_jwt, RS512), validate the ID token with nonce, fetch
  * userinfo if configured (sub must match). res is overwritten, not freed. Returns 0 (outcome
  * NL_OUT_OK, id filled) or a negative nl_err (outcome says why, error names the rule that failed). */
 int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_verifier, const char *nonce,
                           struct nl_grant_result *res);
+
+/* An agent's own check of what a bridge says a sign-in came to (doc/bridge.md): the ID token
+ * against the keys this client fetched from the issuer itself (refetched once on an unknown kid),
+ * every ID token rule with this agent's nonce, then, if [identity] userinfo is set, this client's
+ * own userinfo request with access_token (its sub must equal the ID token's). A bridge that
+ * approves with no token, another flow's token, a token signed by any other key or with altered
+ * claims gets NL_OUT_INVALID_TOKEN; below min_level NL_OUT_LEVEL; the issuer unreachable
+ * NL_OUT_UNAVAILABLE. Returns 0 (NL_OUT_OK, res->id filled; no refresh token) or a negative nl_err
+ * as nl_oidc_exchange_code does. res is overwritten, not freed. */
+int nl_oidc_verify_tokens(struct nl_oidc *o, const char *id_token, const char *access_token,
+                          const char *nonce, struct nl_grant_result *res);
 
 /* RFC 8628 native mode. */
 struct nl_device_auth {

@@ -256,6 +256,28 @@ fail:
 	return NL_ERR_NOMEM;
 }
 
+/* The ID token with nonce, then userinfo if configured; on success id is filled (with refresh, if
+ * any). Shared by the token endpoint's answers and an agent's check of a bridge's. */
+static int verify_tokens(struct nl_oidc *o, const struct disc *d, const char *idt, const char *at,
+                         const char *rt, const char *nonce, struct nl_grant_result *res)
+{
+	json_t *claims = NULL;
+	int r;
+
+	if ((r = validate_id_token(o, idt, nonce, &claims, res)) != 0)
+		goto out;
+	if (o->cfg->userinfo && (r = fetch_userinfo(o, d->userinfo_endpoint, at, claims, res)) != 0)
+		goto out;
+	res->outcome = NL_OUT_UNAVAILABLE;
+	if ((r = fill_identity(claims, rt, &res->id)) != 0)
+		goto out;
+	res->outcome = NL_OUT_OK;
+	r = 0;
+out:
+	json_decref(claims);
+	return r;
+}
+
 /* RFC 6749 5.1, 7.1 and OIDC Core 3.1.3.3: the members of a successful token response, before any
  * of it is used. why names the first that breaks a rule. (id_token is checked by the caller.) */
 static bool token_response_ok(const json_t *tok, char *why, size_t whylen)
@@ -300,8 +322,8 @@ static int token_success(struct nl_oidc *o, const struct nl_oidc_token_req *req,
 {
 	const char *idt = nl_json_str(tok, "id_token"), *at = nl_json_str(tok, "access_token");
 	const char *rt = nl_json_str(tok, "refresh_token");
-	json_t *claims = NULL;
 	char why[160] = "";
+	bool keep;
 	int r;
 
 	res->outcome = NL_OUT_UNAVAILABLE;
@@ -321,17 +343,17 @@ static int token_success(struct nl_oidc *o, const struct nl_oidc_token_req *req,
 		r = NL_ERR_UNAVAILABLE;
 		goto out;
 	}
-	if ((r = validate_id_token(o, idt, req->nonce, &claims, res)) != 0)
+	if ((r = verify_tokens(o, req->disc, idt, at, rt, req->nonce, res)) != 0)
 		goto out;
-	if (o->cfg->userinfo && (r = fetch_userinfo(o, req->disc->userinfo_endpoint, at, claims, res)) != 0)
-		goto out;
-	res->outcome = NL_OUT_UNAVAILABLE;
-	if ((r = fill_identity(claims, rt, &res->id)) != 0)
-		goto out;
-	res->outcome = NL_OUT_OK;
-	r = 0;
+	pthread_mutex_lock(&o->mu);
+	keep = o->keep_raw;
+	pthread_mutex_unlock(&o->mu);
+	if (keep && ((res->raw_id_token = strdup(idt)) == NULL ||
+	             (at != NULL && (res->raw_access_token = strdup(at)) == NULL))) {
+		res->outcome = NL_OUT_UNAVAILABLE;
+		r = NL_ERR_NOMEM;
+	}
 out:
-	json_decref(claims);
 	return r;
 }
 
@@ -452,6 +474,40 @@ out:
 		nl_debug("oidc: code exchange failed (%s)", nl_outcome_word(res->outcome));
 	nl_oidc_token_reply_clear(&reply);
 	nl_free_secret(form);
+	nl_oidc_disc_clear(&d);
+	return r;
+}
+
+int nl_oidc_verify_tokens(struct nl_oidc *o, const char *id_token, const char *access_token,
+                          const char *nonce, struct nl_grant_result *res)
+{
+	struct disc d;
+	int r;
+
+	memset(&d, 0, sizeof(d));
+	if (o == NULL || nonce == NULL || res == NULL)
+		return NL_ERR_INTERNAL;
+	nl_oidc_grant_begin(res);
+	/* "approved" with nothing to show for it is a bridge speaking for NHS login: refused */
+	if (id_token == NULL || *id_token == '\0' || strlen(id_token) > NL_JWS_MAX ||
+	    (access_token != NULL && strlen(access_token) > MAX_TOKEN)) {
+		res->outcome = NL_OUT_INVALID_TOKEN;
+		res->rule = NL_RULE_FORMAT;
+		nl_oidc_err(o, res->error, sizeof(res->error), "no usable ID token from the bridge");
+		return nl_oidc_grant_end(res, NL_ERR_INVALID);
+	}
+	/* the issuer's keys, fetched by this client (a cached copy if fresh) */
+	if ((r = nl_oidc_ready(o, res->error, sizeof(res->error))) != 0 ||
+	    (r = nl_oidc_copy_disc(o, &d, res->error, sizeof(res->error))) != 0) {
+		res->outcome = NL_OUT_UNAVAILABLE;
+		r = NL_ERR_UNAVAILABLE;
+		goto out;
+	}
+	r = verify_tokens(o, &d, id_token, access_token, NULL, nonce, res);
+out:
+	r = nl_oidc_grant_end(res, r);
+	if (r != 0)
+		nl_debug("oidc: a bridge's sign-in refused (%s)", nl_outcome_word(res->outcome));
 	nl_oidc_disc_clear(&d);
 	return r;
 }

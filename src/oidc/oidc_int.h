@@ -41,6 +41,7 @@ struct nl_oidc {
 	time_t jwks_expires;
 	bool kid_refetched;
 	int64_t kid_refetch_ms;
+	bool keep_raw; /* nl_oidc_keep_raw: successful grants keep their raw tokens */
 	struct nl_oidc_stats st;
 };
 
