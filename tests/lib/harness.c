@@ -44,7 +44,7 @@ static int write_file(const char *path, mode_t mode, const char *text)
 
 /* A port that was free a moment ago (the daemon's bridge must be known before the mock
  * registers the redirect_uri). */
-static int free_port(void)
+int harness_free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
@@ -121,8 +121,13 @@ static int start_daemon(struct world *w)
 
 static int write_config(struct world *w, const struct world_opts *o, const char *keydir, int bport)
 {
-	char path[PATH_MAX + 64], *text = NULL;
+	char path[PATH_MAX + 64], *text = NULL, redirect[300];
 	int r;
+
+	if (o->redirect_uri != NULL)
+		snprintf(redirect, sizeof(redirect), "%s", o->redirect_uri);
+	else
+		snprintf(redirect, sizeof(redirect), "http://127.0.0.1:%d/callback", bport);
 
 	snprintf(path, sizeof(path), "%s/environments", w->dir);
 	if (mkdir(path, 0755) != 0)
@@ -130,9 +135,10 @@ static int write_config(struct world *w, const struct world_opts *o, const char 
 	if (asprintf(&text,
 	             "environment = local\nenvironments_dir = %s/environments\n"
 	             "[daemon]\nsocket = %s\nstate_dir = %s/state\ncache_dir = %s/cache\n%s\n"
-	             "[bridge]\nlisten = 127.0.0.1:%d\n"
+	             "[bridge]\nlisten = 127.0.0.1:%d\n%s\n"
 	             "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n%s\n",
-	             w->dir, w->socket, w->dir, w->dir, o->daemon_extra ? o->daemon_extra : "", bport, w->dir,
+	             w->dir, w->socket, w->dir, w->dir, o->daemon_extra ? o->daemon_extra : "", bport,
+	             o->bridge_extra ? o->bridge_extra : "", w->dir,
 	             o->identity_extra ? o->identity_extra : "") < 0)
 		return NL_ERR_NOMEM;
 	r = write_file(w->conf, 0644, text);
@@ -142,9 +148,9 @@ static int write_config(struct world *w, const struct world_opts *o, const char 
 	snprintf(path, sizeof(path), "%s/environments/local.conf", w->dir);
 	if (asprintf(&text,
 	             "issuer = %s\nclient_id = nhslogin-test\nclient_key = %s/client.key.pem\n"
-	             "redirect_uri = http://127.0.0.1:%d/callback\nscope = openid profile\nvtr = %s\n"
+	             "redirect_uri = %s\nscope = openid profile\nvtr = %s\n"
 	             "allowed_algs = RS512\n%s\n",
-	             o->issuer_override ? o->issuer_override : mockproc_issuer(w->mock), keydir, bport,
+	             o->issuer_override ? o->issuer_override : mockproc_issuer(w->mock), keydir, redirect,
 	             o->vtr ? o->vtr : "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]",
 	             o->env_extra ? o->env_extra : "") < 0)
 		return NL_ERR_NOMEM;
@@ -161,7 +167,7 @@ int world_start(const struct world_opts *o, struct world **out)
 {
 	static const struct world_opts none;
 	struct world *w = calloc(1, sizeof(*w));
-	char client[256], *pub = NULL, *key = NULL, mockdir[300], path_users[320];
+	char client[512], *pub = NULL, *key = NULL, mockdir[300], path_users[320];
 	const char *args[16];
 	cjose_jwk_t *jwk = NULL;
 	size_t n = 0;
@@ -181,10 +187,13 @@ int world_start(const struct world_opts *o, struct world **out)
 	snprintf(w->socket, sizeof(w->socket), "%.64s/run/nhslogind.sock", w->dir);
 	if ((r = mockproc_client_key(w->dir, "client", &jwk, &pub, &key)) != 0)
 		goto out;
-	if ((bport = free_port()) <= 0)
+	if ((bport = harness_free_port()) <= 0)
 		goto out;
 	snprintf(w->bridge, sizeof(w->bridge), "http://127.0.0.1:%d", bport);
-	snprintf(client, sizeof(client), "nhslogin-test:%s:%s/callback", pub, w->bridge);
+	if (o->redirect_uri != NULL)
+		snprintf(client, sizeof(client), "nhslogin-test:%s:%s", pub, o->redirect_uri);
+	else
+		snprintf(client, sizeof(client), "nhslogin-test:%s:%s/callback", pub, w->bridge);
 	args[n++] = "--client";
 	args[n++] = client;
 	if (o->mock_users != NULL) {

@@ -29,6 +29,8 @@ struct world_opts {
 	const char *vtr;             /* default ["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"] */
 	const char *issuer_override; /* point the daemon at another issuer (e.g. a dead port) */
 	const char *mock_users;      /* the mock's users.json (its --state-dir) instead of p9, p5, p0 */
+	const char *redirect_uri;    /* registered and configured instead of BRIDGE/callback (a proxy's) */
+	const char *bridge_extra;    /* lines added to [bridge] */
 };
 
 struct world {
@@ -40,6 +42,8 @@ struct world {
 	pid_t daemon;
 };
 
+/* A loopback TCP port that was free a moment ago (bound to port 0, then closed). */
+int harness_free_port(void);
 /* Start the mock and nhslogind (waits for the daemon's ready line, 10 s at most). */
 int world_start(const struct world_opts *o, struct world **out);
 /* Stop both and remove the temp dir. NULL is fine. */

@@ -357,6 +357,17 @@ int mockproc_fetch(const char *method, const char *url, const char *ctype, const
 	return mockproc_fetch_in(phone_jar, method, url, ctype, body, bearer, resp);
 }
 
+static struct {
+	char cainfo[512], local_ip[64], header[512];
+} phone_net;
+
+void mockproc_phone_configure(const char *cainfo, const char *local_ip, const char *header)
+{
+	snprintf(phone_net.cainfo, sizeof(phone_net.cainfo), "%s", cainfo != NULL ? cainfo : "");
+	snprintf(phone_net.local_ip, sizeof(phone_net.local_ip), "%s", local_ip != NULL ? local_ip : "");
+	snprintf(phone_net.header, sizeof(phone_net.header), "%s", header != NULL ? header : "");
+}
+
 int mockproc_fetch_in(struct mockproc_jar *jar, const char *method, const char *url, const char *ctype,
                       const char *body, const char *bearer, struct mockproc_resp *resp)
 {
@@ -371,7 +382,13 @@ int mockproc_fetch_in(struct mockproc_jar *jar, const char *method, const char *
 	if ((c = curl_easy_init()) == NULL)
 		return NL_ERR_NOMEM;
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, phone_net.cainfo[0] != '\0' ? "http,https" : "http");
+	if (phone_net.cainfo[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, phone_net.cainfo);
+	if (phone_net.local_ip[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_INTERFACE, phone_net.local_ip);
+	if (phone_net.header[0] != '\0')
+		hdrs = curl_slist_append(hdrs, phone_net.header);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);

@@ -53,6 +53,12 @@ void mockproc_jar_free(struct mockproc_jar *jar);
 int mockproc_fetch_in(struct mockproc_jar *jar, const char *method, const char *url, const char *ctype,
                       const char *body, const char *bearer, struct mockproc_resp *resp);
 void mockproc_resp_free(struct mockproc_resp *resp);
+/* How every browser of this process reaches the servers, for tests behind a TLS proxy: cainfo (a
+ * PEM file) allows https and trusts that CA; local_ip binds the client's side (127.0.0.2: a phone
+ * whose address is not the proxy's); header is one extra request line ("X-Forwarded-For: ...").
+ * NULL for any: as before (http only, the default address, no extra line). The strings are
+ * copied. Call between requests, not during them. */
+void mockproc_phone_configure(const char *cainfo, const char *local_ip, const char *header);
 
 /* POST /_mock/control with a JSON body such as {"fault":"status_500"}; *status gets the HTTP status. */
 int mockproc_control(const struct mockproc *mp, const char *json, long *status);
