@@ -15,6 +15,7 @@
  * NL_ERR_NOT_FOUND    no such flow (expired, deleted, claimed already, or lost in a Redis restart).
  * NL_STORE_TAKEN      create: the user code (or another of the flow's keys) is in use: pick another.
  * NL_ERR_EXPIRED      end: the flow has ended already.
+ * NL_ERR_PERM         Redis wants a password (NOAUTH) or refused ours.
  * NL_ERR_TOO_BIG      a value or reply past the bounds below (nothing read into memory past them).
  * NL_ERR_INVALID      bad arguments, or something under our keys that we did not write. */
 #define NL_STORE_TAKEN NL_ERR_DENIED
@@ -111,7 +112,8 @@ enum nl_store_event {
 typedef void (*nl_store_event_fn)(void *arg, enum nl_store_event ev, const char *id);
 struct nl_store_sub;
 int nl_store_subscribe(struct nl_store *st, nl_store_event_fn fn, void *arg, struct nl_store_sub **out);
-/* Stops the thread (within ~100 ms) and frees; fn is not called after it returns. NULL is fine. */
+/* Stops the thread (within 100 ms, or the command timeout while it is connecting) and frees; fn is
+ * not called after it returns. NULL is fine. */
 void nl_store_sub_stop(struct nl_store_sub *sub);
 
 /* ---- Status ---- */

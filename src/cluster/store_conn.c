@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nl_err.h"
 #include "nl_log.h"
@@ -269,15 +270,16 @@ int store_connect(struct nl_store *st, int64_t deadline, redisContext **out)
 	struct store_addr a;
 	redisContext *c = NULL;
 	size_t first;
+	int r, why = NL_ERR_UNAVAILABLE;
 
 	*out = NULL;
 	if (st->nsentinels == 0) {
 		if ((c = connect_addr(st, &st->direct, deadline)) == NULL)
 			return NL_ERR_UNAVAILABLE;
 		atomic_fetch_add(&st->connects, 1);
-		if (setup_data(st, c, deadline) != 0) {
+		if ((r = setup_data(st, c, deadline)) != 0) {
 			redisFree(c);
-			return NL_ERR_UNAVAILABLE;
+			return r == NL_ERR_PERM || r == NL_ERR_CONFIG ? r : NL_ERR_UNAVAILABLE;
 		}
 		note_in_use(st, &st->direct, 0);
 		*out = c;
@@ -294,14 +296,16 @@ int store_connect(struct nl_store *st, int64_t deadline, redisContext **out)
 			continue;
 		atomic_fetch_add(&st->connects, 1);
 		/* A sentinel may name a master that has just been demoted: ROLE decides. */
-		if (setup_data(st, c, deadline) == 0 && is_master(st, c, deadline)) {
+		if ((r = setup_data(st, c, deadline)) == 0 && is_master(st, c, deadline)) {
 			note_in_use(st, &a, i);
 			*out = c;
 			return 0;
 		}
+		if (r == NL_ERR_PERM || r == NL_ERR_CONFIG)
+			why = r;
 		redisFree(c);
 	}
-	return NL_ERR_UNAVAILABLE;
+	return why;
 }
 
 /* ---- The pool and the retry rule ---- */
@@ -341,15 +345,43 @@ static int attempt(struct nl_store *st, struct store_slot *s, int argc, const ch
 	return 0;
 }
 
+/* A free connection of the pool, or the next one in turn as soon as it is free, by deadline (a call
+ * stuck on a hung server must not make the calls queued behind it wait past their own deadline). */
+static struct store_slot *take_slot(struct nl_store *st, int64_t deadline)
+{
+	unsigned first = atomic_fetch_add(&st->next_slot, 1) % st->nslots;
+	int64_t left = deadline - nl_mono_ms();
+	struct timespec abs;
+
+	for (unsigned i = 0; i < st->nslots; i++) {
+		struct store_slot *s = &st->slot[(first + i) % st->nslots];
+		if (pthread_mutex_trylock(&s->mu) == 0)
+			return s;
+	}
+	if (left <= 0)
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &abs);
+	abs.tv_sec += left / 1000;
+	abs.tv_nsec += (left % 1000) * 1000000L;
+	if (abs.tv_nsec >= 1000000000L) {
+		abs.tv_sec++;
+		abs.tv_nsec -= 1000000000L;
+	}
+	return pthread_mutex_timedlock(&st->slot[first].mu, &abs) == 0 ? &st->slot[first] : NULL;
+}
+
 int store_call(struct nl_store *st, int argc, const char **argv, const size_t *lens, const char *script,
                redisReply **out)
 {
 	int64_t deadline = nl_mono_ms() + st->command_ms;
-	struct store_slot *s = &st->slot[atomic_fetch_add(&st->next_slot, 1) % st->nslots];
+	struct store_slot *s;
 	int r = NL_ERR_UNAVAILABLE;
 
 	*out = NULL;
-	pthread_mutex_lock(&s->mu);
+	if ((s = take_slot(st, deadline)) == NULL) {
+		atomic_fetch_add(&st->unavailable, 1);
+		return NL_ERR_UNAVAILABLE;
+	}
 	for (int try = 0; try < 2; try++) {
 		r = attempt(st, s, argc, argv, lens, script, deadline, out);
 		if (r == 0 && !reply_says(*out, "READONLY") && !reply_says(*out, "LOADING") &&
@@ -366,13 +398,20 @@ int store_call(struct nl_store *st, int argc, const char **argv, const size_t *l
 			redisFree(s->c);
 			s->c = NULL;
 		}
-		if (r == NL_ERR_TOO_BIG || r == NL_ERR_INVALID || r == NL_ERR_NOMEM)
+		if (r == NL_ERR_TOO_BIG || r == NL_ERR_INVALID || r == NL_ERR_NOMEM || r == NL_ERR_PERM ||
+		    r == NL_ERR_CONFIG || r == NL_ERR_INTERNAL)
 			break;
 		r = NL_ERR_UNAVAILABLE;
 		if (nl_mono_ms() >= deadline)
 			break;
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && (reply_says(*out, "NOAUTH") || reply_says(*out, "WRONGPASS"))) {
+		nl_err("redis: %.80s (store password)", (*out)->str);
+		freeReplyObject(*out);
+		*out = NULL;
+		r = NL_ERR_PERM;
+	}
 	if (r == NL_ERR_UNAVAILABLE)
 		atomic_fetch_add(&st->unavailable, 1);
 	return r;

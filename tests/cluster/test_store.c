@@ -706,6 +706,96 @@ static void test_redis_hung_is_unavailable_at_the_timeout(void **state)
 	nl_store_flow_clear(&f);
 }
 
+/* Eight callers on a pool of four while Redis hangs: those queued behind a stuck connection get
+ * NL_ERR_UNAVAILABLE by their own deadline too. */
+struct timed_call {
+	struct nl_store *st;
+	int result;
+	int64_t took_ms;
+};
+
+static void *timed_get(void *arg)
+{
+	struct timed_call *c = arg;
+	struct nl_store_flow f;
+	int64_t t0 = nl_mono_ms();
+	c->result = nl_store_flow_get(c->st, NL_STORE_BY_ID, "f-000000000000000d", &f);
+	c->took_ms = nl_mono_ms() - t0;
+	if (c->result == 0)
+		nl_store_flow_clear(&f);
+	return NULL;
+}
+
+static void test_redis_hung_callers_queued_on_the_pool_keep_their_deadline(void **state)
+{
+	struct fx *fx = *state;
+	struct timed_call c[8];
+	pthread_t th[8];
+	int64_t worst = 0;
+	NEED_REDIS(fx);
+
+	assert_int_equal(create_flow(fx->st, 13, 300), 0);
+	kill(redisproc_pid(fx->rs), SIGSTOP);
+	for (int i = 0; i < 8; i++) {
+		c[i] = (struct timed_call){fx->st, 99, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, timed_get, &c[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(c[i].result, NL_ERR_UNAVAILABLE);
+		if (c[i].took_ms > worst)
+			worst = c[i].took_ms;
+	}
+	kill(redisproc_pid(fx->rs), SIGCONT);
+	printf(
+	    "# Redis stopped, 8 callers on 4 connections: the slowest got NL_ERR_UNAVAILABLE after %lld ms\n",
+	    (long long)worst);
+	assert_true(worst < CMD_TIMEOUT_MS + 150);
+}
+
+static void test_a_replica_refuses_writes_as_unavailable(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_store_status s;
+	NEED_REDIS(fx);
+
+	assert_int_equal(redisproc_start(fx->rs, &fx->replica), 0);
+	fx->st2 = open_tcp(fx->replica);
+	assert_int_equal(create_flow(fx->st2, 23, 300), NL_ERR_UNAVAILABLE); /* READONLY, twice */
+	nl_store_counters(fx->st2, &s);
+	assert_int_equal(s.unavailable, 1);
+	assert_int_equal(s.commands, 3); /* EVALSHA, NOSCRIPT: EVAL; EVALSHA again on a new connection */
+	assert_int_equal(nl_store_status(fx->st2, &s), 0);
+	assert_string_equal(s.role, "slave");
+}
+
+static void test_password_is_sent_and_its_absence_is_reported(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_store_config cfg = {
+	    .hash_key = hkey, .hash_key_len = sizeof(hkey), .command_timeout_ms = 500};
+	struct nl_store *st = NULL;
+	char url[64], err[200];
+	NEED_REDIS(fx);
+
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", redisproc_port(fx->rs));
+	cfg.url = url;
+	raw_ok(fx->raw, "CONFIG SET requirepass %s", "s3cret-store-password");
+	assert_int_equal(create_flow(fx->st, 24, 300), NL_ERR_PERM); /* no password: NOAUTH */
+	cfg.password = "wrong";
+	assert_int_equal(nl_store_open(&cfg, &st, err, sizeof(err)), 0);
+	assert_int_equal(create_flow(st, 24, 300), NL_ERR_PERM);
+	nl_store_close(st);
+	cfg.password = "s3cret-store-password";
+	assert_int_equal(nl_store_open(&cfg, &st, err, sizeof(err)), 0);
+	assert_int_equal(create_flow(st, 24, 300), 0);
+	nl_store_close(st);
+	/* In database 3, as the url said. */
+	raw_ok(fx->raw, "AUTH %s", "s3cret-store-password");
+	raw_ok(fx->raw, "SELECT 3");
+	one_key(fx->raw, "nl:flow:*", url, sizeof(url));
+}
+
 static void test_redis_restarted_new_flows_work_old_are_gone_subscriber_returns(void **state)
 {
 	struct fx *fx = *state;
@@ -990,6 +1080,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_redis_hung_is_unavailable_at_the_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_redis_restarted_new_flows_work_old_are_gone_subscriber_returns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redis_hung_callers_queued_on_the_pool_keep_their_deadline,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_replica_refuses_writes_as_unavailable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_password_is_sent_and_its_absence_is_reported, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_unix_socket_and_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commands_per_sign_in, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_memory_per_flow, setup, teardown),
