@@ -849,12 +849,21 @@ static void test_unix_socket_and_status(void **state)
 	assert_true(s.connects >= 1);
 }
 
-static long long commandstats_calls(redisContext *c)
+/* From INFO commandstats: the calls Redis ran, and the microseconds it spent in the commands that
+ * are not INFO or CONFIG (the test's own). Scripts count once as EVALSHA and once per call inside. */
+static long long commandstats_calls(redisContext *c, long long *usec)
 {
 	redisReply *rep = raw(c, "INFO commandstats");
 	long long total = 0;
-	for (const char *p = rep->str; (p = strstr(p, "calls=")) != NULL; p += 6)
-		total += strtoll(p + 6, NULL, 10);
+	*usec = 0;
+	for (const char *p = rep->str; (p = strstr(p, "cmdstat_")) != NULL; p += 8) {
+		const char *calls = strstr(p, "calls="), *us = strstr(p, "usec=");
+		if (calls == NULL || us == NULL)
+			break;
+		total += strtoll(calls + 6, NULL, 10);
+		if (strncmp(p + 8, "info", 4) != 0 && strncmp(p + 8, "config", 6) != 0)
+			*usec += strtoll(us + 5, NULL, 10);
+	}
 	freeReplyObject(rep);
 	return total;
 }
@@ -900,7 +909,7 @@ static void test_commands_per_sign_in(void **state)
 {
 	struct fx *fx = *state;
 	struct nl_store_status s0, s1;
-	long long n, m1, m0, c0, c1;
+	long long n, m1, m0, c0, c1, u0, u1;
 	NEED_REDIS(fx);
 
 	sign_in(fx->st, 17); /* warm: the scripts cached on the server, the connections made */
@@ -908,23 +917,25 @@ static void test_commands_per_sign_in(void **state)
 	sign_in(fx->st, 19);
 	sign_in(fx->st, 20);
 	raw_ok(fx->raw, "CONFIG RESETSTAT");
-	c0 = commandstats_calls(fx->raw); /* the INFO itself */
+	c0 = commandstats_calls(fx->raw, &u0); /* counts the INFO itself */
 	nl_store_counters(fx->st, &s0);
 	sign_in(fx->st, 21);
 	nl_store_counters(fx->st, &s1);
-	c1 = commandstats_calls(fx->raw);
-	printf("# one sign-in: %llu commands sent (%llu set-up), %lld commands run by Redis\n",
+	c1 = commandstats_calls(fx->raw, &u1);
+	printf("# one sign-in: %llu commands sent (%llu set-up), %lld commands run by Redis in %lld us of "
+	       "its time\n",
 	       (unsigned long long)(s1.commands - s0.commands),
-	       (unsigned long long)(s1.setup_commands - s0.setup_commands), c1 - c0 - 1);
+	       (unsigned long long)(s1.setup_commands - s0.setup_commands), c1 - c0 - 1, u1 - u0);
 	assert_int_equal(s1.commands - s0.commands, 9);
 	assert_int_equal(s1.setup_commands, s0.setup_commands);
 	/* A wrong code costs two more: the client's count and the global minute. */
 	raw_ok(fx->raw, "CONFIG RESETSTAT");
-	c0 = commandstats_calls(fx->raw);
+	c0 = commandstats_calls(fx->raw, &u0);
 	assert_int_equal(nl_store_count_add(fx->st, "10.1.2.3", 600, &n), 0);
 	assert_int_equal(nl_store_minute_add(fx->st, "wrong", 1764928800, &m1, &m0), 0);
-	c1 = commandstats_calls(fx->raw);
-	printf("# one wrong code: 2 commands sent, %lld commands run by Redis\n", c1 - c0 - 1);
+	c1 = commandstats_calls(fx->raw, &u1);
+	printf("# one wrong code: 2 commands sent, %lld commands run by Redis in %lld us\n", c1 - c0 - 1,
+	       u1 - u0);
 }
 
 static void test_memory_per_flow(void **state)
@@ -932,6 +943,8 @@ static void test_memory_per_flow(void **state)
 	struct fx *fx = *state;
 	redisReply *keys;
 	long long total = 0;
+	json_t *outcome = json_pack("{s:s, s:s}", "result", "approved", "id_token",
+	                            "eyJhbGciOiJSUzUxMiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl");
 	NEED_REDIS(fx);
 
 	assert_int_equal(create_flow(fx->st, 22, 300), 0);
@@ -947,6 +960,19 @@ static void test_memory_per_flow(void **state)
 	freeReplyObject(keys);
 	printf("# one pending flow: %lld bytes in 4 keys\n", total);
 	assert_true(total < 2048);
+	/* Ended: the record with its outcome, and the device-code index. */
+	assert_int_equal(nl_store_flow_end(fx->st, "f-0000000000000016", outcome, 60), 0);
+	keys = raw(fx->raw, "KEYS *");
+	assert_int_equal(keys->elements, 2);
+	total = 0;
+	for (size_t i = 0; i < keys->elements; i++) {
+		redisReply *m = raw(fx->raw, "MEMORY USAGE %s SAMPLES 0", keys->element[i]->str);
+		total += m->integer;
+		freeReplyObject(m);
+	}
+	freeReplyObject(keys);
+	printf("# one ended flow (in its grace): %lld bytes in 2 keys\n", total);
+	json_decref(outcome);
 }
 
 /* ---- Sentinel ---- */
