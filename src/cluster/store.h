@@ -49,6 +49,7 @@ struct nl_store;
 /* Checks the configuration and makes the pool; connects lazily (Redis may be down at start).
  * err gets one line on failure (NL_ERR_CONFIG, NL_ERR_INVALID). */
 int nl_store_open(const struct nl_store_config *cfg, struct nl_store **out, char *err, size_t errlen);
+/* Stop its subscribers first. NULL is fine. */
 void nl_store_close(struct nl_store *st);
 
 /* ---- Flows ----
