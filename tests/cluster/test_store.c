@@ -1051,6 +1051,42 @@ static void test_sentinel_failover_is_followed(void **state)
 	free(ev);
 }
 
+/* A sentinel that names a server which is not a primary (here: one told to watch a replica, as a
+ * sentinel does for a moment after a demotion): the store does not use it, not even for reads. */
+static void test_a_sentinel_naming_a_replica_is_not_followed(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_store_config cfg = {.hash_key = hkey,
+	                              .hash_key_len = sizeof(hkey),
+	                              .master = MASTER_NAME,
+	                              .connect_timeout_ms = 200,
+	                              .command_timeout_ms = CMD_TIMEOUT_MS};
+	char sentinels[40], err[200];
+	struct nl_store_flow f;
+	int64_t end;
+	NEED_REDIS(fx);
+	if (!redisproc_sentinel_available(&fx->why))
+		skip_because("%s", fx->why);
+
+	assert_int_equal(create_flow(fx->st, 25, 300), 0);
+	assert_int_equal(redisproc_start(fx->rs, &fx->replica), 0);
+	end = nl_mono_ms() + 10000;
+	while (!redisproc_replica_synced(fx->replica))
+		if (nl_mono_ms() > end)
+			fail_msg("replica not in sync in 10 s");
+		else
+			sleep_ms(20);
+	assert_int_equal(redisproc_start_sentinel(fx->replica, MASTER_NAME, &fx->sentinel), 0);
+	snprintf(sentinels, sizeof(sentinels), "127.0.0.1:%d", redisproc_port(fx->sentinel));
+	cfg.sentinels = sentinels;
+	assert_int_equal(nl_store_open(&cfg, &fx->st2, err, sizeof(err)), 0);
+	/* The replica has the flow, and would serve the read: ROLE refuses it. */
+	assert_int_equal(nl_store_flow_get(fx->st2, NL_STORE_BY_ID, "f-0000000000000019", &f),
+	                 NL_ERR_UNAVAILABLE);
+	assert_int_equal(nl_store_flow_get(fx->st, NL_STORE_BY_ID, "f-0000000000000019", &f), 0);
+	nl_store_flow_clear(&f);
+}
+
 static void test_config_is_checked(void **state)
 {
 	struct nl_store_config cfg = {.hash_key = hkey, .hash_key_len = sizeof(hkey)};
@@ -1114,6 +1150,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unix_socket_and_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commands_per_sign_in, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_memory_per_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_sentinel_naming_a_replica_is_not_followed, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_sentinel_failover_is_followed, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
