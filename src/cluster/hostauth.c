@@ -73,11 +73,12 @@ int nl_hostauth_sign(const cjose_jwk_t *key, const char *name, const char *metho
 	if (key == NULL || !nl_hostauth_name_ok(name) || method == NULL || *method == '\0' || path == NULL ||
 	    *path != '/' || audience == NULL || *audience == '\0' || now < 0 || out == NULL)
 		return NL_ERR_INVALID;
-	if ((r = body_hash(body, bodylen, &bh)) != 0 || (r = nl_random_token(NL_HOSTAUTH_JTI_BYTES, &jti)) != 0)
+	if ((r = body_hash(body, bodylen, &bh)) != 0 ||
+	    (r = nl_random_token(NL_HOSTAUTH_JTI_BYTES, &jti)) != 0)
 		goto out;
 	r = NL_ERR_NOMEM;
-	claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", name, "aud", audience, "htm", method,
-	                   "htu", path, "bh", bh, "jti", jti, "iat", (json_int_t)now, "exp",
+	claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", name, "aud", audience, "htm",
+	                   method, "htu", path, "bh", bh, "jti", jti, "iat", (json_int_t)now, "exp",
 	                   (json_int_t)now + NL_HOSTAUTH_LIFETIME);
 	if (claims == NULL)
 		goto out;
@@ -108,18 +109,18 @@ static int split_header(const char *value, const char **token, size_t *len, stru
 	if (value == NULL)
 		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_MALFORMED, "no Authorization value");
 	if ((n = strnlen(value, NL_HOSTAUTH_HEADER_MAX + 1)) > NL_HOSTAUTH_HEADER_MAX)
-		return hostauth_fail(err, NL_ERR_TOO_BIG, NL_HOSTAUTH_E_TOO_BIG, "Authorization value over %d bytes",
-		                     NL_HOSTAUTH_HEADER_MAX);
+		return hostauth_fail(err, NL_ERR_TOO_BIG, NL_HOSTAUTH_E_TOO_BIG,
+		                     "Authorization value over %d bytes", NL_HOSTAUTH_HEADER_MAX);
 	if (n <= scheme_len + 1 || strncasecmp(value, NL_HOSTAUTH_SCHEME, scheme_len) != 0 ||
 	    value[scheme_len] != ' ')
-		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_MALFORMED, "not an " NL_HOSTAUTH_SCHEME
-		                                                                 " Authorization value");
+		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_MALFORMED,
+		                     "not an " NL_HOSTAUTH_SCHEME " Authorization value");
 	*token = value + scheme_len + 1;
 	*len = n - scheme_len - 1;
 	for (i = 0; i < *len; i++) {
 		char c = (*token)[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		      c == '_' || c == '.'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
 			return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_MALFORMED,
 			                     "the token is not a compact JWS");
 	}
@@ -138,7 +139,8 @@ static int read_claims(const json_t *c, struct req_claims *rc, struct nl_hostaut
 
 	memset(rc, 0, sizeof(*rc));
 	if (!json_is_object(c))
-		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_MALFORMED, "the payload is not a JSON object");
+		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_MALFORMED,
+		                     "the payload is not a JSON object");
 	rc->iss = nl_json_str(c, "iss");
 	rc->aud = nl_json_str(c, "aud");
 	rc->htm = nl_json_str(c, "htm");
@@ -183,19 +185,21 @@ static int check_binding(const struct req_claims *rc, const char *method, const 
 	int r;
 
 	if (strcmp(rc->aud, audience) != 0)
-		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_AUDIENCE, "%s: signed for another bridge",
-		                     rc->iss);
+		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_AUDIENCE,
+		                     "%s: signed for another bridge", rc->iss);
 	if (strcmp(rc->htm, method) != 0)
 		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_METHOD, "%s: signed for another method",
 		                     rc->iss);
 	if (strcmp(rc->htu, path) != 0)
-		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_PATH, "%s: signed for another path", rc->iss);
+		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_PATH, "%s: signed for another path",
+		                     rc->iss);
 	if ((r = body_hash(body, bodylen, &bh)) != 0)
 		return hostauth_fail(err, r, NL_HOSTAUTH_E_INTERNAL, "cannot hash the body");
 	same = nl_ct_streq(bh, rc->bh);
 	free(bh);
 	if (!same)
-		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_BODY, "%s: signed for another body", rc->iss);
+		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_BODY, "%s: signed for another body",
+		                     rc->iss);
 	return 0;
 }
 
@@ -210,11 +214,11 @@ static int check_time(const struct req_claims *rc, time_t now, struct nl_hostaut
 		                     NL_HOSTAUTH_MAX_LIFETIME);
 	/* Now iat and exp are within a minute of each other: no sum below can overflow for any sane now. */
 	if (t < 0 || iat > t + NL_HOSTAUTH_SKEW)
-		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_NOT_YET_VALID, "%s: issued %lld s in the future",
-		                     rc->iss, iat - t);
+		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_NOT_YET_VALID,
+		                     "%s: issued %lld s in the future", rc->iss, iat - t);
 	if (t >= exp + NL_HOSTAUTH_SKEW)
-		return hostauth_fail(err, NL_ERR_EXPIRED, NL_HOSTAUTH_E_EXPIRED, "%s: expired %lld s ago", rc->iss,
-		                     t - exp);
+		return hostauth_fail(err, NL_ERR_EXPIRED, NL_HOSTAUTH_E_EXPIRED, "%s: expired %lld s ago",
+		                     rc->iss, t - exp);
 	return 0;
 }
 
@@ -228,14 +232,16 @@ static int check_jti(const struct req_claims *rc, nl_hostauth_replay_fn replay_f
 	if (rc->jti == NULL || n > 64 || nl_b64url_decode(rc->jti, n, &raw, &rawlen) != 0 ||
 	    rawlen < NL_HOSTAUTH_JTI_BYTES) {
 		free(raw);
-		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_JTI, "%s: jti missing or under 128 bits", name);
+		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_JTI,
+		                     "%s: jti missing or under 128 bits", name);
 	}
 	free(raw);
 	switch (replay_fn(replay_ctx, name, rc->jti, (time_t)(rc->exp + NL_HOSTAUTH_SKEW))) {
 	case NL_HOSTAUTH_REPLAY_NEW:
 		return 0;
 	case NL_HOSTAUTH_REPLAY_SEEN:
-		return hostauth_fail(err, NL_ERR_DENIED, NL_HOSTAUTH_E_REPLAYED, "%s: request replayed", name);
+		return hostauth_fail(err, NL_ERR_DENIED, NL_HOSTAUTH_E_REPLAYED, "%s: request replayed",
+		                     name);
 	default:
 		return hostauth_fail(err, NL_ERR_UNAVAILABLE, NL_HOSTAUTH_E_REPLAY_STORE,
 		                     "%s: the replay cache could not answer", name);
@@ -244,8 +250,8 @@ static int check_jti(const struct req_claims *rc, nl_hostauth_replay_fn replay_f
 
 int nl_hostauth_verify(struct nl_hostauth_hosts *hosts, const char *header_value, const char *method,
                        const char *path, const void *body, size_t bodylen, const char *audience, time_t now,
-                       nl_hostauth_replay_fn replay_fn, void *replay_ctx, char name_out[NL_HOSTAUTH_NAME_MAX + 1],
-                       struct nl_hostauth_error *err)
+                       nl_hostauth_replay_fn replay_fn, void *replay_ctx,
+                       char name_out[NL_HOSTAUTH_NAME_MAX + 1], struct nl_hostauth_error *err)
 {
 	static const char *const allowed[] = {NL_HOSTAUTH_JWS_ALG};
 	struct nl_jws *jws = NULL;
@@ -268,18 +274,21 @@ int nl_hostauth_verify(struct nl_hostauth_hosts *hosts, const char *header_value
 	if ((r = nl_jws_parse(token, len, allowed, 1, &jws)) != 0) {
 		if (r == NL_ERR_ALG)
 			return hostauth_fail(err, r, NL_HOSTAUTH_E_ALG, "alg is not " NL_HOSTAUTH_JWS_ALG);
-		return hostauth_fail(err, r, NL_HOSTAUTH_E_MALFORMED, "not a valid compact JWS (%s)", nl_strerror(r));
+		return hostauth_fail(err, r, NL_HOSTAUTH_E_MALFORMED, "not a valid compact JWS (%s)",
+		                     nl_strerror(r));
 	}
 	if ((r = read_claims(jws->claims, &rc, err)) != 0)
 		goto out;
 	/* The name becomes a file name: checked before it touches any path, never echoed if bad. */
 	if (!nl_hostauth_name_ok(rc.iss)) {
-		r = hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_BAD_NAME, "iss is not a workstation name");
+		r = hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_BAD_NAME,
+		                  "iss is not a workstation name");
 		goto out;
 	}
 	if ((r = check_signature(hosts, jws, rc.iss, err)) != 0 ||
 	    (r = check_binding(&rc, method, path, body, bodylen, audience, err)) != 0 ||
-	    (r = check_time(&rc, now, err)) != 0 || (r = check_jti(&rc, replay_fn, replay_ctx, rc.iss, err)) != 0)
+	    (r = check_time(&rc, now, err)) != 0 ||
+	    (r = check_jti(&rc, replay_fn, replay_ctx, rc.iss, err)) != 0)
 		goto out;
 	/* The enrolled name is the file's name, which is the checked iss. */
 	snprintf(name_out, NL_HOSTAUTH_NAME_MAX + 1, "%s", rc.iss);

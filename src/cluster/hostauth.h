@@ -106,7 +106,7 @@ struct nl_hostauth_error {
  * negative nl_err and err (may be NULL) says why. */
 int nl_hostauth_verify(struct nl_hostauth_hosts *hosts, const char *header_value, const char *method,
                        const char *path, const void *body, size_t bodylen, const char *audience, time_t now,
-                       nl_hostauth_replay_fn replay_fn, void *replay_ctx, char name_out[NL_HOSTAUTH_NAME_MAX + 1],
-                       struct nl_hostauth_error *err);
+                       nl_hostauth_replay_fn replay_fn, void *replay_ctx,
+                       char name_out[NL_HOSTAUTH_NAME_MAX + 1], struct nl_hostauth_error *err);
 
 #endif

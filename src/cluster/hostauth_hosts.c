@@ -46,7 +46,8 @@ struct nl_hostauth_hosts {
 	uint64_t clock;
 };
 
-int hostauth_fail(struct nl_hostauth_error *err, int ret, enum nl_hostauth_reason reason, const char *fmt, ...)
+int hostauth_fail(struct nl_hostauth_error *err, int ret, enum nl_hostauth_reason reason, const char *fmt,
+                  ...)
 {
 	va_list ap;
 
@@ -78,7 +79,8 @@ int nl_hostauth_hosts_new(const char *dir, size_t max_cached, struct nl_hostauth
 		max_cached = NL_HOSTAUTH_CACHE_MAX;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NL_ERR_NOMEM;
-	if ((h->dir = strdup(dir)) == NULL || (h->entries = calloc(max_cached, sizeof(*h->entries))) == NULL ||
+	if ((h->dir = strdup(dir)) == NULL ||
+	    (h->entries = calloc(max_cached, sizeof(*h->entries))) == NULL ||
 	    pthread_mutex_init(&h->lock, NULL) != 0) {
 		free(h->dir);
 		free(h->entries);
@@ -145,9 +147,10 @@ static void file_id_of(const struct stat *st, struct file_id *id)
 
 static bool file_id_same(const struct file_id *a, const struct file_id *b)
 {
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtim.tv_sec == b->mtim.tv_sec &&
-	       a->mtim.tv_nsec == b->mtim.tv_nsec && a->ctim.tv_sec == b->ctim.tv_sec &&
-	       a->ctim.tv_nsec == b->ctim.tv_nsec && a->uid == b->uid && a->mode == b->mode;
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
+	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec && a->uid == b->uid &&
+	       a->mode == b->mode;
 }
 
 /* Owned by root (or by us, for tests and unprivileged bridges) and writable by nobody else. */
@@ -162,8 +165,8 @@ static int open_dir(const struct nl_hostauth_hosts *h, int *dfd, struct nl_hosta
 	int fd;
 
 	if ((fd = open(h->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return hostauth_fail(err, NL_ERR_PERM, NL_HOSTAUTH_E_HOSTS_UNSAFE, "hosts directory %s: %s", h->dir,
-		                     strerror(errno));
+		return hostauth_fail(err, NL_ERR_PERM, NL_HOSTAUTH_E_HOSTS_UNSAFE, "hosts directory %s: %s",
+		                     h->dir, strerror(errno));
 	if (fstat(fd, &st) != 0 || !owner_mode_ok(&st)) {
 		close(fd);
 		return hostauth_fail(err, NL_ERR_PERM, NL_HOSTAUTH_E_HOSTS_UNSAFE,
@@ -232,8 +235,8 @@ out:
 }
 
 /* Read the file (opened without following links; the same file that was stat'ed) into a key. */
-static int load_host_file(const struct nl_hostauth_hosts *h, int dfd, const char *file, const struct stat *seen,
-                          struct host_key **out, struct nl_hostauth_error *err)
+static int load_host_file(const struct nl_hostauth_hosts *h, int dfd, const char *file,
+                          const struct stat *seen, struct host_key **out, struct nl_hostauth_error *err)
 {
 	char buf[NL_HOSTAUTH_PUB_MAX + 1];
 	struct stat st;
@@ -244,12 +247,13 @@ static int load_host_file(const struct nl_hostauth_hosts *h, int dfd, const char
 	fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return hostauth_fail(err, errno == ENOENT ? NL_ERR_NOT_FOUND : NL_ERR_IO,
-		                     errno == ENOENT ? NL_HOSTAUTH_E_UNKNOWN_HOST : NL_HOSTAUTH_E_HOSTS_UNSAFE,
+		                     errno == ENOENT ? NL_HOSTAUTH_E_UNKNOWN_HOST
+		                                     : NL_HOSTAUTH_E_HOSTS_UNSAFE,
 		                     "%s/%s: %s", h->dir, file, strerror(errno));
 	if (fstat(fd, &st) != 0 || st.st_dev != seen->st_dev || st.st_ino != seen->st_ino) {
 		close(fd);
-		return hostauth_fail(err, NL_ERR_IO, NL_HOSTAUTH_E_HOSTS_UNSAFE, "%s/%s: changed while read", h->dir,
-		                     file);
+		return hostauth_fail(err, NL_ERR_IO, NL_HOSTAUTH_E_HOSTS_UNSAFE, "%s/%s: changed while read",
+		                     h->dir, file);
 	}
 	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
 		if (n < 0 && errno == EINTR)
@@ -261,8 +265,8 @@ static int load_host_file(const struct nl_hostauth_hosts *h, int dfd, const char
 	close(fd);
 	buf[len] = '\0';
 	if ((r = key_from_pem(buf, len, out)) != 0)
-		return hostauth_fail(err, r, NL_HOSTAUTH_E_HOST_KEY_BAD, "%s/%s: not an EC P-256 public key (%s)",
-		                     h->dir, file, nl_strerror(r));
+		return hostauth_fail(err, r, NL_HOSTAUTH_E_HOST_KEY_BAD,
+		                     "%s/%s: not an EC P-256 public key (%s)", h->dir, file, nl_strerror(r));
 	return 0;
 }
 

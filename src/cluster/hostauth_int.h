@@ -22,7 +22,7 @@ int hostauth_hosts_get(struct nl_hostauth_hosts *hosts, const char *name, struct
 void hostauth_hosts_put(struct nl_hostauth_hosts *hosts, struct host_key *key);
 
 /* Set err (may be NULL) and return ret. */
-int hostauth_fail(struct nl_hostauth_error *err, int ret, enum nl_hostauth_reason reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+int hostauth_fail(struct nl_hostauth_error *err, int ret, enum nl_hostauth_reason reason, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
 
 #endif

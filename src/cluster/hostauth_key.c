@@ -68,8 +68,8 @@ static int open_key_dir(const char *path, int *dfd_out, char *err, size_t errlen
 		return nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 	dir = dirname(copy);
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		r = nl_errf(err, errlen, errno == ENOENT ? NL_ERR_NOT_FOUND : NL_ERR_IO, "%s: cannot open: %s",
-		            dir, strerror(errno));
+		r = nl_errf(err, errlen, errno == ENOENT ? NL_ERR_NOT_FOUND : NL_ERR_IO,
+		            "%s: cannot open: %s", dir, strerror(errno));
 		goto out;
 	}
 	if (fstat(dfd, &st) != 0) {
@@ -134,8 +134,8 @@ static int write_new_file(int dfd, const char *name, const char *data, size_t le
 
 	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
-		return nl_errf(err, errlen, errno == EEXIST ? NL_ERR_PERM : NL_ERR_IO, "%s: cannot create: %s",
-		               name, strerror(errno));
+		return nl_errf(err, errlen, errno == EEXIST ? NL_ERR_PERM : NL_ERR_IO,
+		               "%s: cannot create: %s", name, strerror(errno));
 	/* The mode does not depend on the umask. */
 	if (fchmod(fd, 0600) != 0)
 		r = nl_errf(err, errlen, NL_ERR_IO, "%s: chmod: %s", name, strerror(errno));

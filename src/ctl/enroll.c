@@ -50,10 +50,11 @@ static int choose_name(const struct ctl_opts *o, char name[NL_HOSTAUTH_NAME_MAX 
 {
 	if (o->name != NULL) {
 		if (!nl_hostauth_name_ok(o->name)) {
-			fprintf(stderr,
-			        "nhsloginctl enroll: --name: not a workstation name: lower-case letters, digits, "
-			        "'.' and '-', starting with a letter or digit, at most %d characters\n",
-			        NL_HOSTAUTH_NAME_MAX);
+			fprintf(
+			    stderr,
+			    "nhsloginctl enroll: --name: not a workstation name: lower-case letters, digits, "
+			    "'.' and '-', starting with a letter or digit, at most %d characters\n",
+			    NL_HOSTAUTH_NAME_MAX);
 			return CTL_EXIT_USAGE;
 		}
 		snprintf(name, NL_HOSTAUTH_NAME_MAX + 1, "%s", o->name);
@@ -94,7 +95,8 @@ int ctl_enroll(const struct ctl_opts *o)
 		goto out;
 	}
 	if ((reg = registration(jwk, name, path, created)) == NULL) {
-		fprintf(stderr, "nhsloginctl enroll: %s: cannot make the public key (out of memory?)\n", path);
+		fprintf(stderr, "nhsloginctl enroll: %s: cannot make the public key (out of memory?)\n",
+		        path);
 		rc = CTL_EXIT_USAGE;
 		goto out;
 	}

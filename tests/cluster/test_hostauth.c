@@ -31,10 +31,10 @@
 #include "nl_wipe.h"
 #include "skip.h"
 
-#define AUD   "https://signin.example.trust.nhs.uk"
-#define PATH  "/api/v1/flows?wait=1"
-#define BODY  "{\"user\":\"alice\",\"service\":\"login\",\"tty\":\"tty1\"}"
-#define T0    1764928800 /* a fixed "now" */
+#define AUD     "https://signin.example.trust.nhs.uk"
+#define PATH    "/api/v1/flows?wait=1"
+#define BODY    "{\"user\":\"alice\",\"service\":\"login\",\"tty\":\"tty1\"}"
+#define T0      1764928800 /* a fixed "now" */
 #define OUT_MAX (64 * 1024)
 
 /* ---- an in-memory replay cache (the bridge's is Redis SET NX) ---- */
@@ -73,11 +73,11 @@ static enum nl_hostauth_replay replay_check(void *ctx, const char *name, const c
 /* ---- fixtures: keys A, B (enrolled as ws-a, ws-b), C (never enrolled), and the directories ---- */
 
 static struct {
-	char dir[64];        /* everything, removed at the end */
-	char hosts[96];      /* dir/hosts: the bridge's enrolment directory */
-	char keys[96];       /* dir/keys: the workstations' private keys */
+	char dir[64];   /* everything, removed at the end */
+	char hosts[96]; /* dir/hosts: the bridge's enrolment directory */
+	char keys[96];  /* dir/keys: the workstations' private keys */
 	cjose_jwk_t *a, *b, *c;
-	EVP_PKEY *evp_a;     /* A again, to craft tokens by hand */
+	EVP_PKEY *evp_a; /* A again, to craft tokens by hand */
 	struct nl_hostauth_hosts *h;
 	struct replay rp;
 } fx;
@@ -213,8 +213,8 @@ static int verify_at(const char *value, const char *method, const char *path, co
 
 	memset(&err, 0xa5, sizeof(err));
 	name[0] = '\0';
-	r = nl_hostauth_verify(fx.h, value, method, path, body, strlen(body), AUD, now, replay_check, &fx.rp, name,
-	                       &err);
+	r = nl_hostauth_verify(fx.h, value, method, path, body, strlen(body), AUD, now, replay_check, &fx.rp,
+	                       name, &err);
 	*why = err.reason;
 	/* The reason line never carries the token. */
 	if (value != NULL && strlen(value) > 40)
@@ -229,13 +229,13 @@ static int verify_at(const char *value, const char *method, const char *path, co
 	do {                                                                                                 \
 		enum nl_hostauth_reason why_;                                                                \
 		char name_[NL_HOSTAUTH_NAME_MAX + 1];                                                        \
-		assert_int_not_equal(verify_at((value), (method), (path), (body), (now), &why_, name_), 0); \
+		assert_int_not_equal(verify_at((value), (method), (path), (body), (now), &why_, name_), 0);  \
 		assert_int_equal(why_, (reason));                                                            \
 		assert_string_equal(name_, "");                                                              \
 	} while (0)
 
-static void assert_accepted(const char *value, const char *method, const char *path, const char *body, time_t now,
-                            const char *want_name)
+static void assert_accepted(const char *value, const char *method, const char *path, const char *body,
+                            time_t now, const char *want_name)
 {
 	enum nl_hostauth_reason why;
 	char name[NL_HOSTAUTH_NAME_MAX + 1];
@@ -262,8 +262,8 @@ static char *bh_of(const char *body)
 }
 
 /* The claims of a request as the agent would make them, with the times and jti given. */
-static json_t *claims_of(const char *iss, const char *method, const char *path, const char *body, long long iat,
-                         long long exp, const char *jti)
+static json_t *claims_of(const char *iss, const char *method, const char *path, const char *body,
+                         long long iat, long long exp, const char *jti)
 {
 	char *bh = bh_of(body), *fresh = NULL;
 	json_t *c;
@@ -272,8 +272,8 @@ static json_t *claims_of(const char *iss, const char *method, const char *path, 
 		assert_int_equal(nl_random_token(16, &fresh), 0);
 		jti = fresh;
 	}
-	c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", iss, "aud", AUD, "htm", method, "htu",
-	              path, "bh", bh, "jti", jti, "iat", (json_int_t)iat, "exp", (json_int_t)exp);
+	c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", iss, "aud", AUD, "htm", method,
+	              "htu", path, "bh", bh, "jti", jti, "iat", (json_int_t)iat, "exp", (json_int_t)exp);
 	assert_non_null(c);
 	free(bh);
 	free(fresh);
@@ -293,7 +293,8 @@ static char *signed_value(const cjose_jwk_t *key, const char *kid, json_t *claim
 }
 
 /* A compact JWS made by hand: header and payload JSON as given, signature bytes as given. */
-static char *by_hand(const char *header, const char *payload, const uint8_t *sig, size_t siglen, char **input_out)
+static char *by_hand(const char *header, const char *payload, const uint8_t *sig, size_t siglen,
+                     char **input_out)
 {
 	char *h = b64(header, strlen(header)), *p = b64(payload, strlen(payload)), *s = b64(sig, siglen);
 	char *value = NULL;
@@ -522,7 +523,8 @@ static void test_workstation_a_cannot_sign_as_b(void **state)
 static void test_reenrolled_workstation_refuses_the_old_key(void **state)
 {
 	char path[256], hostfile[256];
-	cjose_jwk_t *old = new_key("r1.key", path, sizeof(path)), *now_key = new_key("r2.key", path, sizeof(path));
+	cjose_jwk_t *old = new_key("r1.key", path, sizeof(path)),
+	            *now_key = new_key("r2.key", path, sizeof(path));
 	char *before, *after, *stale, *fresh, *pem;
 	(void)state;
 
@@ -587,7 +589,8 @@ static void test_enrolled_file_without_an_ec_key_is_refused(void **state)
 	(void)state;
 
 	snprintf(path, sizeof(path), "%s/ws-junk.pem", fx.hosts);
-	assert_int_equal(write_file(path, 0644, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0);
+	assert_int_equal(
+	    write_file(path, 0644, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0);
 	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_HOST_KEY_BAD);
 	unlink(path);
 	free(v);
@@ -614,7 +617,8 @@ static void test_hs256_with_the_public_key_as_secret_is_refused(void **state)
 	(void)state;
 
 	free(by_hand("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, mac, 1, &input));
-	assert_non_null(HMAC(EVP_sha256(), pem, (int)strlen(pem), (const uint8_t *)input, strlen(input), mac, &maclen));
+	assert_non_null(
+	    HMAC(EVP_sha256(), pem, (int)strlen(pem), (const uint8_t *)input, strlen(input), mac, &maclen));
 	v = by_hand("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, mac, maclen, NULL);
 	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_ALG);
 	free(v);
@@ -666,8 +670,8 @@ static void test_header_carrying_its_own_key_is_refused(void **state)
 
 static void test_name_that_is_a_path_is_refused_before_any_file(void **state)
 {
-	static const char *const names[] = {"../evil", "hosts/../evil", "/tmp/evil", "sub/ws-a", "WS-A", ".hidden",
-	                                    "ws-a\n", ""};
+	static const char *const names[] = {"../evil", "hosts/../evil", "/tmp/evil", "sub/ws-a",
+	                                    "WS-A",    ".hidden",       "ws-a\n",    ""};
 	char path[256], *payload, *v;
 	size_t i;
 	(void)state;
@@ -767,8 +771,15 @@ static void test_oversize_header_is_refused(void **state)
 
 static void test_malformed_values_are_refused(void **state)
 {
-	static const char *const values[] = {"", "NL-Host", "NL-Host ", "Bearer abc.def.ghi", "NL-Host a.b",
-	                                     "NL-Host a.b.c.d", "NL-Host  a.b.c", "NL-Host a.b.c ", "NL-Host a+b.c.d"};
+	static const char *const values[] = {"",
+	                                     "NL-Host",
+	                                     "NL-Host ",
+	                                     "Bearer abc.def.ghi",
+	                                     "NL-Host a.b",
+	                                     "NL-Host a.b.c.d",
+	                                     "NL-Host  a.b.c",
+	                                     "NL-Host a.b.c ",
+	                                     "NL-Host a+b.c.d"};
 	char *good = sign(fx.a, "ws-a", "POST", PATH, BODY, AUD, T0), *json_ser = NULL;
 	size_t i;
 	(void)state;
@@ -797,7 +808,7 @@ static int run_ctl(char **out, const char *const *args)
 	snprintf(prog, sizeof(prog), "%s/nhsloginctl", top != NULL ? top : ".");
 	snprintf(outfile, sizeof(outfile), "%s/ctl.out", fx.dir);
 	argv[0] = prog;
-	for (i = 0; args[i] != NULL && i < 14; i++)
+	for (i = 0; i < 14 && args[i] != NULL; i++)
 		argv[i + 1] = args[i];
 	argv[i + 1] = NULL;
 	pid = fork();
@@ -843,7 +854,8 @@ static void test_enroll_creates_a_0600_key_and_prints_the_registration(void **st
 	assert_null(strstr(out, "PRIVATE"));
 	assert_int_equal(nl_hostauth_key_load(key, &jwk, NULL, 0), 0);
 	thumb = nl_jwk_thumbprint(jwk);
-	assert_int_equal(strncmp(line_after(out, "thumbprint (RFC 7638, SHA-256): "), thumb, strlen(thumb)), 0);
+	assert_int_equal(strncmp(line_after(out, "thumbprint (RFC 7638, SHA-256): "), thumb, strlen(thumb)),
+	                 0);
 	free(thumb);
 	free(out);
 	cjose_jwk_release(jwk);
@@ -970,7 +982,8 @@ static void test_enroll_registration_lets_the_agent_in(void **state)
 	snprintf(key, sizeof(key), "%s/e2e.key", fx.keys);
 	assert_int_equal(run_ctl(&out, args), 0);
 	assert_non_null(reg = json_loads(out, 0, NULL));
-	snprintf(hostfile, sizeof(hostfile), "%s/%s", fx.hosts, json_string_value(json_object_get(reg, "file")));
+	snprintf(hostfile, sizeof(hostfile), "%s/%s", fx.hosts,
+	         json_string_value(json_object_get(reg, "file")));
 	assert_int_equal(write_file(hostfile, 0644, json_string_value(json_object_get(reg, "pem"))), 0);
 	assert_int_equal(nl_hostauth_key_load(key, &jwk, NULL, 0), 0);
 	v = sign(jwk, "ws-e2e", "POST", PATH, BODY, AUD, T0);
@@ -1086,8 +1099,9 @@ static void test_cost_of_signing_and_verifying(void **state)
 	rs_verify_us = (now_us() - t) / (double)n;
 	print_message("# cost per request (%ld ES256, %ld RS512 signatures; %ld checks each):\n", n, nrsa, n);
 	print_message("#   ES256 nl_hostauth_sign    %8.1f us\n", sign_us);
-	print_message("#   ES256 nl_hostauth_verify  %8.1f us (files, cache, signature, claims, replay call)\n",
-	              verify_us);
+	print_message(
+	    "#   ES256 nl_hostauth_verify  %8.1f us (files, cache, signature, claims, replay call)\n",
+	    verify_us);
 	print_message("#   ES256 parse + verify      %8.1f us (signature and parse only)\n", es_verify_us);
 	print_message("#   RS512 nl_jws_sign         %8.1f us (baseline, 2048-bit key)\n", rs_sign_us);
 	print_message("#   RS512 parse + verify      %8.1f us (baseline, signature and parse only)\n",
