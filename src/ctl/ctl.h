@@ -31,12 +31,18 @@ struct ctl_opts {
 	const char *pamd;        /* --pamd DIR */
 	const char *login_defs;  /* --login-defs FILE */
 	const char *sshd_config; /* --sshd-config FILE (given: read it, never run sshd -T) */
+	/* enroll: the workstation's name and key file; NULL: the host name, CTL_HOST_KEY_DEFAULT */
+	const char *name; /* --name NAME */
+	const char *key;  /* --key PATH */
+	bool force;       /* --force: replace an existing key */
 };
 
 /* The host's files check reads by default (the host's own paths, whatever our prefix). */
 #define CTL_PAMD_DEFAULT        "/etc/pam.d"
 #define CTL_LOGIN_DEFS_DEFAULT  "/etc/login.defs"
 #define CTL_SSHD_CONFIG_DEFAULT "/etc/ssh/sshd_config"
+/* The workstation key enroll makes (the agent's [agent] host_key default). */
+#define CTL_HOST_KEY_DEFAULT NL_SYSCONFDIR "/nhslogin/host.key"
 
 /* Connect to the socket named by the options (or the config, or the default) with the one daemon
  * client (nl_proto.h; requests with nl_proto_call, closed with nl_proto_close). On failure prints
@@ -56,6 +62,9 @@ int ctl_check(const struct ctl_opts *o);
 int ctl_login(const struct ctl_opts *o, const char *user);
 /* The client key's public half as PEM, JWK and JWKS, with the kid nhslogind sends (key.c). */
 int ctl_key(const struct ctl_opts *o);
+/* The workstation's key pair for the trust-wide bridge, made once, and what the bridge's operator
+ * registers: NAME.pem, the public key, its thumbprint (enroll.c). */
+int ctl_enroll(const struct ctl_opts *o);
 
 /* Findings of check: one line each ("error: ..." / "warning: ..."). */
 struct ctl_findings {

@@ -1,5 +1,5 @@
 /* nhsloginctl: the administrator's command for nhslogind. Options and dispatch only; each command
- * lives in its own file (daemon.c, check.c, login.c). */
+ * lives in its own file (daemon.c, check.c, login.c, key.c, enroll.c). */
 #include "config.h"
 #include "ctl.h"
 #include "nl_config.h"
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_OFFLINE = 256, OPT_QR, OPT_PAMD, OPT_LOGIN_DEFS, OPT_SSHD_CONFIG };
+enum { OPT_OFFLINE = 256, OPT_QR, OPT_PAMD, OPT_LOGIN_DEFS, OPT_SSHD_CONFIG, OPT_NAME, OPT_KEY, OPT_FORCE };
 
 static void usage(FILE *f)
 {
@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	    "  flush              drop the discovery, JWKS and token caches\n"
 	    "  login USER         a test sign-in for USER from this terminal\n"
 	    "  key                the client key's public half (PEM, JWK, JWKS) and its kid, to register\n"
+	    "  enroll             make this workstation's key for the trust-wide bridge (once) and\n"
+	    "                     print what the bridge registers: NAME.pem and its thumbprint\n"
 	    "\n"
 	    "Options:\n"
 	    "  -c, --config FILE  main configuration (default %s)\n"
@@ -44,6 +46,9 @@ static void usage(FILE *f)
 	    "                     check: sshd's LoginGraceTime from FILE (default: sshd -T\n"
 	    "                     as root, else %s)\n"
 	    "      --qr STYLE     login: utf8, ascii or none (default: utf8 in a UTF-8 locale)\n"
+	    "      --name NAME    enroll: the workstation's name (default: the host name)\n"
+	    "      --key PATH     enroll: the workstation key (default %s)\n"
+	    "      --force        enroll: replace an existing key (the bridge must register it again)\n"
 	    "  -v, --verbose      show the library's log lines on stderr\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
@@ -51,7 +56,8 @@ static void usage(FILE *f)
 	    "Exit status: 0 success (check: no errors; login: approved), 1 problems found,\n"
 	    "refused by the daemon, or sign-in not approved, 2 usage or internal error,\n"
 	    "3 nhslogind unreachable.\n",
-	    NL_CONFIG_DEFAULT_PATH, CTL_PAMD_DEFAULT, CTL_LOGIN_DEFS_DEFAULT, CTL_SSHD_CONFIG_DEFAULT);
+	    NL_CONFIG_DEFAULT_PATH, CTL_PAMD_DEFAULT, CTL_LOGIN_DEFS_DEFAULT, CTL_SSHD_CONFIG_DEFAULT,
+	    CTL_HOST_KEY_DEFAULT);
 }
 
 /* jansson's memory is wiped when freed: replies to start carry the device code. */
@@ -74,6 +80,9 @@ static int parse_options(int argc, char **argv, struct ctl_opts *o)
 	    {"pamd", required_argument, NULL, OPT_PAMD},
 	    {"login-defs", required_argument, NULL, OPT_LOGIN_DEFS},
 	    {"sshd-config", required_argument, NULL, OPT_SSHD_CONFIG},
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"force", no_argument, NULL, OPT_FORCE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -103,6 +112,15 @@ static int parse_options(int argc, char **argv, struct ctl_opts *o)
 			break;
 		case OPT_SSHD_CONFIG:
 			o->sshd_config = optarg;
+			break;
+		case OPT_NAME:
+			o->name = optarg;
+			break;
+		case OPT_KEY:
+			o->key = optarg;
+			break;
+		case OPT_FORCE:
+			o->force = true;
 			break;
 		case OPT_QR:
 			if (strcmp(optarg, "utf8") != 0 && strcmp(optarg, "ascii") != 0 &&
@@ -155,8 +173,11 @@ static int dispatch(const struct ctl_opts *o, int argc, char **argv)
 		return ctl_login(o, argv[1]);
 	if (strcmp(cmd, "key") == 0 && argc == 1)
 		return ctl_key(o);
+	if (strcmp(cmd, "enroll") == 0 && argc == 1)
+		return ctl_enroll(o);
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "flush") == 0 ||
-	    strcmp(cmd, "flows") == 0 || strcmp(cmd, "login") == 0 || strcmp(cmd, "key") == 0)
+	    strcmp(cmd, "flows") == 0 || strcmp(cmd, "login") == 0 || strcmp(cmd, "key") == 0 ||
+	    strcmp(cmd, "enroll") == 0)
 		return bad_usage("wrong arguments for this command");
 	return bad_usage("unknown command");
 }
