@@ -1,5 +1,6 @@
 /* nhsloginctl check, the local half: the configuration and environment files, the secret files'
- * owner and mode, the client key, the TLS pair, the map file and its accounts, the URLs, and (in
+ * owner and mode, the client key, the TLS pair, the map file and its accounts, the directory's
+ * files and TLS mode, the URLs, and (in
  * check_timing.c) the host's time limits. Every problem is one finding naming the file or setting;
  * nothing stops at the first one except a configuration that cannot be read at all. */
 #include "config.h"
@@ -264,6 +265,25 @@ static void check_map(const struct nl_config *cfg, struct ctl_findings *f)
 		ctl_finding(f, true, "scope: %s", err[0] != '\0' ? err : "does not ask for the mapped claim");
 }
 
+/* [identity] source = ldap: the files the lookup reads, and plaintext said out loud (the network
+ * half, a bind and a read of the base, is ctl_check_directory). */
+static void check_directory(const struct nl_config *cfg, struct ctl_findings *f)
+{
+	if (cfg->source != NL_SOURCE_LDAP)
+		return;
+	check_mode(f, "[ldap] password_file", cfg->ldap_password_file, true, 4096);
+	check_mode(f, "[ldap] ca_file", cfg->ldap_ca_file, false, CA_FILE_MAX);
+	if (nl_ldap_tls_of(cfg) == NL_LDAP_TLS_NONE)
+		ctl_finding(f, false,
+		            "[ldap] tls = none: the directory's answers (which account a person signs in to)%s "
+		            "cross the network in plaintext to %s; use starttls or ldaps",
+		            cfg->ldap_bind_dn != NULL ? " and the bind password" : "", cfg->ldap_uri);
+	if (cfg->ldap_bind_dn == NULL)
+		ctl_finding(f, false, "[ldap] no bind_dn: the directory is searched anonymously");
+	if (cfg->map_file != NULL)
+		ctl_finding(f, false, "[identity] map_file %s is not used: source = ldap", cfg->map_file);
+}
+
 static void check_ca_file(const struct nl_config *cfg, struct ctl_findings *f)
 {
 	check_mode(f, "ca_file", cfg->env.ca_file, false, CA_FILE_MAX);
@@ -398,12 +418,15 @@ int ctl_check(const struct ctl_opts *o)
 	key_ok = check_client_key(&cfg, &f);
 	check_tls(&cfg, &f);
 	check_map(&cfg, &f);
+	check_directory(&cfg, &f);
 	check_ca_file(&cfg, &f);
 	check_urls(&cfg, &f);
 	check_known_issuer(&cfg, &f);
 	ctl_check_host_timing(&cfg, o, &f);
-	if (!o->offline)
+	if (!o->offline) {
 		ctl_check_provider(&cfg, o, key_ok, &f);
+		ctl_check_directory(&cfg, &f);
+	}
 out:
 	rc = report(&f, o);
 	json_decref(f.list);

@@ -714,6 +714,27 @@ static void test_ldap_lookups_from_threads(void **state)
 	}
 }
 
+/* ---- nhsloginctl check's directory half ---- */
+
+static void test_ldap_check_binds_and_reads_the_base(void **state)
+{
+	struct fx *f = *state;
+
+	use(f, NULL);
+	put_password(f, SLAPDPROC_BIND_PASSWORD "\n", 0600);
+	assert_int_equal(nl_dir_check(&f->cfg, f->err, sizeof(f->err)), 0);
+	set(f, "ldap", "base", "ou=nowhere," SLAPDPROC_SUFFIX);
+	assert_int_equal(nl_dir_check(&f->cfg, f->err, sizeof(f->err)), NL_ERR_CONFIG);
+	assert_non_null(strstr(f->err, "does not exist"));
+	set(f, "ldap", "base", SLAPDPROC_SUFFIX);
+	set(f, "ldap", "ca_file", slapdproc_other_ca_file(g.tls));
+	assert_int_equal(nl_dir_check(&f->cfg, f->err, sizeof(f->err)), NL_ERR_UNAVAILABLE);
+	set(f, "ldap", "ca_file", slapdproc_ca_file(g.tls));
+	put_password(f, "wrong\n", 0600);
+	assert_int_equal(nl_dir_check(&f->cfg, f->err, sizeof(f->err)), NL_ERR_UNAVAILABLE);
+	assert_non_null(strstr(f->err, "Invalid credentials"));
+}
+
 int main(void)
 {
 	/* a wait that is not bounded must fail the test, not hang it */
@@ -750,6 +771,7 @@ int main(void)
 	    T(test_ldap_cache_answers_while_the_server_is_down_until_ttl),
 	    T(test_ldap_cache_ttl_zero_never_caches),
 	    T(test_ldap_lookups_from_threads),
+	    T(test_ldap_check_binds_and_reads_the_base),
 	};
 #undef T
 	return cmocka_run_group_tests_name("ldap", tests, group_setup, group_teardown);
