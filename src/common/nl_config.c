@@ -59,15 +59,36 @@ void nl_config_free(struct nl_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	char **strs[] = {
-	    &cfg->path,          &cfg->environment,      &cfg->environments_dir,  &cfg->socket_path,
-	    &cfg->socket_group,  &cfg->state_dir,        &cfg->cache_dir,         &cfg->listen,
-	    &cfg->public_url,    &cfg->tls_cert,         &cfg->tls_key,           &cfg->map_file,
-	    &cfg->email_domain,  &cfg->env.name,         &cfg->env.path,          &cfg->env.issuer,
-	    &cfg->env.client_id, &cfg->env.client_key,   &cfg->env.client_key_id, &cfg->env.scope,
-	    &cfg->env.vtr,       &cfg->env.redirect_uri, &cfg->env.ca_file,       &cfg->ldap_uri,
-	    &cfg->ldap_base,     &cfg->ldap_filter,      &cfg->ldap_attribute,    &cfg->ldap_bind_dn,
-	    &cfg->ldap_password_file, &cfg->ldap_ca_file};
+	char **strs[] = {&cfg->path,
+	                 &cfg->environment,
+	                 &cfg->environments_dir,
+	                 &cfg->socket_path,
+	                 &cfg->socket_group,
+	                 &cfg->state_dir,
+	                 &cfg->cache_dir,
+	                 &cfg->listen,
+	                 &cfg->public_url,
+	                 &cfg->tls_cert,
+	                 &cfg->tls_key,
+	                 &cfg->map_file,
+	                 &cfg->email_domain,
+	                 &cfg->env.name,
+	                 &cfg->env.path,
+	                 &cfg->env.issuer,
+	                 &cfg->env.client_id,
+	                 &cfg->env.client_key,
+	                 &cfg->env.client_key_id,
+	                 &cfg->env.scope,
+	                 &cfg->env.vtr,
+	                 &cfg->env.redirect_uri,
+	                 &cfg->env.ca_file,
+	                 &cfg->ldap_uri,
+	                 &cfg->ldap_base,
+	                 &cfg->ldap_filter,
+	                 &cfg->ldap_attribute,
+	                 &cfg->ldap_bind_dn,
+	                 &cfg->ldap_password_file,
+	                 &cfg->ldap_ca_file};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
@@ -309,7 +330,7 @@ enum nl_ldap_tls nl_ldap_tls_of(const struct nl_config *cfg)
 	if (cfg->ldap_tls != NL_LDAP_TLS_DEFAULT)
 		return cfg->ldap_tls;
 	return cfg->ldap_uri != NULL && nl_cfg_ldap_uri_scheme(cfg->ldap_uri) == 1 ? NL_LDAP_TLS_LDAPS
-	                                                                          : NL_LDAP_TLS_STARTTLS;
+	                                                                           : NL_LDAP_TLS_STARTTLS;
 }
 
 /* source = ldap: what the lookup needs, and a TLS mode the URIs can give. "FILE:LINE" is the
@@ -323,8 +344,8 @@ static int validate_ldap(const struct nl_config *cfg, const char *file, char *er
 	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
 		if (val[i] == NULL)
 			return nl_errf(err, errlen, NL_ERR_CONFIG,
-			               "%s:%u: [identity] source = ldap needs [ldap] %s", file, cfg->source_line,
-			               req[i]);
+			               "%s:%u: [identity] source = ldap needs [ldap] %s", file,
+			               cfg->source_line, req[i]);
 	if (cfg->rule == NL_MAP_EMAIL_LOCAL)
 		return nl_errf(err, errlen, NL_ERR_CONFIG,
 		               "%s:%u: [identity] source = ldap does not go with rule = email_local "

@@ -97,8 +97,8 @@ struct nl_config {
 	unsigned reuse_window; /* seconds; default 0 = never reuse; up to 43200 */
 	char
 	    *reuse_unlock_services; /* screen unlock / display manager services that may reuse; NULL = none */
-	unsigned min_uid; /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
-	bool userinfo;    /* call /userinfo and check sub; default false */
+	unsigned min_uid;         /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
+	bool userinfo;            /* call /userinfo and check sub; default false */
 	enum nl_id_source source; /* map_file (default: rule and map_file) | ldap ([ldap] below) */
 	unsigned source_line;     /* its line in the main file (0: not read from a file) */
 	/* [ldap] (source = ldap): the claim's value looked up in the directory */
@@ -109,9 +109,9 @@ struct nl_config {
 	char *ldap_bind_dn;       /* optional; NULL = anonymous; goes with ldap_password_file */
 	char *ldap_password_file; /* the bind password, a secret file (root-owned, 0600 or stricter) */
 	enum nl_ldap_tls ldap_tls;
-	char *ldap_ca_file;       /* optional CA bundle for the directory's certificate */
-	unsigned ldap_timeout;    /* seconds each directory operation may take; default 5, 1..60 */
-	unsigned ldap_cache_ttl;  /* seconds a found account is remembered; default 60, 0..3600 (0: never) */
+	char *ldap_ca_file;      /* optional CA bundle for the directory's certificate */
+	unsigned ldap_timeout;   /* seconds each directory operation may take; default 5, 1..60 */
+	unsigned ldap_cache_ttl; /* seconds a found account is remembered; default 60, 0..3600 (0: never) */
 	/* [pam] (also the module's arguments) */
 	unsigned pam_timeout; /* seconds the module waits in all; default 0 = the flow's expiry; up to 3600 */
 	bool pam_debug;

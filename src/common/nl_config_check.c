@@ -311,7 +311,8 @@ int nl_cfg_check_ldap_uri(const char *v, char *why, size_t whylen)
 			return nl_errf(why, whylen, NL_ERR_CONFIG,
 			               "uri: mixes ldap:// and ldaps://; list servers of one kind");
 		if (++count > MAX_LDAP_URIS)
-			return nl_errf(why, whylen, NL_ERR_CONFIG, "uri: more than %d servers", MAX_LDAP_URIS);
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "uri: more than %d servers",
+			               MAX_LDAP_URIS);
 		scheme = (int)tls;
 		p += n;
 	}
@@ -372,7 +373,8 @@ int nl_cfg_check_ldap_attribute(const char *v, char *why, size_t whylen)
 	if (n == 0 || n > 64 || !((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')) ||
 	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
 		return nl_errf(why, whylen, NL_ERR_CONFIG,
-		               "attribute: '%.64s' is not an attribute name such as uid or sAMAccountName", v);
+		               "attribute: '%.64s' is not an attribute name such as uid or sAMAccountName",
+		               v);
 	return 0;
 }
 

@@ -274,10 +274,11 @@ static void check_directory(const struct nl_config *cfg, struct ctl_findings *f)
 	check_mode(f, "[ldap] password_file", cfg->ldap_password_file, true, 4096);
 	check_mode(f, "[ldap] ca_file", cfg->ldap_ca_file, false, CA_FILE_MAX);
 	if (nl_ldap_tls_of(cfg) == NL_LDAP_TLS_NONE)
-		ctl_finding(f, false,
-		            "[ldap] tls = none: the directory's answers (which account a person signs in to)%s "
-		            "cross the network in plaintext to %s; use starttls or ldaps",
-		            cfg->ldap_bind_dn != NULL ? " and the bind password" : "", cfg->ldap_uri);
+		ctl_finding(
+		    f, false,
+		    "[ldap] tls = none: the directory's answers (which account a person signs in to)%s "
+		    "cross the network in plaintext to %s; use starttls or ldaps",
+		    cfg->ldap_bind_dn != NULL ? " and the bind password" : "", cfg->ldap_uri);
 	if (cfg->ldap_bind_dn == NULL)
 		ctl_finding(f, false, "[ldap] no bind_dn: the directory is searched anonymously");
 	if (cfg->map_file != NULL)

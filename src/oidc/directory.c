@@ -220,8 +220,8 @@ static int bind_password(const struct nl_config *cfg, char **pw, size_t *pwlen, 
 	size_t len = 0;
 	int r;
 
-	if ((r = nl_read_file_checked(cfg->ldap_password_file, true, MAX_PASSWORD, &buf, &len, err, errlen)) !=
-	    0)
+	if ((r = nl_read_file_checked(cfg->ldap_password_file, true, MAX_PASSWORD, &buf, &len, err,
+	                              errlen)) != 0)
 		return r == NL_ERR_NOT_FOUND ? NL_ERR_CONFIG : r;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
@@ -265,7 +265,8 @@ static int open_dir(const struct nl_config *cfg, LDAP **out, char *err, size_t e
 	*out = NULL;
 	if (cfg->ldap_uri == NULL || cfg->ldap_base == NULL || cfg->ldap_filter == NULL ||
 	    cfg->ldap_attribute == NULL)
-		return nl_errf(err, errlen, NL_ERR_CONFIG, "[ldap] uri, base, filter and attribute are needed");
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "[ldap] uri, base, filter and attribute are needed");
 	if ((rc = ldap_initialize(&ld, cfg->ldap_uri)) != LDAP_SUCCESS)
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "[ldap] uri: %s", ldap_err2string(rc));
 	if ((r = set_options(ld, cfg, err, errlen)) != 0)
@@ -295,8 +296,8 @@ static int entry_name(LDAP *ld, LDAPMessage *e, const char *attr, const char *cl
 
 	if (n != 1) {
 		r = nl_errf(err, errlen, NL_ERR_NOT_FOUND,
-		            "directory: the entry for this %s has %d values of %s (want exactly one)", claim_desc,
-		            n, attr);
+		            "directory: the entry for this %s has %d values of %s (want exactly one)",
+		            claim_desc, n, attr);
 	} else if (vals[0]->bv_len == 0 || vals[0]->bv_len > NL_DIR_MAX_NAME ||
 	           memchr(vals[0]->bv_val, '\0', vals[0]->bv_len) != NULL) {
 		r = nl_errf(err, errlen, NL_ERR_NOT_FOUND,
@@ -327,7 +328,8 @@ static int search_dir(LDAP *ld, const struct nl_config *cfg, const char *filter,
 		goto out;
 	}
 	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
-		r = nl_errf(err, errlen, NL_ERR_UNAVAILABLE, "directory: search failed: %s", ldap_err2string(rc));
+		r = nl_errf(err, errlen, NL_ERR_UNAVAILABLE, "directory: search failed: %s",
+		            ldap_err2string(rc));
 		goto out;
 	}
 	n = ldap_count_entries(ld, res);

@@ -49,8 +49,8 @@ int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen);
  * nhs_number only for "profile", email only for "email"): otherwise every sign-in would lack it.
  * NL_ERR_CONFIG with the environment file, the scope and the fix in err. */
 int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen);
-/* How rule email_local and source ldap learn an account's uid: getpwnam_r unless replaced (tests); NULL puts it
- * back. The function returns 0 with *uid, NL_ERR_NOT_FOUND for no such account, or another error. */
+/* How rule email_local and source ldap learn an account's uid: getpwnam_r unless replaced (tests); NULL puts
+ * it back. The function returns 0 with *uid, NL_ERR_NOT_FOUND for no such account, or another error. */
 typedef int (*nl_map_uid_fn)(const char *user, uid_t *uid);
 void nl_map_set_uid_lookup(nl_map_uid_fn fn);
 /* Forget the cached map file and the directory's cached names (nhsloginctl flush; tests). */

@@ -25,8 +25,8 @@
 #include "nl_err.h"
 #include "nl_time.h"
 
-#define MODULE_DIR "/usr/lib/ldap"
-#define SCHEMA_DIR "/etc/ldap/schema"
+#define MODULE_DIR     "/usr/lib/ldap"
+#define SCHEMA_DIR     "/etc/ldap/schema"
 #define RUN_TIMEOUT_MS 30000 /* slapadd, openssl */
 
 struct slapdproc {
@@ -45,8 +45,11 @@ static void sleep_ms(long ms)
 
 bool slapdproc_available(bool tls, char *why, size_t whylen)
 {
-	static const char *const need[] = {SLAPDPROC_SLAPD, SLAPDPROC_SLAPADD, SCHEMA_DIR "/core.schema",
-	                                   SCHEMA_DIR "/cosine.schema", SCHEMA_DIR "/inetorgperson.schema",
+	static const char *const need[] = {SLAPDPROC_SLAPD,
+	                                   SLAPDPROC_SLAPADD,
+	                                   SCHEMA_DIR "/core.schema",
+	                                   SCHEMA_DIR "/cosine.schema",
+	                                   SCHEMA_DIR "/inetorgperson.schema",
 	                                   SCHEMA_DIR "/nis.schema"};
 
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
@@ -198,19 +201,48 @@ static int make_certs(struct slapdproc *sp, char *why, size_t whylen)
 	                          "keyUsage = digitalSignature, keyEncipherment\n"
 	                          "extendedKeyUsage = serverAuth\n"
 	                          "subjectAltName = IP:127.0.0.1, DNS:localhost\n";
-	const char *const ca[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	                          "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out",
-	                          "ca.pem", "-days", "2", "-subj", "/CN=nhslogin test CA", NULL};
-	const char *const other[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	                             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "other-ca.key",
-	                             "-out", "other-ca.pem", "-days", "2", "-subj", "/CN=nhslogin other CA",
+	const char *const ca[] = {"openssl",
+	                          "req",
+	                          "-x509",
+	                          "-newkey",
+	                          "ec",
+	                          "-pkeyopt",
+	                          "ec_paramgen_curve:prime256v1",
+	                          "-nodes",
+	                          "-keyout",
+	                          "ca.key",
+	                          "-out",
+	                          "ca.pem",
+	                          "-days",
+	                          "2",
+	                          "-subj",
+	                          "/CN=nhslogin test CA",
+	                          NULL};
+	const char *const other[] = {"openssl",
+	                             "req",
+	                             "-x509",
+	                             "-newkey",
+	                             "ec",
+	                             "-pkeyopt",
+	                             "ec_paramgen_curve:prime256v1",
+	                             "-nodes",
+	                             "-keyout",
+	                             "other-ca.key",
+	                             "-out",
+	                             "other-ca.pem",
+	                             "-days",
+	                             "2",
+	                             "-subj",
+	                             "/CN=nhslogin other CA",
 	                             NULL};
-	const char *const csr[] = {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-	                           "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj",
-	                           "/CN=127.0.0.1", NULL};
-	const char *const sign[] = {"openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem",
-	                            "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days",
-	                            "2", "-extfile", "ext.cnf", "-extensions", "srv", NULL};
+	const char *const csr[] = {
+	    "openssl",       "req",     "-newkey",    "ec",   "-pkeyopt",   "ec_paramgen_curve:prime256v1",
+	    "-nodes",        "-keyout", "server.key", "-out", "server.csr", "-subj",
+	    "/CN=127.0.0.1", NULL};
+	const char *const sign[] = {"openssl", "x509",        "-req",   "-in",    "server.csr",
+	                            "-CA",     "ca.pem",      "-CAkey", "ca.key", "-CAcreateserial",
+	                            "-out",    "server.pem",  "-days",  "2",      "-extfile",
+	                            "ext.cnf", "-extensions", "srv",    NULL};
 	int r;
 
 	if (put_file(sp->dir, "ext.cnf", ext) != 0)
@@ -280,7 +312,8 @@ static int load_entries(const struct slapdproc *sp, const char *ldif, char *why,
 static int wait_ready(struct slapdproc *sp, int port, char *why, size_t whylen)
 {
 	int64_t deadline = nl_mono_ms() + SLAPDPROC_START_TIMEOUT_MS * mockproc_timeout_scale();
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	char tail[400];
 	int st;

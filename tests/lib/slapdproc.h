@@ -12,8 +12,8 @@
 #define SLAPDPROC_SLAPADD "/usr/sbin/slapadd"
 #define SLAPDPROC_SUFFIX  "dc=example,dc=org"
 /* The directory's administrator (rootdn), for binds. */
-#define SLAPDPROC_BIND_DN       "cn=admin,dc=example,dc=org"
-#define SLAPDPROC_BIND_PASSWORD "admin-secret"
+#define SLAPDPROC_BIND_DN          "cn=admin,dc=example,dc=org"
+#define SLAPDPROC_BIND_PASSWORD    "admin-secret"
 #define SLAPDPROC_START_TIMEOUT_MS 10000 /* until it accepts connections (times the scale) */
 #define SLAPDPROC_STOP_TIMEOUT_MS  5000  /* after SIGTERM, before SIGKILL */
 

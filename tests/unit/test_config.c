@@ -1108,8 +1108,8 @@ static void test_config_ldap_good_filters_and_uris_accepted(void **state)
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		f->err[0] = '\0';
-		assert_int_equal(nl_config_set(&f->cfg, "ldap", good[i][0], good[i][1], f->err, sizeof(f->err)),
-		                 0);
+		assert_int_equal(
+		    nl_config_set(&f->cfg, "ldap", good[i][0], good[i][1], f->err, sizeof(f->err)), 0);
 	}
 }
 
@@ -1190,7 +1190,8 @@ static void test_config_ldap_password_file_must_be_private(void **state)
 	char main_text[1024], want[PATH_MAX];
 
 	snprintf(main_text, sizeof(main_text),
-	         "%s%sbind_dn = cn=reader,dc=example,dc=org\npassword_file = ldap.pw\n", LDAP_HEAD, LDAP_REST);
+	         "%s%sbind_dn = cn=reader,dc=example,dc=org\npassword_file = ldap.pw\n", LDAP_HEAD,
+	         LDAP_REST);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		puts_file(f, "ldap.pw", "secret\n", bad[i]);
 		nl_config_free(&f->cfg);

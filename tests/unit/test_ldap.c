@@ -38,24 +38,39 @@
 #define SUB_FILTER "(&(objectClass=inetOrgPerson)(employeeType=%s))"
 #define NHS_FILTER "(&(objectClass=inetOrgPerson)(employeeNumber=%s))"
 
-#define PERSON(cn, extra)                                                                                    \
-	"dn: cn=" cn ",ou=people," SLAPDPROC_SUFFIX "\nobjectClass: inetOrgPerson\ncn: " cn "\nsn: y\n" extra "\n"
+/* The directory's people: cn, then their other attributes (LDIF lines). */
+static const char *const PEOPLE[][2] = {
+    {"alice",
+     "uid: alice\nemployeeNumber: " NHS_ALICE "\nemployeeType: sub-alice\nmail: alice@example.org\n"},
+    {"bob", "uid: Bob\nemployeeType: sub-bob\n"},
+    {"literalstar", "uid: literalstar\nemployeeType: *\n"},
+    {"twin1", "uid: twin1\nemployeeNumber: " NHS_TWINS "\nemployeeType: sub-twin\n"},
+    {"twin2", "uid: twin2\nemployeeNumber: " NHS_TWINS "\nemployeeType: sub-twin\n"},
+    {"root-alias", "uid: root\nemployeeType: sub-root\n"},
+    {"daemon-alias", "uid: daemon\nemployeeType: sub-daemon\n"},
+    {"nobody-alias", "uid: nobody\nemployeeType: sub-nobody\n"},
+    {"bad-name", "uid: bad user\nemployeeType: sub-badname\n"},
+    {"dash-name", "uid: -rf\nemployeeType: sub-dashname\n"},
+    {"carol", "uid: carol\nuid: carol2\nemployeeType: sub-carol\n"},
+    {"nouid", "employeeType: sub-nouid\n"},
+    {"ghost", "uid: ghost\nemployeeType: sub-ghost\n"},
+};
 
-static const char ENTRIES[] = "dn: ou=people," SLAPDPROC_SUFFIX "\nobjectClass: organizationalUnit\nou: people\n\n"
-    PERSON("alice", "uid: alice\nemployeeNumber: " NHS_ALICE "\nemployeeType: sub-alice\n"
-                        "mail: alice@example.org\n")
-    PERSON("bob", "uid: Bob\nemployeeType: sub-bob\n")
-    PERSON("literalstar", "uid: literalstar\nemployeeType: *\n")
-    PERSON("cn=twin1", "uid: twin1\nemployeeNumber: " NHS_TWINS "\nemployeeType: sub-twin\n")
-    PERSON("cn=twin2", "uid: twin2\nemployeeNumber: " NHS_TWINS "\nemployeeType: sub-twin\n")
-    PERSON("root-alias", "uid: root\nemployeeType: sub-root\n")
-    PERSON("daemon-alias", "uid: daemon\nemployeeType: sub-daemon\n")
-    PERSON("nobody-alias", "uid: nobody\nemployeeType: sub-nobody\n")
-    PERSON("bad-name", "uid: bad user\nemployeeType: sub-badname\n")
-    PERSON("dash-name", "uid: -rf\nemployeeType: sub-dashname\n")
-    PERSON("carol", "uid: carol\nuid: carol2\nemployeeType: sub-carol\n")
-    PERSON("nouid", "employeeType: sub-nouid\n")
-    PERSON("ghost", "uid: ghost\nemployeeType: sub-ghost\n");
+static char entries[8192];
+
+/* ou=people and PEOPLE as LDIF, into entries. */
+static void make_entries(void)
+{
+	size_t n = (size_t)snprintf(entries, sizeof(entries),
+	                            "dn: ou=people," SLAPDPROC_SUFFIX
+	                            "\nobjectClass: organizationalUnit\nou: people\n\n");
+
+	for (size_t i = 0; i < sizeof(PEOPLE) / sizeof(PEOPLE[0]) && n < sizeof(entries); i++)
+		n += (size_t)snprintf(entries + n, sizeof(entries) - n,
+		                      "dn: cn=%s,ou=people," SLAPDPROC_SUFFIX
+		                      "\nobjectClass: inetOrgPerson\ncn: %s\nsn: y\n%s\n",
+		                      PEOPLE[i][0], PEOPLE[i][0], PEOPLE[i][1]);
+}
 
 /* The servers every test shares: one with StartTLS and ldaps, one without TLS. */
 static struct {
@@ -77,9 +92,9 @@ static int fake_uid(const char *user, uid_t *uid)
 	static const struct {
 		const char *name;
 		uid_t uid;
-	} accounts[] = {{"alice", 1001}, {"bob", 1002},  {"literalstar", 1003}, {"twin1", 1004},
-	                {"twin2", 1005}, {"carol", 1006}, {"root", 0},          {"daemon", 1},
-	                {"nobody", 65534}};
+	} accounts[] = {{"alice", 1001}, {"bob", 1002},   {"literalstar", 1003},
+	                {"twin1", 1004}, {"twin2", 1005}, {"carol", 1006},
+	                {"root", 0},     {"daemon", 1},   {"nobody", 65534}};
 
 	for (size_t i = 0; i < sizeof(accounts) / sizeof(accounts[0]); i++)
 		if (strcmp(user, accounts[i].name) == 0) {
@@ -91,10 +106,11 @@ static int fake_uid(const char *user, uid_t *uid)
 
 static int group_setup(void **state)
 {
-	struct slapdproc_opts tls = {ENTRIES, true}, plain = {ENTRIES, false};
+	struct slapdproc_opts tls = {entries, true}, plain = {entries, false};
 	char why[512];
 
 	(void)state;
+	make_entries();
 	nl_map_set_uid_lookup(fake_uid);
 	if (!slapdproc_available(true, g.skip, sizeof(g.skip)))
 		return 0;
@@ -469,7 +485,7 @@ static int64_t timed_map(struct fx *f, const char *sub, int *r)
 
 static void test_ldap_server_down_is_unavailable_at_once(void **state)
 {
-	struct slapdproc_opts o = {ENTRIES, false};
+	struct slapdproc_opts o = {entries, false};
 	struct fx *f = *state;
 	char why[512];
 	int64_t ms;
@@ -620,7 +636,7 @@ static void test_ldap_readable_password_file_is_refused(void **state)
 
 static void test_ldap_cache_answers_while_the_server_is_down_until_ttl(void **state)
 {
-	struct slapdproc_opts o = {ENTRIES, false};
+	struct slapdproc_opts o = {entries, false};
 	struct fx *f = *state;
 	int64_t cold, warm, t0;
 	char why[512];
@@ -658,7 +674,7 @@ static void test_ldap_cache_answers_while_the_server_is_down_until_ttl(void **st
 
 static void test_ldap_cache_ttl_zero_never_caches(void **state)
 {
-	struct slapdproc_opts o = {ENTRIES, false};
+	struct slapdproc_opts o = {entries, false};
 	struct fx *f = *state;
 	char why[512];
 
@@ -679,7 +695,8 @@ struct worker {
 static void *lookups(void *arg)
 {
 	struct worker *w = arg;
-	static const char *const subs[][2] = {{"sub-alice", "alice"}, {"sub-bob", "bob"}, {"*", "literalstar"}};
+	static const char *const subs[][2] = {
+	    {"sub-alice", "alice"}, {"sub-bob", "bob"}, {"*", "literalstar"}};
 
 	for (int i = 0; i < 30; i++) {
 		json_t *claims = json_pack("{ss}", "sub", subs[i % 3][0]);
