@@ -212,9 +212,11 @@ static int set_options(LDAP *ld, const struct nl_config *cfg, char *err, size_t 
 }
 
 /* The password file through the checked read (root- or our own, no group/other access), without
- * a final newline. An empty password would make a simple bind "unauthenticated" (RFC 4513 5.1.2),
- * which servers accept as anonymous: refused. */
-static int bind_password(const struct nl_config *cfg, char **pw, size_t *pwlen, char *err, size_t errlen)
+ * a final newline, in a buffer of *size bytes (for nl_free_secret_buf). An empty password would
+ * make a simple bind "unauthenticated" (RFC 4513 5.1.2), which servers may take as anonymous:
+ * refused. */
+static int bind_password(const struct nl_config *cfg, char **pw, size_t *pwlen, size_t *size, char *err,
+                         size_t errlen)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -223,10 +225,11 @@ static int bind_password(const struct nl_config *cfg, char **pw, size_t *pwlen, 
 	if ((r = nl_read_file_checked(cfg->ldap_password_file, true, MAX_PASSWORD, &buf, &len, err,
 	                              errlen)) != 0)
 		return r == NL_ERR_NOT_FOUND ? NL_ERR_CONFIG : r;
+	*size = len + 1;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
 	if (len == 0) {
-		nl_free_secret_buf(buf, 1);
+		nl_free_secret_buf(buf, *size);
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [ldap] password_file is empty",
 		               cfg->ldap_password_file);
 	}
@@ -239,17 +242,17 @@ static int bind_dir(LDAP *ld, const struct nl_config *cfg, char *err, size_t err
 {
 	struct berval cred;
 	char *pw = NULL;
-	size_t len = 0;
+	size_t len = 0, size = 0;
 	int r, rc;
 
 	if (cfg->ldap_bind_dn == NULL)
 		return 0; /* anonymous */
-	if ((r = bind_password(cfg, &pw, &len, err, errlen)) != 0)
+	if ((r = bind_password(cfg, &pw, &len, &size, err, errlen)) != 0)
 		return r;
 	cred.bv_val = pw;
 	cred.bv_len = len;
 	rc = ldap_sasl_bind_s(ld, cfg->ldap_bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-	nl_free_secret_buf(pw, len + 1);
+	nl_free_secret_buf(pw, size);
 	if (rc != LDAP_SUCCESS)
 		return unavailable(ld, rc, "bind refused or failed", err, errlen);
 	return 0;
