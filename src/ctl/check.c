@@ -230,7 +230,7 @@ static void check_map_accounts(const struct nl_config *cfg, struct ctl_findings 
 	unsigned lineno = 0, missing = 0;
 	size_t len = 0;
 
-	if (cfg->rule != NL_MAP_FILE || cfg->map_file == NULL ||
+	if (cfg->source != NL_SOURCE_MAP_FILE || cfg->rule != NL_MAP_FILE || cfg->map_file == NULL ||
 	    nl_read_file_checked(cfg->map_file, false, NL_MAP_MAX_FILE, &text, &len, err, sizeof(err)) != 0)
 		return;
 	for (const char *p = text, *end = text + len; p < end; lineno++) {
