@@ -352,9 +352,10 @@ static int validate_ldap(const struct nl_config *cfg, const char *file, char *er
 		               "(the directory names the account)",
 		               file, cfg->source_line);
 	if ((cfg->ldap_bind_dn == NULL) != (cfg->ldap_password_file == NULL))
-		return nl_errf(err, errlen, NL_ERR_CONFIG,
-		               "%s:%u: [ldap] bind_dn and password_file go together (neither: anonymous)",
-		               file, cfg->source_line);
+		return nl_errf(
+		    err, errlen, NL_ERR_CONFIG,
+		    "%s:%u: [ldap] bind_dn and bind_password_file go together (neither: anonymous)", file,
+		    cfg->source_line);
 	scheme = nl_cfg_ldap_uri_scheme(cfg->ldap_uri);
 	if (cfg->ldap_tls == NL_LDAP_TLS_STARTTLS && scheme != 0)
 		return nl_errf(err, errlen, NL_ERR_CONFIG,

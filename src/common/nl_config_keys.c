@@ -462,7 +462,7 @@ static const struct key_def keys[] = {
     {"ldap", "filter", set_str, S(ldap_filter), 0, 0, false, nl_cfg_check_ldap_filter},
     {"ldap", "attribute", set_str, S(ldap_attribute), 0, 0, false, nl_cfg_check_ldap_attribute},
     {"ldap", "bind_dn", set_str, S(ldap_bind_dn), 0, 0, false, nl_cfg_check_dn},
-    {"ldap", "password_file", set_path, S(ldap_password_file), 0, 0, true, NULL},
+    {"ldap", "bind_password_file", set_path, S(ldap_password_file), 0, 0, true, NULL},
     {"ldap", "tls", set_choice, S(ldap_tls), 0, 0, false, NULL},
     {"ldap", "ca_file", set_path, S(ldap_ca_file), 0, 0, false, NULL},
     {"ldap", "timeout", set_uint, S(ldap_timeout), 1, 60, false, NULL},

@@ -271,7 +271,7 @@ static void check_directory(const struct nl_config *cfg, struct ctl_findings *f)
 {
 	if (cfg->source != NL_SOURCE_LDAP)
 		return;
-	check_mode(f, "[ldap] password_file", cfg->ldap_password_file, true, 4096);
+	check_mode(f, "[ldap] bind_password_file", cfg->ldap_password_file, true, 4096);
 	check_mode(f, "[ldap] ca_file", cfg->ldap_ca_file, false, CA_FILE_MAX);
 	if (nl_ldap_tls_of(cfg) == NL_LDAP_TLS_NONE)
 		ctl_finding(

@@ -230,7 +230,7 @@ static int bind_password(const struct nl_config *cfg, char **pw, size_t *pwlen, 
 		buf[--len] = '\0';
 	if (len == 0) {
 		nl_free_secret_buf(buf, *size);
-		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [ldap] password_file is empty",
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [ldap] bind_password_file is empty",
 		               cfg->ldap_password_file);
 	}
 	*pw = buf;

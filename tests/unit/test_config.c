@@ -1175,12 +1175,14 @@ static void test_config_ldap_bind_dn_and_password_file_go_together(void **state)
 
 	snprintf(main_text, sizeof(main_text), "%s%sbind_dn = cn=reader,dc=example,dc=org\n", LDAP_HEAD,
 	         LDAP_REST);
-	assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:3: ", "bind_dn and password_file go together");
+	assert_fails(f, main_text, GOOD_ENV,
+	             "/nhslogin.conf:3: ", "bind_dn and bind_password_file go together");
 	nl_config_free(&f->cfg);
 	nl_config_init(&f->cfg);
 	puts_file(f, "ldap.pw", "secret\n", 0600);
-	snprintf(main_text, sizeof(main_text), "%s%spassword_file = ldap.pw\n", LDAP_HEAD, LDAP_REST);
-	assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:3: ", "bind_dn and password_file go together");
+	snprintf(main_text, sizeof(main_text), "%s%sbind_password_file = ldap.pw\n", LDAP_HEAD, LDAP_REST);
+	assert_fails(f, main_text, GOOD_ENV,
+	             "/nhslogin.conf:3: ", "bind_dn and bind_password_file go together");
 }
 
 static void test_config_ldap_password_file_must_be_private(void **state)
@@ -1190,13 +1192,13 @@ static void test_config_ldap_password_file_must_be_private(void **state)
 	char main_text[1024], want[PATH_MAX];
 
 	snprintf(main_text, sizeof(main_text),
-	         "%s%sbind_dn = cn=reader,dc=example,dc=org\npassword_file = ldap.pw\n", LDAP_HEAD,
+	         "%s%sbind_dn = cn=reader,dc=example,dc=org\nbind_password_file = ldap.pw\n", LDAP_HEAD,
 	         LDAP_REST);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		puts_file(f, "ldap.pw", "secret\n", bad[i]);
 		nl_config_free(&f->cfg);
 		nl_config_init(&f->cfg);
-		snprintf(want, sizeof(want), "password_file: %s/ldap.pw", f->dir);
+		snprintf(want, sizeof(want), "bind_password_file: %s/ldap.pw", f->dir);
 		assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:11: ", want);
 	}
 	puts_file(f, "ldap.pw", "secret\n", 0600);

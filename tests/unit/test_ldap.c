@@ -588,7 +588,7 @@ static void put_password(struct fx *f, const char *text, mode_t mode)
 	assert_int_equal(fchmod(fd, mode), 0);
 	close(fd);
 	set(f, "ldap", "bind_dn", SLAPDPROC_BIND_DN);
-	set(f, "ldap", "password_file", path);
+	set(f, "ldap", "bind_password_file", path);
 }
 
 static void test_ldap_bind_with_the_password_file(void **state)
@@ -622,7 +622,7 @@ static void test_ldap_empty_password_is_refused_not_sent(void **state)
 	/* a DN with an empty password is an "unauthenticated bind" (RFC 4513 5.1.2) */
 	put_password(f, "\n", 0600);
 	assert_int_equal(map_sub(f, "sub-alice"), NL_ERR_CONFIG);
-	assert_non_null(strstr(f->err, "password_file is empty"));
+	assert_non_null(strstr(f->err, "bind_password_file is empty"));
 }
 
 static void test_ldap_readable_password_file_is_refused(void **state)
