@@ -633,7 +633,7 @@ async function main() {
 		expect(f0, 'refused at the confirmation page', /: denied reason=denied user=clinician \(refused at the confirmation page from 127\.0\.0\.1\)/);
 		expect(f5, 'callback in another browser', /callback from 127\.0\.0\.1 without the sign-in cookie .*: refused; the sign-in goes on/);
 		expect(f1, 'approved (mapped user)', /: approved user=clinician (sub=[^ ]+ nhs_number=\*+\d{3} )?\(identity mapped by nhs_number/);
-		expect(f2, 'denied', /: denied reason=denied user=clinician \(NHS login answered error=access_denied\)/);
+		expect(f2, 'denied', /: denied reason=denied user=clinician \(NHS login answered error=access_denied \(the user declined\)\)/);
 		expect(f3, 'level (the rule that failed)', /: denied reason=level user=nurse \(identity level/);
 		expect(f4, 'cancelled', /: denied reason=cancelled user=clinician/);
 		const want = (f) => (f === f0 ? 3 : f === f5 ? 5 : 4);
