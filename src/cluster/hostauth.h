@@ -12,14 +12,15 @@
 
 #define NL_HOSTAUTH_SCHEME       "NL-Host"
 #define NL_HOSTAUTH_JWS_ALG      "ES256"
-#define NL_HOSTAUTH_NAME_MAX     63   /* [a-z0-9][a-z0-9.-]{0,62} */
-#define NL_HOSTAUTH_HEADER_MAX   2048 /* longest Authorization value accepted */
-#define NL_HOSTAUTH_LIFETIME     30   /* exp - iat of the requests we sign */
-#define NL_HOSTAUTH_MAX_LIFETIME 60   /* the most exp - iat we accept */
-#define NL_HOSTAUTH_SKEW         30   /* clock difference allowed either way */
-#define NL_HOSTAUTH_JTI_BYTES    16   /* 128 random bits */
-#define NL_HOSTAUTH_PUB_MAX      8192 /* longest enrolled public key file */
-#define NL_HOSTAUTH_CACHE_MAX    4096 /* enrolled keys kept in memory by default */
+#define NL_HOSTAUTH_JWS_TYP      "nl-host+jwt" /* explicit typing (RFC 8725 3.11) */
+#define NL_HOSTAUTH_NAME_MAX     63            /* [a-z0-9][a-z0-9.-]{0,62} */
+#define NL_HOSTAUTH_HEADER_MAX   2048          /* longest Authorization value accepted */
+#define NL_HOSTAUTH_LIFETIME     30            /* exp - iat of the requests we sign */
+#define NL_HOSTAUTH_MAX_LIFETIME 60            /* the most exp - iat we accept */
+#define NL_HOSTAUTH_SKEW         30            /* clock difference allowed either way */
+#define NL_HOSTAUTH_JTI_BYTES    16            /* 128 random bits */
+#define NL_HOSTAUTH_PUB_MAX      8192          /* longest enrolled public key file */
+#define NL_HOSTAUTH_CACHE_MAX    4096          /* enrolled keys kept in memory by default */
 
 /* ---- names and keys (hostauth_key.c) ---- */
 
@@ -42,7 +43,8 @@ int nl_hostauth_key_load(const char *path, cjose_jwk_t **out, char *err, size_t 
 
 /* ---- the agent's side (hostauth.c) ---- */
 
-/* The Authorization value for one request: "NL-Host " and a compact JWS (ES256, kid = key's kid)
+/* The Authorization value for one request: "NL-Host " and a compact JWS (ES256, kid = key's kid,
+ * typ NL_HOSTAUTH_JWS_TYP)
  * with iss = name, aud = audience (the bridge's base URL), htm = method, htu = path (with query),
  * bh = base64url(SHA-256(body)), iat = now, exp = now + NL_HOSTAUTH_LIFETIME, jti = 128 random bits.
  * New string in *out (free with nl_free_secret). */
@@ -72,6 +74,7 @@ enum nl_hostauth_reason {
 	NL_HOSTAUTH_E_MALFORMED,     /* not "NL-Host <compact JWS>", or claims missing / of the wrong type */
 	NL_HOSTAUTH_E_TOO_BIG,       /* longer than NL_HOSTAUTH_HEADER_MAX */
 	NL_HOSTAUTH_E_ALG,           /* alg other than ES256 (none, HS*, RS*, ...) */
+	NL_HOSTAUTH_E_TYP,           /* typ missing or not nl-host+jwt (an ID token, a client assertion) */
 	NL_HOSTAUTH_E_BAD_NAME,      /* iss is not a workstation name */
 	NL_HOSTAUTH_E_UNKNOWN_HOST,  /* no hosts_dir/NAME.pem: never enrolled, or revoked */
 	NL_HOSTAUTH_E_HOSTS_UNSAFE,  /* hosts_dir or the file: wrong owner, writable by others, not a file */
@@ -99,11 +102,11 @@ struct nl_hostauth_error {
 };
 
 /* Verify one request's Authorization value, in this order: size and syntax, alg exactly ES256 and no
- * key in the header, iss a valid name, hosts_dir/iss.pem (checked as above), the signature with THAT
- * key, aud, htm, htu, bh, iat/exp (skew NL_HOSTAUTH_SKEW, lifetime at most NL_HOSTAUTH_MAX_LIFETIME),
- * and last the jti through replay_fn (remembered until exp + skew). On success (0) name_out holds the
- * enrolled name (the file's name): the only name to show or log for this workstation. On failure a
- * negative nl_err and err (may be NULL) says why. */
+ * key in the header, typ nl-host+jwt, iss a valid name, hosts_dir/iss.pem (checked as above), the signature
+ * with THAT key, aud, htm, htu, bh, iat/exp (skew NL_HOSTAUTH_SKEW, lifetime at most
+ * NL_HOSTAUTH_MAX_LIFETIME), and last the jti through replay_fn (remembered until exp + skew). On success (0)
+ * name_out holds the enrolled name (the file's name): the only name to show or log for this workstation. On
+ * failure a negative nl_err and err (may be NULL) says why. */
 int nl_hostauth_verify(struct nl_hostauth_hosts *hosts, const char *header_value, const char *method,
                        const char *path, const void *body, size_t bodylen, const char *audience, time_t now,
                        nl_hostauth_replay_fn replay_fn, void *replay_ctx,

@@ -37,6 +37,8 @@
 #define BODY    "{\"user\":\"alice\",\"service\":\"login\",\"tty\":\"tty1\"}"
 #define T0      1764928800 /* a fixed "now" */
 #define OUT_MAX (64 * 1024)
+/* The header our signer writes, for tokens made by hand. */
+#define TYPED_HEADER "{\"alg\":\"ES256\",\"typ\":\"nl-host+jwt\"}"
 
 /* ---- an in-memory replay cache (the bridge's is Redis SET NX) ---- */
 
@@ -281,16 +283,23 @@ static json_t *claims_of(const char *iss, const char *method, const char *path, 
 	return c;
 }
 
-/* "NL-Host " and a JWS of claims signed by key through the project's signer (kid as given). */
-static char *signed_value(const cjose_jwk_t *key, const char *kid, json_t *claims)
+/* "NL-Host " and a JWS of claims signed by key through the project's signer (kid and typ as given;
+ * typ NULL: none). */
+static char *signed_typed(const cjose_jwk_t *key, const char *kid, const char *typ, json_t *claims)
 {
 	char *jws = NULL, *value = NULL;
 
-	assert_int_equal(nl_jws_sign(key, "ES256", kid, claims, &jws), 0);
+	assert_int_equal(nl_jws_sign_typed(key, "ES256", kid, typ, claims, &jws), 0);
 	json_decref(claims);
 	assert_true(asprintf(&value, "NL-Host %s", jws) > 0);
 	nl_free_secret(jws);
 	return value;
+}
+
+/* The same, typed as a request. */
+static char *signed_value(const cjose_jwk_t *key, const char *kid, json_t *claims)
+{
+	return signed_typed(key, kid, NL_HOSTAUTH_JWS_TYP, claims);
 }
 
 /* A compact JWS made by hand: header and payload JSON as given, signature bytes as given. */
@@ -349,9 +358,14 @@ static char *payload_text(const char *iss, time_t now)
 static void test_valid_request_is_accepted_with_its_enrolled_name(void **state)
 {
 	char *v = sign(fx.a, "ws-a", "POST", PATH, BODY, AUD, T0);
+	static const char *const es256[] = {"ES256"};
+	struct nl_jws *jws = NULL;
 	(void)state;
 
 	assert_int_equal(strncmp(v, "NL-Host ", 8), 0);
+	assert_int_equal(nl_jws_parse(v + 8, strlen(v + 8), es256, 1, &jws), 0);
+	assert_string_equal(jws->typ, NL_HOSTAUTH_JWS_TYP);
+	nl_jws_free(jws);
 	assert_accepted(v, "POST", PATH, BODY, T0, "ws-a");
 	free(v);
 }
@@ -649,15 +663,15 @@ static void test_header_carrying_its_own_key_is_refused(void **state)
 	(void)state;
 
 	/* Valid ES256 signatures (by A) over headers that name a key: refused for naming it. */
-	assert_true(asprintf(&hdr, "{\"alg\":\"ES256\",\"jwk\":%s}", jwk) > 0);
+	assert_true(asprintf(&hdr, "{\"alg\":\"ES256\",\"typ\":\"nl-host+jwt\",\"jwk\":%s}", jwk) > 0);
 	with_jwk = es256_by_hand(hdr, payload);
-	with_x5c = es256_by_hand("{\"alg\":\"ES256\",\"x5c\":[\"MIIB\"]}", payload);
+	with_x5c = es256_by_hand("{\"alg\":\"ES256\",\"typ\":\"nl-host+jwt\",\"x5c\":[\"MIIB\"]}", payload);
 	assert_refused(with_jwk, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_MALFORMED);
 	assert_refused(with_x5c, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_MALFORMED);
 	/* The hand-made signer is sound: the same header without a key, for ws-a, passes. */
 	free(payload);
 	payload = payload_text("ws-a", T0);
-	control = es256_by_hand("{\"alg\":\"ES256\"}", payload);
+	control = es256_by_hand(TYPED_HEADER, payload);
 	assert_accepted(control, "POST", PATH, BODY, T0, "ws-a");
 	free(control);
 	free(with_jwk);
@@ -665,6 +679,95 @@ static void test_header_carrying_its_own_key_is_refused(void **state)
 	free(hdr);
 	free(jwk);
 	free(payload);
+}
+
+/* ---- tokens of another type signed with an enrolled key ---- */
+
+/* Every claim a valid request has: only the typ can refuse these. */
+static void test_request_typed_jwt_is_refused(void **state)
+{
+	char *kid = nl_jwk_thumbprint(fx.a);
+	char *v = signed_typed(fx.a, kid, "JWT", claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+	(void)state;
+
+	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	free(v);
+	free(kid);
+}
+
+static void test_request_without_typ_is_refused(void **state)
+{
+	char *kid = nl_jwk_thumbprint(fx.a);
+	char *v = signed_typed(fx.a, kid, NULL, claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+	char *payload = payload_text("ws-a", T0);
+	char *by_hand_v = es256_by_hand("{\"alg\":\"ES256\"}", payload);
+	(void)state;
+
+	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	assert_refused(by_hand_v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	free(v);
+	free(by_hand_v);
+	free(payload);
+	free(kid);
+}
+
+/* An ID token (typ JWT) signed by a workstation's key, carrying the request's claims as well: refused
+ * for its typ alone. A client assertion made by the project's own code with that key, likewise, and
+ * before its missing claims are looked at. */
+static void test_id_token_signed_by_an_enrolled_key_is_refused(void **state)
+{
+	char *kid = nl_jwk_thumbprint(fx.a), *bh = bh_of(BODY), *jti = NULL, *assertion = NULL, *ca;
+	json_t *c;
+	char *v;
+	(void)state;
+
+	assert_int_equal(nl_random_token(16, &jti), 0);
+	c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "iss", "ws-a",
+	              "sub", "9686368973", "aud", AUD, "nonce", "n-0S6_WzA2Mj", "vot", "P9.Cp.Cd", "iat",
+	              (json_int_t)T0, "exp", (json_int_t)T0 + 30, "auth_time", (json_int_t)T0, "jti", jti,
+	              "htm", "POST", "htu", PATH, "bh", bh, "identity_proofing_level", "P9");
+	assert_non_null(c);
+	v = signed_typed(fx.a, kid, "JWT", c);
+	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	assert_int_equal(nl_client_assertion(fx.a, "ES256", kid, "ws-a", AUD, T0, 30, &assertion), 0);
+	assert_true(asprintf(&ca, "NL-Host %s", assertion) > 0);
+	assert_refused(ca, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	free(ca);
+	nl_free_secret(assertion);
+	free(v);
+	free(jti);
+	free(bh);
+	free(kid);
+}
+
+/* typ is a media type (RFC 7515 4.1.9): any case, "application/" implied; nothing else is it. */
+static void test_typ_is_compared_as_a_media_type(void **state)
+{
+	static const char *const same[] = {"nl-host+jwt", "NL-Host+JWT", "application/nl-host+jwt"};
+	static const char *const other[] = {"at+jwt",
+	                                    "nl-host",
+	                                    "nl-host+jwt ",
+	                                    "application/jwt",
+	                                    "nl-host+jwt2",
+	                                    "application/application/nl-host+jwt",
+	                                    ""};
+	char *kid = nl_jwk_thumbprint(fx.a), *v;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		v = signed_typed(fx.a, kid, same[i],
+		                 claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+		assert_accepted(v, "POST", PATH, BODY, T0, "ws-a");
+		free(v);
+	}
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		v = signed_typed(fx.a, kid, other[i],
+		                 claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+		assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+		free(v);
+	}
+	free(kid);
 }
 
 /* ---- names and files ---- */
@@ -686,7 +789,7 @@ static void test_name_that_is_a_path_is_refused_before_any_file(void **state)
 		json_t *c = claims_of(names[i], "POST", PATH, BODY, T0, T0 + 30, NULL);
 		payload = json_dumps(c, JSON_COMPACT);
 		json_decref(c);
-		v = es256_by_hand("{\"alg\":\"ES256\"}", payload);
+		v = es256_by_hand(TYPED_HEADER, payload);
 		assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_BAD_NAME);
 		free(v);
 		free(payload);
@@ -1230,6 +1333,10 @@ int main(void)
 	    cmocka_unit_test(test_hs256_with_the_public_key_as_secret_is_refused),
 	    cmocka_unit_test(test_rs256_and_es512_are_refused),
 	    cmocka_unit_test(test_header_carrying_its_own_key_is_refused),
+	    cmocka_unit_test(test_request_typed_jwt_is_refused),
+	    cmocka_unit_test(test_request_without_typ_is_refused),
+	    cmocka_unit_test(test_id_token_signed_by_an_enrolled_key_is_refused),
+	    cmocka_unit_test(test_typ_is_compared_as_a_media_type),
 	    cmocka_unit_test(test_name_that_is_a_path_is_refused_before_any_file),
 	    cmocka_unit_test(test_group_writable_hosts_dir_is_refused),
 	    cmocka_unit_test(test_world_writable_host_file_is_refused),
