@@ -59,8 +59,25 @@ int nl_hostauth_sign(const cjose_jwk_t *key, const char *name, const char *metho
 struct nl_hostauth_hosts;
 int nl_hostauth_hosts_new(const char *dir, size_t max_cached, struct nl_hostauth_hosts **out);
 void nl_hostauth_hosts_free(struct nl_hostauth_hosts *hosts);
+struct nl_hostauth_error;
 /* How many keys are kept in memory now (for tests and status). */
 size_t nl_hostauth_hosts_cached(struct nl_hostauth_hosts *hosts);
+
+/* The operator's view of the directory (nhsloginctl hosts), judged by the same code as a request.
+ * The entries of the directory (itself checked as for a request), sorted, at most max of them: a new
+ * array of new strings in *files and *n (free with nl_hostauth_files_free); *cut is true if there
+ * were more. On failure err says why (the directory is missing or unsafe). */
+int nl_hostauth_hosts_list(struct nl_hostauth_hosts *hosts, size_t max, char ***files, size_t *n, bool *cut,
+                           struct nl_hostauth_error *err);
+void nl_hostauth_files_free(char **files, size_t n);
+/* One entry of the directory as the bridge would take it: its workstation name (file without
+ * ".pem") in name, and if the bridge would use it, its key's RFC 7638 thumbprint (what nhsloginctl
+ * enroll prints on the workstation) as a new string in *thumbprint. Refused: bad-name (not NAME.pem
+ * of a workstation name; name is then ""), unknown-host (gone), hosts-unsafe, host-key-bad, with
+ * err saying why (never echoing a bad file name). */
+int nl_hostauth_hosts_check_file(struct nl_hostauth_hosts *hosts, const char *file,
+                                 char name[NL_HOSTAUTH_NAME_MAX + 1], char **thumbprint,
+                                 struct nl_hostauth_error *err);
 
 /* The replay cache the caller provides (the bridge: Redis SET NX with expiry). jti has been seen
  * for name before: SEEN; remembered now until expires_at: NEW; could not tell: ERROR. */

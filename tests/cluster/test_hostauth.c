@@ -1189,6 +1189,212 @@ static void test_enroll_registration_lets_the_agent_in(void **state)
 	cjose_jwk_release(jwk);
 }
 
+/* ---- nhsloginctl hosts ---- */
+
+/* A new hosts directory fx.dir/SUB (0755) with two workstations enrolled the way the operators do it:
+ * nhsloginctl enroll on each, its PEM saved as NAME.pem. Their thumbprints as enroll printed them. */
+static void enrolled_dir(const char *sub, char *dir, size_t dirlen, char thumbs[2][64])
+{
+	static const char *const names[] = {"ws-h1", "ws-h2"};
+	char key[256], hostfile[512], *out = NULL;
+	const char *args[] = {"-j", "enroll", "--name", NULL, "--key", key, NULL};
+	json_t *reg;
+	int i;
+
+	snprintf(dir, dirlen, "%s/%s", fx.dir, sub);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	for (i = 0; i < 2; i++) {
+		args[3] = names[i];
+		snprintf(key, sizeof(key), "%s/%s-%s.key", fx.keys, sub, names[i]);
+		assert_int_equal(run_ctl(&out, args), 0);
+		assert_non_null(reg = json_loads(out, 0, NULL));
+		snprintf(thumbs[i], 64, "%s", json_string_value(json_object_get(reg, "thumbprint")));
+		assert_int_equal(strlen(thumbs[i]), 43);
+		snprintf(hostfile, sizeof(hostfile), "%s/%s", dir,
+		         json_string_value(json_object_get(reg, "file")));
+		assert_int_equal(write_file(hostfile, 0644, json_string_value(json_object_get(reg, "pem"))),
+		                 0);
+		json_decref(reg);
+		free(out);
+	}
+}
+
+/* The line of the listing that begins with label and two spaces (NULL if none). */
+static const char *line_of(const char *text, const char *label)
+{
+	size_t n = strlen(label);
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, label, n) == 0 && p[n] == ' ')
+			return p;
+		p = strchr(p, '\n');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* The listing's text for label: "thumbprint" or "-  refused: ..." (new string). */
+static char *listed(const char *text, const char *label)
+{
+	const char *p = line_of(text, label);
+	char *v;
+
+	assert_non_null(p);
+	p += strlen(label);
+	while (*p == ' ')
+		p++;
+	v = strndup(p, strcspn(p, "\n"));
+	assert_non_null(v);
+	return v;
+}
+
+static void test_hosts_lists_each_workstation_with_the_thumbprint_enroll_printed(void **state)
+{
+	char dir[256], thumbs[2][64], *out = NULL, *t;
+	const char *args[] = {"hosts", "--dir", dir, NULL};
+	const char *json_args[] = {"-j", "hosts", "--dir", dir, NULL};
+	json_t *doc, *h;
+	(void)state;
+
+	enrolled_dir("hosts-list", dir, sizeof(dir), thumbs);
+	assert_int_equal(run_ctl(&out, args), 0);
+	t = listed(out, "ws-h1");
+	assert_string_equal(t, thumbs[0]);
+	free(t);
+	t = listed(out, "ws-h2");
+	assert_string_equal(t, thumbs[1]);
+	free(t);
+	assert_null(strstr(out, "refused"));
+	free(out);
+	assert_int_equal(run_ctl(&out, json_args), 0);
+	assert_non_null(doc = json_loads(out, 0, NULL));
+	assert_true(json_is_true(json_object_get(doc, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(doc, "enrolled")), 2);
+	assert_int_equal(json_integer_value(json_object_get(doc, "refused")), 0);
+	assert_true(json_is_false(json_object_get(doc, "cut")));
+	assert_int_equal(json_array_size(json_object_get(doc, "hosts")), 2);
+	h = json_array_get(json_object_get(doc, "hosts"), 1);
+	assert_string_equal(json_string_value(json_object_get(h, "name")), "ws-h2");
+	assert_string_equal(json_string_value(json_object_get(h, "file")), "ws-h2.pem");
+	assert_string_equal(json_string_value(json_object_get(h, "thumbprint")), thumbs[1]);
+	assert_true(json_is_true(json_object_get(h, "ok")));
+	json_decref(doc);
+	free(out);
+}
+
+/* A file the bridge would refuse is listed with why, and the command says so with exit 1; the good
+ * ones are still listed. */
+static void test_hosts_reports_unsafe_and_garbage_files_as_refused(void **state)
+{
+	char dir[256], thumbs[2][64], path[512], *out = NULL, *t, *pem = nl_jwk_public_pem(fx.c);
+	const char *args[] = {"hosts", "--dir", dir, NULL};
+	const char *json_args[] = {"-j", "hosts", "--dir", dir, NULL};
+	json_t *doc, *h;
+	size_t i;
+	(void)state;
+
+	enrolled_dir("hosts-bad", dir, sizeof(dir), thumbs);
+	snprintf(path, sizeof(path), "%s/ws-open.pem", dir);
+	assert_int_equal(write_file(path, 0666, pem), 0);
+	snprintf(path, sizeof(path), "%s/ws-junk.pem", dir);
+	assert_int_equal(write_file(path, 0644, "garbage\n"), 0);
+	snprintf(path, sizeof(path), "%s/Notes\n.txt", dir);
+	assert_int_equal(write_file(path, 0644, pem), 0);
+	assert_int_equal(run_ctl(&out, args), 1);
+	t = listed(out, "ws-open");
+	assert_int_equal(strncmp(t, "-  refused: hosts-unsafe: ", 26), 0);
+	free(t);
+	t = listed(out, "ws-junk");
+	assert_int_equal(strncmp(t, "-  refused: host-key-bad: ", 26), 0);
+	free(t);
+	/* A name that is not NAME.pem, shown without its control character. */
+	t = listed(out, "Notes\\x0a.txt");
+	assert_int_equal(strncmp(t, "-  refused: bad-name: ", 22), 0);
+	free(t);
+	t = listed(out, "ws-h1");
+	assert_string_equal(t, thumbs[0]);
+	free(t);
+	free(out);
+	assert_int_equal(run_ctl(&out, json_args), 1);
+	assert_non_null(doc = json_loads(out, 0, NULL));
+	assert_true(json_is_false(json_object_get(doc, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(doc, "enrolled")), 2);
+	assert_int_equal(json_integer_value(json_object_get(doc, "refused")), 3);
+	json_array_foreach(json_object_get(doc, "hosts"), i, h)
+	{
+		const char *file = json_string_value(json_object_get(h, "file"));
+		if (strcmp(file, "ws-open.pem") == 0) {
+			assert_true(json_is_false(json_object_get(h, "ok")));
+			assert_string_equal(json_string_value(json_object_get(h, "problem")), "hosts-unsafe");
+			assert_null(json_object_get(h, "thumbprint"));
+		}
+	}
+	json_decref(doc);
+	free(out);
+	/* Fixed, it is listed like the others. */
+	snprintf(path, sizeof(path), "%s/ws-open.pem", dir);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(run_ctl(&out, args), 1);
+	t = listed(out, "ws-open");
+	assert_int_equal(strlen(t), 43);
+	free(t);
+	free(out);
+	free(pem);
+}
+
+static void test_hosts_refuses_an_unsafe_or_missing_directory_and_bad_usage(void **state)
+{
+	char dir[256], thumbs[2][64], missing[300], *out = NULL;
+	const char *args[] = {"hosts", "--dir", dir, NULL};
+	const char *gone[] = {"hosts", "--dir", missing, NULL};
+	const char *relative[] = {"hosts", "--dir", "hosts", NULL};
+	const char *extra[] = {"hosts", "ws-h1", NULL};
+	(void)state;
+
+	enrolled_dir("hosts-dir", dir, sizeof(dir), thumbs);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(run_ctl(&out, args), 1);
+	assert_null(strstr(out, thumbs[0]));
+	free(out);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(missing, sizeof(missing), "%s/none", dir);
+	assert_int_equal(run_ctl(&out, gone), 1);
+	free(out);
+	assert_int_equal(run_ctl(&out, relative), 2);
+	free(out);
+	assert_int_equal(run_ctl(&out, extra), 2);
+	free(out);
+}
+
+/* The listing is bounded, sorted, and says when it was cut. */
+static void test_hosts_list_is_sorted_and_cut_at_its_bound(void **state)
+{
+	char dir[256], thumbs[2][64], path[512], **files = NULL;
+	struct nl_hostauth_hosts *h = NULL;
+	struct nl_hostauth_error err;
+	size_t n = 0;
+	bool cut = true;
+	(void)state;
+
+	enrolled_dir("hosts-cut", dir, sizeof(dir), thumbs);
+	snprintf(path, sizeof(path), "%s/ws-h0.pem", dir);
+	assert_int_equal(write_file(path, 0644, "x"), 0);
+	assert_int_equal(nl_hostauth_hosts_new(dir, 1, &h), 0);
+	assert_int_equal(nl_hostauth_hosts_list(h, 3, &files, &n, &cut, &err), 0);
+	assert_int_equal(n, 3);
+	assert_false(cut);
+	assert_string_equal(files[0], "ws-h0.pem");
+	assert_string_equal(files[2], "ws-h2.pem");
+	nl_hostauth_files_free(files, n);
+	assert_int_equal(nl_hostauth_hosts_list(h, 2, &files, &n, &cut, &err), 0);
+	assert_int_equal(n, 2);
+	assert_true(cut);
+	nl_hostauth_files_free(files, n);
+	nl_hostauth_hosts_free(h);
+}
+
 /* ---- cost (diagnostics, not assertions) ---- */
 
 /* The benchmark's replay cache: an answer without a search, so that the figure is the check's own
@@ -1352,6 +1558,10 @@ int main(void)
 	    cmocka_unit_test(test_enroll_refuses_an_unsafe_key_place),
 	    cmocka_unit_test(test_enroll_as_root_makes_a_root_owned_key),
 	    cmocka_unit_test(test_enroll_registration_lets_the_agent_in),
+	    cmocka_unit_test(test_hosts_lists_each_workstation_with_the_thumbprint_enroll_printed),
+	    cmocka_unit_test(test_hosts_reports_unsafe_and_garbage_files_as_refused),
+	    cmocka_unit_test(test_hosts_refuses_an_unsafe_or_missing_directory_and_bad_usage),
+	    cmocka_unit_test(test_hosts_list_is_sorted_and_cut_at_its_bound),
 	    cmocka_unit_test(test_cost_of_signing_and_verifying),
 	};
 
