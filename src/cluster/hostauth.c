@@ -224,7 +224,12 @@ static int check_time(const struct req_claims *rc, time_t now, struct nl_hostaut
 {
 	long long t = (long long)now, iat = rc->iat, exp = rc->exp;
 
-	if (iat < 0 || exp <= iat || exp - iat > NL_HOSTAUTH_MAX_LIFETIME)
+	/* exp - iat is computed only where it cannot overflow (the claims may hold any int64). */
+	if (iat < 0 || exp <= iat)
+		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_LIFETIME,
+		                     "%s: iat before 1970 or exp not after it (lifetime must be 1 to %d s)",
+		                     rc->iss, NL_HOSTAUTH_MAX_LIFETIME);
+	if (exp - iat > NL_HOSTAUTH_MAX_LIFETIME)
 		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_LIFETIME,
 		                     "%s: lifetime %lld s (must be 1 to %d)", rc->iss, exp - iat,
 		                     NL_HOSTAUTH_MAX_LIFETIME);

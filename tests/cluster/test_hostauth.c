@@ -451,6 +451,33 @@ static void test_lifetime_over_60_seconds_is_refused(void **state)
 	free(kid);
 }
 
+/* Times at the ends of the integer range are refused without arithmetic overflow (found by
+ * fuzz_hostauth: the lifetime in the refusal's message was exp - iat whatever they were; the
+ * sanitizer build stops on the overflow). */
+static void test_extreme_times_are_refused_without_overflow(void **state)
+{
+	static const struct {
+		long long iat, exp;
+		enum nl_hostauth_reason why;
+	} cases[] = {
+	    {-9223372036854775807LL, 9223372036854775807LL, NL_HOSTAUTH_E_LIFETIME},
+	    {5, -9223372036854775807LL - 1, NL_HOSTAUTH_E_LIFETIME},
+	    {0, 9223372036854775807LL, NL_HOSTAUTH_E_LIFETIME},
+	    {9223372036854775807LL - 30, 9223372036854775807LL, NL_HOSTAUTH_E_NOT_YET_VALID},
+	};
+	char *kid = nl_jwk_thumbprint(fx.a), *v;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = signed_value(fx.a, kid,
+		                 claims_of("ws-a", "POST", PATH, BODY, cases[i].iat, cases[i].exp, NULL));
+		assert_refused(v, "POST", PATH, BODY, T0, cases[i].why);
+		free(v);
+	}
+	free(kid);
+}
+
 /* ---- what the signature binds ---- */
 
 static void test_request_for_another_bridge_is_refused(void **state)
@@ -1525,6 +1552,7 @@ int main(void)
 	    cmocka_unit_test(test_request_within_skew_is_accepted),
 	    cmocka_unit_test(test_request_issued_in_the_future_is_refused),
 	    cmocka_unit_test(test_lifetime_over_60_seconds_is_refused),
+	    cmocka_unit_test(test_extreme_times_are_refused_without_overflow),
 	    cmocka_unit_test(test_request_for_another_bridge_is_refused),
 	    cmocka_unit_test(test_changed_method_is_refused),
 	    cmocka_unit_test(test_changed_path_or_query_is_refused),
