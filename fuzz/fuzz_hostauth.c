@@ -81,15 +81,24 @@ static void cleanup(void)
 	free(kid_b);
 }
 
-/* Enrol jwk's public key as dir/NAME.pem; the bridge's own judgement of it must be want_ok. */
-static void enrol(const char *name, const cjose_jwk_t *jwk, const char *text, bool want_ok)
+/* The public key of jwk as PEM (new string). */
+static char *pem_of(const cjose_jwk_t *jwk)
+{
+	char *pem = nl_jwk_public_pem(jwk);
+
+	if (pem == NULL)
+		abort();
+	return pem;
+}
+
+/* Enrol text as dir/NAME.pem; the bridge's own judgement of it must be want_ok. */
+static void enrol(const char *name, const char *text, bool want_ok)
 {
 	char path[PATH_MAX + 32], file[NL_HOSTAUTH_NAME_MAX + 8], got[NL_HOSTAUTH_NAME_MAX + 1];
-	char *pem = jwk != NULL ? nl_jwk_public_pem(jwk) : NULL, *thumb = NULL;
+	char *thumb = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s.pem", dir, name);
-	write_file(path, pem != NULL ? pem : text);
-	free(pem);
+	write_file(path, text);
 	snprintf(file, sizeof(file), "%s.pem", name);
 	if ((nl_hostauth_hosts_check_file(hosts, file, got, &thumb, NULL) == 0) != want_ok)
 		abort();
@@ -100,6 +109,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *tmp = getenv("NL_FUZZ_TMPDIR");
 	cjose_jwk_t *b = NULL;
+	char *pem;
 	struct stat st;
 	cjose_err cerr;
 
@@ -123,9 +133,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* Two keys kept for three names: eviction and reloading are exercised too. */
 	if (nl_hostauth_hosts_new(dir, 2, &hosts) != 0)
 		abort();
-	enrol("ws-a", signer, NULL, true);
-	enrol("ws-b", b, NULL, true);
-	enrol("ws-junk", NULL, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", false);
+	enrol("ws-a", pem = pem_of(signer), true);
+	free(pem);
+	enrol("ws-b", pem = pem_of(b), true);
+	free(pem);
+	enrol("ws-junk", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", false);
 	cjose_jwk_release(b);
 	return 0;
 }
