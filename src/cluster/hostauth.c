@@ -22,6 +22,7 @@ static const char *const reason_words[] = {
     [NL_HOSTAUTH_E_MALFORMED] = "malformed",
     [NL_HOSTAUTH_E_TOO_BIG] = "too-big",
     [NL_HOSTAUTH_E_ALG] = "alg",
+    [NL_HOSTAUTH_E_TYP] = "typ",
     [NL_HOSTAUTH_E_BAD_NAME] = "bad-name",
     [NL_HOSTAUTH_E_UNKNOWN_HOST] = "unknown-host",
     [NL_HOSTAUTH_E_HOSTS_UNSAFE] = "hosts-unsafe",
@@ -82,7 +83,8 @@ int nl_hostauth_sign(const cjose_jwk_t *key, const char *name, const char *metho
 	                   (json_int_t)now + NL_HOSTAUTH_LIFETIME);
 	if (claims == NULL)
 		goto out;
-	if ((r = nl_jws_sign(key, NL_HOSTAUTH_JWS_ALG, cjose_jwk_get_kid(key, &cerr), claims, &jws)) != 0)
+	if ((r = nl_jws_sign_typed(key, NL_HOSTAUTH_JWS_ALG, cjose_jwk_get_kid(key, &cerr),
+	                           NL_HOSTAUTH_JWS_TYP, claims, &jws)) != 0)
 		goto out;
 	r = NL_ERR_NOMEM;
 	if (asprintf(&value, NL_HOSTAUTH_SCHEME " %s", jws) < 0)
@@ -125,6 +127,20 @@ static int split_header(const char *value, const char **token, size_t *len, stru
 			                     "the token is not a compact JWS");
 	}
 	return 0;
+}
+
+/* typ must name a workstation's request (RFC 8725 3.11), so that no other JWS signed with a
+ * workstation's key (an ID token, a client assertion: typ JWT or none) passes for one. Compared as
+ * RFC 7515 4.1.9 says of a media type: case-insensitive, "application/" implied. */
+static bool typ_ok(const char *typ)
+{
+	static const char prefix[] = "application/";
+
+	if (typ == NULL)
+		return false;
+	if (strncasecmp(typ, prefix, sizeof(prefix) - 1) == 0)
+		typ += sizeof(prefix) - 1;
+	return strcasecmp(typ, NL_HOSTAUTH_JWS_TYP) == 0;
 }
 
 /* The claims a request must carry, read once with their types checked. */
@@ -208,7 +224,12 @@ static int check_time(const struct req_claims *rc, time_t now, struct nl_hostaut
 {
 	long long t = (long long)now, iat = rc->iat, exp = rc->exp;
 
-	if (iat < 0 || exp <= iat || exp - iat > NL_HOSTAUTH_MAX_LIFETIME)
+	/* exp - iat is computed only where it cannot overflow (the claims may hold any int64). */
+	if (iat < 0 || exp <= iat)
+		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_LIFETIME,
+		                     "%s: iat before 1970 or exp not after it (lifetime must be 1 to %d s)",
+		                     rc->iss, NL_HOSTAUTH_MAX_LIFETIME);
+	if (exp - iat > NL_HOSTAUTH_MAX_LIFETIME)
 		return hostauth_fail(err, NL_ERR_CLAIM, NL_HOSTAUTH_E_LIFETIME,
 		                     "%s: lifetime %lld s (must be 1 to %d)", rc->iss, exp - iat,
 		                     NL_HOSTAUTH_MAX_LIFETIME);
@@ -276,6 +297,10 @@ int nl_hostauth_verify(struct nl_hostauth_hosts *hosts, const char *header_value
 			return hostauth_fail(err, r, NL_HOSTAUTH_E_ALG, "alg is not " NL_HOSTAUTH_JWS_ALG);
 		return hostauth_fail(err, r, NL_HOSTAUTH_E_MALFORMED, "not a valid compact JWS (%s)",
 		                     nl_strerror(r));
+	}
+	if (!typ_ok(jws->typ)) {
+		r = hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_TYP, "typ is not " NL_HOSTAUTH_JWS_TYP);
+		goto out;
 	}
 	if ((r = read_claims(jws->claims, &rc, err)) != 0)
 		goto out;

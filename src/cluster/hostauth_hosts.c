@@ -7,6 +7,7 @@
 #include "nl_err.h"
 #include "nl_wipe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -382,5 +383,132 @@ int hostauth_hosts_get(struct nl_hostauth_hosts *h, const char *name, struct hos
 out:
 	if (dfd >= 0)
 		close(dfd);
+	return r;
+}
+
+/* ---- the operator's listing ---- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void nl_hostauth_files_free(char **files, size_t n)
+{
+	size_t i;
+
+	for (i = 0; files != NULL && i < n; i++)
+		free(files[i]);
+	free(files);
+}
+
+/* Add a copy of name to *files (n used of *cap). */
+static int files_add(char ***files, size_t *n, size_t *cap, const char *name)
+{
+	char **grown;
+
+	if (*n == *cap) {
+		size_t want = *cap != 0 ? *cap * 2 : 64;
+		if ((grown = realloc(*files, want * sizeof(**files))) == NULL)
+			return NL_ERR_NOMEM;
+		*files = grown;
+		*cap = want;
+	}
+	if (((*files)[*n] = strdup(name)) == NULL)
+		return NL_ERR_NOMEM;
+	(*n)++;
+	return 0;
+}
+
+int nl_hostauth_hosts_list(struct nl_hostauth_hosts *h, size_t max, char ***files, size_t *n, bool *cut,
+                           struct nl_hostauth_error *err)
+{
+	char **list = NULL;
+	size_t count = 0, cap = 0;
+	bool more = false;
+	struct dirent *de;
+	DIR *d = NULL;
+	int dfd = -1, r;
+
+	if (h == NULL || files == NULL || n == NULL || cut == NULL)
+		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_INTERNAL, "bad call");
+	if ((r = open_dir(h, &dfd, err)) != 0)
+		return r;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return hostauth_fail(err, NL_ERR_IO, NL_HOSTAUTH_E_INTERNAL, "hosts directory %s: %s", h->dir,
+		                     strerror(errno));
+	}
+	r = 0;
+	while (r == 0 && (errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (count == max) {
+			more = true;
+			break;
+		}
+		if (files_add(&list, &count, &cap, de->d_name) != 0)
+			r = hostauth_fail(err, NL_ERR_NOMEM, NL_HOSTAUTH_E_INTERNAL, "out of memory");
+	}
+	if (r == 0 && de == NULL && errno != 0)
+		r = hostauth_fail(err, NL_ERR_IO, NL_HOSTAUTH_E_INTERNAL, "hosts directory %s: %s", h->dir,
+		                  strerror(errno));
+	closedir(d);
+	if (r != 0) {
+		nl_hostauth_files_free(list, count);
+		return r;
+	}
+	if (count > 1)
+		qsort(list, count, sizeof(*list), cmp_names);
+	*files = list;
+	*n = count;
+	*cut = more;
+	return 0;
+}
+
+/* The name in FILE = NAME.pem, if NAME is a workstation name. */
+static bool name_of_file(const char *file, char name[NL_HOSTAUTH_NAME_MAX + 1])
+{
+	size_t len = strnlen(file, NL_HOSTAUTH_NAME_MAX + 5);
+
+	name[0] = '\0';
+	if (len <= 4 || len > NL_HOSTAUTH_NAME_MAX + 4 || strcmp(file + len - 4, ".pem") != 0)
+		return false;
+	memcpy(name, file, len - 4);
+	name[len - 4] = '\0';
+	if (!nl_hostauth_name_ok(name)) {
+		name[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+int nl_hostauth_hosts_check_file(struct nl_hostauth_hosts *h, const char *file,
+                                 char name[NL_HOSTAUTH_NAME_MAX + 1], char **thumbprint,
+                                 struct nl_hostauth_error *err)
+{
+	struct host_key *k = NULL;
+	const cjose_jwk_t *jwk = NULL;
+	char *thumb = NULL;
+	int r;
+
+	if (err != NULL) {
+		err->reason = NL_HOSTAUTH_E_OK;
+		err->detail[0] = '\0';
+	}
+	if (h == NULL || file == NULL || name == NULL || thumbprint == NULL)
+		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_INTERNAL, "bad call");
+	if (!name_of_file(file, name))
+		return hostauth_fail(err, NL_ERR_INVALID, NL_HOSTAUTH_E_BAD_NAME,
+		                     "not NAME.pem for a workstation name: the bridge never reads it");
+	if ((r = hostauth_hosts_get(h, name, &k, err)) != 0)
+		return r;
+	/* The thumbprint of the key itself, as enroll computes it from the private key. */
+	if (nl_jwks_select(k->set, NULL, NL_HOSTAUTH_JWS_ALG, &jwk) != 0 ||
+	    (thumb = nl_jwk_thumbprint(jwk)) == NULL)
+		r = hostauth_fail(err, NL_ERR_INTERNAL, NL_HOSTAUTH_E_INTERNAL, "%s: no thumbprint", name);
+	hostauth_hosts_put(h, k);
+	if (r == 0)
+		*thumbprint = thumb;
 	return r;
 }

@@ -35,6 +35,8 @@ struct ctl_opts {
 	const char *name; /* --name NAME */
 	const char *key;  /* --key PATH */
 	bool force;       /* --force: replace an existing key */
+	/* hosts: the bridge's enrolment directory; NULL: CTL_HOSTS_DIR_DEFAULT */
+	const char *dir; /* --dir DIR */
 };
 
 /* The host's files check reads by default (the host's own paths, whatever our prefix). */
@@ -43,6 +45,8 @@ struct ctl_opts {
 #define CTL_SSHD_CONFIG_DEFAULT "/etc/ssh/sshd_config"
 /* The workstation key enroll makes (the agent's [agent] host_key default). */
 #define CTL_HOST_KEY_DEFAULT NL_SYSCONFDIR "/nhslogin/host.key"
+/* The bridge's enrolment directory ([bridge] hosts_dir's default, doc/hostauth.md). */
+#define CTL_HOSTS_DIR_DEFAULT NL_SYSCONFDIR "/nhslogin/hosts"
 
 /* Connect to the socket named by the options (or the config, or the default) with the one daemon
  * client (nl_proto.h; requests with nl_proto_call, closed with nl_proto_close). On failure prints
@@ -65,6 +69,8 @@ int ctl_key(const struct ctl_opts *o);
 /* The workstation's key pair for the trust-wide bridge, made once, and what the bridge's operator
  * registers: NAME.pem, the public key, its thumbprint (enroll.c). */
 int ctl_enroll(const struct ctl_opts *o);
+/* The bridge's enrolled workstations: name and thumbprint each, or why a file is refused (hosts.c). */
+int ctl_hosts(const struct ctl_opts *o);
 
 /* Findings of check: one line each ("error: ..." / "warning: ..."). */
 struct ctl_findings {

@@ -1,5 +1,5 @@
 /* nhsloginctl: the administrator's command for nhslogind. Options and dispatch only; each command
- * lives in its own file (daemon.c, check.c, login.c, key.c, enroll.c). */
+ * lives in its own file (daemon.c, check.c, login.c, key.c, enroll.c, hosts.c). */
 #include "config.h"
 #include "ctl.h"
 #include "nl_config.h"
@@ -14,7 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_OFFLINE = 256, OPT_QR, OPT_PAMD, OPT_LOGIN_DEFS, OPT_SSHD_CONFIG, OPT_NAME, OPT_KEY, OPT_FORCE };
+enum {
+	OPT_OFFLINE = 256,
+	OPT_QR,
+	OPT_PAMD,
+	OPT_LOGIN_DEFS,
+	OPT_SSHD_CONFIG,
+	OPT_NAME,
+	OPT_KEY,
+	OPT_FORCE,
+	OPT_DIR
+};
 
 static void usage(FILE *f)
 {
@@ -33,6 +43,8 @@ static void usage(FILE *f)
 	    "  key                the client key's public half (PEM, JWK, JWKS) and its kid, to register\n"
 	    "  enroll             make this workstation's key for the trust-wide bridge (once) and\n"
 	    "                     print what the bridge registers: NAME.pem and its thumbprint\n"
+	    "  hosts              on a bridge: the enrolled workstations, each with its key's\n"
+	    "                     thumbprint, or why the bridge refuses its file\n"
 	    "\n"
 	    "Options:\n"
 	    "  -c, --config FILE  main configuration (default %s)\n"
@@ -49,15 +61,16 @@ static void usage(FILE *f)
 	    "      --name NAME    enroll: the workstation's name (default: the host name)\n"
 	    "      --key PATH     enroll: the workstation key (default %s)\n"
 	    "      --force        enroll: replace an existing key (the bridge must register it again)\n"
+	    "      --dir DIR      hosts: the bridge's hosts directory (default %s)\n"
 	    "  -v, --verbose      show the library's log lines on stderr\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
 	    "\n"
 	    "Exit status: 0 success (check: no errors; login: approved), 1 problems found,\n"
-	    "refused by the daemon, or sign-in not approved, 2 usage or internal error,\n"
-	    "3 nhslogind unreachable.\n",
+	    "refused by the daemon, sign-in not approved, or (hosts) a file refused,\n"
+	    "2 usage or internal error, 3 nhslogind unreachable.\n",
 	    NL_CONFIG_DEFAULT_PATH, CTL_PAMD_DEFAULT, CTL_LOGIN_DEFS_DEFAULT, CTL_SSHD_CONFIG_DEFAULT,
-	    CTL_HOST_KEY_DEFAULT);
+	    CTL_HOST_KEY_DEFAULT, CTL_HOSTS_DIR_DEFAULT);
 }
 
 /* jansson's memory is wiped when freed: replies to start carry the device code. */
@@ -83,6 +96,7 @@ static int parse_options(int argc, char **argv, struct ctl_opts *o)
 	    {"name", required_argument, NULL, OPT_NAME},
 	    {"key", required_argument, NULL, OPT_KEY},
 	    {"force", no_argument, NULL, OPT_FORCE},
+	    {"dir", required_argument, NULL, OPT_DIR},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -121,6 +135,9 @@ static int parse_options(int argc, char **argv, struct ctl_opts *o)
 			break;
 		case OPT_FORCE:
 			o->force = true;
+			break;
+		case OPT_DIR:
+			o->dir = optarg;
 			break;
 		case OPT_QR:
 			if (strcmp(optarg, "utf8") != 0 && strcmp(optarg, "ascii") != 0 &&
@@ -175,9 +192,11 @@ static int dispatch(const struct ctl_opts *o, int argc, char **argv)
 		return ctl_key(o);
 	if (strcmp(cmd, "enroll") == 0 && argc == 1)
 		return ctl_enroll(o);
+	if (strcmp(cmd, "hosts") == 0 && argc == 1)
+		return ctl_hosts(o);
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "flush") == 0 ||
 	    strcmp(cmd, "flows") == 0 || strcmp(cmd, "login") == 0 || strcmp(cmd, "key") == 0 ||
-	    strcmp(cmd, "enroll") == 0)
+	    strcmp(cmd, "enroll") == 0 || strcmp(cmd, "hosts") == 0)
 		return bad_usage("wrong arguments for this command");
 	return bad_usage("unknown command");
 }

@@ -79,6 +79,10 @@ void nl_jws_free(struct nl_jws *jws);
 /* Sign claims (a JSON object) as a compact JWS with alg (RS256/384/512, PS256, ES256),
  * header {"alg","typ":"JWT","kid" if kid}. *out is a new string; free with nl_free_secret. */
 int nl_jws_sign(const cjose_jwk_t *key, const char *alg, const char *kid, const json_t *claims, char **out);
+/* The same with the header's typ chosen (explicit typing, RFC 8725 3.11: "nl-host+jwt" for a
+ * workstation's requests); typ NULL leaves typ out. nl_jws_sign is this with "JWT". */
+int nl_jws_sign_typed(const cjose_jwk_t *key, const char *alg, const char *kid, const char *typ,
+                      const json_t *claims, char **out);
 
 /* JWT claim helpers. All return 0 or NL_ERR_CLAIM / NL_ERR_EXPIRED. */
 /* exp must be present, an integer, and now < exp + skew; iat if present (or if require_iat)

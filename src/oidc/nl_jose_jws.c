@@ -302,6 +302,12 @@ int nl_jws_verify_jwks(struct nl_jws *jws, const struct nl_jwks *set)
 
 int nl_jws_sign(const cjose_jwk_t *key, const char *alg, const char *kid, const json_t *claims, char **out)
 {
+	return nl_jws_sign_typed(key, alg, kid, "JWT", claims, out);
+}
+
+int nl_jws_sign_typed(const cjose_jwk_t *key, const char *alg, const char *kid, const char *typ,
+                      const json_t *claims, char **out)
+{
 	const struct alg_info *a = nl_jose_alg_lookup(alg);
 	cjose_header_t *hdr = NULL;
 	cjose_jws_t *cj = NULL;
@@ -322,7 +328,7 @@ int nl_jws_sign(const cjose_jwk_t *key, const char *alg, const char *kid, const 
 	if ((payload = nl_json_dump(claims)) == NULL || (hdr = cjose_header_new(&cerr)) == NULL)
 		goto out;
 	if (!cjose_header_set(hdr, CJOSE_HDR_ALG, a->name, &cerr) ||
-	    !cjose_header_set(hdr, "typ", "JWT", &cerr) ||
+	    (typ != NULL && !cjose_header_set(hdr, "typ", typ, &cerr)) ||
 	    (kid != NULL && !cjose_header_set(hdr, CJOSE_HDR_KID, kid, &cerr)))
 		goto out;
 	/* Fails for a key without its private half. */

@@ -37,6 +37,8 @@
 #define BODY    "{\"user\":\"alice\",\"service\":\"login\",\"tty\":\"tty1\"}"
 #define T0      1764928800 /* a fixed "now" */
 #define OUT_MAX (64 * 1024)
+/* The header our signer writes, for tokens made by hand. */
+#define TYPED_HEADER "{\"alg\":\"ES256\",\"typ\":\"nl-host+jwt\"}"
 
 /* ---- an in-memory replay cache (the bridge's is Redis SET NX) ---- */
 
@@ -281,16 +283,23 @@ static json_t *claims_of(const char *iss, const char *method, const char *path, 
 	return c;
 }
 
-/* "NL-Host " and a JWS of claims signed by key through the project's signer (kid as given). */
-static char *signed_value(const cjose_jwk_t *key, const char *kid, json_t *claims)
+/* "NL-Host " and a JWS of claims signed by key through the project's signer (kid and typ as given;
+ * typ NULL: none). */
+static char *signed_typed(const cjose_jwk_t *key, const char *kid, const char *typ, json_t *claims)
 {
 	char *jws = NULL, *value = NULL;
 
-	assert_int_equal(nl_jws_sign(key, "ES256", kid, claims, &jws), 0);
+	assert_int_equal(nl_jws_sign_typed(key, "ES256", kid, typ, claims, &jws), 0);
 	json_decref(claims);
 	assert_true(asprintf(&value, "NL-Host %s", jws) > 0);
 	nl_free_secret(jws);
 	return value;
+}
+
+/* The same, typed as a request. */
+static char *signed_value(const cjose_jwk_t *key, const char *kid, json_t *claims)
+{
+	return signed_typed(key, kid, NL_HOSTAUTH_JWS_TYP, claims);
 }
 
 /* A compact JWS made by hand: header and payload JSON as given, signature bytes as given. */
@@ -349,9 +358,14 @@ static char *payload_text(const char *iss, time_t now)
 static void test_valid_request_is_accepted_with_its_enrolled_name(void **state)
 {
 	char *v = sign(fx.a, "ws-a", "POST", PATH, BODY, AUD, T0);
+	static const char *const es256[] = {"ES256"};
+	struct nl_jws *jws = NULL;
 	(void)state;
 
 	assert_int_equal(strncmp(v, "NL-Host ", 8), 0);
+	assert_int_equal(nl_jws_parse(v + 8, strlen(v + 8), es256, 1, &jws), 0);
+	assert_string_equal(jws->typ, NL_HOSTAUTH_JWS_TYP);
+	nl_jws_free(jws);
 	assert_accepted(v, "POST", PATH, BODY, T0, "ws-a");
 	free(v);
 }
@@ -434,6 +448,33 @@ static void test_lifetime_over_60_seconds_is_refused(void **state)
 	free(v);
 	free(zero);
 	free(sixty);
+	free(kid);
+}
+
+/* Times at the ends of the integer range are refused without arithmetic overflow (found by
+ * fuzz_hostauth: the lifetime in the refusal's message was exp - iat whatever they were; the
+ * sanitizer build stops on the overflow). */
+static void test_extreme_times_are_refused_without_overflow(void **state)
+{
+	static const struct {
+		long long iat, exp;
+		enum nl_hostauth_reason why;
+	} cases[] = {
+	    {-9223372036854775807LL, 9223372036854775807LL, NL_HOSTAUTH_E_LIFETIME},
+	    {5, -9223372036854775807LL - 1, NL_HOSTAUTH_E_LIFETIME},
+	    {0, 9223372036854775807LL, NL_HOSTAUTH_E_LIFETIME},
+	    {9223372036854775807LL - 30, 9223372036854775807LL, NL_HOSTAUTH_E_NOT_YET_VALID},
+	};
+	char *kid = nl_jwk_thumbprint(fx.a), *v;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = signed_value(fx.a, kid,
+		                 claims_of("ws-a", "POST", PATH, BODY, cases[i].iat, cases[i].exp, NULL));
+		assert_refused(v, "POST", PATH, BODY, T0, cases[i].why);
+		free(v);
+	}
 	free(kid);
 }
 
@@ -649,15 +690,15 @@ static void test_header_carrying_its_own_key_is_refused(void **state)
 	(void)state;
 
 	/* Valid ES256 signatures (by A) over headers that name a key: refused for naming it. */
-	assert_true(asprintf(&hdr, "{\"alg\":\"ES256\",\"jwk\":%s}", jwk) > 0);
+	assert_true(asprintf(&hdr, "{\"alg\":\"ES256\",\"typ\":\"nl-host+jwt\",\"jwk\":%s}", jwk) > 0);
 	with_jwk = es256_by_hand(hdr, payload);
-	with_x5c = es256_by_hand("{\"alg\":\"ES256\",\"x5c\":[\"MIIB\"]}", payload);
+	with_x5c = es256_by_hand("{\"alg\":\"ES256\",\"typ\":\"nl-host+jwt\",\"x5c\":[\"MIIB\"]}", payload);
 	assert_refused(with_jwk, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_MALFORMED);
 	assert_refused(with_x5c, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_MALFORMED);
 	/* The hand-made signer is sound: the same header without a key, for ws-a, passes. */
 	free(payload);
 	payload = payload_text("ws-a", T0);
-	control = es256_by_hand("{\"alg\":\"ES256\"}", payload);
+	control = es256_by_hand(TYPED_HEADER, payload);
 	assert_accepted(control, "POST", PATH, BODY, T0, "ws-a");
 	free(control);
 	free(with_jwk);
@@ -665,6 +706,95 @@ static void test_header_carrying_its_own_key_is_refused(void **state)
 	free(hdr);
 	free(jwk);
 	free(payload);
+}
+
+/* ---- tokens of another type signed with an enrolled key ---- */
+
+/* Every claim a valid request has: only the typ can refuse these. */
+static void test_request_typed_jwt_is_refused(void **state)
+{
+	char *kid = nl_jwk_thumbprint(fx.a);
+	char *v = signed_typed(fx.a, kid, "JWT", claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+	(void)state;
+
+	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	free(v);
+	free(kid);
+}
+
+static void test_request_without_typ_is_refused(void **state)
+{
+	char *kid = nl_jwk_thumbprint(fx.a);
+	char *v = signed_typed(fx.a, kid, NULL, claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+	char *payload = payload_text("ws-a", T0);
+	char *by_hand_v = es256_by_hand("{\"alg\":\"ES256\"}", payload);
+	(void)state;
+
+	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	assert_refused(by_hand_v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	free(v);
+	free(by_hand_v);
+	free(payload);
+	free(kid);
+}
+
+/* An ID token (typ JWT) signed by a workstation's key, carrying the request's claims as well: refused
+ * for its typ alone. A client assertion made by the project's own code with that key, likewise, and
+ * before its missing claims are looked at. */
+static void test_id_token_signed_by_an_enrolled_key_is_refused(void **state)
+{
+	char *kid = nl_jwk_thumbprint(fx.a), *bh = bh_of(BODY), *jti = NULL, *assertion = NULL, *ca;
+	json_t *c;
+	char *v;
+	(void)state;
+
+	assert_int_equal(nl_random_token(16, &jti), 0);
+	c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "iss", "ws-a",
+	              "sub", "9686368973", "aud", AUD, "nonce", "n-0S6_WzA2Mj", "vot", "P9.Cp.Cd", "iat",
+	              (json_int_t)T0, "exp", (json_int_t)T0 + 30, "auth_time", (json_int_t)T0, "jti", jti,
+	              "htm", "POST", "htu", PATH, "bh", bh, "identity_proofing_level", "P9");
+	assert_non_null(c);
+	v = signed_typed(fx.a, kid, "JWT", c);
+	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	assert_int_equal(nl_client_assertion(fx.a, "ES256", kid, "ws-a", AUD, T0, 30, &assertion), 0);
+	assert_true(asprintf(&ca, "NL-Host %s", assertion) > 0);
+	assert_refused(ca, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+	free(ca);
+	nl_free_secret(assertion);
+	free(v);
+	free(jti);
+	free(bh);
+	free(kid);
+}
+
+/* typ is a media type (RFC 7515 4.1.9): any case, "application/" implied; nothing else is it. */
+static void test_typ_is_compared_as_a_media_type(void **state)
+{
+	static const char *const same[] = {"nl-host+jwt", "NL-Host+JWT", "application/nl-host+jwt"};
+	static const char *const other[] = {"at+jwt",
+	                                    "nl-host",
+	                                    "nl-host+jwt ",
+	                                    "application/jwt",
+	                                    "nl-host+jwt2",
+	                                    "application/application/nl-host+jwt",
+	                                    ""};
+	char *kid = nl_jwk_thumbprint(fx.a), *v;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		v = signed_typed(fx.a, kid, same[i],
+		                 claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+		assert_accepted(v, "POST", PATH, BODY, T0, "ws-a");
+		free(v);
+	}
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		v = signed_typed(fx.a, kid, other[i],
+		                 claims_of("ws-a", "POST", PATH, BODY, T0, T0 + 30, NULL));
+		assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_TYP);
+		free(v);
+	}
+	free(kid);
 }
 
 /* ---- names and files ---- */
@@ -686,7 +816,7 @@ static void test_name_that_is_a_path_is_refused_before_any_file(void **state)
 		json_t *c = claims_of(names[i], "POST", PATH, BODY, T0, T0 + 30, NULL);
 		payload = json_dumps(c, JSON_COMPACT);
 		json_decref(c);
-		v = es256_by_hand("{\"alg\":\"ES256\"}", payload);
+		v = es256_by_hand(TYPED_HEADER, payload);
 		assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_BAD_NAME);
 		free(v);
 		free(payload);
@@ -1086,6 +1216,212 @@ static void test_enroll_registration_lets_the_agent_in(void **state)
 	cjose_jwk_release(jwk);
 }
 
+/* ---- nhsloginctl hosts ---- */
+
+/* A new hosts directory fx.dir/SUB (0755) with two workstations enrolled the way the operators do it:
+ * nhsloginctl enroll on each, its PEM saved as NAME.pem. Their thumbprints as enroll printed them. */
+static void enrolled_dir(const char *sub, char *dir, size_t dirlen, char thumbs[2][64])
+{
+	static const char *const names[] = {"ws-h1", "ws-h2"};
+	char key[256], hostfile[512], *out = NULL;
+	const char *args[] = {"-j", "enroll", "--name", NULL, "--key", key, NULL};
+	json_t *reg;
+	int i;
+
+	snprintf(dir, dirlen, "%s/%s", fx.dir, sub);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	for (i = 0; i < 2; i++) {
+		args[3] = names[i];
+		snprintf(key, sizeof(key), "%s/%s-%s.key", fx.keys, sub, names[i]);
+		assert_int_equal(run_ctl(&out, args), 0);
+		assert_non_null(reg = json_loads(out, 0, NULL));
+		snprintf(thumbs[i], 64, "%s", json_string_value(json_object_get(reg, "thumbprint")));
+		assert_int_equal(strlen(thumbs[i]), 43);
+		snprintf(hostfile, sizeof(hostfile), "%s/%s", dir,
+		         json_string_value(json_object_get(reg, "file")));
+		assert_int_equal(write_file(hostfile, 0644, json_string_value(json_object_get(reg, "pem"))),
+		                 0);
+		json_decref(reg);
+		free(out);
+	}
+}
+
+/* The line of the listing that begins with label and two spaces (NULL if none). */
+static const char *line_of(const char *text, const char *label)
+{
+	size_t n = strlen(label);
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, label, n) == 0 && p[n] == ' ')
+			return p;
+		p = strchr(p, '\n');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* The listing's text for label: "thumbprint" or "-  refused: ..." (new string). */
+static char *listed(const char *text, const char *label)
+{
+	const char *p = line_of(text, label);
+	char *v;
+
+	assert_non_null(p);
+	p += strlen(label);
+	while (*p == ' ')
+		p++;
+	v = strndup(p, strcspn(p, "\n"));
+	assert_non_null(v);
+	return v;
+}
+
+static void test_hosts_lists_each_workstation_with_the_thumbprint_enroll_printed(void **state)
+{
+	char dir[256], thumbs[2][64], *out = NULL, *t;
+	const char *args[] = {"hosts", "--dir", dir, NULL};
+	const char *json_args[] = {"-j", "hosts", "--dir", dir, NULL};
+	json_t *doc, *h;
+	(void)state;
+
+	enrolled_dir("hosts-list", dir, sizeof(dir), thumbs);
+	assert_int_equal(run_ctl(&out, args), 0);
+	t = listed(out, "ws-h1");
+	assert_string_equal(t, thumbs[0]);
+	free(t);
+	t = listed(out, "ws-h2");
+	assert_string_equal(t, thumbs[1]);
+	free(t);
+	assert_null(strstr(out, "refused"));
+	free(out);
+	assert_int_equal(run_ctl(&out, json_args), 0);
+	assert_non_null(doc = json_loads(out, 0, NULL));
+	assert_true(json_is_true(json_object_get(doc, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(doc, "enrolled")), 2);
+	assert_int_equal(json_integer_value(json_object_get(doc, "refused")), 0);
+	assert_true(json_is_false(json_object_get(doc, "cut")));
+	assert_int_equal(json_array_size(json_object_get(doc, "hosts")), 2);
+	h = json_array_get(json_object_get(doc, "hosts"), 1);
+	assert_string_equal(json_string_value(json_object_get(h, "name")), "ws-h2");
+	assert_string_equal(json_string_value(json_object_get(h, "file")), "ws-h2.pem");
+	assert_string_equal(json_string_value(json_object_get(h, "thumbprint")), thumbs[1]);
+	assert_true(json_is_true(json_object_get(h, "ok")));
+	json_decref(doc);
+	free(out);
+}
+
+/* A file the bridge would refuse is listed with why, and the command says so with exit 1; the good
+ * ones are still listed. */
+static void test_hosts_reports_unsafe_and_garbage_files_as_refused(void **state)
+{
+	char dir[256], thumbs[2][64], path[512], *out = NULL, *t, *pem = nl_jwk_public_pem(fx.c);
+	const char *args[] = {"hosts", "--dir", dir, NULL};
+	const char *json_args[] = {"-j", "hosts", "--dir", dir, NULL};
+	json_t *doc, *h;
+	size_t i;
+	(void)state;
+
+	enrolled_dir("hosts-bad", dir, sizeof(dir), thumbs);
+	snprintf(path, sizeof(path), "%s/ws-open.pem", dir);
+	assert_int_equal(write_file(path, 0666, pem), 0);
+	snprintf(path, sizeof(path), "%s/ws-junk.pem", dir);
+	assert_int_equal(write_file(path, 0644, "garbage\n"), 0);
+	snprintf(path, sizeof(path), "%s/Notes\n.txt", dir);
+	assert_int_equal(write_file(path, 0644, pem), 0);
+	assert_int_equal(run_ctl(&out, args), 1);
+	t = listed(out, "ws-open");
+	assert_int_equal(strncmp(t, "-  refused: hosts-unsafe: ", 26), 0);
+	free(t);
+	t = listed(out, "ws-junk");
+	assert_int_equal(strncmp(t, "-  refused: host-key-bad: ", 26), 0);
+	free(t);
+	/* A name that is not NAME.pem, shown without its control character. */
+	t = listed(out, "Notes\\x0a.txt");
+	assert_int_equal(strncmp(t, "-  refused: bad-name: ", 22), 0);
+	free(t);
+	t = listed(out, "ws-h1");
+	assert_string_equal(t, thumbs[0]);
+	free(t);
+	free(out);
+	assert_int_equal(run_ctl(&out, json_args), 1);
+	assert_non_null(doc = json_loads(out, 0, NULL));
+	assert_true(json_is_false(json_object_get(doc, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(doc, "enrolled")), 2);
+	assert_int_equal(json_integer_value(json_object_get(doc, "refused")), 3);
+	json_array_foreach(json_object_get(doc, "hosts"), i, h)
+	{
+		const char *file = json_string_value(json_object_get(h, "file"));
+		if (strcmp(file, "ws-open.pem") == 0) {
+			assert_true(json_is_false(json_object_get(h, "ok")));
+			assert_string_equal(json_string_value(json_object_get(h, "problem")), "hosts-unsafe");
+			assert_null(json_object_get(h, "thumbprint"));
+		}
+	}
+	json_decref(doc);
+	free(out);
+	/* Fixed, it is listed like the others. */
+	snprintf(path, sizeof(path), "%s/ws-open.pem", dir);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(run_ctl(&out, args), 1);
+	t = listed(out, "ws-open");
+	assert_int_equal(strlen(t), 43);
+	free(t);
+	free(out);
+	free(pem);
+}
+
+static void test_hosts_refuses_an_unsafe_or_missing_directory_and_bad_usage(void **state)
+{
+	char dir[256], thumbs[2][64], missing[300], *out = NULL;
+	const char *args[] = {"hosts", "--dir", dir, NULL};
+	const char *gone[] = {"hosts", "--dir", missing, NULL};
+	const char *relative[] = {"hosts", "--dir", "hosts", NULL};
+	const char *extra[] = {"hosts", "ws-h1", NULL};
+	(void)state;
+
+	enrolled_dir("hosts-dir", dir, sizeof(dir), thumbs);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(run_ctl(&out, args), 1);
+	assert_null(strstr(out, thumbs[0]));
+	free(out);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(missing, sizeof(missing), "%s/none", dir);
+	assert_int_equal(run_ctl(&out, gone), 1);
+	free(out);
+	assert_int_equal(run_ctl(&out, relative), 2);
+	free(out);
+	assert_int_equal(run_ctl(&out, extra), 2);
+	free(out);
+}
+
+/* The listing is bounded, sorted, and says when it was cut. */
+static void test_hosts_list_is_sorted_and_cut_at_its_bound(void **state)
+{
+	char dir[256], thumbs[2][64], path[512], **files = NULL;
+	struct nl_hostauth_hosts *h = NULL;
+	struct nl_hostauth_error err;
+	size_t n = 0;
+	bool cut = true;
+	(void)state;
+
+	enrolled_dir("hosts-cut", dir, sizeof(dir), thumbs);
+	snprintf(path, sizeof(path), "%s/ws-h0.pem", dir);
+	assert_int_equal(write_file(path, 0644, "x"), 0);
+	assert_int_equal(nl_hostauth_hosts_new(dir, 1, &h), 0);
+	assert_int_equal(nl_hostauth_hosts_list(h, 3, &files, &n, &cut, &err), 0);
+	assert_int_equal(n, 3);
+	assert_false(cut);
+	assert_string_equal(files[0], "ws-h0.pem");
+	assert_string_equal(files[2], "ws-h2.pem");
+	nl_hostauth_files_free(files, n);
+	assert_int_equal(nl_hostauth_hosts_list(h, 2, &files, &n, &cut, &err), 0);
+	assert_int_equal(n, 2);
+	assert_true(cut);
+	nl_hostauth_files_free(files, n);
+	nl_hostauth_hosts_free(h);
+}
+
 /* ---- cost (diagnostics, not assertions) ---- */
 
 /* The benchmark's replay cache: an answer without a search, so that the figure is the check's own
@@ -1216,6 +1552,7 @@ int main(void)
 	    cmocka_unit_test(test_request_within_skew_is_accepted),
 	    cmocka_unit_test(test_request_issued_in_the_future_is_refused),
 	    cmocka_unit_test(test_lifetime_over_60_seconds_is_refused),
+	    cmocka_unit_test(test_extreme_times_are_refused_without_overflow),
 	    cmocka_unit_test(test_request_for_another_bridge_is_refused),
 	    cmocka_unit_test(test_changed_method_is_refused),
 	    cmocka_unit_test(test_changed_path_or_query_is_refused),
@@ -1230,6 +1567,10 @@ int main(void)
 	    cmocka_unit_test(test_hs256_with_the_public_key_as_secret_is_refused),
 	    cmocka_unit_test(test_rs256_and_es512_are_refused),
 	    cmocka_unit_test(test_header_carrying_its_own_key_is_refused),
+	    cmocka_unit_test(test_request_typed_jwt_is_refused),
+	    cmocka_unit_test(test_request_without_typ_is_refused),
+	    cmocka_unit_test(test_id_token_signed_by_an_enrolled_key_is_refused),
+	    cmocka_unit_test(test_typ_is_compared_as_a_media_type),
 	    cmocka_unit_test(test_name_that_is_a_path_is_refused_before_any_file),
 	    cmocka_unit_test(test_group_writable_hosts_dir_is_refused),
 	    cmocka_unit_test(test_world_writable_host_file_is_refused),
@@ -1245,6 +1586,10 @@ int main(void)
 	    cmocka_unit_test(test_enroll_refuses_an_unsafe_key_place),
 	    cmocka_unit_test(test_enroll_as_root_makes_a_root_owned_key),
 	    cmocka_unit_test(test_enroll_registration_lets_the_agent_in),
+	    cmocka_unit_test(test_hosts_lists_each_workstation_with_the_thumbprint_enroll_printed),
+	    cmocka_unit_test(test_hosts_reports_unsafe_and_garbage_files_as_refused),
+	    cmocka_unit_test(test_hosts_refuses_an_unsafe_or_missing_directory_and_bad_usage),
+	    cmocka_unit_test(test_hosts_list_is_sorted_and_cut_at_its_bound),
 	    cmocka_unit_test(test_cost_of_signing_and_verifying),
 	};
 

@@ -451,6 +451,36 @@ static void test_round_trip_es256(void **state)
 	round_trip(K.ec, "ES256");
 }
 
+/* The typed signer writes the typ asked for, or none; the plain signer keeps writing "JWT". */
+static void test_sign_typed_sets_or_leaves_out_typ(void **state)
+{
+	static const char *const allowed[] = {"ES256"};
+	json_t *claims = json_pack("{s:s}", "sub", "alice");
+	cjose_jwk_t *pub = public_copy(K.ec);
+	char *typed = NULL, *untyped = NULL;
+	struct nl_jws *jws = NULL;
+	(void)state;
+
+	assert_non_null(claims);
+	assert_int_equal(nl_jws_sign_typed(K.ec, "ES256", "e1", "nl-host+jwt", claims, &typed), 0);
+	assert_int_equal(parse(typed, allowed, 1, &jws), 0);
+	assert_string_equal(jws->typ, "nl-host+jwt");
+	assert_string_equal(json_string_value(json_object_get(jws->header, "typ")), "nl-host+jwt");
+	assert_int_equal(nl_jws_verify(jws, pub), 0);
+	nl_jws_free(jws);
+	assert_int_equal(nl_jws_sign_typed(K.ec, "ES256", NULL, NULL, claims, &untyped), 0);
+	assert_int_equal(parse(untyped, allowed, 1, &jws), 0);
+	assert_null(jws->typ);
+	assert_null(json_object_get(jws->header, "typ"));
+	assert_null(jws->kid);
+	assert_int_equal(nl_jws_verify(jws, pub), 0);
+	nl_jws_free(jws);
+	nl_free_secret(typed);
+	nl_free_secret(untyped);
+	cjose_jwk_release(pub);
+	json_decref(claims);
+}
+
 /* Verify compact with OpenSSL alone, from the PEM we export. */
 static int evp_verify(const cjose_jwk_t *key, const char *compact, bool pss, bool ecdsa)
 {
@@ -2279,6 +2309,7 @@ int main(void)
 	    cmocka_unit_test(test_round_trip_rs512),
 	    cmocka_unit_test(test_round_trip_ps256),
 	    cmocka_unit_test(test_round_trip_es256),
+	    cmocka_unit_test(test_sign_typed_sets_or_leaves_out_typ),
 	    cmocka_unit_test(test_ps256_signature_verifies_with_openssl),
 	    cmocka_unit_test(test_rs256_signature_verifies_with_openssl),
 	    cmocka_unit_test(test_es256_signature_verifies_with_openssl),
