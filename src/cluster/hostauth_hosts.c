@@ -4,6 +4,7 @@
  * replacing it (re-enrolment) takes effect on the next request. */
 #include "config.h"
 #include "hostauth_int.h"
+#include "nl_config.h"
 #include "nl_err.h"
 #include "nl_wipe.h"
 
@@ -19,21 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What identifies one version of a file: replaced by rename (inode), rewritten in place (size, times
- * to the nanosecond, ctime also moving on chmod/chown). */
-struct file_id {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtim, ctim;
-	uid_t uid;
-	mode_t mode;
-};
-
 struct entry {
 	char name[NL_HOSTAUTH_NAME_MAX + 1];
 	uint32_t hash;
-	struct file_id id;
+	struct nl_file_stamp id;
 	struct host_key *key;
 	uint64_t used; /* the cache's clock at its last use, for eviction */
 };
@@ -132,26 +122,6 @@ void hostauth_hosts_put(struct nl_hostauth_hosts *h, struct host_key *key)
 	pthread_mutex_lock(&h->lock);
 	key_release(key);
 	pthread_mutex_unlock(&h->lock);
-}
-
-static void file_id_of(const struct stat *st, struct file_id *id)
-{
-	memset(id, 0, sizeof(*id));
-	id->dev = st->st_dev;
-	id->ino = st->st_ino;
-	id->size = st->st_size;
-	id->mtim = st->st_mtim;
-	id->ctim = st->st_ctim;
-	id->uid = st->st_uid;
-	id->mode = st->st_mode;
-}
-
-static bool file_id_same(const struct file_id *a, const struct file_id *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
-	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec && a->uid == b->uid &&
-	       a->mode == b->mode;
 }
 
 /* Owned by root (or by us, for tests and unprivileged bridges) and writable by nobody else. */
@@ -302,8 +272,8 @@ static struct entry *slot(struct nl_hostauth_hosts *h)
 }
 
 /* Keep k for name at the state id (the cache takes a reference of its own). */
-static void remember(struct nl_hostauth_hosts *h, const char *name, uint32_t hash, const struct file_id *id,
-                     struct host_key *k)
+static void remember(struct nl_hostauth_hosts *h, const char *name, uint32_t hash,
+                     const struct nl_file_stamp *id, struct host_key *k)
 {
 	struct entry *e;
 
@@ -323,14 +293,14 @@ static void remember(struct nl_hostauth_hosts *h, const char *name, uint32_t has
 
 /* The cached key if the file is still the one it was read from; a stale entry is dropped. */
 static struct host_key *cached(struct nl_hostauth_hosts *h, const char *name, uint32_t hash,
-                               const struct file_id *id)
+                               const struct nl_file_stamp *id)
 {
 	struct host_key *k = NULL;
 	struct entry *e;
 
 	pthread_mutex_lock(&h->lock);
 	if ((e = find(h, name, hash)) != NULL) {
-		if (file_id_same(&e->id, id)) {
+		if (nl_file_stamp_same(&e->id, id)) {
 			k = e->key;
 			k->refs++;
 			e->used = ++h->clock;
@@ -358,7 +328,7 @@ int hostauth_hosts_get(struct nl_hostauth_hosts *h, const char *name, struct hos
 	char file[NL_HOSTAUTH_NAME_MAX + 8];
 	uint32_t hash = name_hash(name);
 	struct host_key *k = NULL;
-	struct file_id id;
+	struct nl_file_stamp id;
 	struct stat st;
 	int dfd = -1, r;
 
@@ -372,7 +342,7 @@ int hostauth_hosts_get(struct nl_hostauth_hosts *h, const char *name, struct hos
 		forget(h, name, hash); /* revoked: let the memory go too */
 		goto out;
 	}
-	file_id_of(&st, &id);
+	nl_file_stamp_of(&st, &id);
 	if ((k = cached(h, name, hash, &id)) == NULL) {
 		if ((r = load_host_file(h, dfd, file, &st, &k, err)) != 0)
 			goto out;

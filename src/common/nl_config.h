@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define NL_CONFIG_MAX_FILE     (64 * 1024)
@@ -164,6 +165,20 @@ int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen);
 /* Is addr (family AF_INET: a struct in_addr; AF_INET6: a struct in6_addr, an IPv4-mapped one
  * counting as IPv4) in one of list[0..n)? */
 bool nl_cidr_match(const struct nl_cidr *list, size_t n, int family, const void *addr);
+
+/* What identifies one version of a file, to know when to read it again: replaced by rename
+ * (device, inode), rewritten in place (size, times to the nanosecond), or its owner or mode
+ * changed (ctime moves on chmod/chown, and a file made group-writable must stop being used). */
+struct nl_file_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	mode_t mode;
+	uid_t uid;
+	struct timespec mtim, ctim;
+};
+void nl_file_stamp_of(const struct stat *st, struct nl_file_stamp *out);
+bool nl_file_stamp_same(const struct nl_file_stamp *a, const struct nl_file_stamp *b);
 
 /* Open a file for reading safely: O_NOFOLLOW|O_CLOEXEC, regular file, size <= max_size,
  * owned by root or the effective uid, not group/world-writable; if secret, no group/other

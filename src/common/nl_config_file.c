@@ -132,6 +132,25 @@ out:
 	return r;
 }
 
+void nl_file_stamp_of(const struct stat *st, struct nl_file_stamp *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dev = st->st_dev;
+	out->ino = st->st_ino;
+	out->size = st->st_size;
+	out->mode = st->st_mode;
+	out->uid = st->st_uid;
+	out->mtim = st->st_mtim;
+	out->ctim = st->st_ctim;
+}
+
+bool nl_file_stamp_same(const struct nl_file_stamp *a, const struct nl_file_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mode == b->mode &&
+	       a->uid == b->uid && a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
+	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec;
+}
+
 int nl_read_file_checked(const char *path, bool secret, size_t max_size, char **out, size_t *len, char *err,
                          size_t errlen)
 {

@@ -40,22 +40,11 @@ struct map_table {
 	size_t n;
 };
 
-/* What identifies one version of the map file: a change to any of these means re-read. ctime
- * catches chmod/chown (a file made group-writable must stop being used). */
-struct file_key {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	mode_t mode;
-	uid_t uid;
-	struct timespec mtim, ctim;
-};
-
 static struct {
 	pthread_mutex_t lock;
 	char *path;
 	enum value_kind kind;
-	struct file_key key;
+	struct nl_file_stamp key;
 	struct map_table table;
 	bool loaded;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -329,25 +318,6 @@ out:
 	return r;
 }
 
-static void key_of(const struct stat *st, struct file_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->dev = st->st_dev;
-	k->ino = st->st_ino;
-	k->size = st->st_size;
-	k->mode = st->st_mode;
-	k->uid = st->st_uid;
-	k->mtim = st->st_mtim;
-	k->ctim = st->st_ctim;
-}
-
-static bool key_eq(const struct file_key *a, const struct file_key *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mode == b->mode &&
-	       a->uid == b->uid && a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
-	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec;
-}
-
 static void cache_drop_locked(void)
 {
 	table_free(&cache.table);
@@ -361,7 +331,7 @@ static void cache_drop_locked(void)
 static int cache_refresh_locked(const char *path, enum value_kind kind, char *err, size_t errlen)
 {
 	struct map_table t = {NULL, 0};
-	struct file_key k;
+	struct nl_file_stamp k;
 	struct stat st;
 	char *p = NULL;
 	int r;
@@ -374,8 +344,9 @@ static int cache_refresh_locked(const char *path, enum value_kind kind, char *er
 		cache_drop_locked();
 		return r;
 	}
-	key_of(&st, &k);
-	if (cache.loaded && cache.kind == kind && strcmp(cache.path, path) == 0 && key_eq(&cache.key, &k))
+	nl_file_stamp_of(&st, &k);
+	if (cache.loaded && cache.kind == kind && strcmp(cache.path, path) == 0 &&
+	    nl_file_stamp_same(&cache.key, &k))
 		return 0;
 	cache_drop_locked();
 	if ((r = load_map(path, kind, &t, err, errlen)) != 0)

@@ -18,9 +18,9 @@
 #include "mockproc.h"
 #include "nl_time.h"
 
-#define NGINX_BIN     "/usr/sbin/nginx"
-#define LB_READY_MS   5000
-#define LB_STOP_POLLS 500 /* of 10 ms */
+#define NGINX_BIN   "/usr/sbin/nginx"
+#define LB_READY_MS 5000
+#define LB_STOP_MS  5000
 
 const char *lbproc_nginx(void)
 {
@@ -148,20 +148,15 @@ void lbproc_stop(struct lbproc *lb)
 {
 	char cmd[400];
 
+	int st;
+
 	if (lb->pid > 0) {
 		kill(lb->pid, SIGTERM);
-		for (int i = 0; i < LB_STOP_POLLS; i++) {
-			if (waitpid(lb->pid, NULL, WNOHANG) == lb->pid) {
-				lb->pid = -1;
-				break;
-			}
-			usleep(10000);
-		}
-		if (lb->pid > 0) {
+		if (!mockproc_wait_pid(lb->pid, LB_STOP_MS, &st)) {
 			kill(lb->pid, SIGKILL);
 			waitpid(lb->pid, NULL, 0);
-			lb->pid = -1;
 		}
+		lb->pid = -1;
 	}
 	if (strncmp(lb->dir, "/tmp/nl-lb.", 11) == 0) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", lb->dir);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "nl_err.h"
+#include "ports.h"
 #include "nl_time.h"
 #include "redisproc.h"
 
@@ -58,21 +59,6 @@ bool redisproc_sentinel_available(const char **why)
 		return true;
 	*why = "redis-sentinel is not installed (apt install redis-sentinel)";
 	return false;
-}
-
-int redisproc_free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
 }
 
 /* A command on a fresh loopback connection; the reply or NULL. */
@@ -146,7 +132,7 @@ static struct redisproc *make_dir(void)
 		free(rp);
 		return NULL;
 	}
-	rp->port = redisproc_free_port();
+	rp->port = test_free_port();
 	return rp;
 }
 

@@ -36,7 +36,5 @@ void redisproc_free(struct redisproc *rp);
 bool redisproc_replica_synced(const struct redisproc *replica);
 /* How many replicas the sentinel knows for master_name. */
 int redisproc_sentinel_replicas(const struct redisproc *sentinel, const char *master_name);
-/* A port that nothing listens on (bound then closed). */
-int redisproc_free_port(void);
 
 #endif

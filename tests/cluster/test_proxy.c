@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "lbproc.h"
 #include "mockproc.h"
+#include "ports.h"
 #include "skip.h"
 #include "testsrv.h"
 
@@ -127,7 +128,7 @@ static int group_setup(void **state)
 	snprintf(path, sizeof(path), "%s/key.pem", fx.dir);
 	if (write_pem(fx.ca, cert) != 0 || write_pem(path, key) != 0)
 		return -1;
-	fx.port = (unsigned short)harness_free_port();
+	fx.port = (unsigned short)test_free_port();
 	/* the README's settings for the bridge, with this proxy's address */
 	snprintf(public_url, sizeof(public_url), "https://127.0.0.1:%u", fx.port);
 	snprintf(redirect, sizeof(redirect), "%s/nhslogin/callback", public_url);

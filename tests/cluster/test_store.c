@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "nl_err.h"
+#include "ports.h"
 #include "nl_time.h"
 #include "redisproc.h"
 #include "skip.h"
@@ -1000,7 +1001,7 @@ static void test_sentinel_failover_is_followed(void **state)
 	assert_int_equal(redisproc_start(fx->rs, &fx->replica), 0);
 	assert_int_equal(redisproc_start_sentinel(fx->rs, MASTER_NAME, &fx->sentinel), 0);
 	/* The first sentinel listed is down: the store asks the next. */
-	snprintf(sentinels, sizeof(sentinels), "127.0.0.1:%d, 127.0.0.1:%d", redisproc_free_port(),
+	snprintf(sentinels, sizeof(sentinels), "127.0.0.1:%d, 127.0.0.1:%d", test_free_port(),
 	         redisproc_port(fx->sentinel));
 	cfg.sentinels = sentinels;
 	assert_int_equal(nl_store_open(&cfg, &fx->st2, err, sizeof(err)), 0);

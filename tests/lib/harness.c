@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "harness.h"
+#include "ports.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -40,22 +41,6 @@ static int write_file(const char *path, mode_t mode, const char *text)
 		return NL_ERR_IO;
 	}
 	return close(fd) == 0 ? 0 : NL_ERR_IO;
-}
-
-/* A port that was free a moment ago (the daemon's bridge must be known before the mock
- * registers the redirect_uri). */
-int harness_free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
 }
 
 static const char *builddir(void)
@@ -187,7 +172,7 @@ int world_start(const struct world_opts *o, struct world **out)
 	snprintf(w->socket, sizeof(w->socket), "%.64s/run/nhslogind.sock", w->dir);
 	if ((r = mockproc_client_key(w->dir, "client", &jwk, &pub, &key)) != 0)
 		goto out;
-	if ((bport = harness_free_port()) <= 0)
+	if ((bport = test_free_port()) <= 0)
 		goto out;
 	snprintf(w->bridge, sizeof(w->bridge), "http://127.0.0.1:%d", bport);
 	if (o->redirect_uri != NULL)

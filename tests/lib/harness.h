@@ -42,8 +42,6 @@ struct world {
 	pid_t daemon;
 };
 
-/* A loopback TCP port that was free a moment ago (bound to port 0, then closed). */
-int harness_free_port(void);
 /* Start the mock and nhslogind (waits for the daemon's ready line, 10 s at most). */
 int world_start(const struct world_opts *o, struct world **out);
 /* Stop both and remove the temp dir. NULL is fine. */

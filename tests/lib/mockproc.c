@@ -88,8 +88,7 @@ static pid_t spawn(const char *const *args, bool add_listen, int out_fd)
 	return pid;
 }
 
-/* Wait for pid up to timeout_ms; true if reaped (status in *st). */
-static bool wait_for(pid_t pid, int timeout_ms, int *st)
+bool mockproc_wait_pid(pid_t pid, int timeout_ms, int *st)
 {
 	int64_t deadline = nl_mono_ms() + timeout_ms;
 
@@ -172,7 +171,7 @@ int mockproc_start(const char *const *args, struct mockproc **out)
 	if (r == 0 && strncmp(mp->issuer, "http://", 7) != 0)
 		r = NL_ERR_INVALID;
 	if (r != 0) {
-		if (!wait_for(mp->pid, 100, &st))
+		if (!mockproc_wait_pid(mp->pid, 100, &st))
 			kill_and_reap(mp->pid);
 		if (r == NL_ERR_TOO_BIG || r == NL_ERR_IO)
 			r = NL_ERR_INVALID;
@@ -204,7 +203,7 @@ int mockproc_stop(struct mockproc *mp)
 	if (mp == NULL)
 		return -1;
 	kill(mp->pid, SIGTERM);
-	if (wait_for(mp->pid, MOCKPROC_STOP_TIMEOUT_MS, &st))
+	if (mockproc_wait_pid(mp->pid, MOCKPROC_STOP_TIMEOUT_MS, &st))
 		ret = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	else
 		kill_and_reap(mp->pid);
@@ -219,7 +218,7 @@ int mockproc_run(const char *const *args, int timeout_ms, int *exit_status)
 
 	if (pid < 0)
 		return NL_ERR_IO;
-	if (!wait_for(pid, timeout_ms, &st)) {
+	if (!mockproc_wait_pid(pid, timeout_ms, &st)) {
 		kill_and_reap(pid);
 		return NL_ERR_TIMEOUT;
 	}

@@ -65,6 +65,8 @@ int mockproc_control(const struct mockproc *mp, const char *json, long *status);
 /* GET /_mock/stats and return the count for one endpoint ("discovery", "token", ...). */
 int mockproc_stat(const struct mockproc *mp, const char *endpoint, long *count);
 
+/* Wait for child pid up to timeout_ms (not scaled); true if reaped (status in *st). */
+bool mockproc_wait_pid(pid_t pid, int timeout_ms, int *st);
 /* A new RSA 2048 key written to dir/NAME.pub.pem (0644) and dir/NAME.key.pem (0600). *key is a
  * cjose JWK (cjose_jwk_release); the paths are new strings (free). */
 int mockproc_client_key(const char *dir, const char *name, cjose_jwk_t **key, char **pub_path,

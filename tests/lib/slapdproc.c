@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "slapdproc.h"
+#include "ports.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,22 +134,6 @@ static pid_t spawn(const char *dir, const char *const *argv, const char *log)
 	return pid;
 }
 
-/* Wait for pid up to timeout_ms; true if reaped (status in *st). */
-static bool wait_for(pid_t pid, int timeout_ms, int *st)
-{
-	int64_t deadline = nl_mono_ms() + timeout_ms;
-
-	for (;;) {
-		pid_t w = waitpid(pid, st, WNOHANG);
-
-		if (w == pid || (w < 0 && errno != EINTR))
-			return w == pid;
-		if (nl_mono_ms() >= deadline)
-			return false;
-		sleep_ms(10);
-	}
-}
-
 static void kill_and_reap(pid_t pid)
 {
 	int st;
@@ -167,7 +152,7 @@ static int run(const char *dir, const char *const *argv, char *why, size_t whyle
 
 	if (pid < 0)
 		return nl_errf(why, whylen, NL_ERR_IO, "cannot start %s", argv[0]);
-	if (!wait_for(pid, RUN_TIMEOUT_MS * mockproc_timeout_scale(), &st)) {
+	if (!mockproc_wait_pid(pid, RUN_TIMEOUT_MS * mockproc_timeout_scale(), &st)) {
 		kill_and_reap(pid);
 		return nl_errf(why, whylen, NL_ERR_TIMEOUT, "%s took too long", argv[0]);
 	}
@@ -176,21 +161,6 @@ static int run(const char *dir, const char *const *argv, char *why, size_t whyle
 		return nl_errf(why, whylen, NL_ERR_IO, "%s failed: %s", argv[0], tail);
 	}
 	return 0;
-}
-
-/* A port that was free a moment ago on 127.0.0.1 (bound to port 0, read back, closed). */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
 }
 
 /* A CA, another CA, and a server certificate for 127.0.0.1 and localhost signed by the first. */
@@ -340,7 +310,7 @@ static int wait_ready(struct slapdproc *sp, int port, char *why, size_t whylen)
 
 static int launch(struct slapdproc *sp, char *why, size_t whylen)
 {
-	int port = free_port(), sport = sp->tls ? free_port() : 0;
+	int port = test_free_port(), sport = sp->tls ? test_free_port() : 0;
 	char urls[160];
 	const char *argv[] = {SLAPDPROC_SLAPD, "-f", "slapd.conf", "-h", urls, "-d", "0", NULL};
 
@@ -423,7 +393,7 @@ void slapdproc_stop(struct slapdproc *sp)
 	if (sp == NULL || sp->pid <= 0)
 		return;
 	kill(sp->pid, SIGTERM);
-	if (!wait_for(sp->pid, SLAPDPROC_STOP_TIMEOUT_MS, &st))
+	if (!mockproc_wait_pid(sp->pid, SLAPDPROC_STOP_TIMEOUT_MS, &st))
 		kill_and_reap(sp->pid);
 	sp->pid = 0;
 }
