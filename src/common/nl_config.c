@@ -42,6 +42,10 @@ void nl_config_init(struct nl_config *cfg)
 	cfg->rule = NL_MAP_FILE;
 	cfg->min_level = 9;
 	cfg->min_uid = 1000;
+	cfg->source = NL_SOURCE_MAP_FILE;
+	cfg->ldap_tls = NL_LDAP_TLS_DEFAULT;
+	cfg->ldap_timeout = 5;
+	cfg->ldap_cache_ttl = 60;
 	cfg->pam_noninteractive = NL_NONINTERACTIVE_IGNORE;
 	cfg->env.scope = strdup(DEFAULT_SCOPE);
 	cfg->env.vtr = strdup(DEFAULT_VTR);
@@ -55,13 +59,36 @@ void nl_config_free(struct nl_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	char **strs[] = {
-	    &cfg->path,          &cfg->environment,      &cfg->environments_dir,  &cfg->socket_path,
-	    &cfg->socket_group,  &cfg->state_dir,        &cfg->cache_dir,         &cfg->listen,
-	    &cfg->public_url,    &cfg->tls_cert,         &cfg->tls_key,           &cfg->map_file,
-	    &cfg->email_domain,  &cfg->env.name,         &cfg->env.path,          &cfg->env.issuer,
-	    &cfg->env.client_id, &cfg->env.client_key,   &cfg->env.client_key_id, &cfg->env.scope,
-	    &cfg->env.vtr,       &cfg->env.redirect_uri, &cfg->env.ca_file};
+	char **strs[] = {&cfg->path,
+	                 &cfg->environment,
+	                 &cfg->environments_dir,
+	                 &cfg->socket_path,
+	                 &cfg->socket_group,
+	                 &cfg->state_dir,
+	                 &cfg->cache_dir,
+	                 &cfg->listen,
+	                 &cfg->public_url,
+	                 &cfg->tls_cert,
+	                 &cfg->tls_key,
+	                 &cfg->map_file,
+	                 &cfg->email_domain,
+	                 &cfg->env.name,
+	                 &cfg->env.path,
+	                 &cfg->env.issuer,
+	                 &cfg->env.client_id,
+	                 &cfg->env.client_key,
+	                 &cfg->env.client_key_id,
+	                 &cfg->env.scope,
+	                 &cfg->env.vtr,
+	                 &cfg->env.redirect_uri,
+	                 &cfg->env.ca_file,
+	                 &cfg->ldap_uri,
+	                 &cfg->ldap_base,
+	                 &cfg->ldap_filter,
+	                 &cfg->ldap_attribute,
+	                 &cfg->ldap_bind_dn,
+	                 &cfg->ldap_password_file,
+	                 &cfg->ldap_ca_file};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
@@ -298,14 +325,62 @@ static int validate_transport(const struct nl_config *cfg, const char *file, cha
 	return 0;
 }
 
+enum nl_ldap_tls nl_ldap_tls_of(const struct nl_config *cfg)
+{
+	if (cfg->ldap_tls != NL_LDAP_TLS_DEFAULT)
+		return cfg->ldap_tls;
+	return cfg->ldap_uri != NULL && nl_cfg_ldap_uri_scheme(cfg->ldap_uri) == 1 ? NL_LDAP_TLS_LDAPS
+	                                                                           : NL_LDAP_TLS_STARTTLS;
+}
+
+/* source = ldap: what the lookup needs, and a TLS mode the URIs can give. "FILE:LINE" is the
+ * line of [identity] source = ldap. */
+static int validate_ldap(const struct nl_config *cfg, const char *file, char *err, size_t errlen)
+{
+	const char *req[] = {"uri", "base", "filter", "attribute"};
+	const char *val[] = {cfg->ldap_uri, cfg->ldap_base, cfg->ldap_filter, cfg->ldap_attribute};
+	int scheme;
+
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
+		if (val[i] == NULL)
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: [identity] source = ldap needs [ldap] %s", file,
+			               cfg->source_line, req[i]);
+	if (cfg->rule == NL_MAP_EMAIL_LOCAL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s:%u: [identity] source = ldap does not go with rule = email_local "
+		               "(the directory names the account)",
+		               file, cfg->source_line);
+	if ((cfg->ldap_bind_dn == NULL) != (cfg->ldap_password_file == NULL))
+		return nl_errf(
+		    err, errlen, NL_ERR_CONFIG,
+		    "%s:%u: [ldap] bind_dn and bind_password_file go together (neither: anonymous)", file,
+		    cfg->source_line);
+	scheme = nl_cfg_ldap_uri_scheme(cfg->ldap_uri);
+	if (cfg->ldap_tls == NL_LDAP_TLS_STARTTLS && scheme != 0)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s:%u: [ldap] tls = starttls needs ldap:// URIs (ldaps:// is TLS already)",
+		               file, cfg->source_line);
+	if (cfg->ldap_tls == NL_LDAP_TLS_LDAPS && scheme != 1)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s:%u: [ldap] tls = ldaps needs ldaps:// URIs",
+		               file, cfg->source_line);
+	if (cfg->ldap_tls == NL_LDAP_TLS_NONE && scheme != 0)
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "%s:%u: [ldap] tls = none contradicts ldaps:// URIs", file, cfg->source_line);
+	return 0;
+}
+
 static int validate_main(const struct nl_config *cfg, char *err, size_t errlen)
 {
 	const char *file = cfg->path != NULL ? cfg->path : "configuration";
 	char why[512];
+	int r;
 
-	if (cfg->rule == NL_MAP_FILE && cfg->map_file == NULL)
+	if (cfg->source == NL_SOURCE_LDAP && (r = validate_ldap(cfg, file, err, errlen)) != 0)
+		return r;
+	if (cfg->source == NL_SOURCE_MAP_FILE && cfg->rule == NL_MAP_FILE && cfg->map_file == NULL)
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [identity] rule = map needs map_file", file);
-	if (cfg->rule == NL_MAP_EMAIL_LOCAL && cfg->email_domain == NULL)
+	if (cfg->source == NL_SOURCE_MAP_FILE && cfg->rule == NL_MAP_EMAIL_LOCAL && cfg->email_domain == NULL)
 		return nl_errf(err, errlen, NL_ERR_CONFIG,
 		               "%s: [identity] rule = email_local needs email_domain", file);
 	if (cfg->rule == NL_MAP_EMAIL_LOCAL && cfg->claim != NL_CLAIM_EMAIL)

@@ -14,6 +14,11 @@
 
 enum nl_claim { NL_CLAIM_NHS_NUMBER = 0, NL_CLAIM_EMAIL, NL_CLAIM_SUB };
 enum nl_map_rule { NL_MAP_FILE = 0, NL_MAP_EMAIL_LOCAL };
+/* [identity] source: where the claim is looked up (the map file or rule, or the directory). */
+enum nl_id_source { NL_SOURCE_MAP_FILE = 0, NL_SOURCE_LDAP };
+/* [ldap] tls: how the directory connection is protected. DEFAULT (unset): by the URIs' scheme,
+ * starttls for ldap://, ldaps for ldaps:// (nl_ldap_tls_of); none only when written. */
+enum nl_ldap_tls { NL_LDAP_TLS_STARTTLS = 0, NL_LDAP_TLS_LDAPS, NL_LDAP_TLS_NONE, NL_LDAP_TLS_DEFAULT };
 enum nl_flow_mode { NL_FLOW_BRIDGE = 0, NL_FLOW_DEVICE };
 /* What the module does when the conversation cannot show text (cron, non-interactive sudo). */
 enum nl_noninteractive { NL_NONINTERACTIVE_IGNORE = 0, NL_NONINTERACTIVE_DENY };
@@ -92,8 +97,21 @@ struct nl_config {
 	unsigned reuse_window; /* seconds; default 0 = never reuse; up to 43200 */
 	char
 	    *reuse_unlock_services; /* screen unlock / display manager services that may reuse; NULL = none */
-	unsigned min_uid; /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
-	bool userinfo;    /* call /userinfo and check sub; default false */
+	unsigned min_uid;         /* rule = email_local: lowest uid an address may name; default 1000, >= 1 */
+	bool userinfo;            /* call /userinfo and check sub; default false */
+	enum nl_id_source source; /* map_file (default: rule and map_file) | ldap ([ldap] below) */
+	unsigned source_line;     /* its line in the main file (0: not read from a file) */
+	/* [ldap] (source = ldap): the claim's value looked up in the directory */
+	char *ldap_uri;           /* ldap:// or ldaps:// URIs, one or more, spaces or commas between */
+	char *ldap_base;          /* search base DN */
+	char *ldap_filter;        /* exactly one %s (the escaped claim value), balanced parentheses */
+	char *ldap_attribute;     /* the attribute naming the local account (uid, sAMAccountName) */
+	char *ldap_bind_dn;       /* optional; NULL = anonymous; goes with ldap_password_file */
+	char *ldap_password_file; /* the bind password, a secret file (root-owned, 0600 or stricter) */
+	enum nl_ldap_tls ldap_tls;
+	char *ldap_ca_file;      /* optional CA bundle for the directory's certificate */
+	unsigned ldap_timeout;   /* seconds each directory operation may take; default 5, 1..60 */
+	unsigned ldap_cache_ttl; /* seconds a found account is remembered; default 60, 0..3600 (0: never) */
 	/* [pam] (also the module's arguments) */
 	unsigned pam_timeout; /* seconds the module waits in all; default 0 = the flow's expiry; up to 3600 */
 	bool pam_debug;
@@ -135,6 +153,10 @@ int nl_config_set(struct nl_config *cfg, const char *section, const char *key, c
  * what the PAM module needs is checked. */
 int nl_config_validate(const struct nl_config *cfg, unsigned flags, char *err, size_t errlen);
 void nl_config_free(struct nl_config *cfg);
+
+/* The TLS mode in force: ldap_tls if set, else by the scheme of the first URI (all URIs share
+ * one scheme: nl_config_validate). */
+enum nl_ldap_tls nl_ldap_tls_of(const struct nl_config *cfg);
 
 /* "ADDRESS[/PREFIX]" (IPv4 or IPv6, no brackets; no prefix: the one address) into *out: 0, or
  * NL_ERR_CONFIG with the reason in why (host bits set are refused). */

@@ -238,6 +238,157 @@ int nl_cfg_check_domain(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* ---- [ldap] values ---- */
+
+#define MAX_LDAP_URIS  8
+#define MAX_LDAP_VALUE 1024 /* longest filter or DN */
+
+/* One ldap:// or ldaps:// URI of n bytes at u: scheme, host[:port], at most a trailing "/" (no DN,
+ * attributes or extensions: base and filter have their own keys). *tls is set for ldaps. */
+static bool ldap_uri_ok(const char *u, size_t n, bool *tls)
+{
+	char auth[300], host[256];
+	const char *p, *port;
+	bool bracketed;
+	size_t a;
+
+	if (n > 7 && strncasecmp(u, "ldap://", 7) == 0) {
+		*tls = false;
+		p = u + 7;
+	} else if (n > 8 && strncasecmp(u, "ldaps://", 8) == 0) {
+		*tls = true;
+		p = u + 8;
+	} else {
+		return false;
+	}
+	n -= (size_t)(p - u);
+	if (n > 0 && p[n - 1] == '/')
+		n--;
+	for (a = 0; a < n && p[a] != '/'; a++)
+		;
+	if (a != n || n == 0 || n >= sizeof(auth))
+		return false;
+	memcpy(auth, p, n);
+	auth[n] = '\0';
+	if (strpbrk(auth, "@?#%") != NULL)
+		return false;
+	return nl_cfg_split_host_port(auth, host, sizeof(host), &port, &bracketed) &&
+	       (port == NULL || parse_port(port, 1));
+}
+
+int nl_cfg_ldap_uri_scheme(const char *v)
+{
+	const char *p = v;
+	int scheme = -1;
+	bool tls;
+
+	for (p += strspn(p, ", "); *p != '\0'; p += strspn(p, ", ")) {
+		size_t n = strcspn(p, ", ");
+
+		if (!ldap_uri_ok(p, n, &tls) || (scheme != -1 && scheme != (int)tls))
+			return -1;
+		scheme = (int)tls;
+		p += n;
+	}
+	return scheme;
+}
+
+int nl_cfg_check_ldap_uri(const char *v, char *why, size_t whylen)
+{
+	const char *p = v;
+	int scheme = -1;
+	size_t count = 0;
+	bool tls;
+
+	for (p += strspn(p, ", "); *p != '\0'; p += strspn(p, ", ")) {
+		size_t n = strcspn(p, ", ");
+
+		if (!ldap_uri_ok(p, n, &tls))
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "uri: '%.*s' is not ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
+			               (int)(n > 200 ? 200 : n), p);
+		if (scheme != -1 && scheme != (int)tls)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "uri: mixes ldap:// and ldaps://; list servers of one kind");
+		if (++count > MAX_LDAP_URIS)
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "uri: more than %d servers",
+			               MAX_LDAP_URIS);
+		scheme = (int)tls;
+		p += n;
+	}
+	if (count == 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "uri: no server");
+	return 0;
+}
+
+/* A search filter template: one filter in parentheses (balanced, never closing more than it
+ * opened, nothing after the outer one), printable ASCII, and exactly one %s where a value goes
+ * ("=%s)"), no other %. The claim's value, escaped (RFC 4515), replaces the %s. */
+int nl_cfg_check_ldap_filter(const char *v, char *why, size_t whylen)
+{
+	const char *pct = strchr(v, '%');
+	size_t n = strlen(v), i;
+	int depth = 0;
+
+	if (n > MAX_LDAP_VALUE)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "filter: longer than %d bytes", MAX_LDAP_VALUE);
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f)
+			return nl_errf(why, whylen, NL_ERR_CONFIG, "filter: only printable ASCII is allowed");
+		if (v[i] == '(') {
+			depth++;
+		} else if (v[i] == ')') {
+			if (--depth < 0)
+				return nl_errf(why, whylen, NL_ERR_CONFIG, "filter: a ')' closes nothing");
+		} else if (depth == 0) {
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "filter: must be one filter in parentheses, such as "
+			               "(&(objectClass=person)(employeeNumber=%%s))");
+		}
+		if (depth == 0 && i + 1 < n)
+			return nl_errf(why, whylen, NL_ERR_CONFIG,
+			               "filter: text after the closing ')'; write one filter, such as "
+			               "(&(a=b)(c=%%s))");
+	}
+	if (depth != 0)
+		return nl_errf(why, whylen, NL_ERR_CONFIG, "filter: unbalanced parentheses (%d not closed)",
+		               depth);
+	if (pct == NULL || pct[1] != 's')
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "filter: needs one %%s where the claim's value goes, such as (uid=%%s)");
+	if (strchr(pct + 1, '%') != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "filter: exactly one %%s and no other %% (the claim's value goes there once)");
+	if (pct == v || pct[-1] != '=' || pct[2] != ')')
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "filter: %%s must be a whole value, as in (employeeNumber=%%s)");
+	return 0;
+}
+
+/* An attribute name (RFC 4512 descr): a letter, then letters, digits and hyphens. */
+int nl_cfg_check_ldap_attribute(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64 || !((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')) ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "attribute: '%.64s' is not an attribute name such as uid or sAMAccountName",
+		               v);
+	return 0;
+}
+
+/* A distinguished name: at least one attr=value, bounded. */
+int nl_cfg_check_dn(const char *v, char *why, size_t whylen)
+{
+	const char *eq = strchr(v, '=');
+
+	if (strlen(v) > MAX_LDAP_VALUE || eq == NULL || eq == v || eq[1] == '\0')
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "'%.64s' is not a distinguished name such as dc=trust,dc=nhs,dc=uk", v);
+	return 0;
+}
+
 /* ---- address blocks ---- */
 
 int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)

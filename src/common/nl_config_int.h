@@ -28,6 +28,12 @@ int nl_cfg_check_scope(const char *v, char *why, size_t whylen);
 int nl_cfg_check_listen(const char *v, char *why, size_t whylen);
 int nl_cfg_check_group(const char *v, char *why, size_t whylen);
 int nl_cfg_check_domain(const char *v, char *why, size_t whylen);
+int nl_cfg_check_ldap_uri(const char *v, char *why, size_t whylen);
+int nl_cfg_check_ldap_filter(const char *v, char *why, size_t whylen);
+int nl_cfg_check_ldap_attribute(const char *v, char *why, size_t whylen);
+int nl_cfg_check_dn(const char *v, char *why, size_t whylen);
+/* The scheme all of an [ldap] uri list's URIs share: 1 ldaps://, 0 ldap://, -1 mixed or none. */
+int nl_cfg_ldap_uri_scheme(const char *v);
 
 /* nl_config_keys.c: the key table, its setters and the INI parser. */
 struct nl_cfg_parse_ctx {

@@ -150,10 +150,12 @@ static int pick(const struct key_def *k, const char *value, const char *const *n
 _Static_assert(sizeof(enum nl_claim) == sizeof(int) && sizeof(enum nl_map_rule) == sizeof(int) &&
                    sizeof(enum nl_flow_mode) == sizeof(int) &&
                    sizeof(enum nl_noninteractive) == sizeof(int) &&
-                   sizeof(enum nl_number_matching) == sizeof(int),
+                   sizeof(enum nl_number_matching) == sizeof(int) &&
+                   sizeof(enum nl_id_source) == sizeof(int) && sizeof(enum nl_ldap_tls) == sizeof(int),
                "set_choice writes an enum field as an int");
 _Static_assert(NL_CLAIM_SUB == 2 && NL_MAP_EMAIL_LOCAL == 1 && NL_FLOW_DEVICE == 1 &&
-                   NL_NONINTERACTIVE_DENY == 1 && NL_NUMBER_ALWAYS == 2,
+                   NL_NONINTERACTIVE_DENY == 1 && NL_NUMBER_ALWAYS == 2 && NL_SOURCE_LDAP == 1 &&
+                   NL_LDAP_TLS_NONE == 2,
                "the choices' enum values are the indexes of their names");
 
 /* The words of each choice key, in the order of its enum (nl_config.h). */
@@ -166,6 +168,8 @@ static const struct {
     {"flow", {"bridge", "device", NULL}},
     {"noninteractive", {"ignore", "deny", NULL}},
     {"number_matching", {"remote", "never", "always", NULL}},
+    {"source", {"map_file", "ldap", NULL}},
+    {"tls", {"starttls", "ldaps", "none", NULL}},
 };
 
 /* A choice: the field is an enum whose values are the indexes of the key's words (written through
@@ -452,6 +456,17 @@ static const struct key_def keys[] = {
      nl_policy_services_check},
     {"identity", "userinfo", set_bool, S(userinfo), 0, 0, false, NULL},
     {"identity", "min_uid", set_uint, S(min_uid), 1, 2147483647L, false, NULL},
+    {"identity", "source", set_choice, S(source), 0, 0, false, NULL},
+    {"ldap", "uri", set_str, S(ldap_uri), 0, 0, false, nl_cfg_check_ldap_uri},
+    {"ldap", "base", set_str, S(ldap_base), 0, 0, false, nl_cfg_check_dn},
+    {"ldap", "filter", set_str, S(ldap_filter), 0, 0, false, nl_cfg_check_ldap_filter},
+    {"ldap", "attribute", set_str, S(ldap_attribute), 0, 0, false, nl_cfg_check_ldap_attribute},
+    {"ldap", "bind_dn", set_str, S(ldap_bind_dn), 0, 0, false, nl_cfg_check_dn},
+    {"ldap", "bind_password_file", set_path, S(ldap_password_file), 0, 0, true, NULL},
+    {"ldap", "tls", set_choice, S(ldap_tls), 0, 0, false, NULL},
+    {"ldap", "ca_file", set_path, S(ldap_ca_file), 0, 0, false, NULL},
+    {"ldap", "timeout", set_uint, S(ldap_timeout), 1, 60, false, NULL},
+    {"ldap", "cache_ttl", set_uint, S(ldap_cache_ttl), 0, 3600, false, NULL},
     {"pam", "timeout", set_uint, S(pam_timeout), 0, 3600, false, NULL},
     {"pam", "debug", set_bool, S(pam_debug), 0, 0, false, NULL},
     {"pam", "noqr", set_bool, S(pam_noqr), 0, 0, false, NULL},
@@ -694,12 +709,14 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 	char why[PATH_MAX + 256];
 	size_t len = 0;
 	unsigned lineno = 0;
-	size_t env_key = 0;
+	size_t env_key = 0, source_key = 0;
 	int r = NL_ERR_INTERNAL;
 
 	while (env_key < N_KEYS &&
 	       !(keys[env_key].section[0] == '\0' && strcmp(keys[env_key].name, "environment") == 0))
 		env_key++;
+	while (source_key < N_KEYS && strcmp(keys[source_key].name, "source") != 0)
+		source_key++;
 	if ((r = nl_cfg_read_checked(pc->path, false, NL_CONFIG_MAX_FILE, pc->check_owner, &text, &len, err,
 	                             errlen)) != 0)
 		goto out;
@@ -719,6 +736,9 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 		/* Where environment = was set, for the message when that environment does not exist. */
 		if (!pc->env_file && env_key < N_KEYS && seen[env_key] && pc->cfg->environment_line == 0)
 			pc->cfg->environment_line = lineno;
+		/* Where source = was set, for the [ldap] settings it needs. */
+		if (!pc->env_file && source_key < N_KEYS && seen[source_key] && pc->cfg->source_line == 0)
+			pc->cfg->source_line = lineno;
 	}
 	r = 0;
 out:

@@ -1,5 +1,6 @@
 /* nhsloginctl check, the local half: the configuration and environment files, the secret files'
- * owner and mode, the client key, the TLS pair, the map file and its accounts, the URLs, and (in
+ * owner and mode, the client key, the TLS pair, the map file and its accounts, the directory's
+ * files and TLS mode, the URLs, and (in
  * check_timing.c) the host's time limits. Every problem is one finding naming the file or setting;
  * nothing stops at the first one except a configuration that cannot be read at all. */
 #include "config.h"
@@ -229,7 +230,7 @@ static void check_map_accounts(const struct nl_config *cfg, struct ctl_findings 
 	unsigned lineno = 0, missing = 0;
 	size_t len = 0;
 
-	if (cfg->rule != NL_MAP_FILE || cfg->map_file == NULL ||
+	if (cfg->source != NL_SOURCE_MAP_FILE || cfg->rule != NL_MAP_FILE || cfg->map_file == NULL ||
 	    nl_read_file_checked(cfg->map_file, false, NL_MAP_MAX_FILE, &text, &len, err, sizeof(err)) != 0)
 		return;
 	for (const char *p = text, *end = text + len; p < end; lineno++) {
@@ -262,6 +263,26 @@ static void check_map(const struct nl_config *cfg, struct ctl_findings *f)
 	err[0] = '\0';
 	if (nl_map_check_scope(cfg, err, sizeof(err)) != 0)
 		ctl_finding(f, true, "scope: %s", err[0] != '\0' ? err : "does not ask for the mapped claim");
+}
+
+/* [identity] source = ldap: the files the lookup reads, and plaintext said out loud (the network
+ * half, a bind and a read of the base, is ctl_check_directory). */
+static void check_directory(const struct nl_config *cfg, struct ctl_findings *f)
+{
+	if (cfg->source != NL_SOURCE_LDAP)
+		return;
+	check_mode(f, "[ldap] bind_password_file", cfg->ldap_password_file, true, 4096);
+	check_mode(f, "[ldap] ca_file", cfg->ldap_ca_file, false, CA_FILE_MAX);
+	if (nl_ldap_tls_of(cfg) == NL_LDAP_TLS_NONE)
+		ctl_finding(
+		    f, false,
+		    "[ldap] tls = none: the directory's answers (which account a person signs in to)%s "
+		    "cross the network in plaintext to %s; use starttls or ldaps",
+		    cfg->ldap_bind_dn != NULL ? " and the bind password" : "", cfg->ldap_uri);
+	if (cfg->ldap_bind_dn == NULL)
+		ctl_finding(f, false, "[ldap] no bind_dn: the directory is searched anonymously");
+	if (cfg->map_file != NULL)
+		ctl_finding(f, false, "[identity] map_file %s is not used: source = ldap", cfg->map_file);
 }
 
 static void check_ca_file(const struct nl_config *cfg, struct ctl_findings *f)
@@ -398,12 +419,15 @@ int ctl_check(const struct ctl_opts *o)
 	key_ok = check_client_key(&cfg, &f);
 	check_tls(&cfg, &f);
 	check_map(&cfg, &f);
+	check_directory(&cfg, &f);
 	check_ca_file(&cfg, &f);
 	check_urls(&cfg, &f);
 	check_known_issuer(&cfg, &f);
 	ctl_check_host_timing(&cfg, o, &f);
-	if (!o->offline)
+	if (!o->offline) {
 		ctl_check_provider(&cfg, o, key_ok, &f);
+		ctl_check_directory(&cfg, &f);
+	}
 out:
 	rc = report(&f, o);
 	json_decref(f.list);

@@ -1,8 +1,10 @@
 /* nhsloginctl check, the network half: fetch the issuer's discovery document and say exactly what
  * is wrong with it, then load discovery and JWKS through the daemon's own OpenID client with a
- * throw-away cache directory, so the daemon's cache is never touched. */
+ * throw-away cache directory, so the daemon's cache is never touched; with source = ldap, a bind and
+ * a read of the directory's base. */
 #include "config.h"
 #include "ctl.h"
+#include "directory.h"
 #include "nl_config.h"
 #include "nl_err.h"
 #include "nl_http.h"
@@ -196,4 +198,15 @@ void ctl_check_provider(const struct nl_config *cfg, const struct ctl_opts *o, b
 {
 	if (check_discovery(cfg, f) && key_ok)
 		check_client(cfg, o, f);
+}
+
+void ctl_check_directory(const struct nl_config *cfg, struct ctl_findings *f)
+{
+	char err[512] = "";
+
+	if (cfg->source != NL_SOURCE_LDAP)
+		return;
+	if (nl_dir_check(cfg, err, sizeof(err)) != 0)
+		ctl_finding(f, true, "[ldap] uri %s, base %s: %s", cfg->ldap_uri, cfg->ldap_base,
+		            err[0] != '\0' ? err : "the directory cannot be used");
 }

@@ -79,6 +79,9 @@ struct nl_config;
  * if key_ok, the daemon's own OpenID client (client key, JWKS) with a throw-away cache directory. */
 void ctl_check_provider(const struct nl_config *cfg, const struct ctl_opts *o, bool key_ok,
                         struct ctl_findings *f);
+/* The directory's half of check (source = ldap): connect with the configured TLS, bind, read the
+ * base entry, as a lookup would; a failure is an error finding. */
+void ctl_check_directory(const struct nl_config *cfg, struct ctl_findings *f);
 /* The host-timing half of check (check_timing.c): for each pam.d service that uses pam_nhslogin.so,
  * a warning when the code's life (timeout= on the line or [pam] timeout, at most flow_ttl) is longer
  * than what the host waits (login's LOGIN_TIMEOUT, sshd's LoginGraceTime) or shorter than a person

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "directory.h"
 #include "mapping.h"
 #include "nl_text.h"
 #include "nl_err.h"
@@ -519,27 +520,65 @@ void nl_map_set_uid_lookup(nl_map_uid_fn fn)
 	uid_lookup = fn != NULL ? fn : uid_by_name;
 }
 
-/* email_local names an account only the provider vouches for (email_verified present and true),
- * and only a person's: an existing account of uid min_uid or more, never root or nobody. */
-static int email_local_allowed(const struct nl_config *cfg, const json_t *claims, const char *user, char *err,
-                               size_t errlen)
+/* A name from outside the map file (an email's local part, the directory's attribute; what says
+ * which in messages) names an account that may sign in: an existing account of uid min_uid or
+ * more, never root or nobody. */
+static int account_allowed(const struct nl_config *cfg, const char *user, const char *what, char *err,
+                           size_t errlen)
 {
 	uid_t uid = 0;
 	int r;
 
+	if ((r = uid_lookup(user, &uid)) == NL_ERR_NOT_FOUND)
+		return nl_errf(err, errlen, NL_ERR_NOT_FOUND, "%s names no account here", what);
+	if (r != 0)
+		return nl_errf(err, errlen, r, "cannot look up the account %s names", what);
+	if (uid == 0 || uid < (uid_t)cfg->min_uid || uid == (uid_t)65534 || uid >= (uid_t)-2)
+		return nl_errf(err, errlen, NL_ERR_NOT_FOUND,
+		               "%s names a system account (uid %lu; "
+		               "[identity] min_uid is %u)",
+		               what, (unsigned long)uid, cfg->min_uid);
+	return 0;
+}
+
+/* email_local names an account only the provider vouches for (email_verified present and true),
+ * and only a person's (account_allowed). */
+static int email_local_allowed(const struct nl_config *cfg, const json_t *claims, const char *user, char *err,
+                               size_t errlen)
+{
 	if (!json_is_true(json_object_get(claims, "email_verified")))
 		return nl_errf(err, errlen, NL_ERR_CLAIM,
 		               "the email address is not verified (email_verified must be present and true)");
-	if ((r = uid_lookup(user, &uid)) == NL_ERR_NOT_FOUND)
-		return nl_errf(err, errlen, NL_ERR_NOT_FOUND, "the email's local part names no account here");
-	if (r != 0)
-		return nl_errf(err, errlen, r, "cannot look up the account the email's local part names");
-	if (uid == 0 || uid < (uid_t)cfg->min_uid || uid == (uid_t)65534 || uid >= (uid_t)-2)
-		return nl_errf(err, errlen, NL_ERR_NOT_FOUND,
-		               "the email's local part names a system account (uid %lu; "
-		               "[identity] min_uid is %u)",
-		               (unsigned long)uid, cfg->min_uid);
-	return 0;
+	return account_allowed(cfg, user, "the email's local part", err, errlen);
+}
+
+/* source = ldap: the claim's value (checked as for a map file) looked up in the directory; the
+ * one value found, lower-cased, must be a valid user name naming an allowed account, as for
+ * email_local. */
+static int map_by_directory(const struct nl_config *cfg, const json_t *claims, char **local_user, char *err,
+                            size_t errlen)
+{
+	char *value = NULL, *user = NULL;
+	int r = NL_ERR_INTERNAL;
+
+	if ((r = get_claim(cfg->claim, claims, &value, err, errlen)) != 0 ||
+	    (r = nl_dir_lookup(cfg, value, &user, err, errlen)) != 0)
+		goto out;
+	lower_in_place(user);
+	if (!valid_user(user, strlen(user))) {
+		r = nl_errf(err, errlen, NL_ERR_NOT_FOUND,
+		            "directory: the entry's %s is not a valid user name", cfg->ldap_attribute);
+		goto out;
+	}
+	if ((r = account_allowed(cfg, user, "the directory's entry", err, errlen)) != 0)
+		goto out;
+	*local_user = user;
+	user = NULL;
+	r = 0;
+out:
+	free(value);
+	free(user);
+	return r;
 }
 
 /* rule = email_local: local@domain, domain equal to email_domain (case-insensitive), local part
@@ -585,6 +624,8 @@ int nl_map_identity(const struct nl_config *cfg, const json_t *claims, char **lo
 		*local_user = NULL;
 	if (cfg == NULL || claims == NULL || local_user == NULL || !json_is_object(claims))
 		return NL_ERR_INVALID;
+	if (cfg->source == NL_SOURCE_LDAP)
+		return map_by_directory(cfg, claims, local_user, err, errlen);
 	switch (cfg->rule) {
 	case NL_MAP_FILE:
 		return map_by_file(cfg, claims, local_user, err, errlen);
@@ -613,7 +654,7 @@ int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen)
 
 	if (cfg == NULL)
 		return NL_ERR_INVALID;
-	if (cfg->rule != NL_MAP_FILE)
+	if (cfg->source != NL_SOURCE_MAP_FILE || cfg->rule != NL_MAP_FILE)
 		return 0;
 	if (cfg->map_file == NULL || cfg->map_file[0] == '\0')
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "[identity] map_file is not set");
@@ -654,4 +695,5 @@ void nl_map_cache_flush(void)
 	pthread_mutex_lock(&cache.lock);
 	cache_drop_locked();
 	pthread_mutex_unlock(&cache.lock);
+	nl_dir_cache_flush();
 }

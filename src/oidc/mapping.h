@@ -1,6 +1,7 @@
 /* Identity mapping: which local account a verified identity names ([identity] in the config).
  * rule = map: a map file of "local_user claim_value" lines; rule = email_local: the local part
- * of a verified email in the configured domain. No match: deny. */
+ * of a verified email in the configured domain; source = ldap: the directory (directory.h).
+ * No match: deny. */
 #ifndef NL_MAPPING_H
 #define NL_MAPPING_H
 
@@ -26,6 +27,10 @@
  * must be present and true (else NL_ERR_CLAIM), and the local part must name an existing account
  * of uid cfg->min_uid or more, not root or nobody (65534) (else NL_ERR_NOT_FOUND; a lookup that fails
  * for another reason returns its error: NL_ERR_UNAVAILABLE from getpwnam_r).
+ * source = ldap (rule ignored): the claim, checked as above, looked up with nl_dir_lookup; the
+ * attribute value found, lower-cased, must be a valid user name naming an account allowed as for
+ * email_local (else NL_ERR_NOT_FOUND); the directory unreachable, TLS or bind failing, a timeout:
+ * NL_ERR_UNAVAILABLE.
  * Returns 0 and a new string in *local_user; NL_ERR_NOT_FOUND when the claim's value matches
  * nothing (the person is not linked); NL_ERR_CLAIM when the claims hold no usable value of the
  * claim (absent, malformed, an unverified email: the sign-in did not say who the person is);
@@ -38,17 +43,17 @@ int nl_map_identity(const struct nl_config *cfg, const json_t *claims, char **lo
  * of 10 digits must have a valid NHS number check digit; ambiguity is an error as above. */
 int nl_map_check_file(const char *path, char *err, size_t errlen);
 /* Check cfg's map file as nl_map_identity would read it (the values' kind from cfg->claim).
- * 0 if rule is not map. A missing file is NL_ERR_CONFIG. */
+ * 0 if rule is not map or source is not map_file. A missing file is NL_ERR_CONFIG. */
 int nl_map_check(const struct nl_config *cfg, char *err, size_t errlen);
 /* Check that the environment's scope asks for the claim the mapping needs (NHS login sends
  * nhs_number only for "profile", email only for "email"): otherwise every sign-in would lack it.
  * NL_ERR_CONFIG with the environment file, the scope and the fix in err. */
 int nl_map_check_scope(const struct nl_config *cfg, char *err, size_t errlen);
-/* How rule email_local learns an account's uid: getpwnam_r unless replaced (tests); NULL puts it
- * back. The function returns 0 with *uid, NL_ERR_NOT_FOUND for no such account, or another error. */
+/* How rule email_local and source ldap learn an account's uid: getpwnam_r unless replaced (tests); NULL puts
+ * it back. The function returns 0 with *uid, NL_ERR_NOT_FOUND for no such account, or another error. */
 typedef int (*nl_map_uid_fn)(const char *user, uid_t *uid);
 void nl_map_set_uid_lookup(nl_map_uid_fn fn);
-/* Forget the cached map file (nhsloginctl flush; tests). */
+/* Forget the cached map file and the directory's cached names (nhsloginctl flush; tests). */
 void nl_map_cache_flush(void);
 
 #endif

@@ -332,17 +332,18 @@ enum issuer_kind { ISS_MOCK = 0, ISS_FOREIGN, ISS_RS256, ISS_NOJWKS, ISS_LITERAL
 struct check_case {
 	const char *name;
 	enum issuer_kind issuer_kind;
-	const char *issuer;       /* ISS_LITERAL */
-	const char *env_name;     /* default local */
-	const char *client_id;    /* default nhslogin-test */
-	const char *client_key;   /* default DIR/client.key.pem (a path relative to DIR) */
-	mode_t key_mode;          /* default 0600 */
-	mode_t conf_mode;         /* default 0644 */
-	const char *redirect_uri; /* default http://127.0.0.1:8765/callback */
-	const char *env_extra;    /* lines at the end of the environment file */
-	const char *bridge_extra; /* lines in [bridge]; FXD is the fixtures directory */
-	const char *map_text;     /* default: a good map */
-	const char *extra_arg;    /* e.g. --offline or --json */
+	const char *issuer;         /* ISS_LITERAL */
+	const char *env_name;       /* default local */
+	const char *client_id;      /* default nhslogin-test */
+	const char *client_key;     /* default DIR/client.key.pem (a path relative to DIR) */
+	mode_t key_mode;            /* default 0600 */
+	mode_t conf_mode;           /* default 0644 */
+	const char *redirect_uri;   /* default http://127.0.0.1:8765/callback */
+	const char *env_extra;      /* lines at the end of the environment file */
+	const char *bridge_extra;   /* lines in [bridge]; FXD is the fixtures directory */
+	const char *map_text;       /* default: a good map */
+	const char *identity_extra; /* lines after [identity] (may open [ldap]) */
+	const char *extra_arg;      /* e.g. --offline or --json */
 	int exit_code;
 	const char *expect;  /* stdout must contain this (DIR: the case's directory, FXD: fixtures) */
 	const char *expect2; /* and this, if set */
@@ -436,6 +437,20 @@ static const struct check_case cases[] = {
      .expect = "warning: [bridge] public_url http://127.0.0.1:8765 is a loopback address but environment "
                "is sandpit",
      .expect2 = "ok, "},
+    {.name = "check_warns_plaintext_and_anonymous_directory",
+     .identity_extra = "source = ldap\n[ldap]\nuri = ldap://127.0.0.1:1\nbase = dc=example,dc=org\n"
+                       "filter = (uid=%s)\nattribute = uid\ntls = none",
+     .extra_arg = "--offline",
+     .exit_code = 0,
+     .expect = "warning: [ldap] tls = none: the directory's answers (which account a person signs in "
+               "to) cross the network in plaintext to ldap://127.0.0.1:1; use starttls or ldaps",
+     .expect2 = "ok, 3 warnings"},
+    {.name = "check_reports_unreachable_directory",
+     .identity_extra = "source = ldap\n[ldap]\nuri = ldap://127.0.0.1:1\nbase = dc=example,dc=org\n"
+                       "filter = (uid=%s)\nattribute = uid\ntimeout = 2",
+     .exit_code = 1,
+     .expect = "error: [ldap] uri ldap://127.0.0.1:1, base dc=example,dc=org: directory: StartTLS failed: "
+               "Can't contact LDAP server"},
     {.name = "check_offline_does_not_contact_the_issuer",
      .issuer_kind = ISS_LITERAL,
      .issuer = "http://127.0.0.1:1",
@@ -504,8 +519,8 @@ static void write_case(const struct check_case *c, const char *dir)
 	             "environment = %s\nenvironments_dir = environments\n"
 	             "[daemon]\nsocket = %s/run/nhslogind.sock\nstate_dir = %s/state\ncache_dir = %s/cache\n"
 	             "[bridge]\nlisten = 127.0.0.1:8765\n%s\n"
-	             "[identity]\nclaim = nhs_number\nmap_file = nhslogin.map\n",
-	             env, dir, dir, dir, bridge) > 0);
+	             "[identity]\nclaim = nhs_number\nmap_file = nhslogin.map\n%s\n",
+	             env, dir, dir, dir, bridge, c->identity_extra != NULL ? c->identity_extra : "") > 0);
 	snprintf(path, sizeof(path), "%s/nhslogin.conf", dir);
 	assert_int_equal(write_file(path, c->conf_mode ? c->conf_mode : 0644, text), 0);
 	free(text);

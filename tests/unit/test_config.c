@@ -1011,6 +1011,217 @@ static void test_config_plain_http_off_loopback_needs_behind_tls_proxy(void **st
 	                 0);
 }
 
+/* ---- [identity] source = ldap and the [ldap] section (issue 14) ---- */
+
+/* Lines 1-5; a case's own line is line 6. */
+static const char *const LDAP_HEAD = "environment = test\n"
+                                     "[identity]\n"
+                                     "source = ldap\n"
+                                     "claim = sub\n"
+                                     "[ldap]\n";
+static const char *const LDAP_REST = "uri = ldap://dir.example.org\n"
+                                     "base = dc=example,dc=org\n"
+                                     "filter = (&(objectClass=person)(employeeNumber=%s))\n"
+                                     "attribute = uid\n";
+
+static void test_config_ldap_source_loads_with_defaults(void **state)
+{
+	struct fx *f = *state;
+	char main_text[1024];
+
+	snprintf(main_text, sizeof(main_text), "%s%s", LDAP_HEAD, LDAP_REST);
+	assert_int_equal(load(f, main_text, GOOD_ENV, 0), 0);
+	assert_int_equal(f->cfg.source, NL_SOURCE_LDAP);
+	assert_int_equal(f->cfg.source_line, 3);
+	assert_string_equal(f->cfg.ldap_uri, "ldap://dir.example.org");
+	assert_string_equal(f->cfg.ldap_filter, "(&(objectClass=person)(employeeNumber=%s))");
+	assert_null(f->cfg.ldap_bind_dn);
+	/* TLS unless written otherwise: starttls on ldap:// */
+	assert_int_equal(f->cfg.ldap_tls, NL_LDAP_TLS_DEFAULT);
+	assert_int_equal(nl_ldap_tls_of(&f->cfg), NL_LDAP_TLS_STARTTLS);
+	assert_int_equal(f->cfg.ldap_timeout, 5);
+	assert_int_equal(f->cfg.ldap_cache_ttl, 60);
+}
+
+static void test_config_ldap_default_source_is_map_file(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, GOOD_MAIN, GOOD_ENV, 0), 0);
+	assert_int_equal(f->cfg.source, NL_SOURCE_MAP_FILE);
+	assert_int_equal(f->cfg.rule, NL_MAP_FILE);
+}
+
+static void test_config_ldap_bad_values_name_file_and_line(void **state)
+{
+	static const struct {
+		const char *line, *reason;
+	} cases[] = {
+	    {"filter = (uid=someone)", "needs one %s"},
+	    {"filter = (|(uid=%s)(mail=%s))", "exactly one %s"},
+	    {"filter = (uid=%s%d)", "exactly one %s"},
+	    {"filter = (&(objectClass=person)(uid=%s)", "unbalanced parentheses"},
+	    {"filter = (uid=%s))", "text after the closing"},
+	    {"filter = )uid=%s(", "closes nothing"},
+	    {"filter = (uid=%s)(cn=x)", "text after the closing"},
+	    {"filter = uid=%s", "one filter in parentheses"},
+	    {"filter = (uid=*%s)", "must be a whole value"},
+	    {"filter = (%s)", "must be a whole value"},
+	    {"tls = maybe", "'maybe' is not one of starttls | ldaps | none"},
+	    {"tls = STARTTLS", "is not one of"},
+	    {"uri = http://dir.example.org", "is not ldap://HOST[:PORT]"},
+	    {"uri = ldap://dir.example.org/dc=x??sub", "is not ldap://HOST[:PORT]"},
+	    {"uri = ldap://user@dir.example.org", "is not ldap://HOST[:PORT]"},
+	    {"uri = ldap://dir.example.org:99999", "is not ldap://HOST[:PORT]"},
+	    {"uri = ldap://a.example.org ldaps://b.example.org", "mixes ldap:// and ldaps://"},
+	    {"uri = ,", "no server"},
+	    {"attribute = uid;binary", "not an attribute name"},
+	    {"attribute = 1uid", "not an attribute name"},
+	    {"base = example", "not a distinguished name"},
+	    {"bind_dn = =x", "not a distinguished name"},
+	    {"timeout = 0", "out of range 1..60"},
+	    {"timeout = 61", "out of range 1..60"},
+	    {"cache_ttl = 3601", "out of range 0..3600"},
+	    {"binddn = cn=x", "did you mean 'bind_dn'?"},
+	};
+	struct fx *f = *state;
+	char main_text[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(main_text, sizeof(main_text), "%s%s\n", LDAP_HEAD, cases[i].line);
+		nl_config_free(&f->cfg);
+		nl_config_init(&f->cfg);
+		assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:6: ", cases[i].reason);
+	}
+}
+
+static void test_config_ldap_good_filters_and_uris_accepted(void **state)
+{
+	static const char *const good[][2] = {
+	    {"filter", "(uid=%s)"},
+	    {"filter", "(&(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2))(mail=%s))"},
+	    {"uri", "ldaps://dc1.example.org:636 ldaps://dc2.example.org,ldaps://[::1]:6360/"},
+	    {"uri", "ldap://127.0.0.1:3890"},
+	    {"attribute", "sAMAccountName"},
+	};
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		f->err[0] = '\0';
+		assert_int_equal(
+		    nl_config_set(&f->cfg, "ldap", good[i][0], good[i][1], f->err, sizeof(f->err)), 0);
+	}
+}
+
+static void test_config_ldap_source_needs_its_settings(void **state)
+{
+	static const char *const keys[] = {"uri", "base", "filter", "attribute"};
+	struct fx *f = *state;
+	char main_text[1024], want[64];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char *rest = strdup(LDAP_REST), *line;
+
+		assert_non_null(rest);
+		/* drop the key's line */
+		line = strstr(rest, keys[i]);
+		assert_non_null(line);
+		memmove(line, strchr(line, '\n') + 1, strlen(strchr(line, '\n') + 1) + 1);
+		snprintf(main_text, sizeof(main_text), "%s%s", LDAP_HEAD, rest);
+		snprintf(want, sizeof(want), "source = ldap needs [ldap] %s", keys[i]);
+		nl_config_free(&f->cfg);
+		nl_config_init(&f->cfg);
+		assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:3: ", want);
+		free(rest);
+	}
+}
+
+static void test_config_ldap_tls_must_fit_the_uris(void **state)
+{
+	static const struct {
+		const char *uri, *tls, *reason; /* reason NULL: loads */
+		enum nl_ldap_tls mode;
+	} cases[] = {
+	    {"ldaps://dir.example.org", NULL, NULL, NL_LDAP_TLS_LDAPS},
+	    {"ldap://dir.example.org", "starttls", NULL, NL_LDAP_TLS_STARTTLS},
+	    {"ldap://dir.example.org", "none", NULL, NL_LDAP_TLS_NONE},
+	    {"ldaps://dir.example.org", "starttls", "tls = starttls needs ldap:// URIs", 0},
+	    {"ldap://dir.example.org", "ldaps", "tls = ldaps needs ldaps:// URIs", 0},
+	    {"ldaps://dir.example.org", "none", "tls = none contradicts ldaps://", 0},
+	};
+	struct fx *f = *state;
+	char main_text[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(main_text, sizeof(main_text),
+		         "%suri = %s\nbase = dc=example,dc=org\nfilter = (uid=%%s)\nattribute = uid\n%s%s%s",
+		         LDAP_HEAD, cases[i].uri, cases[i].tls != NULL ? "tls = " : "",
+		         cases[i].tls != NULL ? cases[i].tls : "", cases[i].tls != NULL ? "\n" : "");
+		nl_config_free(&f->cfg);
+		nl_config_init(&f->cfg);
+		if (cases[i].reason != NULL) {
+			assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:3: ", cases[i].reason);
+			continue;
+		}
+		assert_int_equal(load(f, main_text, GOOD_ENV, 0), 0);
+		assert_int_equal(nl_ldap_tls_of(&f->cfg), cases[i].mode);
+	}
+}
+
+static void test_config_ldap_bind_dn_and_password_file_go_together(void **state)
+{
+	struct fx *f = *state;
+	char main_text[1024];
+
+	snprintf(main_text, sizeof(main_text), "%s%sbind_dn = cn=reader,dc=example,dc=org\n", LDAP_HEAD,
+	         LDAP_REST);
+	assert_fails(f, main_text, GOOD_ENV,
+	             "/nhslogin.conf:3: ", "bind_dn and bind_password_file go together");
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	puts_file(f, "ldap.pw", "secret\n", 0600);
+	snprintf(main_text, sizeof(main_text), "%s%sbind_password_file = ldap.pw\n", LDAP_HEAD, LDAP_REST);
+	assert_fails(f, main_text, GOOD_ENV,
+	             "/nhslogin.conf:3: ", "bind_dn and bind_password_file go together");
+}
+
+static void test_config_ldap_password_file_must_be_private(void **state)
+{
+	static const mode_t bad[] = {0644, 0640, 0604, 0660};
+	struct fx *f = *state;
+	char main_text[1024], want[PATH_MAX];
+
+	snprintf(main_text, sizeof(main_text),
+	         "%s%sbind_dn = cn=reader,dc=example,dc=org\nbind_password_file = ldap.pw\n", LDAP_HEAD,
+	         LDAP_REST);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		puts_file(f, "ldap.pw", "secret\n", bad[i]);
+		nl_config_free(&f->cfg);
+		nl_config_init(&f->cfg);
+		snprintf(want, sizeof(want), "bind_password_file: %s/ldap.pw", f->dir);
+		assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:11: ", want);
+	}
+	puts_file(f, "ldap.pw", "secret\n", 0600);
+	nl_config_free(&f->cfg);
+	nl_config_init(&f->cfg);
+	assert_int_equal(load(f, main_text, GOOD_ENV, 0), 0);
+	snprintf(want, sizeof(want), "%s/ldap.pw", f->dir);
+	assert_string_equal(f->cfg.ldap_password_file, want);
+	assert_string_equal(f->cfg.ldap_bind_dn, "cn=reader,dc=example,dc=org");
+}
+
+static void test_config_ldap_source_refuses_email_local(void **state)
+{
+	struct fx *f = *state;
+	char main_text[1024];
+
+	snprintf(main_text, sizeof(main_text),
+	         "environment = test\n[identity]\nsource = ldap\nclaim = email\nrule = email_local\n"
+	         "email_domain = example.org\n[ldap]\n%s",
+	         LDAP_REST);
+	assert_fails(f, main_text, GOOD_ENV, "/nhslogin.conf:3: ", "does not go with rule = email_local");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1069,6 +1280,15 @@ int main(void)
 	    T(test_config_trusted_proxies_refuses_what_is_not_a_proxy_list),
 	    T(test_config_min_uid_default_and_range),
 	    T(test_config_plain_http_off_loopback_needs_behind_tls_proxy),
+	    T(test_config_ldap_source_loads_with_defaults),
+	    T(test_config_ldap_default_source_is_map_file),
+	    T(test_config_ldap_bad_values_name_file_and_line),
+	    T(test_config_ldap_good_filters_and_uris_accepted),
+	    T(test_config_ldap_source_needs_its_settings),
+	    T(test_config_ldap_tls_must_fit_the_uris),
+	    T(test_config_ldap_bind_dn_and_password_file_go_together),
+	    T(test_config_ldap_password_file_must_be_private),
+	    T(test_config_ldap_source_refuses_email_local),
 	};
 #undef T
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
