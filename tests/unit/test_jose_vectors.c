@@ -212,6 +212,8 @@ static void test_thumbprint_of_ec_key_is_stable_across_export(void **state)
 	cjose_jwk_release(pub);
 }
 
+/* ---- sign + verify round trips ---------------------------------------------------------------- */
+
 static void test_round_trip_rs256(void **state)
 {
 	(void)state;
