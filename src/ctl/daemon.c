@@ -308,7 +308,8 @@ int ctl_flush(const struct ctl_opts *o)
 	if (o->json)
 		ctl_print_json(stdout, m);
 	else
-		printf("Discovery, JWKS and token caches flushed; the next sign-in fetches them again.\n");
+		printf("Discovery, JWKS, token and identity caches flushed; the next sign-in fetches them "
+		       "again.\n");
 	json_decref(m);
 	return CTL_EXIT_OK;
 }

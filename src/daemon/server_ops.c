@@ -3,6 +3,7 @@
  * number, cancel, status, the admin ops, and the dispatch of each op to its handler. */
 #include "config.h"
 #include "server_int.h"
+#include "mapping.h"
 #include "nl_text.h"
 #include "nl_err.h"
 #include "nl_json.h"
@@ -407,7 +408,8 @@ static void handle_flush(struct nl_server *s, struct conn *c, const json_t *req)
 		nl_oidc_flush(s->ctx.oidc);
 	if (s->ctx.tc != NULL)
 		nl_tokcache_flush(s->ctx.tc);
-	nl_notice("discovery, JWKS and token caches flushed by an administrator");
+	nl_map_cache_flush(); /* the map file and the directory's answers: a change there counts now */
+	nl_notice("discovery, JWKS, token and identity caches flushed by an administrator");
 	reply_ok(c);
 }
 

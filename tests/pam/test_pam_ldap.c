@@ -15,6 +15,7 @@
 
 #include <security/pam_appl.h>
 
+#include "faultutil.h"
 #include "harness.h"
 #include "skip.h"
 #include "slapdproc.h"
@@ -47,9 +48,10 @@ static void test_signin_mapped_through_the_directory(void **state)
 	struct slapdproc_opts so = {ldif, true};
 	struct slapdproc *sp = NULL;
 	struct world_opts wo = {.mock_args = {NULL}};
-	struct pam_run ok, other, down;
+	struct pam_run ok, other, cached, down;
 	struct world *w = NULL;
-	int r_ok = -1, r_other = -1, r_down = -1;
+	int r_ok = -1, r_other = -1, r_cached = -1, r_down = -1;
+	json_t *flushed = NULL;
 
 	(void)state;
 	if (!find_account(account, sizeof(account)))
@@ -65,11 +67,12 @@ static void test_signin_mapped_through_the_directory(void **state)
 	snprintf(extra, sizeof(extra),
 	         "source = ldap\n[ldap]\nuri = %s\nbase = " SLAPDPROC_SUFFIX "\n"
 	         "filter = (&(objectClass=inetOrgPerson)(employeeNumber=%%s))\nattribute = uid\n"
-	         "ca_file = %s\ntimeout = 2\ncache_ttl = 0\n",
+	         "ca_file = %s\ntimeout = 2\ncache_ttl = 300\n",
 	         slapdproc_uri(sp), slapdproc_ca_file(sp));
 	wo.identity_extra = extra;
 	ok = (struct pam_run){.service = "nl-login", .user = account, .as_user = "p9"};
 	other = (struct pam_run){.service = "nl-login", .user = "clinician", .as_user = "p9"};
+	cached = (struct pam_run){.service = "nl-login", .user = account, .as_user = "p9"};
 	down = (struct pam_run){.service = "nl-login", .user = account, .as_user = "p9"};
 	if (world_start(&wo, &w) != 0) {
 		slapdproc_free(sp);
@@ -80,12 +83,20 @@ static void test_signin_mapped_through_the_directory(void **state)
 		/* the map file says clinician; the directory, which now decides, does not */
 		r_other = pam_run_auth(w, &other);
 		slapdproc_stop(sp);
+		/* within cache_ttl the directory's answer is remembered ... */
+		r_cached = pam_run_auth(w, &cached);
+		/* ... until an administrator flushes the daemon's caches (nhsloginctl flush) */
+		flushed = fu_call_once(w->socket, "{\"op\":\"flush\"}", 10000);
 		r_down = pam_run_auth(w, &down);
 	}
 	world_stop(w);
 	slapdproc_free(sp);
 	assert_int_equal(r_ok, PAM_SUCCESS);
 	assert_int_equal(r_other, PAM_AUTH_ERR);
+	assert_int_equal(r_cached, PAM_SUCCESS);
+	assert_non_null(flushed);
+	assert_true(json_is_true(json_object_get(flushed, "ok")));
+	json_decref(flushed);
 	/* the directory down: unavailable, so a break-glass stack falls through */
 	assert_int_equal(r_down, PAM_AUTHINFO_UNAVAIL);
 }
