@@ -124,10 +124,11 @@ void hostauth_hosts_put(struct nl_hostauth_hosts *h, struct host_key *key)
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* Owned by root (or by us, for tests and unprivileged bridges) and writable by nobody else. */
+/* Owned by root (or by us, for tests and unprivileged bridges) and writable by nobody else: the
+ * rule of every file we trust (the message is the caller's, with its reason word). */
 static bool owner_mode_ok(const struct stat *st)
 {
-	return (st->st_uid == 0 || st->st_uid == geteuid()) && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+	return nl_check_owner_mode(NULL, st, NULL, 0) == 0;
 }
 
 static int open_dir(const struct nl_hostauth_hosts *h, int *dfd, struct nl_hostauth_error *err)

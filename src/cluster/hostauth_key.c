@@ -2,6 +2,7 @@
  * never through a symbolic link) and loaded as a secret. */
 #include "config.h"
 #include "hostauth.h"
+#include "nl_config.h"
 #include "nl_err.h"
 #include "nl_jose.h"
 #include "nl_wipe.h"
@@ -76,16 +77,8 @@ static int open_key_dir(const char *path, int *dfd_out, char *err, size_t errlen
 		r = nl_errf(err, errlen, NL_ERR_IO, "%s: cannot stat: %s", dir, strerror(errno));
 		goto out;
 	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		r = nl_errf(err, errlen, NL_ERR_PERM, "%s: owned by uid %u; must be owned by root", dir,
-		            (unsigned)st.st_uid);
+	if ((r = nl_check_owner_mode(dir, &st, err, errlen)) != 0)
 		goto out;
-	}
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		r = nl_errf(err, errlen, NL_ERR_PERM, "%s: is group- or world-writable (mode %04o)", dir,
-		            (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
 	*dfd_out = dfd;
 	dfd = -1;
 	r = 0;

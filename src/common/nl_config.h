@@ -166,6 +166,11 @@ int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen);
  * counting as IPv4) in one of list[0..n)? */
 bool nl_cidr_match(const struct nl_cidr *list, size_t n, int family, const void *addr);
 
+/* Owned by root or the effective uid, and writable by no one else: what every file and directory
+ * we trust must be (a file, its directory, a hosts directory). 0, or NL_ERR_PERM with path and the
+ * fix in err (err may be NULL). */
+int nl_check_owner_mode(const char *path, const struct stat *st, char *err, size_t errlen);
+
 /* What identifies one version of a file, to know when to read it again: replaced by rename
  * (device, inode), rewritten in place (size, times to the nanosecond), or its owner or mode
  * changed (ctime moves on chmod/chown, and a file made group-writable must stop being used). */

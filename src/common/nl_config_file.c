@@ -48,17 +48,8 @@ int nl_cfg_open_checked(const char *path, bool secret, size_t max_size, bool che
 	}
 	mode = st.st_mode & 07777;
 	if (check_owner) {
-		if (st.st_uid != 0 && st.st_uid != geteuid()) {
-			r = nl_errf(err, errlen, NL_ERR_PERM, "%s: owned by uid %u; must be owned by root",
-			            path, (unsigned)st.st_uid);
+		if ((r = nl_check_owner_mode(path, &st, err, errlen)) != 0)
 			goto out;
-		}
-		if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
-			r = nl_errf(err, errlen, NL_ERR_PERM,
-			            "%s: is group- or world-writable (mode %04o); run chmod go-w", path,
-			            (unsigned)mode);
-			goto out;
-		}
 		if (secret && (mode & (S_IRWXG | S_IRWXO)) != 0) {
 			r = nl_errf(err, errlen, NL_ERR_PERM,
 			            "%s: holds a secret but group/other may access it (mode %04o); "
@@ -130,6 +121,18 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return r;
+}
+
+int nl_check_owner_mode(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return nl_errf(err, errlen, NL_ERR_PERM, "%s: owned by uid %u; must be owned by root", path,
+		               (unsigned)st->st_uid);
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return nl_errf(err, errlen, NL_ERR_PERM,
+		               "%s: is group- or world-writable (mode %04o); run chmod go-w", path,
+		               (unsigned)(st->st_mode & 07777));
+	return 0;
 }
 
 void nl_file_stamp_of(const struct stat *st, struct nl_file_stamp *out)
