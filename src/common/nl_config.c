@@ -46,6 +46,8 @@ void nl_config_init(struct nl_config *cfg)
 	cfg->ldap_tls = NL_LDAP_TLS_DEFAULT;
 	cfg->ldap_timeout = 5;
 	cfg->ldap_cache_ttl = 60;
+	cfg->role = NL_ROLE_LOCAL;
+	cfg->store_timeout_ms = 1000;
 	cfg->pam_noninteractive = NL_NONINTERACTIVE_IGNORE;
 	cfg->env.scope = strdup(DEFAULT_SCOPE);
 	cfg->env.vtr = strdup(DEFAULT_VTR);
@@ -88,7 +90,17 @@ void nl_config_free(struct nl_config *cfg)
 	                 &cfg->ldap_attribute,
 	                 &cfg->ldap_bind_dn,
 	                 &cfg->ldap_password_file,
-	                 &cfg->ldap_ca_file};
+	                 &cfg->ldap_ca_file,
+	                 &cfg->store_url,
+	                 &cfg->store_sentinels,
+	                 &cfg->store_master,
+	                 &cfg->store_password_file,
+	                 &cfg->store_index_key_file,
+	                 &cfg->agent_bridge_url,
+	                 &cfg->agent_name,
+	                 &cfg->agent_host_key,
+	                 &cfg->agent_ca_file,
+	                 &cfg->hosts_dir};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
@@ -257,12 +269,15 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 	int lvl;
 
 	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+		/* an agent holds no client key and has no callback: the bridge does both */
+		if (cfg->role == NL_ROLE_AGENT && i >= 2)
+			continue;
 		if (val[i] == NULL)
 			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s is required", file, req[i]);
 	}
 	/* Every placeholder at once: one round of editing, not one per run. */
 	id_ph = strncmp(cfg->env.client_id, PLACEHOLDER, strlen(PLACEHOLDER)) == 0;
-	uri_ph = strstr(cfg->env.redirect_uri, PLACEHOLDER) != NULL;
+	uri_ph = cfg->env.redirect_uri != NULL && strstr(cfg->env.redirect_uri, PLACEHOLDER) != NULL;
 	if (id_ph && uri_ph)
 		return nl_errf(err, errlen, NL_ERR_CONFIG,
 		               "%s: client_id is still the placeholder '%s' and "
@@ -280,7 +295,7 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 		               "set your registered redirect URI",
 		               file, cfg->env.redirect_uri);
 	if (nl_cfg_check_url(cfg->env.issuer, false, why, sizeof(why)) != 0 ||
-	    nl_cfg_check_url(cfg->env.redirect_uri, false, why, sizeof(why)) != 0)
+	    (cfg->env.redirect_uri != NULL && nl_cfg_check_url(cfg->env.redirect_uri, false, why, sizeof(why)) != 0))
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s", file, why);
 	if (cfg->env.n_allowed_algs == 0 || cfg->env.scope == NULL || cfg->env.vtr == NULL)
 		return nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
@@ -370,12 +385,58 @@ static int validate_ldap(const struct nl_config *cfg, const char *file, char *er
 	return 0;
 }
 
+/* role = bridge or agent: what the role needs. "FILE:LINE" is the line of [daemon] role. */
+static int validate_role(const struct nl_config *cfg, const char *file, char *err, size_t errlen)
+{
+	char why[512];
+
+	if (cfg->role == NL_ROLE_BRIDGE) {
+		if ((cfg->store_url == NULL) == (cfg->store_sentinels == NULL))
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: role = bridge needs [store] url, or sentinels with master (one of "
+			               "the two)",
+			               file, cfg->role_line);
+		if ((cfg->store_sentinels == NULL) != (cfg->store_master == NULL))
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: [store] sentinels and master go together", file, cfg->role_line);
+		if (cfg->store_index_key_file == NULL)
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: role = bridge needs [store] index_key_file (32-64 random bytes, "
+			               "the same file on every bridge)",
+			               file, cfg->role_line);
+		if (cfg->hosts_dir == NULL)
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: role = bridge needs [bridge] hosts_dir (the enrolled workstations)",
+			               file, cfg->role_line);
+		if (cfg->env.flow == NL_FLOW_DEVICE)
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: role = bridge serves the phone pages itself: flow = device does not "
+			               "go with it",
+			               file, cfg->role_line);
+	}
+	if (cfg->role == NL_ROLE_AGENT) {
+		if (cfg->agent_bridge_url == NULL)
+			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s:%u: role = agent needs [agent] bridge_url",
+			               file, cfg->role_line);
+		if (nl_cfg_check_url(cfg->agent_bridge_url, false, why, sizeof(why)) != 0)
+			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [agent] bridge_url: %s", file, why);
+		if (cfg->env.flow == NL_FLOW_DEVICE)
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: role = agent signs in through the bridge: flow = device does not "
+			               "go with it",
+			               file, cfg->role_line);
+	}
+	return 0;
+}
+
 static int validate_main(const struct nl_config *cfg, char *err, size_t errlen)
 {
 	const char *file = cfg->path != NULL ? cfg->path : "configuration";
 	char why[512];
 	int r;
 
+	if ((r = validate_role(cfg, file, err, errlen)) != 0)
+		return r;
 	if (cfg->source == NL_SOURCE_LDAP && (r = validate_ldap(cfg, file, err, errlen)) != 0)
 		return r;
 	if (cfg->source == NL_SOURCE_MAP_FILE && cfg->rule == NL_MAP_FILE && cfg->map_file == NULL)

@@ -21,6 +21,8 @@ enum nl_id_source { NL_SOURCE_MAP_FILE = 0, NL_SOURCE_LDAP };
  * starttls for ldap://, ldaps for ldaps:// (nl_ldap_tls_of); none only when written. */
 enum nl_ldap_tls { NL_LDAP_TLS_STARTTLS = 0, NL_LDAP_TLS_LDAPS, NL_LDAP_TLS_NONE, NL_LDAP_TLS_DEFAULT };
 enum nl_flow_mode { NL_FLOW_BRIDGE = 0, NL_FLOW_DEVICE };
+/* [daemon] role (DESIGN.md, "Trust-wide deployment"; doc/bridge.md). */
+enum nl_role { NL_ROLE_LOCAL = 0, NL_ROLE_AGENT, NL_ROLE_BRIDGE };
 /* What the module does when the conversation cannot show text (cron, non-interactive sudo). */
 enum nl_noninteractive { NL_NONINTERACTIVE_IGNORE = 0, NL_NONINTERACTIVE_DENY };
 /* [policy] number_matching: which sign-ins ask the terminal for the number the phone shows. */
@@ -79,6 +81,20 @@ struct nl_config {
 	unsigned wait_max;           /* longest single wait in seconds; default 25, 1..60 */
 	unsigned http_timeout;       /* provider request timeout, seconds; default 10, 1..60 */
 	bool debug;                  /* default false */
+	enum nl_role role;           /* default local: everything on this machine */
+	unsigned role_line;          /* its line in the main file (0: not read from a file) */
+	/* [store] (role = bridge): the bridges' shared state in Redis (doc/store.md) */
+	char *store_url;            /* redis://HOST:PORT[/DB] or unix:PATH; or sentinels + master */
+	char *store_sentinels;      /* HOST:PORT,... */
+	char *store_master;         /* the name the sentinels monitor */
+	char *store_password_file;  /* optional AUTH password (a secret file) */
+	char *store_index_key_file; /* 32..64 random bytes, the same on every bridge (a secret file) */
+	unsigned store_timeout_ms;  /* a whole Redis call; default 1000, 100..10000 */
+	/* [agent] (role = agent): the bridge this workstation signs in through */
+	char *agent_bridge_url; /* the bridge's base URL (https; http only on loopback) */
+	char *agent_name;       /* the enrolled workstation name; default the host name */
+	char *agent_host_key;   /* the workstation's private key; NULL: /etc/nhslogin/host.key */
+	char *agent_ca_file;    /* optional CA bundle for the bridge's certificate */
 	/* [bridge] */
 	char *listen;     /* HOST:PORT; default 127.0.0.1:8765 */
 	char *public_url; /* base URL the phone uses; default http://<listen> */
@@ -89,6 +105,7 @@ struct nl_config {
 	struct nl_cidr trusted_proxies[NL_MAX_CIDRS]; /* peers whose X-Forwarded-For/Forwarded is believed */
 	size_t n_trusted_proxies;                     /* default 0: none */
 	bool behind_tls_proxy; /* plain http off loopback: a TLS proxy is in front; default false */
+	char *hosts_dir;       /* role = bridge: enrolled workstations, NAME.pem each */
 	/* [identity] */
 	enum nl_claim claim;   /* default nhs_number */
 	enum nl_map_rule rule; /* map (default) | email_local */

@@ -389,6 +389,62 @@ int nl_cfg_check_dn(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* ---- roles ([store], [agent]) ---- */
+
+/* [store] url: redis://HOST:PORT[/DB] or unix:/ABSOLUTE/PATH (libnlstore parses it again). */
+int nl_cfg_check_store_url(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+
+	if (n > 0 && n < 512 && strncmp(v, "unix:/", 6) == 0)
+		return 0;
+	if (n > 8 && n < 512 && strncmp(v, "redis://", 8) == 0 && strchr(v + 8, ':') != NULL &&
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-[]") == n)
+		return 0;
+	return nl_errf(why, whylen, NL_ERR_CONFIG,
+	               "'%.64s' is not a Redis address: redis://HOST:PORT[/DB] or unix:/PATH", v);
+}
+
+/* [store] sentinels: HOST:PORT,... (at most 8). */
+int nl_cfg_check_sentinels(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v), commas = 0;
+
+	for (const char *p = v; *p != '\0'; p++)
+		commas += *p == ',';
+	if (n == 0 || n > 1024 || commas >= 8 || strchr(v, ':') == NULL ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:.,-[] ") != n)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "'%.64s' is not a list of sentinels: HOST:PORT, commas between, at most 8", v);
+	return 0;
+}
+
+/* [store] master: the name Sentinel monitors. */
+int nl_cfg_check_master(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64 ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "master '%.64s' must be 1..64 characters of A-Z a-z 0-9 . _ -", v);
+	return 0;
+}
+
+/* [agent] name: a workstation name as enrolment knows it, [a-z0-9][a-z0-9.-]{0,62}, no "..". */
+int nl_cfg_check_host_name(const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 63 || strchr("abcdefghijklmnopqrstuvwxyz0123456789", v[0]) == NULL ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n || strstr(v, "..") != NULL)
+		return nl_errf(why, whylen, NL_ERR_CONFIG,
+		               "workstation name '%.64s' must be 1..63 characters of a-z 0-9 . - "
+		               "starting with a letter or digit",
+		               v);
+	return 0;
+}
+
 /* ---- address blocks ---- */
 
 int nl_cidr_parse(const char *s, struct nl_cidr *out, char *why, size_t whylen)

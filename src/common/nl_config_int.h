@@ -22,6 +22,10 @@ bool nl_cfg_split_host_port(const char *auth, char *hbuf, size_t hlen, const cha
 int nl_cfg_check_url(const char *url, bool allow_query, char *why, size_t whylen);
 int nl_cfg_check_issuer(const char *v, char *why, size_t whylen);
 int nl_cfg_check_env_name(const char *v, char *why, size_t whylen);
+int nl_cfg_check_store_url(const char *v, char *why, size_t whylen);
+int nl_cfg_check_sentinels(const char *v, char *why, size_t whylen);
+int nl_cfg_check_master(const char *v, char *why, size_t whylen);
+int nl_cfg_check_host_name(const char *v, char *why, size_t whylen);
 int nl_cfg_check_client_id(const char *v, char *why, size_t whylen);
 int nl_cfg_check_key_id(const char *v, char *why, size_t whylen);
 int nl_cfg_check_scope(const char *v, char *why, size_t whylen);

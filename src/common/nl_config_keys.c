@@ -151,11 +151,12 @@ _Static_assert(sizeof(enum nl_claim) == sizeof(int) && sizeof(enum nl_map_rule) 
                    sizeof(enum nl_flow_mode) == sizeof(int) &&
                    sizeof(enum nl_noninteractive) == sizeof(int) &&
                    sizeof(enum nl_number_matching) == sizeof(int) &&
-                   sizeof(enum nl_id_source) == sizeof(int) && sizeof(enum nl_ldap_tls) == sizeof(int),
+                   sizeof(enum nl_id_source) == sizeof(int) && sizeof(enum nl_ldap_tls) == sizeof(int) &&
+                   sizeof(enum nl_role) == sizeof(int),
                "set_choice writes an enum field as an int");
 _Static_assert(NL_CLAIM_SUB == 2 && NL_MAP_EMAIL_LOCAL == 1 && NL_FLOW_DEVICE == 1 &&
                    NL_NONINTERACTIVE_DENY == 1 && NL_NUMBER_ALWAYS == 2 && NL_SOURCE_LDAP == 1 &&
-                   NL_LDAP_TLS_NONE == 2,
+                   NL_LDAP_TLS_NONE == 2 && NL_ROLE_BRIDGE == 2,
                "the choices' enum values are the indexes of their names");
 
 /* The words of each choice key, in the order of its enum (nl_config.h). */
@@ -170,6 +171,7 @@ static const struct {
     {"number_matching", {"remote", "never", "always", NULL}},
     {"source", {"map_file", "ldap", NULL}},
     {"tls", {"starttls", "ldaps", "none", NULL}},
+    {"role", {"local", "agent", "bridge", NULL}},
 };
 
 /* A choice: the field is an enum whose values are the indexes of the key's words (written through
@@ -439,6 +441,17 @@ static const struct key_def keys[] = {
     {"daemon", "wait_max", set_uint, S(wait_max), 1, 60, false, NULL},
     {"daemon", "http_timeout", set_uint, S(http_timeout), 1, 60, false, NULL},
     {"daemon", "debug", set_bool, S(debug), 0, 0, false, NULL},
+    {"daemon", "role", set_choice, S(role), 0, 0, false, NULL},
+    {"store", "url", set_str, S(store_url), 0, 0, false, nl_cfg_check_store_url},
+    {"store", "sentinels", set_str, S(store_sentinels), 0, 0, false, nl_cfg_check_sentinels},
+    {"store", "master", set_str, S(store_master), 0, 0, false, nl_cfg_check_master},
+    {"store", "password_file", set_path, S(store_password_file), 0, 0, true, NULL},
+    {"store", "index_key_file", set_path, S(store_index_key_file), 0, 0, true, NULL},
+    {"store", "timeout_ms", set_uint, S(store_timeout_ms), 100, 10000, false, NULL},
+    {"agent", "bridge_url", set_str, S(agent_bridge_url), 0, 0, false, nl_cfg_check_issuer},
+    {"agent", "name", set_str, S(agent_name), 0, 0, false, nl_cfg_check_host_name},
+    {"agent", "host_key", set_path, S(agent_host_key), 0, 0, false, NULL},
+    {"agent", "ca_file", set_path, S(agent_ca_file), 0, 0, false, NULL},
     {"bridge", "listen", set_str, S(listen), 0, 0, false, nl_cfg_check_listen},
     {"bridge", "public_url", set_str, S(public_url), 0, 0, false, nl_cfg_check_issuer},
     {"bridge", "tls_cert", set_path, S(tls_cert), 0, 0, false, NULL},
@@ -446,6 +459,7 @@ static const struct key_def keys[] = {
     {"bridge", "code_attempts", set_uint, S(code_attempts), 1, 1000, false, NULL},
     {"bridge", "trusted_proxies", set_proxies, 0, 0, 0, false, NULL},
     {"bridge", "behind_tls_proxy", set_bool, S(behind_tls_proxy), 0, 0, false, NULL},
+    {"bridge", "hosts_dir", set_path, S(hosts_dir), 0, 0, false, NULL},
     {"identity", "claim", set_choice, S(claim), 0, 0, false, NULL},
     {"identity", "rule", set_choice, S(rule), 0, 0, false, NULL},
     {"identity", "map_file", set_path, S(map_file), 0, 0, false, NULL},
@@ -709,7 +723,7 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 	char why[PATH_MAX + 256];
 	size_t len = 0;
 	unsigned lineno = 0;
-	size_t env_key = 0, source_key = 0;
+	size_t env_key = 0, source_key = 0, role_key = 0;
 	int r = NL_ERR_INTERNAL;
 
 	while (env_key < N_KEYS &&
@@ -717,6 +731,8 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 		env_key++;
 	while (source_key < N_KEYS && strcmp(keys[source_key].name, "source") != 0)
 		source_key++;
+	while (role_key < N_KEYS && strcmp(keys[role_key].name, "role") != 0)
+		role_key++;
 	if ((r = nl_cfg_read_checked(pc->path, false, NL_CONFIG_MAX_FILE, pc->check_owner, &text, &len, err,
 	                             errlen)) != 0)
 		goto out;
@@ -739,6 +755,8 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 		/* Where source = was set, for the [ldap] settings it needs. */
 		if (!pc->env_file && source_key < N_KEYS && seen[source_key] && pc->cfg->source_line == 0)
 			pc->cfg->source_line = lineno;
+		if (!pc->env_file && role_key < N_KEYS && seen[role_key] && pc->cfg->role_line == 0)
+			pc->cfg->role_line = lineno;
 	}
 	r = 0;
 out:
