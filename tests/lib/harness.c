@@ -121,10 +121,10 @@ static int write_config(struct world *w, const struct world_opts *o, const char 
 	             "environment = local\nenvironments_dir = %s/environments\n"
 	             "[daemon]\nsocket = %s\nstate_dir = %s/state\ncache_dir = %s/cache\n%s\n"
 	             "[bridge]\nlisten = 127.0.0.1:%d\n%s\n"
-	             "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n%s\n",
+	             "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n%s\n%s\n",
 	             w->dir, w->socket, w->dir, w->dir, o->daemon_extra ? o->daemon_extra : "", bport,
 	             o->bridge_extra ? o->bridge_extra : "", w->dir,
-	             o->identity_extra ? o->identity_extra : "") < 0)
+	             o->identity_extra ? o->identity_extra : "", o->main_extra ? o->main_extra : "") < 0)
 		return NL_ERR_NOMEM;
 	r = write_file(w->conf, 0644, text);
 	free(text);

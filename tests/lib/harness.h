@@ -31,6 +31,7 @@ struct world_opts {
 	const char *mock_users;      /* the mock's users.json (its --state-dir) instead of p9, p5, p0 */
 	const char *redirect_uri;    /* registered and configured instead of BRIDGE/callback (a proxy's) */
 	const char *bridge_extra;    /* lines added to [bridge] */
+	const char *main_extra;      /* text added at the end of the main file (whole [sections]) */
 };
 
 struct world {
