@@ -49,36 +49,36 @@ static const char *builddir(void)
 	return top != NULL && top[0] != '\0' ? top : ".";
 }
 
-/* Start nhslogind and wait for its "ready" line on stdout. */
-static int start_daemon(struct world *w)
+int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX + 32], buf[512];
 	int pipefd[2];
 	pid_t parent = getpid();
 	int64_t deadline;
-	char buf[512];
 	size_t len = 0;
 
+	*pid = -1;
 	snprintf(path, sizeof(path), "%s/nhslogind", builddir());
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		return NL_ERR_IO;
-	w->daemon = fork();
-	if (w->daemon < 0)
+	*pid = fork();
+	if (*pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
 		return NL_ERR_IO;
-	if (w->daemon == 0) {
+	}
+	if (*pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
 		dup2(pipefd[1], STDOUT_FILENO);
-		char log[PATH_MAX + 16];
-		snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
 		int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (lfd >= 0)
 			dup2(lfd, STDERR_FILENO);
 		/* The daemon must not inherit pam_wrapper. */
 		unsetenv("LD_PRELOAD");
 		unsetenv("PAM_WRAPPER");
-		execl(path, path, "--config", w->conf, "--foreground", (char *)NULL);
+		execl(path, path, "--config", conf, "--foreground", (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[1]);
@@ -99,9 +99,20 @@ static int start_daemon(struct world *w)
 		}
 	}
 	close(pipefd[0]);
-	fprintf(stderr, "harness: nhslogind did not say ready (see %s/daemon.log)\n", w->dir);
-	world_kill_daemon(w, SIGKILL);
+	fprintf(stderr, "harness: nhslogind did not say ready (see %s)\n", log);
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	*pid = -1;
 	return NL_ERR_TIMEOUT;
+}
+
+/* Start nhslogind and wait for its "ready" line on stdout. */
+static int start_daemon(struct world *w)
+{
+	char log[PATH_MAX + 16];
+
+	snprintf(log, sizeof(log), "%s/daemon.log", w->dir);
+	return harness_spawn_daemon(w->conf, log, &w->daemon);
 }
 
 static int write_config(struct world *w, const struct world_opts *o, const char *keydir, int bport)

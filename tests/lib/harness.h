@@ -47,6 +47,10 @@ struct world {
 int world_start(const struct world_opts *o, struct world **out);
 /* Stop both and remove the temp dir. NULL is fine. */
 void world_stop(struct world *w);
+/* Start nhslogind --config conf --foreground (stderr appended to log; pam_wrapper not inherited;
+ * killed if the test dies) and wait for its "ready" line (10 s at most, scaled). 0 with *pid, or
+ * NL_ERR_TIMEOUT / NL_ERR_INVALID (the daemon was killed, *pid is -1). */
+int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid);
 /* Kill the daemon with sig and reap it. */
 void world_kill_daemon(struct world *w, int sig);
 /* Start the daemon again on the same config (after world_kill_daemon). */
