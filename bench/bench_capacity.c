@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_util.h"
 #include "harness.h"
 #include "nl_err.h"
 #include "nl_ipc.h"
@@ -40,89 +41,6 @@ struct client {
 	struct nl_linebuf *lb;
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p)
-{
-	size_t i;
-	qsort(v, n, sizeof(*v), cmp_double);
-	i = (size_t)(p * (double)(n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
-}
-
-/* VmRSS or VmHWM of pid, in KiB. */
-static long proc_kib(pid_t pid, const char *field)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
-			v = atol(line + strlen(field) + 1);
-	fclose(f);
-	return v;
-}
-
-/* A valid NHS number (modulus 11) from a 9-digit stem; 0 if the stem has none. */
-static int nhs_number(long stem, char out[11])
-{
-	int sum = 0, check;
-	snprintf(out, 11, "%09ld", stem % 1000000000L);
-	for (int i = 0; i < 9; i++)
-		sum += (out[i] - '0') * (10 - i);
-	check = 11 - sum % 11;
-	if (check == 11)
-		check = 0;
-	if (check == 10)
-		return 0;
-	out[9] = (char)('0' + check);
-	out[10] = '\0';
-	return 1;
-}
-
-/* The mock's users (u00..u99, P9) and the daemon's map file for them. */
-static int write_users(const char *statedir, const char *mapfile)
-{
-	char path[PATH_MAX], nhs[11];
-	FILE *u, *m;
-	long stem = 968600000;
-	snprintf(path, sizeof(path), "%s/users.json", statedir);
-	if ((u = fopen(path, "w")) == NULL)
-		return -1;
-	if ((m = fopen(mapfile, "w")) == NULL) {
-		fclose(u);
-		return -1;
-	}
-	fprintf(u, "[");
-	for (int i = 0; i < N_USERS; i++) {
-		while (!nhs_number(stem, nhs))
-			stem++;
-		stem++;
-		fprintf(u, "%s{\"username\":\"u%02d\",\"identity_level\":\"P9\",\"nhs_number\":\"%s\"}",
-		        i ? "," : "", i, nhs);
-		fprintf(m, "u%02d %s\n", i, nhs);
-	}
-	fprintf(u, "]\n");
-	fchmod(fileno(u), 0644);
-	fchmod(fileno(m), 0644);
-	int ru = fclose(u), rm = fclose(m);
-	return ru == 0 && rm == 0 ? 0 : -1;
-}
-
 /* One request on an open connection with the daemon client, answered within timeout_ms. */
 static int call_fd(int fd, json_t *req, int timeout_ms, json_t **reply)
 {
@@ -143,10 +61,10 @@ static int status_sample(struct world *w, double *v, size_t n)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		json_t *reply = NULL;
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		if ((r = call_fd(c.fd, json_pack("{s:s}", "op", "status"), 10000, &reply)) != 0)
 			goto out;
-		v[i] = now_ms() - t0;
+		v[i] = bench_now_ms() - t0;
 		json_decref(reply);
 		usleep(2000);
 	}
@@ -219,7 +137,7 @@ static size_t collect(struct client *c, size_t n, double deadline_ms, double *t_
 	for (size_t i = 0; i < n; i++)
 		if (c[i].outcome != 0)
 			done++;
-	while (done < n && now_ms() < deadline_ms) {
+	while (done < n && bench_now_ms() < deadline_ms) {
 		for (size_t i = 0; i < n; i++)
 			p[i] = (struct pollfd){.fd = c[i].outcome == 0 ? c[i].fd : -1, .events = POLLIN};
 		if (poll(p, n, 200) <= 0)
@@ -239,7 +157,7 @@ static size_t collect(struct client *c, size_t n, double deadline_ms, double *t_
 				json_decref(wreq);
 			} else {
 				c[i].outcome = st != NULL && strcmp(st, "approved") == 0 ? 1 : -1;
-				*t_last = now_ms();
+				*t_last = bench_now_ms();
 				done++;
 			}
 			json_decref(reply);
@@ -259,123 +177,24 @@ struct phones {
 	pthread_mutex_t mu;
 };
 
-struct body {
-	char buf[32768];
-	size_t len;
-};
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct body *b = arg;
-	size_t n = sz * nm, room = sizeof(b->buf) - 1 - b->len;
-	memcpy(b->buf + b->len, p, n < room ? n : room);
-	b->len += n < room ? n : room;
-	b->buf[b->len] = '\0';
-	return n;
-}
-
-/* One request on the thread's handle (connections kept alive); *loc gets the redirect target. */
-static long fetch(CURL *cu, const char *url, const char *post, struct body *b, char *loc, size_t loclen)
-{
-	long status = 0;
-	char *redir = NULL;
-	b->len = 0;
-	b->buf[0] = '\0';
-	curl_easy_setopt(cu, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(cu, CURLOPT_URL, url);
-	if (post != NULL)
-		curl_easy_setopt(cu, CURLOPT_POSTFIELDS, post);
-	else
-		curl_easy_setopt(cu, CURLOPT_HTTPGET, 1L);
-	if (curl_easy_perform(cu) != CURLE_OK)
-		return -1;
-	curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
-	if (loc != NULL) {
-		loc[0] = '\0';
-		if (curl_easy_getinfo(cu, CURLINFO_REDIRECT_URL, &redir) == CURLE_OK && redir != NULL)
-			snprintf(loc, loclen, "%s", redir);
-	}
-	return status;
-}
-
-/* value="..." of the hidden input name in html into out. */
-static int hidden_value(const char *html, const char *name, char *out, size_t len)
-{
-	char pat[64];
-	const char *p, *q;
-
-	snprintf(pat, sizeof(pat), "name=\"%s\" value=\"", name);
-	if ((p = strstr(html, pat)) == NULL)
-		return -1;
-	p += strlen(pat);
-	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= len)
-		return -1;
-	memcpy(out, p, (size_t)(q - p));
-	out[q - p] = '\0';
-	return 0;
-}
-
-/* The phone of tests/lib/harness.c (phone_signin), on one reused libcurl handle that keeps its
- * cookies: /d with the code, "Continue" on the confirmation page, the mock's /authorize page, its
- * decision form as `user`, and the callback. */
-static int phone_fast(CURL *cu, const struct world *w, const char *user_code, const char *user)
-{
-	struct body b;
-	char url[512], loc[4096], post[4300], typed[16], flow[64], token[64];
-	const char *p, *q;
-	char *enc;
-	size_t t = 0;
-
-	for (p = user_code; *p != '\0' && t < sizeof(typed) - 1; p++)
-		if (*p != '-')
-			typed[t++] = *p;
-	typed[t] = '\0';
-	snprintf(url, sizeof(url), "%s/d", w->bridge);
-	snprintf(post, sizeof(post), "code=%s", typed);
-	if (fetch(cu, url, post, &b, NULL, 0) != 200 ||
-	    hidden_value(b.buf, "flow", flow, sizeof(flow)) != 0 ||
-	    hidden_value(b.buf, "token", token, sizeof(token)) != 0)
-		return -1;
-	snprintf(url, sizeof(url), "%s/d/confirm", w->bridge);
-	snprintf(post, sizeof(post), "flow=%s&token=%s&answer=continue", flow, token);
-	if (fetch(cu, url, post, &b, loc, sizeof(loc)) / 100 != 3 || loc[0] == '\0')
-		return -1;
-	if (fetch(cu, loc, NULL, &b, NULL, 0) != 200 || (p = strstr(b.buf, "name=\"req\" value=\"")) == NULL)
-		return -1;
-	p += strlen("name=\"req\" value=\"");
-	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= 4096)
-		return -1;
-	enc = curl_easy_escape(cu, p, (int)(q - p));
-	snprintf(post, sizeof(post), "req=%s&user=%s", enc != NULL ? enc : "", user);
-	curl_free(enc);
-	snprintf(url, sizeof(url), "%s/authorize/decision", mockproc_issuer(w->mock));
-	if (fetch(cu, url, post, &b, loc, sizeof(loc)) / 100 != 3 || loc[0] == '\0')
-		return -1;
-	return fetch(cu, loc, NULL, &b, NULL, 0) == 200 ? 0 : -1;
-}
-
 static void *phone_thread(void *arg)
 {
 	struct phones *ph = arg;
 	char user[16];
-	CURL *cu = curl_easy_init();
+	CURL *cu = bench_phone_new();
 	if (cu == NULL)
 		return NULL;
-	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(cu, CURLOPT_COOKIEFILE, ""); /* a browser: the bridge's cookie comes back */
-	curl_easy_setopt(cu, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	for (;;) {
 		size_t i;
 		pthread_mutex_lock(&ph->mu);
 		i = ph->next++;
 		pthread_mutex_unlock(&ph->mu);
-		if (i >= ph->n || now_ms() > ph->stop_at)
+		if (i >= ph->n || bench_now_ms() > ph->stop_at)
 			break;
 		if (ph->c[i].outcome != 0)
 			continue;
 		snprintf(user, sizeof(user), "u%02d", ph->c[i].user);
-		int r = phone_fast(cu, ph->w, ph->c[i].user_code, user);
+		int r = bench_phone_signin(cu, ph->w->bridge, mockproc_issuer(ph->w->mock), ph->c[i].user_code, user, NULL);
 		pthread_mutex_lock(&ph->mu);
 		ph->tried++;
 		if (r != 0)
@@ -394,7 +213,7 @@ static size_t complete_all(struct world *w, struct client *c, size_t n, double b
 	struct phones ph = {.w = w, .c = c, .n = n, .mu = PTHREAD_MUTEX_INITIALIZER};
 	pthread_t t[N_PHONES];
 	int started = 0;
-	double t0 = now_ms(), t_last = t0;
+	double t0 = bench_now_ms(), t_last = t0;
 	size_t approved;
 
 	ph.stop_at = t0 + budget_ms;
@@ -403,7 +222,7 @@ static size_t complete_all(struct world *w, struct client *c, size_t n, double b
 			started++;
 	for (int i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
-	approved = collect(c, n, now_ms() + 15000, &t_last);
+	approved = collect(c, n, bench_now_ms() + 15000, &t_last);
 	*ms = t_last - t0;
 	*failed = ph.failed;
 	*tried = ph.tried;
@@ -454,7 +273,7 @@ int main(int argc, char **argv)
 	/* The map file is written into the world's dir after it starts (the daemon re-reads it). */
 	char umap[PATH_MAX + 32];
 	snprintf(umap, sizeof(umap), "%s/users.map", statedir);
-	if (write_users(statedir, umap) != 0 || world_start(&o, &w) != 0) {
+	if (bench_write_users(statedir, umap, N_USERS) != 0 || world_start(&o, &w) != 0) {
 		fprintf(stderr, "bench_capacity: cannot start the world\n");
 		goto out;
 	}
@@ -491,27 +310,27 @@ int main(int argc, char **argv)
 	usleep(300000);
 	if (status_sample(w, st, N_STATUS) != 0)
 		goto out;
-	double idle_p99 = pct(st, N_STATUS, 0.99);
-	rss0 = proc_kib(w->daemon, "VmRSS");
+	double idle_p99 = bench_pct(st, N_STATUS, 0.99);
+	rss0 = bench_proc_kib(w->daemon, "VmRSS");
 
 	/* n connections, then n flows each with a parked wait. */
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (open_clients(w, c, n, &opened) != 0)
 		goto out;
 	usleep(300000);
-	rss_conn = proc_kib(w->daemon, "VmRSS");
+	rss_conn = bench_proc_kib(w->daemon, "VmRSS");
 	size_t held = start_flows(c, n);
-	double t_started = now_ms() - t0;
+	double t_started = bench_now_ms() - t0;
 	usleep(500000);
-	rss_flows = proc_kib(w->daemon, "VmRSS");
+	rss_flows = bench_proc_kib(w->daemon, "VmRSS");
 	if (status_sample(w, st, N_STATUS) != 0)
 		goto out;
-	double busy_p99 = pct(st, N_STATUS, 0.99), busy_p50 = pct(st, N_STATUS, 0.5);
+	double busy_p99 = bench_pct(st, N_STATUS, 0.99), busy_p50 = bench_pct(st, N_STATUS, 0.5);
 
 	/* Every flow completed through the bridge. */
 	failed = 0;
 	ok = complete_all(w, c, n, budget_s * 1000.0, &ms_big, &failed, &tried);
-	hwm = proc_kib(w->daemon, "VmHWM");
+	hwm = bench_proc_kib(w->daemon, "VmHWM");
 
 	snprintf(note, sizeof(note), "VmHWM of nhslogind, %zu of %zu flows held; baseline: VmRSS idle", held,
 	         n);

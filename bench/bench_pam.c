@@ -17,6 +17,7 @@
 #include <security/pam_appl.h>
 
 #include "bench.h"
+#include "bench_util.h"
 #include "harness.h"
 #include "idtoken.h"
 #include "nl_err.h"
@@ -30,28 +31,6 @@
 #define USER    "clinician" /* maps to the mock's P9 user p9 (harness map file) */
 #define SERVICE "nl-login"
 #define VTR     "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Sorts v. */
-static double pct(double *v, size_t n, double p)
-{
-	size_t i;
-	qsort(v, n, sizeof(*v), cmp_double);
-	i = (size_t)(p * (double)(n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
-}
 
 /* ---- one PAM sign-in ---- */
 
@@ -81,7 +60,7 @@ static void *phone_thread(void *arg)
 	if (phone_confirm(r->w, r->code, "continue", NULL, &a) != 0 || a.location == NULL ||
 	    mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0 || b.location == NULL)
 		goto out;
-	r->t_callback = now_ms();
+	r->t_callback = bench_now_ms();
 	if (mockproc_fetch("GET", b.location, NULL, NULL, NULL, &c) != 0)
 		goto out;
 	r->phone_status = c.status;
@@ -103,7 +82,7 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 		if (msg[i]->msg_style != PAM_TEXT_INFO ||
 		    (p = strstr(msg[i]->msg, "enter the code  ")) == NULL)
 			continue;
-		r->t_prompt = now_ms();
+		r->t_prompt = bench_now_ms();
 		snprintf(r->code, sizeof(r->code), "%.9s", p + strlen("enter the code  "));
 		if (r->mode == MODE_PROMPT)
 			return PAM_CONV_ERR; /* the module gives up at once and its flow is cancelled */
@@ -131,9 +110,9 @@ static int pam_once(struct world *w, enum mode mode, double *latency)
 
 	if (pam_start(SERVICE, USER, &c, &pamh) != PAM_SUCCESS)
 		return -1;
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	rc = pam_authenticate(pamh, 0);
-	t_end = now_ms();
+	t_end = bench_now_ms();
 	pam_end(pamh, rc);
 	if (r.phone_started)
 		pthread_join(r.phone, NULL);
@@ -167,10 +146,10 @@ static int sock_call(struct world *w, json_t *req, json_t **reply)
 static int raw_start(struct world *w, double *ms)
 {
 	json_t *reply = NULL;
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	int r =
 	    sock_call(w, json_pack("{s:s,s:s,s:s}", "op", "start", "user", USER, "service", SERVICE), &reply);
-	*ms = now_ms() - t0;
+	*ms = bench_now_ms() - t0;
 	if (r == 0 && !json_is_true(json_object_get(reply, "ok")))
 		r = NL_ERR_INTERNAL;
 	json_decref(reply);
@@ -229,7 +208,7 @@ static int exchange_once(struct world *w, struct exchange *x, double *ms)
 	    (code = strstr(a.location, "code=")) == NULL)
 		goto out;
 	code += 5;
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	if (nl_client_assertion(x->client_key, "RS512", NULL, "nhslogin-test", x->token_url, time(NULL), 60,
 	                        &assertion) != 0 ||
 	    asprintf(
@@ -255,7 +234,7 @@ static int exchange_once(struct world *w, struct exchange *x, double *ms)
 	                              .now = time(NULL)};
 	if (idt == NULL || (r = nl_idtoken_validate(idt, strlen(idt), x->jwks, &p, &claims, NULL)) != 0)
 		goto out;
-	*ms = now_ms() - t0;
+	*ms = bench_now_ms() - t0;
 	r = 0;
 out:
 	json_decref(tok);
@@ -318,9 +297,14 @@ static void tokcache_row(size_t n)
 	time_t now = time(NULL);
 	struct mallinfo2 m0, m1;
 	long long disk = 0;
+	struct nl_config cfg;
+	char cerr[256];
 
-	if (mkdtemp(dir) == NULL)
+	nl_config_init(&cfg);
+	if (mkdtemp(dir) == NULL || nl_config_set(&cfg, "identity", "reuse_window", "600", cerr, sizeof(cerr)) != 0) {
+		nl_config_free(&cfg);
 		return;
+	}
 	claims =
 	    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "iss",
 	              "https://auth.sandpit.signin.nhs.uk", "sub", "2b6c1b7e-4f5d-4c1a-9b8e-0d9f3e6a7c21",
@@ -341,8 +325,12 @@ static void tokcache_row(size_t n)
 		                         .id_exp = now + 3600,
 		                         .refresh_token =
 		                             (char *)"rt-0123456789abcdef0123456789abcdef0123456789ab"};
+		/* a console sign-in of its own (the cache notes the start, then stores the approval) */
+		struct nl_reuse_place where = {.service = "login", .tty = "tty1", .by_root = true,
+		                               .audit_session = (uint32_t)(i + 1), .conn = (uint64_t)(i + 1)};
 		snprintf(user, sizeof(user), "u%05zu", i);
-		nl_tokcache_store(tc, user, &id, now);
+		(void)nl_tokcache_reuse(tc, &cfg, user, &where, now, NULL);
+		nl_tokcache_store(tc, &cfg, user, &id, &where, now);
 	}
 	m1 = mallinfo2();
 	DIR *d = opendir(dir);
@@ -363,6 +351,7 @@ static void tokcache_row(size_t n)
 out:
 	nl_tokcache_close(tc);
 	json_decref(claims);
+	nl_config_free(&cfg);
 	/* The cache files are the bench's own: remove them. */
 	d = opendir(dir);
 	while (d != NULL && (de = readdir(d)) != NULL) {
@@ -422,8 +411,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	double p50 = pct(lat, n_prompt, 0.5), p99 = pct(lat, n_prompt, 0.99);
-	double b50 = pct(base, n_prompt, 0.5), b99 = pct(base, n_prompt, 0.99);
+	double p50 = bench_pct(lat, n_prompt, 0.5), p99 = bench_pct(lat, n_prompt, 0.99);
+	double b50 = bench_pct(base, n_prompt, 0.5), b99 = bench_pct(base, n_prompt, 0.99);
 	snprintf(note, sizeof(note), "%zu runs; baseline: connect + start + reply on the raw socket",
 	         n_prompt);
 	bench_row("2 prompt latency, median", p50, "ms", b50, "< 2 ms", p50 < 2.0, note);
@@ -441,10 +430,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	p50 = pct(lat, n_signin, 0.5);
-	p99 = pct(lat, n_signin, 0.99);
-	b50 = pct(base, n_signin, 0.5);
-	b99 = pct(base, n_signin, 0.99);
+	p50 = bench_pct(lat, n_signin, 0.5);
+	p99 = bench_pct(lat, n_signin, 0.99);
+	b50 = bench_pct(base, n_signin, 0.5);
+	b99 = bench_pct(base, n_signin, 0.99);
 	snprintf(note, sizeof(note), "%zu sign-ins; baseline: POST /token + ID token check by hand",
 	         n_signin);
 	bench_row("3 completion latency, median", p50, "ms", b50, "< 50 ms", p50 < 50.0, note);
