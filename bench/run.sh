@@ -4,7 +4,7 @@
 # lines; everything else they say goes to bench/bench.log. Not a test: it never fails on a time.
 # Settings (environment): NL_BENCH_JOSE_SECS (CPU seconds per verifier, default 1.5),
 # NL_BENCH_PROMPTS (1000), NL_BENCH_SIGNINS (100), NL_BENCH_FLOWS (10000), NL_BENCH_BUDGET
-# (seconds of phones for the capacity run, default 120).
+# (seconds of phones for the capacity run, default 120), NL_BENCH_CLUSTER_SIGNINS (10000).
 set -u
 top=${NL_TOP_BUILDDIR:-.}
 log=$top/bench/bench.log
@@ -32,6 +32,7 @@ run() {
 run bench_jose "${NL_BENCH_JOSE_SECS:-1.5}"
 run bench_pam "${NL_BENCH_PROMPTS:-1000}" "${NL_BENCH_SIGNINS:-100}"
 NL_BENCH_BUDGET=${NL_BENCH_BUDGET:-120} run bench_capacity "${NL_BENCH_FLOWS:-10000}"
+run bench_cluster "${NL_BENCH_CLUSTER_SIGNINS:-10000}"
 
 end=$(date +%s)
 echo
