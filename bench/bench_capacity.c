@@ -181,7 +181,7 @@ static void *phone_thread(void *arg)
 {
 	struct phones *ph = arg;
 	char user[16];
-	CURL *cu = bench_phone_new();
+	CURL *cu = bench_phone_new(NULL);
 	if (cu == NULL)
 		return NULL;
 	for (;;) {

@@ -38,7 +38,7 @@ struct run {
 	const char *name;
 	char sockets[CLUSTER_MAX_AGENTS][108];
 	int nsock;
-	const char *bridge, *issuer;
+	const char *bridge, *issuer, *cainfo;
 	size_t total, next, ok, failed;
 	double *lat; /* callback sent -> wait returned, ms, one a sign-in */
 	size_t nlat;
@@ -118,7 +118,7 @@ static void *person_thread(void *arg)
 	struct person *p = arg;
 	struct run *r = p->r;
 	char user[16];
-	CURL *cu = bench_phone_new();
+	CURL *cu = bench_phone_new(r->cainfo);
 
 	if (cu == NULL)
 		return NULL;
@@ -340,6 +340,7 @@ int main(int argc, char **argv)
 	clus.nsock = cl->na;
 	clus.bridge = cl->url;
 	clus.issuer = mockproc_issuer(cl->w->mock);
+	clus.cainfo = cl->cert;
 	clus.total = total;
 	for (int i = 0; i < 2; i++)
 		cpu0[i] = proc_cpu_s(cl->b[i].pid);
@@ -380,6 +381,7 @@ int main(int argc, char **argv)
 	kill.nsock = clus.nsock;
 	kill.bridge = clus.bridge;
 	kill.issuer = clus.issuer;
+	kill.cainfo = clus.cainfo;
 	kill.total = total;
 	kill.cl = cl;
 	kill.kill_after = total / 2;

@@ -184,12 +184,14 @@ int bench_phone_signin(CURL *cu, const char *bridge, const char *issuer, const c
 	return fetch(cu, loc, NULL, &b, NULL, 0) == 200 ? 0 : -1;
 }
 
-CURL *bench_phone_new(void)
+CURL *bench_phone_new(const char *cainfo)
 {
 	CURL *cu = curl_easy_init();
 
 	if (cu == NULL)
 		return NULL;
+	if (cainfo != NULL)
+		curl_easy_setopt(cu, CURLOPT_CAINFO, cainfo);
 	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(cu, CURLOPT_COOKIEFILE, ""); /* a browser: the bridge's cookie comes back */
 	curl_easy_setopt(cu, CURLOPT_TIMEOUT, 30L);

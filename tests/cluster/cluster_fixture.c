@@ -21,6 +21,7 @@
 #include "nl_time.h"
 #include "nl_wipe.h"
 #include "ports.h"
+#include "testsrv.h"
 
 #define SENTINEL_READY_MS 10000
 
@@ -127,10 +128,10 @@ static int start_extra_agent(struct cluster *c, const struct cluster_opts *o, in
 	snprintf(text, sizeof(text),
 	         "environment = local\nenvironments_dir = %s/environments\n"
 	         "[daemon]\nrole = agent\nsocket = %s\nstate_dir = %s/state\ncache_dir = %s/cache\n%s\n"
-	         "[agent]\nbridge_url = %s\nname = %s\nhost_key = %s\n"
+	         "[agent]\nbridge_url = %s\nname = %s\nhost_key = %s\nca_file = %s\n"
 	         "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n%s\n",
 	         c->w->dir, a->socket, dir, dir, o->daemon_extra ? o->daemon_extra : "", c->url, a->name, key,
-	         c->w->dir, o->policy ? o->policy : "");
+	         c->cert, c->w->dir, o->policy ? o->policy : "");
 	if (put_text(a->conf, 0644, text) != 0)
 		return NL_ERR_IO;
 	return harness_spawn_daemon(a->conf, a->log, &a->pid);
@@ -158,33 +159,56 @@ static int start_redis(struct cluster *c, const struct cluster_opts *o)
 	return NL_ERR_TIMEOUT;
 }
 
+/* The README's nginx block for the bridges, as written, with this cluster's ports and files. */
 static int start_lb(struct cluster *c)
 {
-	char site[2048], servers[512] = "";
+	char servers[512] = "", listen[64];
+	char *site = lbproc_readme_block("    # nginx, in front of the bridges\n", "\n");
 	size_t n = 0;
+	int r = NL_ERR_INVALID;
 
+	if (site == NULL) {
+		fprintf(stderr, "# README.md has no block after \"    # nginx, in front of the bridges\"\n");
+		return NL_ERR_INVALID;
+	}
 	for (int i = 0; i < c->nb; i++)
 		n += (size_t)snprintf(servers + n, sizeof(servers) - n,
-		                      "        server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n", c->b[i].port);
-	/* Round robin over the bridges; a request whose instance refuses the connection goes to the next
-	 * (it was never sent, so a POST too); the long-poll (25 s) fits in proxy_read_timeout. */
-	snprintf(site, sizeof(site),
-	         "upstream nl_bridges {\n%s}\n"
-	         "server {\n"
-	         "    listen 127.0.0.1:%d;\n"
-	         "    access_log off;\n"
-	         "    location / {\n"
-	         "        proxy_pass http://nl_bridges;\n"
-	         "        proxy_set_header Host $http_host;\n"
-	         "        proxy_set_header X-Forwarded-For $remote_addr;\n"
-	         "        proxy_set_header X-Forwarded-Proto $scheme;\n"
-	         "        proxy_next_upstream error timeout;\n"
-	         "        proxy_connect_timeout 2s;\n"
-	         "        proxy_read_timeout 40s;\n"
-	         "    }\n"
-	         "}\n",
-	         servers, c->lb_port);
-	return lbproc_start(site, (unsigned short)c->lb_port, &c->lb) == 0 ? 0 : NL_ERR_IO;
+		                      "    server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n", c->b[i].port);
+	snprintf(listen, sizeof(listen), "listen 127.0.0.1:%d ssl http2;", c->lb_port);
+	if (!lbproc_replace(&site,
+	                    "    server 10.20.0.11:8765 max_fails=1 fail_timeout=10s;\n"
+	                    "    server 10.20.0.12:8765 max_fails=1 fail_timeout=10s;\n",
+	                    servers) ||
+	    !lbproc_replace(&site, "listen 443 ssl http2;", listen) ||
+	    !lbproc_replace(&site, "/etc/ssl/signin.example.trust.nhs.uk.pem", c->cert) ||
+	    !lbproc_replace(&site, "/etc/ssl/private/signin.example.trust.nhs.uk.key", c->cert_key) ||
+	    !lbproc_replace(&site, "allow 10.0.0.0/8;", "allow 127.0.0.0/8;")) {
+		fprintf(stderr, "# the README's nginx block for the bridges has changed shape: update "
+		                "tests/cluster/cluster_fixture.c\n%s",
+		        site);
+		goto out;
+	}
+	r = lbproc_start(site, (unsigned short)c->lb_port, &c->lb) == 0 ? 0 : NL_ERR_IO;
+out:
+	free(site);
+	return r;
+}
+
+/* The certificate nginx serves (self-signed for 127.0.0.1): the agents' ca_file and the phone's. */
+static int make_cert(struct cluster *c)
+{
+	char *cert = NULL, *key = NULL;
+	int r = NL_ERR_IO;
+
+	snprintf(c->cert, sizeof(c->cert), "%s/lb-cert.pem", c->dir);
+	snprintf(c->cert_key, sizeof(c->cert_key), "%s/lb-key.pem", c->dir);
+	if (testsrv_selfsigned("127.0.0.1", &cert, &key) == 0 && put_text(c->cert, 0644, cert) == 0 &&
+	    put_text(c->cert_key, 0600, key) == 0)
+		r = 0;
+	free(cert);
+	if (key != NULL)
+		nl_free_secret(key);
+	return r;
 }
 
 static int start_agent_world(struct cluster *c, const struct cluster_opts *o)
@@ -199,9 +223,10 @@ static int start_agent_world(struct cluster *c, const struct cluster_opts *o)
 		return r;
 	memset(&wo, 0, sizeof(wo));
 	snprintf(daemon_extra, sizeof(daemon_extra), "role = agent\n%s", o->daemon_extra ? o->daemon_extra : "");
-	snprintf(main_extra, sizeof(main_extra), "[agent]\nbridge_url = %s\nname = ws1\nhost_key = %s\n%s",
-	         c->url, key, o->policy ? o->policy : "");
-	snprintf(redirect, sizeof(redirect), "%s/callback", c->url);
+	snprintf(main_extra, sizeof(main_extra),
+	         "[agent]\nbridge_url = %s\nname = ws1\nhost_key = %s\nca_file = %s\n%s", c->url, key, c->cert,
+	         o->policy ? o->policy : "");
+	snprintf(redirect, sizeof(redirect), "%s/nhslogin/callback", c->url);
 	wo.daemon_extra = daemon_extra;
 	wo.main_extra = main_extra;
 	wo.redirect_uri = redirect;
@@ -230,7 +255,9 @@ int cluster_start(const struct cluster_opts *o, struct cluster **out, char *why,
 	if (o == NULL)
 		o = &none;
 	if (!redisproc_available(&missing) || (o->sentinel && !redisproc_sentinel_available(&missing)) ||
-	    (lbproc_nginx() == NULL && (missing = "nginx is not installed (apt-get install nginx)") != NULL)) {
+	    (lbproc_nginx() == NULL && (missing = "nginx is not installed (apt-get install nginx)") != NULL) ||
+	    (!testsrv_tls_supported() && access("/usr/bin/openssl", X_OK) != 0 &&
+	     (missing = "no way to make a certificate for nginx") != NULL)) {
 		snprintf(why, whylen, "%s", missing);
 		return 0;
 	}
@@ -248,8 +275,8 @@ int cluster_start(const struct cluster_opts *o, struct cluster **out, char *why,
 	nl_wipe(ikey, sizeof(ikey));
 	if ((c->lb_port = test_free_port()) <= 0)
 		goto fail;
-	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%d", c->lb_port);
-	if ((r = start_redis(c, o)) != 0 || (r = start_agent_world(c, o)) != 0)
+	snprintf(c->url, sizeof(c->url), "https://127.0.0.1:%d", c->lb_port);
+	if ((r = make_cert(c)) != 0 || (r = start_redis(c, o)) != 0 || (r = start_agent_world(c, o)) != 0)
 		goto fail;
 	c->na = 1;
 	for (int i = 0; i < c->nb; i++)
@@ -260,6 +287,8 @@ int cluster_start(const struct cluster_opts *o, struct cluster **out, char *why,
 	for (int k = 1; k <= o->extra_agents && k < CLUSTER_MAX_AGENTS; k++, c->na++)
 		if ((r = start_extra_agent(c, o, k)) != 0)
 			goto fail;
+	/* the phone reaches the bridges only through nginx, over TLS, from an address of its own */
+	mockproc_phone_configure(c->cert, "127.0.0.2", NULL);
 	*out = c;
 	return 0;
 fail:
@@ -292,6 +321,7 @@ void cluster_stop(struct cluster *c)
 {
 	if (c == NULL)
 		return;
+	mockproc_phone_configure(NULL, NULL, NULL);
 	for (int k = 1; k < c->na; k++)
 		stop_pid(&c->a[k].pid);
 	lbproc_stop(&c->lb);

@@ -1,10 +1,11 @@
 /* The trust-wide deployment as the tests run it (DESIGN.md, "Trust-wide deployment";
  * doc/bridge.md): a real redis-server (or a primary, a replica and a sentinel), the real
  * nhslogin-mock as NHS login, N real nhslogind instances with role = bridge sharing that Redis, the
- * index key, the client key and the hosts directory, a real nginx in front of them (round robin),
+ * index key, the client key and the hosts directory, a real nginx in front of them (the README's
+ * block, as written, over TLS),
  * and agents: real nhslogind with role = agent, each with its own enrolled key. The first agent is a
  * harness world (tests/lib/harness.h), so the real module under pam_wrapper signs in through it and
- * the harness's phone walks the pages through nginx. Everything on loopback in temp dirs; every
+ * the harness's phone walks the pages through nginx (from 127.0.0.2). Everything on loopback in temp dirs; every
  * process is stopped by cluster_stop (and dies with the test). */
 #ifndef CLUSTER_FIXTURE_H
 #define CLUSTER_FIXTURE_H
@@ -54,8 +55,9 @@ struct cluster {
 	int na;
 	struct lbproc lb;
 	int lb_port;
-	char url[64]; /* http://127.0.0.1:LB_PORT: the bridges' public_url, the agents' bridge_url */
+	char url[64]; /* https://127.0.0.1:LB_PORT: the bridges' public_url, the agents' bridge_url */
 	char hosts[96], index_key[96];
+	char cert[96], cert_key[96]; /* nginx's certificate (self-signed: the agents' and the phone's CA) */
 };
 
 /* NL_ERR_* on failure; when a server the tests need is not installed, 0 with *c NULL and why set

@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -173,4 +175,55 @@ long lbproc_log_size(const struct lbproc *lb, const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s", lb->dir, name);
 	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+char *lbproc_readme_block(const char *after, const char *until)
+{
+	char path[PATH_MAX], line[512];
+	const char *src = getenv("NL_TOP_SRCDIR");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f, *out;
+	bool in = false;
+
+	snprintf(path, sizeof(path), "%s/README.md", src != NULL ? src : ".");
+	if ((f = fopen(path, "r")) == NULL || (out = open_memstream(&buf, &len)) == NULL) {
+		if (f != NULL)
+			fclose(f);
+		return NULL;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (!in) {
+			in = strcmp(line, after) == 0;
+			continue;
+		}
+		if (strcmp(line, until) == 0)
+			break;
+		fputs(strncmp(line, "    ", 4) == 0 ? line + 4 : line, out);
+	}
+	fclose(f);
+	fclose(out);
+	if (!in || len == 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+bool lbproc_replace(char **s, const char *from, const char *to)
+{
+	char *at, *n = NULL;
+	size_t done = 0;
+	bool any = false;
+
+	while ((at = strstr(*s + done, from)) != NULL) {
+		size_t pre = (size_t)(at - *s);
+		if (asprintf(&n, "%.*s%s%s", (int)pre, *s, to, at + strlen(from)) < 0)
+			return false;
+		free(*s);
+		*s = n;
+		done = pre + strlen(to);
+		any = true;
+	}
+	return any;
 }

@@ -25,4 +25,11 @@ void lbproc_stop(struct lbproc *lb);
 /* The size of a log file in the dir ("access.log"), -1 if there is none. */
 long lbproc_log_size(const struct lbproc *lb, const char *name);
 
+/* The README's text between two lines (both excluded), each line with its 4-space code indent
+ * removed: a new string, or NULL if the README (in $NL_TOP_SRCDIR) has no such block. */
+char *lbproc_readme_block(const char *after, const char *until);
+/* Replace every occurrence of from in *s with to (*s becomes a new string); false if from is not
+ * there. */
+bool lbproc_replace(char **s, const char *from, const char *to);
+
 #endif

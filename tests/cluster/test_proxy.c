@@ -39,60 +39,6 @@ static struct {
 	unsigned short port;
 } fx;
 
-/* The README's text between two lines (both excluded), each line with its 4-space code indent
- * removed. NULL if the README has no such block. */
-static char *readme_block(const char *after, const char *until)
-{
-	char path[PATH_MAX], line[512];
-	const char *src = getenv("NL_TOP_SRCDIR");
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f, *out;
-	bool in = false;
-
-	snprintf(path, sizeof(path), "%s/README.md", src != NULL ? src : ".");
-	if ((f = fopen(path, "r")) == NULL || (out = open_memstream(&buf, &len)) == NULL) {
-		if (f != NULL)
-			fclose(f);
-		return NULL;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (!in) {
-			in = strcmp(line, after) == 0;
-			continue;
-		}
-		if (strcmp(line, until) == 0)
-			break;
-		fputs(strncmp(line, "    ", 4) == 0 ? line + 4 : line, out);
-	}
-	fclose(f);
-	fclose(out);
-	if (!in || len == 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-/* Replace every occurrence of from in *s with to (a new string); false if from is not there. */
-static bool replace(char **s, const char *from, const char *to)
-{
-	char *at, *n = NULL;
-	size_t done = 0;
-	bool any = false;
-
-	while ((at = strstr(*s + done, from)) != NULL) {
-		size_t pre = (size_t)(at - *s);
-		if (asprintf(&n, "%.*s%s%s", (int)pre, *s, to, at + strlen(from)) < 0)
-			return false;
-		free(*s);
-		*s = n;
-		done = pre + strlen(to);
-		any = true;
-	}
-	return any;
-}
-
 static int write_pem(const char *path, const char *pem)
 {
 	FILE *f = fopen(path, "w");
@@ -141,17 +87,17 @@ static int group_setup(void **state)
 	if (world_start(&o, &fx.w) != 0 || world_activate(fx.w) != 0)
 		return -1;
 	/* the README's nginx block, as written, with this test's ports and files */
-	site = readme_block("    # nginx\n", "\n");
+	site = lbproc_readme_block("    # nginx\n", "\n");
 	if (site == NULL) {
 		fprintf(stderr, "# README.md has no nginx block after \"    # nginx\"\n");
 		return -1;
 	}
 	snprintf(listen, sizeof(listen), "listen 127.0.0.1:%u ssl http2;", fx.port);
 	snprintf(proxy_pass, sizeof(proxy_pass), "proxy_pass http%s;", strchr(fx.w->bridge, ':'));
-	if (!replace(&site, "listen 443 ssl http2;", listen) ||
-	    !replace(&site, "/etc/ssl/signin.example.trust.nhs.uk.pem", fx.ca) ||
-	    !replace(&site, "/etc/ssl/private/signin.example.trust.nhs.uk.key", path) ||
-	    !replace(&site, "proxy_pass http://127.0.0.1:8765;", proxy_pass)) {
+	if (!lbproc_replace(&site, "listen 443 ssl http2;", listen) ||
+	    !lbproc_replace(&site, "/etc/ssl/signin.example.trust.nhs.uk.pem", fx.ca) ||
+	    !lbproc_replace(&site, "/etc/ssl/private/signin.example.trust.nhs.uk.key", path) ||
+	    !lbproc_replace(&site, "proxy_pass http://127.0.0.1:8765;", proxy_pass)) {
 		fprintf(stderr, "# the README's nginx block has changed shape: update this test\n%s", site);
 		free(site);
 		return -1;
