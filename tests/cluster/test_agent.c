@@ -421,6 +421,38 @@ static void test_person_giving_up_cancels_at_the_bridge(void **state)
 	agent_world_stop(x);
 }
 
+/* The phone, instead of signing in: the daemon is stopped while the agent's long-poll waits. */
+static int64_t stop_ms = -1;
+static int phone_stops_the_daemon(struct world *w, struct pam_run *run)
+{
+	int64_t t0;
+
+	usleep(500 * 1000); /* the long-poll is under way */
+	t0 = nl_mono_ms();
+	world_kill_daemon(w, SIGTERM);
+	stop_ms = nl_mono_ms() - t0;
+	run->phone_status = 0;
+	return 0;
+}
+
+/* A 25 s long-poll does not hold the daemon's stop: it is abandoned within about a second. */
+static void test_stop_abandons_a_long_poll_at_once(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .phone = phone_stops_the_daemon};
+	struct fakebridge_stats st;
+	int rc;
+	(void)state;
+
+	rc = pam_run_auth(x->w, &run);
+	fakebridge_stats(x->fb, &st);
+	fprintf(stderr, "# stopped in %lld ms (PAM %d)\n", (long long)stop_ms, rc);
+	assert_int_not_equal(rc, PAM_SUCCESS);
+	assert_true(st.polls >= 1);
+	assert_true(stop_ms >= 0 && stop_ms < 1500);
+	agent_world_stop(x);
+}
+
 static void test_agent_without_its_host_key_refuses_to_start(void **state)
 {
 	struct afx *x = agent_world(NULL, NULL);
@@ -454,6 +486,7 @@ int main(void)
 	    cmocka_unit_test(test_number_from_the_bridge_typed_wrong_is_refused),
 	    cmocka_unit_test(test_person_giving_up_cancels_at_the_bridge),
 	    cmocka_unit_test(test_agent_without_its_host_key_refuses_to_start),
+	    cmocka_unit_test(test_stop_abandons_a_long_poll_at_once),
 	    cmocka_unit_test(test_signin_at_a_persons_speed),
 	};
 
