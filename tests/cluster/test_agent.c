@@ -173,6 +173,26 @@ static bool daemon_log_now(const struct afx *x, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
+/* Does nhsloginctl status (root, over the agent's socket) print needle? */
+static bool status_has(const struct afx *x, const char *needle)
+{
+	char cmd[PATH_MAX * 2], buf[8192];
+	const char *top = getenv("NL_TOP_BUILDDIR");
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "env -u LD_PRELOAD %s/nhsloginctl --config %s status 2>&1",
+	         top != NULL ? top : ".", x->w->conf);
+	if ((p = popen(cmd, "r")) == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	pclose(p);
+	buf[n] = '\0';
+	if (strstr(buf, needle) == NULL)
+		fprintf(stderr, "# status lacks %s:\n%s", needle, buf);
+	return strstr(buf, needle) != NULL;
+}
+
 static void assert_requests_all_signed_once(const struct afx *x)
 {
 	struct fakebridge_stats st;
@@ -346,6 +366,10 @@ static void test_bridge_503_at_start_is_authinfo_unavail(void **state)
 	assert_int_equal(run_pam(x, "nl-login", "clinician", false), PAM_AUTHINFO_UNAVAIL);
 	fakebridge_stats(x->fb, &st);
 	assert_int_equal(st.starts, 1);
+	/* nhsloginctl status names the bridge, the workstation and the error */
+	assert_true(status_has(x, fakebridge_url(x->fb)));
+	assert_true(status_has(x, "ws1"));
+	assert_true(status_has(x, "status 503"));
 	agent_world_stop(x);
 }
 
