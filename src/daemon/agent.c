@@ -60,8 +60,8 @@ bool nl_agent_flow_id_ok(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '-'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -146,8 +146,8 @@ static void note_error(struct nl_agent *a, const char *fmt, ...)
 	pthread_mutex_unlock(&a->mu);
 }
 
-int nl_agent_new(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc, struct nl_tokcache *tc,
-                 struct nl_agent **out, char *err, size_t errlen)
+int nl_agent_new(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                 struct nl_tokcache *tc, struct nl_agent **out, char *err, size_t errlen)
 {
 	const char *path = cfg->agent_host_key != NULL ? cfg->agent_host_key : NL_AGENT_HOST_KEY_DEFAULT;
 	struct nl_agent *a;
@@ -178,10 +178,11 @@ int nl_agent_new(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oid
 	}
 	if ((r = nl_hostauth_key_load(path, &a->key, kerr, sizeof(kerr))) != 0) {
 		free(a);
-		return nl_errf(err, errlen, r,
-		               "the workstation key %s cannot be used (%s): an agent signs every request to the "
-		               "bridge with it; run nhsloginctl enroll and register what it prints at the bridge",
-		               path, kerr);
+		return nl_errf(
+		    err, errlen, r,
+		    "the workstation key %s cannot be used (%s): an agent signs every request to the "
+		    "bridge with it; run nhsloginctl enroll and register what it prints at the bridge",
+		    path, kerr);
 	}
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -380,8 +381,8 @@ int nl_agent_create(struct nl_agent *a, const struct nl_agent_start *st, struct 
 	if ((r = new_nonce(out->nonce)) != 0)
 		return nl_errf(err, errlen, r, "no random nonce");
 	req = json_pack("{ss ss* ss* ss* ss sb si}", "user", st->user, "service", st->service, "rhost",
-	                st->rhost, "tty", st->tty, "nonce", out->nonce, "number_match", st->number_match, "ttl",
-	                (int)st->ttl);
+	                st->rhost, "tty", st->tty, "nonce", out->nonce, "number_match", st->number_match,
+	                "ttl", (int)st->ttl);
 	if (req == NULL || (body = json_dumps(req, JSON_COMPACT)) == NULL) {
 		r = nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 		goto out;
@@ -395,16 +396,17 @@ int nl_agent_create(struct nl_agent *a, const struct nl_agent_start *st, struct 
 		goto out;
 	}
 	if (resp.status == 429)
-		r = nl_errf(err, errlen, NL_ERR_LIMIT, "the bridge refused: too many sign-ins of %s wait", st->user);
+		r = nl_errf(err, errlen, NL_ERR_LIMIT, "the bridge refused: too many sign-ins of %s wait",
+		            st->user);
 	else if (resp.status == 401)
 		r = nl_errf(err, errlen, NL_ERR_UNAVAILABLE,
 		            "the bridge %s refused this workstation's signature (401): is %s enrolled there "
 		            "with this key (nhsloginctl enroll)?",
 		            a->cfg->agent_bridge_url, a->name);
 	else
-		r = nl_errf(err, errlen, NL_ERR_UNAVAILABLE, "the bridge %s answered the start with status %ld%s",
-		            a->cfg->agent_bridge_url, resp.status,
-		            resp.status == 201 ? " but not the API's answer" : "");
+		r = nl_errf(err, errlen, NL_ERR_UNAVAILABLE,
+		            "the bridge %s answered the start with status %ld%s", a->cfg->agent_bridge_url,
+		            resp.status, resp.status == 201 ? " but not the API's answer" : "");
 out:
 	if (r != 0) {
 		note_error(a, "%s", err);
@@ -476,11 +478,24 @@ static void end_approved(struct poll_job *j, const json_t *m)
 		if (nl_json_int(m, "number", &number) == 0 && number >= 10 && number <= 99)
 			(void)nl_flows_set_number(a->fl, j->flow_id, (unsigned)number);
 		else /* our own number then: the phone does not show it, so the sign-in cannot end approved */
-			nl_warn("flow %s: the bridge approved without the number its phone shows", j->flow_id);
+			nl_warn("flow %s: the bridge approved without the number its phone shows",
+			        j->flow_id);
 	}
 	snprintf(detail, sizeof(detail), "through the bridge %s", a->cfg->agent_bridge_url);
 	nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, NL_OUT_OK, &res.id, detail);
 	nl_grant_result_clear(&res);
+}
+
+/* An answer refused for a duplicate field that says "approved": a bridge that sends two tokens
+ * (doc/bridge.md, rule 5) ends the flow invalid_token rather than unavailable. */
+static bool approved_twice(const struct nl_http_resp *resp)
+{
+	json_t *m = resp->body != NULL ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+	const char *st = m != NULL ? nl_json_str(m, "status") : NULL;
+	bool yes = st != NULL && strcmp(st, "approved") == 0;
+
+	json_decref(m);
+	return yes;
 }
 
 /* What one answer to a poll means. */
@@ -503,16 +518,28 @@ static enum poll_next judge(struct poll_job *j, const struct nl_http_resp *resp)
 		return POLL_DONE;
 	}
 	if (resp->status == 401) {
-		snprintf(detail, sizeof(detail),
-		         "the bridge %s refused this workstation's signature (401): is %s enrolled there with "
-		         "this key (nhsloginctl enroll)?",
-		         a->cfg->agent_bridge_url, a->name);
+		snprintf(
+		    detail, sizeof(detail),
+		    "the bridge %s refused this workstation's signature (401): is %s enrolled there with "
+		    "this key (nhsloginctl enroll)?",
+		    a->cfg->agent_bridge_url, a->name);
 		nl_err("flow %s: %s", j->flow_id, detail);
 		note_error(a, "%s", detail);
-		nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, NL_OUT_UNAVAILABLE, NULL, detail);
+		nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, NL_OUT_UNAVAILABLE, NULL,
+		                   detail);
 		return POLL_DONE;
 	}
 	m = resp->status == 200 ? resp_json(resp) : NULL;
+	if (m == NULL && resp->status == 200 && approved_twice(resp)) {
+		snprintf(detail, sizeof(detail),
+		         "the bridge %s approved with a field given twice (two tokens?)",
+		         a->cfg->agent_bridge_url);
+		nl_warn("flow %s: %s", j->flow_id, detail);
+		note_error(a, "flow %s: %s", j->flow_id, detail);
+		nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, NL_OUT_INVALID_TOKEN, NULL,
+		                   detail);
+		return POLL_DONE;
+	}
 	status = m != NULL ? nl_json_str(m, "status") : NULL;
 	if (status != NULL && strcmp(status, "pending") == 0) {
 		json_decref(m);
@@ -523,13 +550,15 @@ static enum poll_next judge(struct poll_job *j, const struct nl_http_resp *resp)
 	} else if (status != NULL && strcmp(status, "denied") == 0) {
 		reason = nl_json_str(m, "reason");
 		snprintf(detail, sizeof(detail), "the bridge said %.64s", reason != NULL ? reason : "denied");
-		nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, nl_agent_outcome_of(reason), NULL,
-		                   detail);
+		nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, nl_agent_outcome_of(reason),
+		                   NULL, detail);
 	} else {
-		snprintf(detail, sizeof(detail), "the bridge %s answered a poll with status %ld and no API answer",
+		snprintf(detail, sizeof(detail),
+		         "the bridge %s answered a poll with status %ld and no API answer",
 		         a->cfg->agent_bridge_url, resp->status);
 		note_error(a, "flow %s: %s", j->flow_id, detail);
-		nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, NL_OUT_UNAVAILABLE, NULL, detail);
+		nl_signin_complete(a->cfg, a->fl, a->tc, j->flow_id, j->user, NL_OUT_UNAVAILABLE, NULL,
+		                   detail);
 	}
 	json_decref(m);
 	return POLL_DONE;
@@ -568,8 +597,8 @@ static void poll_flow(struct poll_job *j)
 		next = r != 0 ? POLL_RETRY : judge(j, &resp);
 		if (next == POLL_RETRY) {
 			if (r == 0)
-				snprintf(err, sizeof(err), "the bridge %s answered status %ld", a->cfg->agent_bridge_url,
-				         resp.status);
+				snprintf(err, sizeof(err), "the bridge %s answered status %ld",
+				         a->cfg->agent_bridge_url, resp.status);
 			nl_warn("flow %s: poll failed (%s); asking again in %d ms", j->flow_id, err, backoff);
 			note_error(a, "flow %s: %s", j->flow_id, err);
 		}

@@ -27,9 +27,9 @@ struct nl_agent;
 /* Load the workstation's key (cfg->agent_host_key, else NL_AGENT_HOST_KEY_DEFAULT) and name
  * (cfg->agent_name, else the host name). err names the key's path and `nhsloginctl enroll` when
  * the key is missing or unsafe. The objects passed must outlive the agent. */
-#define NL_AGENT_HOST_KEY_DEFAULT "/etc/nhslogin/host.key"
-int nl_agent_new(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc, struct nl_tokcache *tc,
-                 struct nl_agent **out, char *err, size_t errlen);
+#define NL_AGENT_HOST_KEY_DEFAULT NL_SYSCONFDIR "/nhslogin/host.key" /* as nhsloginctl enroll */
+int nl_agent_new(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                 struct nl_tokcache *tc, struct nl_agent **out, char *err, size_t errlen);
 /* Stop every poller (a long-poll in progress is abandoned within about a second) and free. NULL is
  * fine. */
 void nl_agent_stop(struct nl_agent *a);

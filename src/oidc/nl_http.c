@@ -340,7 +340,8 @@ out:
 }
 
 /* libcurl's progress callback: a non-zero return aborts the transfer. */
-static int xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+static int xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
 {
 	const struct nl_http_opts *o = userp;
 	(void)dltotal;

@@ -85,7 +85,8 @@ static enum nl_hostauth_replay replay_note(void *ctx, const char *name, const ch
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, const char *text)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 
 	if (r == NULL)
@@ -183,7 +184,8 @@ static enum MHD_Result handle_poll(struct fakebridge *fb, struct MHD_Connection 
 		pthread_mutex_unlock(&fb->mu);
 		return fail % 2 == 1 ? MHD_NO : send_error(c, 502, "bad_gateway");
 	}
-	while ((f = find_flow(fb, id)) != NULL && f->answer == NULL && !fb->stopping && nl_mono_ms() < until) {
+	while ((f = find_flow(fb, id)) != NULL && f->answer == NULL && !fb->stopping &&
+	       nl_mono_ms() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100 * 1000000L;
@@ -279,12 +281,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	target_of(c, url, target, sizeof(target));
 	pthread_mutex_lock(&fb->mu);
-	r = nl_hostauth_verify(fb->hosts, auth, method, target, up->buf != NULL ? up->buf : "", up->len, fb->url,
-	                       nl_now(), replay_note, fb, name, &herr);
+	r = nl_hostauth_verify(fb->hosts, auth, method, target, up->buf != NULL ? up->buf : "", up->len,
+	                       fb->url, nl_now(), replay_note, fb, name, &herr);
 	if (r != 0) {
 		fb->st.refused++;
-		snprintf(fb->st.last_refusal, sizeof(fb->st.last_refusal), "%.8s %.100s: %.40s (%.100s)", method, target,
-		         nl_hostauth_reason_word(herr.reason), herr.detail);
+		snprintf(fb->st.last_refusal, sizeof(fb->st.last_refusal), "%.8s %.100s: %.40s (%.100s)",
+		         method, target, nl_hostauth_reason_word(herr.reason), herr.detail);
 	}
 	pthread_mutex_unlock(&fb->mu);
 	if (r != 0)
@@ -328,8 +330,8 @@ struct fakebridge *fakebridge_start(const char *hosts_dir)
 	if (nl_hostauth_hosts_new(hosts_dir, 0, &fb->hosts) != 0)
 		goto fail;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fb->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
-	                         answer, fb, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	fb->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+	                         NULL, answer, fb, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	                         MHD_OPTION_NOTIFY_COMPLETED, completed, fb, MHD_OPTION_CONNECTION_TIMEOUT,
 	                         (unsigned int)60, MHD_OPTION_END);
 	if (fb->d == NULL || (info = MHD_get_daemon_info(fb->d, MHD_DAEMON_INFO_BIND_PORT)) == NULL ||
@@ -357,7 +359,8 @@ int fakebridge_client(struct fakebridge *fb, const char *issuer, const char *cli
 	    nl_config_set(&fb->cfg, "env", "client_key", key_path, err, sizeof(err)) != 0 ||
 	    nl_config_set(&fb->cfg, "env", "redirect_uri", redirect_uri, err, sizeof(err)) != 0 ||
 	    nl_config_set(&fb->cfg, "env", "scope", "openid profile", err, sizeof(err)) != 0 ||
-	    nl_config_set(&fb->cfg, "env", "vtr", "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]", err, sizeof(err)) != 0 ||
+	    nl_config_set(&fb->cfg, "env", "vtr", "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]", err,
+	                  sizeof(err)) != 0 ||
 	    nl_config_set(&fb->cfg, "daemon", "cache_dir", cache, err, sizeof(err)) != 0 ||
 	    nl_config_set(&fb->cfg, "daemon", "http_timeout", "5", err, sizeof(err)) != 0) {
 		fprintf(stderr, "# fakebridge config: %s\n", err);
@@ -555,6 +558,7 @@ int fakebridge_approve(struct fakebridge *fb)
 	case FB_GARBAGE:
 		json_object_set_new(ans, "id_token", json_string("not.a.token"));
 		break;
+	case FB_TWO_TOKENS:
 	case FB_REPLAY:
 		pthread_mutex_lock(&fb->mu);
 		if (fb->last_id_token != NULL)
@@ -576,6 +580,15 @@ int fakebridge_approve(struct fakebridge *fb)
 	}
 	if ((f = find_flow(fb, id)) != NULL && f->answer == NULL) {
 		f->answer = json_dumps(ans, JSON_COMPACT);
+		if (mode == FB_TWO_TOKENS && f->answer != NULL && fb->last_id_token != NULL) {
+			/* json_dumps cannot write a key twice: add the second by hand, before the '}' */
+			char *two = NULL;
+			size_t n = strlen(f->answer);
+			if (asprintf(&two, "%.*s,\"id_token\":\"%s\"}", (int)(n - 1), f->answer, idt) < 0)
+				two = NULL;
+			free(f->answer);
+			f->answer = two;
+		}
 		r = f->answer != NULL ? 0 : -1;
 	}
 	pthread_cond_broadcast(&fb->cv);

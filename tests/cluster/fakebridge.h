@@ -11,14 +11,15 @@
 #include <stddef.h>
 
 enum fb_mode {
-	FB_HONEST,           /* the token of the agent's own flow */
-	FB_OTHER_NONCE,      /* a real token of another flow (another nonce) */
-	FB_OWN_KEY_NHS_KID,  /* the flow's claims signed with the bridge's own key, NHS login's kid */
-	FB_OWN_KEY_OWN_KID,  /* the same under the bridge's own kid */
-	FB_ALTERED,          /* NHS login's token with its payload edited (another NHS number) */
-	FB_NO_TOKEN,         /* "approved" and nothing else */
-	FB_REPLAY,           /* the id_token of an earlier flow (the last one approved) */
-	FB_GARBAGE,          /* "approved" with an id_token that is no JWS */
+	FB_HONEST,          /* the token of the agent's own flow */
+	FB_OTHER_NONCE,     /* a real token of another flow (another nonce) */
+	FB_OWN_KEY_NHS_KID, /* the flow's claims signed with the bridge's own key, NHS login's kid */
+	FB_OWN_KEY_OWN_KID, /* the same under the bridge's own kid */
+	FB_ALTERED,         /* NHS login's token with its payload edited (another NHS number) */
+	FB_NO_TOKEN,        /* "approved" and nothing else */
+	FB_REPLAY,          /* the id_token of an earlier flow (the last one approved) */
+	FB_GARBAGE,         /* "approved" with an id_token that is no JWS */
+	FB_TWO_TOKENS,      /* "approved" with id_token twice (the flow's own, and another flow's) */
 };
 
 struct fakebridge;

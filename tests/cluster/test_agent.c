@@ -98,9 +98,9 @@ static struct afx *agent_world(const char *bridge_url, const char *extra)
 	assert_int_equal(world_activate(x->w), 0);
 	snprintf(keyfile, sizeof(keyfile), "%s/client.key.pem", x->w->dir);
 	snprintf(redirect, sizeof(redirect), "%s/callback", x->w->bridge);
-	assert_int_equal(fakebridge_client(x->fb, mockproc_issuer(x->w->mock), "nhslogin-test", keyfile, redirect,
-	                                   x->dir),
-	                 0);
+	assert_int_equal(
+	    fakebridge_client(x->fb, mockproc_issuer(x->w->mock), "nhslogin-test", keyfile, redirect, x->dir),
+	    0);
 	cur = x;
 	return x;
 }
@@ -230,8 +230,8 @@ static void test_honest_bridge_signs_in_the_mapped_user(void **state)
 static void test_signin_at_a_persons_speed(void **state)
 {
 	struct afx *x = agent_world(NULL, NULL);
-	struct pam_run run = {.service = "nl-login", .user = "clinician", .phone = phone_at_bridge,
-	                      .phone_after_ms = 65000};
+	struct pam_run run = {
+	    .service = "nl-login", .user = "clinician", .phone = phone_at_bridge, .phone_after_ms = 65000};
 	struct fakebridge_stats st;
 	int64_t t0 = nl_mono_ms();
 	(void)state;
@@ -339,6 +339,21 @@ static void test_replayed_token_of_an_earlier_flow_is_refused(void **state)
 	agent_world_stop(x);
 }
 
+/* Two id_token fields, an earlier flow's and this flow's own: which one a parser keeps must not
+ * matter, the answer is refused whole. */
+static void test_approved_with_two_tokens_is_refused(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	(void)state;
+
+	assert_int_equal(run_pam(x, "nl-login", "clinician", true), PAM_SUCCESS);
+	fakebridge_mode(x->fb, FB_TWO_TOKENS);
+	assert_int_equal(run_pam(x, "nl-login", "clinician", true), PAM_AUTH_ERR);
+	assert_true(daemon_log_has(x, "denied reason=invalid_token user=clinician"));
+	assert_true(daemon_log_has(x, "given twice"));
+	agent_world_stop(x);
+}
+
 /* ---- faults ---- */
 
 static void test_bridge_down_at_start_is_authinfo_unavail(void **state)
@@ -395,8 +410,8 @@ static void test_polls_that_fail_for_a_moment_are_asked_again(void **state)
 static void numbered(int offset, int want)
 {
 	struct afx *x = agent_world(NULL, "[policy]\nnumber_matching = always\n");
-	struct pam_run run = {.service = "nl-login", .user = "clinician", .phone = phone_at_bridge,
-	                      .number_offset = offset};
+	struct pam_run run = {
+	    .service = "nl-login", .user = "clinician", .phone = phone_at_bridge, .number_offset = offset};
 	struct fakebridge_stats st;
 
 	x->number = 42;
@@ -503,6 +518,7 @@ int main(void)
 	    cmocka_unit_test(test_approved_without_a_token_is_refused),
 	    cmocka_unit_test(test_approved_with_garbage_is_refused),
 	    cmocka_unit_test(test_replayed_token_of_an_earlier_flow_is_refused),
+	    cmocka_unit_test(test_approved_with_two_tokens_is_refused),
 	    cmocka_unit_test(test_bridge_down_at_start_is_authinfo_unavail),
 	    cmocka_unit_test(test_bridge_503_at_start_is_authinfo_unavail),
 	    cmocka_unit_test(test_polls_that_fail_for_a_moment_are_asked_again),

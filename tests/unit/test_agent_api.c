@@ -92,8 +92,10 @@ static void test_flow_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_target_at_the_root),     cmocka_unit_test(test_target_under_a_path),
-	    cmocka_unit_test(test_target_refuses_nonsense), cmocka_unit_test(test_denial_words),
+	    cmocka_unit_test(test_target_at_the_root),
+	    cmocka_unit_test(test_target_under_a_path),
+	    cmocka_unit_test(test_target_refuses_nonsense),
+	    cmocka_unit_test(test_denial_words),
 	    cmocka_unit_test(test_flow_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
