@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hostauth.h"
 #include "mockproc.h"
@@ -38,7 +39,7 @@ struct fakebridge {
 	struct nl_hostauth_hosts *hosts;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool stopping;
+	bool stopping, kick;
 	enum fb_mode mode;
 	unsigned start_status, fail_polls, number, nflows_made;
 	struct fbflow flows[FB_FLOWS];
@@ -194,6 +195,11 @@ static enum MHD_Result handle_poll(struct fakebridge *fb, struct MHD_Connection 
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&fb->cv, &fb->mu, &ts);
+	}
+	if (fb->kick) {
+		fb->kick = false;
+		pthread_mutex_unlock(&fb->mu);
+		return send_error(c, 502, "bad_gateway");
 	}
 	if (f != NULL && f->answer != NULL) {
 		answer = f->answer;
@@ -426,6 +432,18 @@ void fakebridge_fail_polls(struct fakebridge *fb, unsigned n)
 {
 	pthread_mutex_lock(&fb->mu);
 	fb->fail_polls = n;
+	pthread_mutex_unlock(&fb->mu);
+}
+
+void fakebridge_revoke(struct fakebridge *fb, const char *hosts_dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s.pem", hosts_dir, name);
+	pthread_mutex_lock(&fb->mu);
+	(void)unlink(path);
+	fb->kick = true;
+	pthread_cond_broadcast(&fb->cv);
 	pthread_mutex_unlock(&fb->mu);
 }
 

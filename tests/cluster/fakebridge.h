@@ -43,6 +43,10 @@ void fakebridge_fail_polls(struct fakebridge *fb, unsigned n);
 /* The number the phone's page shows, put in the approval (0: none). */
 void fakebridge_number(struct fakebridge *fb, unsigned number);
 
+/* The bridge's operator revokes workstation name (removes hosts_dir/NAME.pem) while its long-poll
+ * waits; that poll is answered 502 at once, so that the next one meets the revocation. */
+void fakebridge_revoke(struct fakebridge *fb, const char *hosts_dir, const char *name);
+
 /* The phone: sign the latest flow's person in at the mock (auto-approved there) and end the flow
  * as the mode says; the waiting long-poll gets it. 0 or -1. */
 int fakebridge_approve(struct fakebridge *fb);

@@ -405,6 +405,33 @@ static void test_polls_that_fail_for_a_moment_are_asked_again(void **state)
 	agent_world_stop(x);
 }
 
+/* The phone, instead: the bridge's operator revokes this workstation mid-flow. */
+static int phone_revokes(struct world *w, struct pam_run *run)
+{
+	(void)w;
+	usleep(300 * 1000);
+	fakebridge_revoke(cur->fb, cur->hosts, "ws1");
+	run->phone_status = 0;
+	return 0;
+}
+
+/* A 401 while polling (the workstation's enrolment removed): unavailable, with a line that says
+ * why. */
+static void test_revoked_workstation_is_unavailable_and_says_so(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	struct pam_run run = {.service = "nl-login", .user = "clinician", .phone = phone_revokes};
+	struct fakebridge_stats st;
+	(void)state;
+
+	assert_int_equal(pam_run_auth(x->w, &run), PAM_AUTHINFO_UNAVAIL);
+	fakebridge_stats(x->fb, &st);
+	assert_int_equal(st.refused, 1);
+	assert_true(daemon_log_has(x, "refused this workstation's signature (401)"));
+	assert_true(daemon_log_has(x, "nhsloginctl enroll"));
+	agent_world_stop(x);
+}
+
 /* ---- number matching: the bridge's phone shows 42 ---- */
 
 static void numbered(int offset, int want)
@@ -522,6 +549,7 @@ int main(void)
 	    cmocka_unit_test(test_bridge_down_at_start_is_authinfo_unavail),
 	    cmocka_unit_test(test_bridge_503_at_start_is_authinfo_unavail),
 	    cmocka_unit_test(test_polls_that_fail_for_a_moment_are_asked_again),
+	    cmocka_unit_test(test_revoked_workstation_is_unavailable_and_says_so),
 	    cmocka_unit_test(test_number_from_the_bridge_typed_right_signs_in),
 	    cmocka_unit_test(test_number_from_the_bridge_typed_wrong_is_refused),
 	    cmocka_unit_test(test_person_giving_up_cancels_at_the_bridge),
