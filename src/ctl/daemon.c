@@ -211,6 +211,22 @@ int ctl_status(const struct ctl_opts *o)
 	printf("%-17s", "Last error:");
 	put_safe(nl_json_str(m, "last_error") ? nl_json_str(m, "last_error") : "none", 0);
 	putchar('\n');
+	if (nl_json_str(m, "bridge_url") != NULL) { /* role = agent */
+		char ago[64];
+		printf("%-17s", "Bridge:");
+		put_safe(nl_json_str(m, "bridge_url"), 0);
+		printf("\n%-17s", "Workstation:");
+		put_safe(nl_json_str(m, "workstation"), 0);
+		printf("\n%-17s", "Bridge error:");
+		if (nl_json_str(m, "agent_error") != NULL) {
+			fmt_duration(int_or(m, "agent_error_age", 0), ago, sizeof(ago));
+			printf("%s ago: ", ago);
+			put_safe(nl_json_str(m, "agent_error"), 0);
+		} else {
+			printf("none");
+		}
+		putchar('\n');
+	}
 	json_decref(m);
 	return CTL_EXIT_OK;
 }

@@ -215,6 +215,11 @@ int nl_user_code_normalize(const char *typed, char *out);
  * NL_FLOW_NUMBER_GRACE seconds more: a phishing victim signs in on their phone but is not at the
  * terminal to read the number off it. */
 #define NL_FLOW_NUMBER_GRACE 120
+/* An agent's flow (doc/bridge.md): the bridge's phone showed `number` (10..99), so that is the number
+ * the terminal must type when nl_flows_finish approves flow id, instead of one drawn here. 0;
+ * NL_ERR_INVALID for a number out of range, a flow without number_match or one that wants its number
+ * already; NL_ERR_NOT_FOUND when the flow is not pending. */
+int nl_flows_set_number(struct nl_flows *fl, const char *id, unsigned number);
 /* The number the phone shows for flow id, or NL_ERR_NOT_FOUND when none is wanted. */
 int nl_flows_number_of(struct nl_flows *fl, const char *id, unsigned *number);
 /* The terminal typed `typed` for the flow of device_code. The right number approves the flow (0).

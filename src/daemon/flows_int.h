@@ -50,6 +50,7 @@ struct flow {
 	bool taken;                     /* the callback has claimed the state */
 	bool number_match, want_number; /* number matching: asked for; signed in, number not typed yet */
 	unsigned number;                /* what the phone shows, 10..99, while want_number */
+	unsigned preset;                /* an agent's: the number the bridge's phone showed, or 0 */
 	time_t started_at;
 	unsigned char browser[NL_FLOW_BROWSER_LEN]; /* SHA-256 of the bound browser's cookie */
 	bool bound;                                 /* a browser continued to NHS login */

@@ -25,14 +25,39 @@ static int want_number(struct nl_flows *fl, struct flow *f, time_t now)
 	unsigned char b;
 	int r;
 
-	if ((r = nl_random_bytes(&b, 1)) != 0)
-		return r;
-	f->number = 10 + b % 90; /* the bias of 256 % 90 does not matter for a check typed by a person */
+	if (f->preset != 0) {
+		f->number = f->preset; /* an agent's flow: the phone is the bridge's, and shows its number */
+	} else {
+		if ((r = nl_random_bytes(&b, 1)) != 0)
+			return r;
+		f->number = 10 + b % 90; /* 256 % 90's bias does not matter for a check typed by a person */
+	}
 	f->want_number = true;
 	if (f->expires_at < now + NL_FLOW_NUMBER_GRACE)
 		f->expires_at = now + NL_FLOW_NUMBER_GRACE;
 	flows_note_change(fl, f);
 	return 0; /* nl_signin_complete logs it */
+}
+
+int nl_flows_set_number(struct nl_flows *fl, const char *id, unsigned number)
+{
+	struct flow *f;
+	int r = NL_ERR_NOT_FOUND;
+
+	if (fl == NULL || id == NULL)
+		return NL_ERR_INTERNAL;
+	if (number < 10 || number > 99)
+		return NL_ERR_INVALID;
+	pthread_mutex_lock(&fl->mu);
+	if ((f = flows_ix_find(fl, IX_ID, id)) != NULL && f->st == NL_FLOW_PENDING) {
+		r = NL_ERR_INVALID;
+		if (f->number_match && !f->want_number) {
+			f->preset = number;
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&fl->mu);
+	return r;
 }
 
 int nl_flows_number_of(struct nl_flows *fl, const char *id, unsigned *number)

@@ -1,6 +1,7 @@
 /* nhslogind: the helper daemon's entry point. Options, configuration, process hardening, the parts
  * in the order they depend on each other, then the socket server until SIGTERM/SIGINT. */
 #include "config.h"
+#include "agent.h"
 #include "bridge.h"
 #include "device.h"
 #include "flows.h"
@@ -36,6 +37,7 @@ struct daemon {
 	struct nl_flows *flows;
 	struct nl_bridge *bridge;
 	struct nl_device *device;
+	struct nl_agent *agent;
 	struct nl_server *server;
 	int notify_fd, signal_fd;
 };
@@ -177,9 +179,14 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 		return nl_errf(err, errlen, NL_ERR_IO, "eventfd failed");
 	if ((r = nl_flows_new(&d->cfg, d->notify_fd, &d->flows)) != 0)
 		return nl_errf(err, errlen, r, "flows table: %s", nl_strerror(r));
-	if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err, errlen)) != 0)
+	if (d->cfg.role == NL_ROLE_AGENT) {
+		/* no public listener and no device poller: the bridge has both (doc/bridge.md) */
+		if ((r = nl_agent_new(&d->cfg, d->flows, d->oidc, d->tc, &d->agent, err, errlen)) != 0)
+			return r;
+	} else if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err, errlen)) != 0) {
 		return r;
-	if (d->cfg.env.flow == NL_FLOW_DEVICE &&
+	}
+	if (d->cfg.role != NL_ROLE_AGENT && d->cfg.env.flow == NL_FLOW_DEVICE &&
 	    (r = nl_device_start(&d->cfg, d->flows, d->oidc, d->tc, &d->device)) != 0)
 		return nl_errf(err, errlen, r, "device poller: %s", nl_strerror(r));
 	memset(&ctx, 0, sizeof(ctx));
@@ -189,6 +196,7 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 	ctx.tc = d->tc;
 	ctx.bridge = d->bridge;
 	ctx.device = d->device;
+	ctx.agent = d->agent;
 	ctx.notify_fd = d->notify_fd;
 	ctx.signal_fd = d->signal_fd;
 	return nl_server_new(&ctx, &d->server, err, errlen);
@@ -200,6 +208,7 @@ static void stop_parts(struct daemon *d)
 	nl_server_free(d->server);
 	nl_bridge_stop(d->bridge);
 	nl_device_stop(d->device);
+	nl_agent_stop(d->agent);
 	nl_flows_free(d->flows);
 	nl_tokcache_close(d->tc);
 	nl_oidc_free(d->oidc);
@@ -220,7 +229,7 @@ int main(int argc, char **argv)
 	struct daemon d = {.notify_fd = -1, .signal_fd = -1};
 	const char *path = NL_CONFIG_DEFAULT_PATH;
 	bool foreground = false, debug = false;
-	char err[1536] = "", url[300];
+	char err[1536] = "", url[600];
 	int c, r, status = 1;
 
 	/* cjose's decoded JWS payloads (ID token claims: nonce, sub, NHS number) are wiped too. Its
@@ -277,7 +286,10 @@ int main(int argc, char **argv)
 	 * provider may be down at boot: each start retries). */
 	if (nl_oidc_ready(d.oidc, err, sizeof(err)) != 0)
 		nl_warn("identity provider not ready yet: %s", err);
-	bridge_url(&d, url, sizeof(url));
+	if (d.agent != NULL)
+		snprintf(url, sizeof(url), "%s (agent)", d.cfg.agent_bridge_url);
+	else
+		bridge_url(&d, url, sizeof(url));
 	nl_notice("ready: environment %s, socket %s, bridge %s", d.cfg.environment ? d.cfg.environment : "-",
 	          d.cfg.socket_path, url);
 	if (foreground) {

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "nl_config.h"
+#include "agent.h"
 #include "bridge.h"
 #include "device.h"
 #include "flows.h"
@@ -33,6 +34,7 @@ struct nl_server_ctx {
 	struct nl_tokcache *tc;
 	struct nl_bridge *bridge;
 	struct nl_device *device; /* NULL: native mode not available */
+	struct nl_agent *agent;   /* role = agent: the bridge's client; else NULL */
 	int notify_fd;            /* read end of the flows table's eventfd/pipe */
 	int signal_fd;            /* a signalfd for SIGTERM/SIGINT (stop) and SIGHUP, or -1 */
 };

@@ -344,6 +344,15 @@ static void handle_status(struct nl_server *s, struct conn *c, const json_t *req
 	              (json_int_t)(s->ctx.tc != NULL ? nl_tokcache_count(s->ctx.tc) : 0), "last_error",
 	              st.last_error[0] ? st.last_error : NULL, "uptime",
 	              (json_int_t)((nl_mono_ms() - s->started_ms) / 1000));
+	if (m != NULL && s->ctx.agent != NULL) {
+		struct nl_agent_info ai;
+		nl_agent_info(s->ctx.agent, &ai);
+		json_object_set_new(m, "role", json_string("agent"));
+		json_object_set_new(m, "bridge_url", json_string(ai.bridge_url));
+		json_object_set_new(m, "workstation", json_string(ai.name));
+		json_object_set_new(m, "agent_error", ai.last_error[0] ? json_string(ai.last_error) : json_null());
+		json_object_set_new(m, "agent_error_age", age_or_null(ai.last_error_at, now));
+	}
 	srv_reply(c, m, NULL, NULL);
 }
 

@@ -40,13 +40,15 @@ static void reply_started(struct conn *c, const struct nl_flow_started *st, cons
 struct start_job {
 	struct conn *c;
 	struct nl_oidc *oidc;
-	bool device, caller_supplied;
+	struct nl_agent *agent; /* role = agent: the flow starts at the bridge */
+	bool device, caller_supplied, number;
 	char user[NL_USER_MAX + 1];
 	char *service, *rhost, *tty;
 	unsigned ttl;
 	int r;
 	char err[256];
 	struct nl_device_auth da; /* device mode: what the provider handed out */
+	struct nl_agent_flow af;  /* agent: what the bridge handed out */
 };
 
 void srv_start_job_free(void *arg)
@@ -59,6 +61,7 @@ void srv_start_job_free(void *arg)
 	free(jb->rhost);
 	free(jb->tty);
 	nl_device_auth_clear(&jb->da);
+	nl_agent_flow_clear(&jb->af);
 	free(jb);
 }
 
@@ -80,7 +83,8 @@ static struct start_job *start_job_new(struct nl_server *s, struct conn *c, cons
 		return NULL;
 	jb->c = c;
 	jb->oidc = s->ctx.oidc;
-	jb->device = s->ctx.cfg->env.flow == NL_FLOW_DEVICE;
+	jb->agent = s->ctx.agent;
+	jb->device = jb->agent == NULL && s->ctx.cfg->env.flow == NL_FLOW_DEVICE;
 	jb->ttl = ttl;
 	jb->caller_supplied = !c->admin;
 	snprintf(jb->user, sizeof(jb->user), "%s", user);
@@ -101,6 +105,16 @@ static void start_job_run(void *arg)
 
 	if ((jb->r = nl_oidc_ready(jb->oidc, jb->err, sizeof(jb->err))) != 0)
 		return;
+	if (jb->agent != NULL) {
+		const struct nl_agent_start st = {.user = jb->user,
+		                                  .service = jb->service,
+		                                  .rhost = jb->rhost,
+		                                  .tty = jb->tty,
+		                                  .number_match = jb->number,
+		                                  .ttl = jb->ttl};
+		jb->r = nl_agent_create(jb->agent, &st, &jb->af, jb->err, sizeof(jb->err));
+		return;
+	}
 	if (!jb->device)
 		return;
 	if (!nl_oidc_has_device_endpoint(jb->oidc)) {
@@ -202,6 +216,36 @@ out:
 	nl_flow_started_clear(&st);
 }
 
+/* An agent's start: the bridge made its flow (and holds the person's code); ours waits for it. */
+static void start_agent(struct nl_server *s, struct conn *c, struct start_job *jb)
+{
+	struct nl_agent_flow *af = &jb->af;
+	struct nl_flow_started st = {0};
+	const struct nl_agent_start as = {.user = jb->user,
+	                                  .service = jb->service,
+	                                  .rhost = jb->rhost,
+	                                  .tty = jb->tty,
+	                                  .number_match = jb->number,
+	                                  .ttl = jb->ttl};
+	unsigned ttl = jb->ttl;
+	int r;
+
+	if (af->expires_in > 0 && (unsigned)af->expires_in < ttl)
+		ttl = (unsigned)af->expires_in;
+	if ((r = start_flow(s, c, jb, ttl, &st)) != 0) {
+		srv_reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
+		goto out;
+	}
+	if ((r = nl_agent_add(jb->agent, st.id, &as, af)) != 0) {
+		nl_flows_cancel(s->ctx.flows, st.device_code);
+		srv_reply_flow_error(c, r, "");
+		goto out;
+	}
+	reply_started(c, &st, af->user_code, af->verification_uri, af->verification_uri_complete, jb->number);
+out:
+	nl_flow_started_clear(&st);
+}
+
 void srv_start_forget(struct conn *c)
 {
 	if (c->job != NULL)
@@ -225,6 +269,8 @@ static void start_job_done(struct nl_server *s, struct start_job *jb)
 		                jb->err[0]   ? jb->err
 		                : jb->device ? "the provider could not be reached"
 		                             : "the identity provider is not available");
+	} else if (jb->agent != NULL) {
+		start_agent(s, c, jb);
 	} else if (jb->device) {
 		start_device(s, c, jb);
 	} else {
@@ -367,6 +413,7 @@ void srv_handle_start(struct nl_server *s, struct conn *c, const json_t *req)
 		srv_reply_error(c, NL_EWORD_INTERNAL, "out of memory");
 		return;
 	}
+	jb->number = number_wanted(s->ctx.cfg, rhost);
 	if ((r = nl_jobs_submit(s->jobs, start_job_run, jb)) != 0) {
 		srv_start_job_free(jb);
 		nl_warn("sign-in for %s refused: %u starts already wait for the provider", user,

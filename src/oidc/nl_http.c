@@ -291,27 +291,37 @@ static void wipe_slist(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
-/* Request headers; the Authorization line holds the bearer, so the list is wiped when freed. */
-static int build_headers(const char *bearer, bool form, struct curl_slist **out)
+/* Request headers; the Authorization line holds a secret, so the list is wiped when freed. */
+static int build_headers(const struct nl_http_opts *o, const char *ctype, struct curl_slist **out)
 {
 	struct curl_slist *l = NULL, *t;
-	char *auth = NULL;
+	char *auth = NULL, *ct = NULL;
 	int r = NL_ERR_NOMEM;
 
 	if ((t = curl_slist_append(l, "Accept: application/json")) == NULL)
 		goto out;
 	l = t;
 	/* "Expect:" stops libcurl from waiting for a 100 Continue before a large POST body. */
-	if (form && ((t = curl_slist_append(l, "Content-Type: application/x-www-form-urlencoded")) == NULL ||
-	             (l = t, t = curl_slist_append(l, "Expect:")) == NULL))
-		goto out;
-	l = t;
-	if (bearer != NULL) {
-		if (strpbrk(bearer, "\r\n") != NULL || bearer[0] == '\0') {
+	if (ctype != NULL) {
+		if (strpbrk(ctype, "\r\n") != NULL) {
 			r = NL_ERR_INVALID;
 			goto out;
 		}
-		if (asprintf(&auth, "Authorization: Bearer %s", bearer) < 0) {
+		if (asprintf(&ct, "Content-Type: %s", ctype) < 0) {
+			ct = NULL;
+			goto out;
+		}
+		if ((t = curl_slist_append(l, ct)) == NULL || (l = t, t = curl_slist_append(l, "Expect:")) == NULL)
+			goto out;
+		l = t;
+	}
+	if (o->bearer != NULL || o->authorization != NULL) {
+		const char *v = o->bearer != NULL ? o->bearer : o->authorization;
+		if (strpbrk(v, "\r\n") != NULL || v[0] == '\0' || (o->bearer != NULL && o->authorization != NULL)) {
+			r = NL_ERR_INVALID;
+			goto out;
+		}
+		if (asprintf(&auth, "Authorization: %s%s", o->bearer != NULL ? "Bearer " : "", v) < 0) {
 			auth = NULL;
 			goto out;
 		}
@@ -323,9 +333,22 @@ static int build_headers(const char *bearer, bool form, struct curl_slist **out)
 	l = NULL;
 	r = 0;
 out:
+	free(ct);
 	nl_free_secret(auth);
 	wipe_slist(l);
 	return r;
+}
+
+/* libcurl's progress callback: a non-zero return aborts the transfer. */
+static int xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	const struct nl_http_opts *o = userp;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return o->abort_cb != NULL && o->abort_cb(o->abort_ctx) ? 1 : 0;
 }
 
 static int setup(CURL *curl, CURLU *u, bool loopback, const struct nl_http_opts *o, struct xfer *x,
@@ -374,6 +397,11 @@ static int setup(CURL *curl, CURLU *u, bool loopback, const struct nl_http_opts 
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, x);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
+	if (o->abort_cb != NULL) {
+		SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		SET(CURLOPT_XFERINFODATA, (void *)o);
+		SET(CURLOPT_NOPROGRESS, 0L);
+	}
 #undef SET
 	if (c == CURLE_OUT_OF_MEMORY)
 		return NL_ERR_NOMEM;
@@ -398,6 +426,9 @@ static int transfer_error(CURL *curl, CURLcode c, const struct xfer *x, const st
 		return NL_ERR_TOO_BIG;
 	}
 	switch (c) {
+	case CURLE_ABORTED_BY_CALLBACK:
+		xfer_err(err, errlen, x, "aborted");
+		return NL_ERR_CLOSED;
 	case CURLE_OPERATION_TIMEDOUT:
 		if (curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected) == CURLE_OK &&
 		    connected == 0)
@@ -456,8 +487,8 @@ fail:
 	return r;
 }
 
-static int perform(const char *method, const char *url, const char *form, const struct nl_http_opts *opts,
-                   struct nl_http_resp *resp, char *err, size_t errlen)
+static int perform(const char *method, const char *url, const char *ctype, const char *body, size_t bodylen,
+                   const struct nl_http_opts *opts, struct nl_http_resp *resp, char *err, size_t errlen)
 {
 	static const struct nl_http_opts defaults = {0};
 	const struct nl_http_opts *o = opts != NULL ? opts : &defaults;
@@ -491,7 +522,7 @@ static int perform(const char *method, const char *url, const char *form, const 
 		xfer_err(err, errlen, &x, "libcurl initialisation failed");
 		goto out;
 	}
-	if ((r = build_headers(o->bearer, form != NULL, &hdrs)) != 0) {
+	if ((r = build_headers(o, body != NULL ? ctype : NULL, &hdrs)) != 0) {
 		xfer_err(err, errlen, &x, r == NL_ERR_INVALID ? "bad bearer token" : "out of memory");
 		goto out;
 	}
@@ -501,14 +532,18 @@ static int perform(const char *method, const char *url, const char *form, const 
 	x.curl = curl;
 	if ((r = setup(curl, u, curlu_is_loopback(u), o, &x, hdrs, errbuf)) != 0)
 		goto out;
-	if (form != NULL) {
-		c = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(form));
+	c = CURLE_OK;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+		c = curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
 		if (c == CURLE_OK)
-			c = curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form);
-		if (c != CURLE_OK) {
-			r = NL_ERR_INTERNAL;
-			goto out;
-		}
+			c = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+		if (c == CURLE_OK)
+			c = curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	}
+	if (c != CURLE_OK) {
+		r = NL_ERR_INTERNAL;
+		goto out;
 	}
 	if ((c = curl_easy_perform(curl)) != CURLE_OK) {
 		r = transfer_error(curl, c, &x, o, errbuf, err, errlen);
@@ -529,13 +564,23 @@ out:
 int nl_http_get(const char *url, const struct nl_http_opts *opts, struct nl_http_resp *resp, char *err,
                 size_t errlen)
 {
-	return perform("GET", url, NULL, opts, resp, err, errlen);
+	return perform("GET", url, NULL, NULL, 0, opts, resp, err, errlen);
 }
 
 int nl_http_post_form(const char *url, const char *form, const struct nl_http_opts *opts,
                       struct nl_http_resp *resp, char *err, size_t errlen)
 {
-	return perform("POST", url, form != NULL ? form : "", opts, resp, err, errlen);
+	form = form != NULL ? form : "";
+	return perform("POST", url, "application/x-www-form-urlencoded", form, strlen(form), opts, resp, err,
+	               errlen);
+}
+
+int nl_http_request(const char *method, const char *url, const char *ctype, const char *body, size_t bodylen,
+                    const struct nl_http_opts *opts, struct nl_http_resp *resp, char *err, size_t errlen)
+{
+	if (method == NULL || strpbrk(method, " \r\n") != NULL || (body != NULL && ctype == NULL))
+		return NL_ERR_INVALID;
+	return perform(method, url, ctype, body, bodylen, opts, resp, err, errlen);
 }
 
 void nl_http_resp_free(struct nl_http_resp *resp)

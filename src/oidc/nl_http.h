@@ -14,6 +14,13 @@ struct nl_http_opts {
 	long total_timeout_ms;   /* 0: 10000 */
 	size_t max_body;         /* 0: NL_HTTP_DEFAULT_MAX_BODY */
 	const char *bearer;      /* Authorization: Bearer <bearer>, or NULL */
+	/* Authorization: <authorization> (a whole value, e.g. "NL-Host <JWS>"; not with bearer), or
+	 * NULL. Secret: the header list is wiped. */
+	const char *authorization;
+	/* Asked about once a second while a transfer runs (libcurl's progress callback): true ends
+	 * it at once with NL_ERR_CLOSED ("aborted"). NULL: never. */
+	bool (*abort_cb)(void *ctx);
+	void *abort_ctx;
 };
 
 struct nl_http_resp {
@@ -41,6 +48,10 @@ int nl_http_get(const char *url, const struct nl_http_opts *opts, struct nl_http
 /* POST application/x-www-form-urlencoded body (already encoded; NULL is empty). The caller wipes it. */
 int nl_http_post_form(const char *url, const char *form, const struct nl_http_opts *opts,
                       struct nl_http_resp *resp, char *err, size_t errlen);
+/* Any method (GET, POST, DELETE) with an optional body (NULL: none) of Content-Type ctype. Errors
+ * as nl_http_get; the caller wipes the body. */
+int nl_http_request(const char *method, const char *url, const char *ctype, const char *body, size_t bodylen,
+                    const struct nl_http_opts *opts, struct nl_http_resp *resp, char *err, size_t errlen);
 /* Wipe and free the response's memory (bodies may hold tokens). */
 void nl_http_resp_free(struct nl_http_resp *resp);
 

@@ -144,11 +144,16 @@ int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, si
 	struct nl_oidc *o = NULL;
 	char kerr[200] = "";
 	int r = NL_ERR_CONFIG;
+	bool agent;
 
 	if (cfg == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
-	if (cfg->env.issuer == NULL || cfg->env.client_id == NULL || cfg->env.client_key == NULL ||
-	    cfg->env.redirect_uri == NULL)
+	/* An agent only checks what its bridge hands over (doc/bridge.md): it never calls the token
+	 * endpoint, so it holds no client key, and every grant fails closed without one. */
+	agent = cfg->role == NL_ROLE_AGENT;
+	if (cfg->env.issuer == NULL || cfg->env.client_id == NULL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "environment needs issuer and client_id");
+	if (!agent && (cfg->env.client_key == NULL || cfg->env.redirect_uri == NULL))
 		return nl_errf(err, errlen, NL_ERR_CONFIG,
 		               "environment needs issuer, client_id, client_key and redirect_uri");
 	if (cfg->env.n_allowed_algs == 0)
@@ -162,6 +167,8 @@ int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, si
 		free(o);
 		return NL_ERR_INTERNAL;
 	}
+	if (agent)
+		goto done;
 	if ((r = nl_jwk_load_private_pem(cfg->env.client_key, &o->key, kerr, sizeof(kerr))) != 0) {
 		nl_errf(err, errlen, r, "client key: %s", kerr);
 		goto out;
@@ -170,6 +177,7 @@ int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, si
 		nl_errf(err, errlen, r, "client key: cannot compute its thumbprint");
 		goto out;
 	}
+done:
 	*out = o;
 	o = NULL;
 	r = 0;
@@ -272,6 +280,8 @@ int nl_oidc_authorize_url(struct nl_oidc *o, const char *state, const char *nonc
 	if (o == NULL || state == NULL || nonce == NULL || url == NULL)
 		return NL_ERR_INTERNAL;
 	env = &o->cfg->env;
+	if (env->redirect_uri == NULL)
+		return NL_ERR_CONFIG; /* an agent's: its bridge makes the authorize URL */
 	if ((r = nl_oidc_copy_disc(o, &d, err, sizeof(err))) != 0) {
 		nl_err("oidc: no authorize URL: %s", err);
 		return r;

@@ -30,6 +30,8 @@ int nl_oidc_client_auth(struct nl_oidc *o, const char *token_endpoint, char **fo
 	char *assertion = NULL;
 	int r;
 
+	if (o->key == NULL)
+		return NL_ERR_KEY; /* an agent's client: it has no client key and makes no grant */
 	if ((r = nl_client_assertion(o->key, ASSERTION_ALG, o->kid, env->client_id, token_endpoint, nl_now(),
 	                             ASSERTION_LIFETIME, &assertion)) != 0)
 		return r;

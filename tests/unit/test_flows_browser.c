@@ -475,6 +475,56 @@ static void test_number_matching_refuses_a_number_before_sign_in(void **state)
 	nl_flow_started_clear(&s);
 }
 
+/* An agent's flow: the bridge's phone showed 42, so 42 is the number the terminal must type (not
+ * one drawn here); any other ends the flow. */
+static void test_number_set_by_the_agent_is_the_one_wanted(void **state)
+{
+	struct fx *fx = *state;
+	const struct nl_flow_origin o = {
+	    .user = "alice", .service = "sshd", .rhost = "10.0.0.5", .owner = 1, .number_match = true};
+	struct nl_flow_started s, s2;
+	struct nl_flow_status st;
+	unsigned n = 0;
+
+	memset(&s, 0, sizeof(s));
+	memset(&s2, 0, sizeof(s2));
+	assert_int_equal(nl_flows_start_from(fx->fl, &o, &s), 0);
+	assert_int_equal(nl_flows_set_number(fx->fl, s.id, 9), NL_ERR_INVALID);
+	assert_int_equal(nl_flows_set_number(fx->fl, s.id, 100), NL_ERR_INVALID);
+	assert_int_equal(nl_flows_set_number(fx->fl, s.id, 42), 0);
+	assert_int_equal(nl_flows_finish(fx->fl, s.id, NL_REASON_NONE, NULL), 0);
+	assert_int_equal(nl_flows_number_of(fx->fl, s.id, &n), 0);
+	assert_int_equal(n, 42);
+	/* wanted now: it cannot be changed any more */
+	assert_int_equal(nl_flows_set_number(fx->fl, s.id, 43), NL_ERR_INVALID);
+	assert_int_equal(nl_flows_enter_number(fx->fl, s.device_code, "42"), 0);
+	assert_int_equal(nl_flows_status(fx->fl, s.device_code, &st), 0);
+	assert_int_equal(st.state, NL_FLOW_APPROVED);
+	/* a second flow, set to 42, typed 41: wrong_number */
+	assert_int_equal(nl_flows_start_from(fx->fl, &o, &s2), 0);
+	assert_int_equal(nl_flows_set_number(fx->fl, s2.id, 42), 0);
+	assert_int_equal(nl_flows_finish(fx->fl, s2.id, NL_REASON_NONE, NULL), 0);
+	assert_int_equal(nl_flows_enter_number(fx->fl, s2.device_code, "41"), NL_ERR_DENIED);
+	assert_int_equal(nl_flows_status(fx->fl, s2.device_code, &st), 0);
+	assert_int_equal(st.reason, NL_REASON_WRONG_NUMBER);
+	nl_flow_started_clear(&s);
+	nl_flow_started_clear(&s2);
+}
+
+/* Only a pending flow with number matching takes a number. */
+static void test_number_set_refused_without_number_matching(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_flow_started s;
+
+	start_ok(fx, "bob", 1, &s);
+	assert_int_equal(nl_flows_set_number(fx->fl, s.id, 42), NL_ERR_INVALID);
+	assert_int_equal(nl_flows_set_number(fx->fl, "no-such-flow", 42), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_flows_cancel(fx->fl, s.device_code), 0);
+	assert_int_equal(nl_flows_set_number(fx->fl, s.id, 42), NL_ERR_NOT_FOUND);
+	nl_flow_started_clear(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +538,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_finish_approved_approves, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_number_matching_waits_for_the_number, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_number_matching_wrong_number_ends_the_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_number_set_by_the_agent_is_the_one_wanted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_number_set_refused_without_number_matching, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_number_matching_refuses_a_number_before_sign_in, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_mismatch_names_the_flows_user, setup, teardown),
