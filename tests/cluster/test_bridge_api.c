@@ -32,6 +32,7 @@
 #include "mockproc.h"
 #include "nl_config.h"
 #include "nl_err.h"
+#include "nl_ipc.h"
 #include "nl_jose.h"
 #include "nl_time.h"
 #include "nl_wipe.h"
@@ -981,20 +982,124 @@ static void test_instance_killed_after_code_entry_the_other_completes(void **sta
 	assert_int_equal(start_inst(&fx.a), 0);
 }
 
+/* One request on the PAM socket of instance i, as the module sends it. */
+static json_t *socket_call(const struct inst *i, const char *line)
+{
+	struct nl_linebuf lb;
+	json_t *req = json_loads(line, 0, NULL), *rep = NULL;
+	int fd = -1;
+
+	memset(&lb, 0, sizeof(lb));
+	assert_non_null(req);
+	assert_int_equal(nl_ipc_connect(i->socket, 2000, &fd), 0);
+	assert_int_equal(nl_ipc_send(fd, req, 2000), 0);
+	assert_int_equal(nl_ipc_recv(fd, &lb, 5000, &rep), 0);
+	close(fd);
+	json_decref(req);
+	return rep;
+}
+
 static void test_pam_socket_start_on_a_bridge_is_unavailable(void **state)
 {
-	char cmd[600], out[512] = "";
-	FILE *p;
-	size_t n;
+	json_t *m;
 	(void)state;
 	NEED_WORLD();
 
-	snprintf(cmd, sizeof(cmd), "%s/nhsloginctl --config %s status 2>&1", builddir(), fx.a.conf);
+	m = socket_call(&fx.b, "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"login\",\"tty\":\"tty1\"}");
+	assert_false(json_is_true(json_object_get(m, "ok")));
+	assert_string_equal(json_string_value(json_object_get(m, "error")), "unavailable");
+	assert_non_null(strstr(json_string_value(json_object_get(m, "message")), "bridge"));
+	json_decref(m);
+}
+
+/* nhsloginctl status on a bridge: the Redis in use and the enrolled hosts. */
+static char *ctl_status(const struct inst *i, bool json)
+{
+	char cmd[700], *out = calloc(1, 8192);
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "%s/nhsloginctl --config %s status%s 2>&1", builddir(), i->conf,
+	         json ? " --json" : "");
 	assert_non_null(p = popen(cmd, "r"));
-	n = fread(out, 1, sizeof(out) - 1, p);
+	n = fread(out, 1, 8191, p);
 	out[n] = '\0';
 	pclose(p);
-	printf("# nhsloginctl status on a bridge:\n# %s\n", out);
+	return out;
+}
+
+static void test_status_shows_redis_and_the_enrolled_hosts(void **state)
+{
+	char want[128], *out;
+	(void)state;
+	NEED_WORLD();
+
+	out = ctl_status(&fx.a, false);
+	printf("# %s", out);
+	snprintf(want, sizeof(want), "master at 127.0.0.1:%d", redisproc_port(fx.rs));
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "Enrolled hosts:  2"));
+	free(out);
+}
+
+/* Redis commands sent by instance i so far (its status op's own ROLE included). */
+static long long store_commands(const struct inst *i)
+{
+	char *out = ctl_status(i, true);
+	json_t *m = json_loads(out, 0, NULL);
+	long long n;
+
+	assert_non_null(m);
+	n = json_integer_value(json_object_get(json_object_get(m, "bridge"), "store_commands"));
+	json_decref(m);
+	free(out);
+	return n;
+}
+
+static void test_redis_commands_of_one_signin(void **state)
+{
+	char flow[64], code[16], target[128], *back, *cb;
+	struct answer a;
+	long long a0, b0, a1, b1;
+	(void)state;
+	NEED_WORLD();
+
+	a0 = store_commands(&fx.a);
+	b0 = store_commands(&fx.b);
+	start_flow(&fx.a, false, NONCE, flow, code);
+	back = phone_to_callback_via(NULL, &fx.b, &fx.a, code);
+	cb = on_inst(back, &fx.b);
+	assert_int_equal(phone_get(NULL, cb, NULL), 200);
+	flow_target(flow, 0, target, sizeof(target));
+	assert_int_equal(agent(&fx.a, "GET", target, NULL, &a), 0);
+	assert_string_equal(jstr(&a, "status"), "approved");
+	answer_clear(&a);
+	a1 = store_commands(&fx.a);
+	b1 = store_commands(&fx.b);
+	/* each status call sends one ROLE */
+	printf("# Redis commands for one sign-in (start, code, confirmation, callback, one poll, hand-over): "
+	       "%lld (A %lld, B %lld)\n",
+	       (a1 - a0 - 1) + (b1 - b0 - 1), a1 - a0 - 1, b1 - b0 - 1);
+	free(back);
+	free(cb);
+}
+
+static void test_redis_hung_answers_503_within_the_store_timeout(void **state)
+{
+	struct answer a;
+	int64_t t0;
+	(void)state;
+	NEED_WORLD();
+
+	kill(redisproc_pid(fx.rs), SIGSTOP);
+	t0 = nl_mono_ms();
+	assert_int_equal(agent(&fx.b, "POST", "/agent/v1/flows", "{\"user\":\"clinician\",\"nonce\":\"" NONCE "\"}", &a), 0);
+	kill(redisproc_pid(fx.rs), SIGCONT);
+	printf("# Redis stopped (SIGSTOP): POST answered %ld in %lld ms (store timeout %d ms)\n", a.status,
+	       (long long)(a.done_ms - t0), STORE_TIMEOUT_MS);
+	assert_int_equal(a.status, 503);
+	assert_true(a.done_ms - t0 < STORE_TIMEOUT_MS + 500);
+	answer_clear(&a);
 }
 
 int main(void)
@@ -1014,6 +1119,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_redis_restarted_mid_flow_is_not_found_and_new_flows_work, setup),
 	    cmocka_unit_test_setup(test_instance_killed_after_code_entry_the_other_completes, setup),
 	    cmocka_unit_test_setup(test_pam_socket_start_on_a_bridge_is_unavailable, setup),
+	    cmocka_unit_test_setup(test_status_shows_redis_and_the_enrolled_hosts, setup),
+	    cmocka_unit_test_setup(test_redis_commands_of_one_signin, setup),
+	    cmocka_unit_test_setup(test_redis_hung_answers_503_within_the_store_timeout, setup),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
