@@ -64,6 +64,7 @@ static struct {
 	cjose_jwk_t *ka, *kb, *kc; /* ws-a, ws-b enrolled; kc never */
 	struct nl_config vcfg;     /* the agent's own check of the tokens */
 	struct nl_oidc *verifier;
+	bool redis_down; /* a test stopped it: the teardown starts it again if the test did not */
 } fx;
 
 static int write_file(const char *path, mode_t mode, const char *text)
@@ -338,6 +339,26 @@ static int setup(void **state)
 	rep = redisCommand(c, "FLUSHALL");
 	freeReplyObject(rep);
 	redisFree(c);
+	return 0;
+}
+
+/* Whatever a failed test left stopped is started again, so that the next test has its world. */
+static int teardown(void **state)
+{
+	(void)state;
+	if (fx.why != NULL)
+		return 0;
+	if (fx.redis_down) {
+		kill(redisproc_pid(fx.rs), SIGCONT);
+		redisproc_kill(fx.rs);
+		if (redisproc_restart(fx.rs) != 0)
+			return -1;
+		fx.redis_down = false;
+	}
+	if (fx.a.pid <= 0 && start_inst(&fx.a) != 0)
+		return -1;
+	if (fx.b.pid <= 0 && start_inst(&fx.b) != 0)
+		return -1;
 	return 0;
 }
 
@@ -902,6 +923,25 @@ static void test_delete_ends_the_flow_cancelled_and_the_phone_sees_it_ended(void
 	answer_clear(&a);
 }
 
+static void test_this_was_not_me_on_the_phone_ends_the_flow_denied(void **state)
+{
+	char flow[64], token[64], code[16], target[128];
+	struct answer a;
+	(void)state;
+	NEED_WORLD();
+
+	start_flow(&fx.b, false, NONCE, flow, code);
+	assert_int_equal(phone_code(NULL, &fx.a, code, NULL, flow, token), 200);
+	assert_int_equal(phone_answer(NULL, &fx.b, flow, token, "refuse", NULL, NULL), 200);
+	flow_target(flow, 0, target, sizeof(target));
+	assert_int_equal(agent(&fx.a, "GET", target, NULL, &a), 0);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(jstr(&a, "status"), "denied");
+	assert_string_equal(jstr(&a, "reason"), "denied");
+	assert_null(json_object_get(a.json, "id_token"));
+	answer_clear(&a);
+}
+
 static void test_redis_down_answers_503_at_once(void **state)
 {
 	char flow[64], code[16], target[128];
@@ -913,6 +953,7 @@ static void test_redis_down_answers_503_at_once(void **state)
 
 	start_flow(&fx.a, false, NONCE, flow, code);
 	poll_start(&j, &fx.b, flow, 20);
+	fx.redis_down = true;
 	redisproc_kill(fx.rs);
 	t0 = nl_mono_ms();
 	pthread_join(j.th, NULL);
@@ -935,6 +976,7 @@ static void test_redis_down_answers_503_at_once(void **state)
 	assert_true(a.done_ms - t0 < STORE_TIMEOUT_MS + 500);
 	answer_clear(&a);
 	assert_int_equal(redisproc_restart(fx.rs), 0);
+	fx.redis_down = false;
 }
 
 static void test_redis_restarted_mid_flow_is_not_found_and_new_flows_work(void **state)
@@ -946,8 +988,10 @@ static void test_redis_restarted_mid_flow_is_not_found_and_new_flows_work(void *
 
 	start_flow(&fx.a, false, NONCE, flow, code);
 	assert_int_equal(phone_code(NULL, &fx.b, code, NULL, flow, token), 200);
+	fx.redis_down = true;
 	redisproc_kill(fx.rs);
 	assert_int_equal(redisproc_restart(fx.rs), 0);
+	fx.redis_down = false;
 	flow_target(flow, 0, target, sizeof(target));
 	assert_int_equal(agent(&fx.a, "GET", target, NULL, &a), 0);
 	assert_int_equal(a.status, 404);
@@ -1091,10 +1135,12 @@ static void test_redis_hung_answers_503_within_the_store_timeout(void **state)
 	(void)state;
 	NEED_WORLD();
 
+	fx.redis_down = true;
 	kill(redisproc_pid(fx.rs), SIGSTOP);
 	t0 = nl_mono_ms();
 	assert_int_equal(agent(&fx.b, "POST", "/agent/v1/flows", "{\"user\":\"clinician\",\"nonce\":\"" NONCE "\"}", &a), 0);
 	kill(redisproc_pid(fx.rs), SIGCONT);
+	fx.redis_down = false;
 	printf("# Redis stopped (SIGSTOP): POST answered %ld in %lld ms (store timeout %d ms)\n", a.status,
 	       (long long)(a.done_ms - t0), STORE_TIMEOUT_MS);
 	assert_int_equal(a.status, 503);
@@ -1105,23 +1151,24 @@ static void test_redis_hung_answers_503_within_the_store_timeout(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup(test_signin_hops_between_instances_and_wakes_the_parked_poll, setup),
-	    cmocka_unit_test_setup(test_confirmation_page_names_the_enrolled_host_only, setup),
-	    cmocka_unit_test_setup(test_unsigned_wrong_key_replayed_and_other_hosts_flow_are_refused, setup),
-	    cmocka_unit_test_setup(test_body_over_16k_is_refused, setup),
-	    cmocka_unit_test_setup(test_wrong_code_limit_counts_across_instances, setup),
-	    cmocka_unit_test_setup(test_wrong_codes_below_the_limit_leave_the_right_code_working, setup),
-	    cmocka_unit_test_setup(test_callback_from_another_browser_is_refused_and_the_flow_goes_on, setup),
-	    cmocka_unit_test_setup(test_second_browser_cannot_continue_a_bound_flow, setup),
-	    cmocka_unit_test_setup(test_number_matching_answer_carries_the_number_the_phone_showed, setup),
-	    cmocka_unit_test_setup(test_delete_ends_the_flow_cancelled_and_the_phone_sees_it_ended, setup),
-	    cmocka_unit_test_setup(test_redis_down_answers_503_at_once, setup),
-	    cmocka_unit_test_setup(test_redis_restarted_mid_flow_is_not_found_and_new_flows_work, setup),
-	    cmocka_unit_test_setup(test_instance_killed_after_code_entry_the_other_completes, setup),
-	    cmocka_unit_test_setup(test_pam_socket_start_on_a_bridge_is_unavailable, setup),
-	    cmocka_unit_test_setup(test_status_shows_redis_and_the_enrolled_hosts, setup),
-	    cmocka_unit_test_setup(test_redis_commands_of_one_signin, setup),
-	    cmocka_unit_test_setup(test_redis_hung_answers_503_within_the_store_timeout, setup),
+	    cmocka_unit_test_setup_teardown(test_signin_hops_between_instances_and_wakes_the_parked_poll, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_confirmation_page_names_the_enrolled_host_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unsigned_wrong_key_replayed_and_other_hosts_flow_are_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_body_over_16k_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_code_limit_counts_across_instances, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_codes_below_the_limit_leave_the_right_code_working, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_from_another_browser_is_refused_and_the_flow_goes_on, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_second_browser_cannot_continue_a_bound_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_number_matching_answer_carries_the_number_the_phone_showed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_ends_the_flow_cancelled_and_the_phone_sees_it_ended, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_this_was_not_me_on_the_phone_ends_the_flow_denied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redis_down_answers_503_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redis_restarted_mid_flow_is_not_found_and_new_flows_work, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_instance_killed_after_code_entry_the_other_completes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pam_socket_start_on_a_bridge_is_unavailable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_shows_redis_and_the_enrolled_hosts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redis_commands_of_one_signin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redis_hung_answers_503_within_the_store_timeout, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
