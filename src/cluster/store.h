@@ -81,6 +81,16 @@ int nl_store_flow_get(struct nl_store *st, enum nl_store_by by, const char *key,
 /* The callback's single-use claim: the pending, unclaimed flow that state names, once. Of any
  * number of concurrent claims exactly one gets 0; the others, and any later one, NL_ERR_NOT_FOUND. */
 int nl_store_flow_claim_state(struct nl_store *st, const char *state, struct nl_store_flow *out);
+/* The browser binding (a set-once field): the first call for the pending, unclaimed flow id binds
+ * it to browser (a hex digest of the browser's cookie, 16..128 hex digits); later calls succeed only
+ * for the same browser, NL_ERR_PERM for any other (nothing changes). NL_ERR_NOT_FOUND; NL_ERR_EXPIRED
+ * once the flow has ended or its state has been claimed. On success *out is the flow. */
+int nl_store_flow_bind(struct nl_store *st, const char *id, const char *browser, struct nl_store_flow *out);
+/* nl_store_flow_claim_state for the bound browser only: browser NULL (none), another browser, or a
+ * flow that no browser has bound gets NL_ERR_PERM with out->id set, and the flow and its state stay
+ * as they were. */
+int nl_store_flow_claim_bound(struct nl_store *st, const char *state, const char *browser,
+                              struct nl_store_flow *out);
 /* Ends pending flow id with outcome (a JSON object), drops its user-code and state indexes, keeps
  * the record and its device-code index readable for max(time left, grace) seconds, and publishes
  * the id on the channel: all one atomic step. NL_ERR_NOT_FOUND, NL_ERR_EXPIRED (ended already). */

@@ -111,9 +111,40 @@ static const char lua_minute[] =
     "if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], 120) end\n"
     "return {n, tonumber(redis.call('GET', KEYS[2])) or 0}\n";
 
-enum script { S_CREATE, S_GET, S_CLAIM, S_END, S_DELETE, S_COUNT, S_MINUTE, S_N };
-static const char *const script_text[S_N] = {lua_create, lua_get,   lua_claim, lua_end,
-                                             lua_delete, lua_count, lua_minute};
+/* KEYS: flow. ARGV: browser, max, id. The browser binding, set once: the first browser binds the
+ * pending, unclaimed flow; later calls must name the same one (-2 otherwise, nothing changes).
+ * -1: ended or claimed. */
+static const char lua_bind[] = LUA_COMMON "local fk = KEYS[1]\n"
+                                          "local out = read(fk, ARGV[3], tonumber(ARGV[2]))\n"
+                                          "if not out then return false end\n"
+                                          "if out.err then return out end\n"
+                                          "if out[3] ~= '' or out[4] ~= '' then return -1 end\n"
+                                          "local b = redis.call('HGET', fk, 'bro')\n"
+                                          "if not b then redis.call('HSET', fk, 'bro', ARGV[1]) return out end\n"
+                                          "if b ~= ARGV[1] then return -2 end\n"
+                                          "return out\n";
+
+/* KEYS: st. ARGV: flow key prefix, max, browser ('' for none). lua_claim, but only for the bound
+ * browser: any other (or none, or a flow no browser bound) gets {-2, id} and nothing changes. */
+static const char lua_claim_bound[] =
+    LUA_COMMON "local id, bad = resolve(KEYS[1])\n"
+               "if bad then return redis.error_reply('NLBAD index') end\n"
+               "if not id then return false end\n"
+               "local fk = ARGV[1] .. id\n"
+               "local out = read(fk, id, tonumber(ARGV[2]))\n"
+               "if not out then redis.call('DEL', KEYS[1]) return false end\n"
+               "if out.err then return out end\n"
+               "if out[3] ~= '' or out[4] ~= '' then return false end\n"
+               "local b = redis.call('HGET', fk, 'bro')\n"
+               "if ARGV[3] == '' or not b or b ~= ARGV[3] then return {-2, id} end\n"
+               "redis.call('DEL', KEYS[1])\n"
+               "redis.call('HSET', fk, 'claim', '1')\n"
+               "out[4] = '1'\n"
+               "return out\n";
+
+enum script { S_CREATE, S_GET, S_CLAIM, S_END, S_DELETE, S_COUNT, S_MINUTE, S_BIND, S_CLAIM_BOUND, S_N };
+static const char *const script_text[S_N] = {lua_create, lua_get,    lua_claim, lua_end,        lua_delete,
+                                             lua_count,  lua_minute, lua_bind,  lua_claim_bound};
 static char script_sha[S_N][41];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
@@ -361,6 +392,68 @@ int nl_store_flow_claim_state(struct nl_store *st, const char *state, struct nl_
 	if ((r = run(st, S_CLAIM, 1, keys, 2, args, &rep)) != 0)
 		return r;
 	r = parse_flow(rep, out);
+	free_wiped(rep);
+	return r;
+}
+
+static bool valid_browser(const char *b)
+{
+	size_t n = b != NULL ? strlen(b) : 0;
+	return n >= 16 && n <= 128 && strspn(b, "0123456789abcdef") == n;
+}
+
+int nl_store_flow_bind(struct nl_store *st, const char *id, const char *browser, struct nl_store_flow *out)
+{
+	char fk[KEYLEN], max[16];
+	const char *keys[] = {fk};
+	const char *args[3];
+	redisReply *rep = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!valid_id(id) || !valid_browser(browser))
+		return NL_ERR_INVALID;
+	flow_key(st, id, fk, sizeof(fk));
+	snprintf(max, sizeof(max), "%d", NL_STORE_VALUE_MAX);
+	args[0] = browser;
+	args[1] = max;
+	args[2] = id;
+	if ((r = run(st, S_BIND, 1, keys, 3, args, &rep)) != 0)
+		return r;
+	if (rep->type == REDIS_REPLY_INTEGER)
+		r = rep->integer == -2 ? NL_ERR_PERM : NL_ERR_EXPIRED;
+	else
+		r = parse_flow(rep, out);
+	free_wiped(rep);
+	return r;
+}
+
+int nl_store_flow_claim_bound(struct nl_store *st, const char *state, const char *browser,
+                              struct nl_store_flow *out)
+{
+	char k[KEYLEN], fprefix[96], max[16];
+	const char *keys[] = {k};
+	const char *args[3] = {fprefix, max, browser != NULL ? browser : ""};
+	redisReply *rep = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (browser != NULL && !valid_browser(browser))
+		return NL_ERR_INVALID;
+	if ((r = hashed_key(st, "st", state, k, sizeof(k))) != 0)
+		return r;
+	snprintf(fprefix, sizeof(fprefix), "%sflow:", st->prefix);
+	snprintf(max, sizeof(max), "%d", NL_STORE_VALUE_MAX);
+	if ((r = run(st, S_CLAIM_BOUND, 1, keys, 3, args, &rep)) != 0)
+		return r;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer == -2 &&
+	    rep->element[1]->type == REDIS_REPLY_STRING && rep->element[1]->len <= NL_STORE_ID_MAX) {
+		memcpy(out->id, rep->element[1]->str, rep->element[1]->len);
+		r = valid_id(out->id) ? NL_ERR_PERM : NL_ERR_INVALID;
+	} else {
+		r = parse_flow(rep, out);
+	}
 	free_wiped(rep);
 	return r;
 }

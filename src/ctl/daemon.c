@@ -183,6 +183,27 @@ static long long int_or(const json_t *m, const char *key, long long dflt)
 	return nl_json_int(m, key, &v) == 0 ? v : dflt;
 }
 
+/* role = bridge: the shared store and the enrolled workstations. */
+static void print_bridge(const json_t *b)
+{
+	if (!json_is_object(b))
+		return;
+	printf("%-17s", "Redis:");
+	put_safe(nl_json_str(b, "store_role"), 0);
+	printf(" at ");
+	put_safe(nl_json_str(b, "store_addr") && nl_json_str(b, "store_addr")[0] ? nl_json_str(b, "store_addr") : "-", 0);
+	if (nl_json_str(b, "store_error") != NULL) {
+		printf(" (");
+		put_safe(nl_json_str(b, "store_error"), 0);
+		putchar(')');
+	}
+	printf("\n%-17s%lld sent, %lld to connect, %lld connections, %lld unavailable\n", "Redis commands:",
+	       int_or(b, "store_commands", 0), int_or(b, "store_setup_commands", 0), int_or(b, "store_connects", 0),
+	       int_or(b, "store_unavailable", 0));
+	printf("%-17s%lld%s\n", "Enrolled hosts:", int_or(b, "hosts", 0),
+	       json_is_true(json_object_get(b, "hosts_more")) ? " or more" : "");
+}
+
 int ctl_status(const struct ctl_opts *o)
 {
 	json_t *m = NULL;
@@ -208,6 +229,7 @@ int ctl_status(const struct ctl_opts *o)
 	printf("%-17s%lld in progress (at most %lld)\n", "Sign-ins:", int_or(m, "flows", 0),
 	       int_or(m, "flows_max", 0));
 	printf("%-17s%lld\n", "Cached sign-ins:", int_or(m, "cached_signins", 0));
+	print_bridge(json_object_get(m, "bridge"));
 	printf("%-17s", "Last error:");
 	put_safe(nl_json_str(m, "last_error") ? nl_json_str(m, "last_error") : "none", 0);
 	putchar('\n');

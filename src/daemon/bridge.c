@@ -27,6 +27,10 @@
 #include "nl_time.h"
 #include "nl_wipe.h"
 #include "pages.h"
+#include "flows_store.h"
+#include "nl_reason.h"
+
+#include <openssl/hmac.h>
 
 /* ---- URLs and origins ---- */
 
@@ -309,7 +313,7 @@ static const char *cb_params_refused(struct nl_bridge *b, const struct cb_params
 /* The flow state names, if this browser is the one that continued it (NL_ERR_PERM otherwise: the
  * flow goes on untouched, its code unexchanged). */
 static int take_state(struct nl_bridge *b, struct MHD_Connection *conn, const char *state,
-                      struct nl_flow_exchange *x)
+                      struct nl_flow_exchange *x, struct nl_flow_claim_info *info)
 {
 	const char *cookie = bridge_request_cookie(conn);
 	unsigned char browser[NL_FLOW_BROWSER_LEN];
@@ -318,9 +322,87 @@ static int take_state(struct nl_bridge *b, struct MHD_Connection *conn, const ch
 	int r;
 
 	bridge_client_address(b, conn, client, sizeof(client));
-	r = nl_flows_take_state_bound(b->fl, state, have ? browser : NULL, client, x);
+	if (b->store != NULL)
+		r = nl_flows_store_claim(b->fl, state, have ? browser : NULL, client, x, info);
+	else
+		r = nl_flows_take_state_bound(b->fl, state, have ? browser : NULL, client, x);
 	nl_wipe(browser, sizeof(browser));
 	return r;
+}
+
+static enum nl_reason reason_of_outcome(enum nl_outcome o)
+{
+	switch (o) {
+	case NL_OUT_OK:
+		return NL_REASON_NONE;
+	case NL_OUT_DENIED:
+		return NL_REASON_DENIED;
+	case NL_OUT_EXPIRED:
+		return NL_REASON_EXPIRED;
+	case NL_OUT_INVALID_TOKEN:
+		return NL_REASON_INVALID_TOKEN;
+	case NL_OUT_LEVEL:
+		return NL_REASON_LEVEL;
+	default:
+		return NL_REASON_UNAVAILABLE;
+	}
+}
+
+/* role = bridge: a bridge maps no identity and approves nothing itself. It ends the flow in the
+ * store with what NHS login said: the raw tokens, which the agent checks with its own nonce and maps
+ * on the workstation (doc/bridge.md), or the reason; and logs one line (never a token). */
+static mhd_result cluster_decide(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
+                                 const char *url, const struct nl_flow_exchange *x,
+                                 const struct nl_flow_claim_info *info, enum nl_outcome outcome,
+                                 const struct nl_grant_result *res, const char *detail)
+{
+	enum nl_reason reason = reason_of_outcome(outcome);
+	unsigned char rnd = 0;
+	unsigned number = 0;
+	json_t *o;
+	int r;
+
+	if (reason == NL_REASON_NONE && (res->raw_id_token == NULL || res->raw_access_token == NULL))
+		reason = NL_REASON_UNAVAILABLE; /* never an approval without the tokens the agent checks */
+	if (reason == NL_REASON_NONE && info->number_match) {
+		do {
+			if (nl_random_bytes(&rnd, 1) != 0)
+				return result_page(b, conn, method, url, NL_REASON_UNAVAILABLE);
+		} while (rnd >= 180);
+		number = 10 + rnd % 90;
+	}
+	if (reason == NL_REASON_NONE)
+		o = json_pack("{s:s, s:s, s:s}", "status", "approved", "id_token", res->raw_id_token,
+		              "access_token", res->raw_access_token);
+	else
+		o = json_pack("{s:s, s:s, s:s}", "status", "denied", "reason", nl_reason_word(reason), "message",
+		              nl_reason_row(reason)->phone_text);
+	if (o != NULL && number != 0 && json_object_set_new(o, "number", json_integer(number)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	if (o == NULL)
+		return result_page(b, conn, method, url, NL_REASON_UNAVAILABLE);
+	r = nl_flows_store_end(b->fl, x->id, o);
+	json_decref(o);
+	if (r != 0) {
+		nl_notice("bridge: flow %s from workstation %s: %s not recorded: %s", x->id, info->host,
+		          reason == NL_REASON_NONE ? "approval" : "denial", nl_strerror(r));
+		return result_page(b, conn, method, url,
+		                   r == NL_ERR_EXPIRED || r == NL_ERR_NOT_FOUND ? NL_REASON_EXPIRED
+		                                                                : NL_REASON_UNAVAILABLE);
+	}
+	if (reason == NL_REASON_NONE)
+		nl_info("bridge: flow %s from workstation %s: approved at NHS login, tokens handed to the "
+		        "workstation to check%s",
+		        x->id, info->host, number != 0 ? " (number matching)" : "");
+	else
+		nl_info("bridge: flow %s from workstation %s: denied (%s)%s%s", x->id, info->host,
+		        nl_reason_word(reason), detail != NULL && detail[0] != '\0' ? ": " : "",
+		        detail != NULL ? detail : "");
+	if (number != 0)
+		return number_page(b, conn, method, url, number);
+	return result_page(b, conn, method, url, reason);
 }
 
 static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
@@ -329,6 +411,7 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 	struct cb_params p;
 	const char *state, *code, *error;
 	struct nl_flow_exchange x = {0};
+	struct nl_flow_claim_info info = {0};
 	struct nl_grant_result res = {0};
 	enum nl_outcome outcome = NL_OUT_UNAVAILABLE;
 	enum nl_reason reason;
@@ -347,7 +430,7 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 		return bridge_send_message(b, conn, method, url, MHD_HTTP_BAD_REQUEST,
 		                           "This sign-in link is not valid",
 		                           "Start again at your workstation.", false, false);
-	r = take_state(b, conn, state, &x);
+	r = take_state(b, conn, state, &x, &info);
 	if (r == NL_ERR_PERM) {
 		nl_flow_exchange_clear(&x);
 		return bridge_send_message(
@@ -392,6 +475,12 @@ static mhd_result handle_callback(struct nl_bridge *b, struct MHD_Connection *co
 		/* never approve on an error */
 		outcome = r != 0 && res.outcome == NL_OUT_OK ? NL_OUT_UNAVAILABLE : res.outcome;
 		snprintf(err, sizeof(err), "%s", res.error);
+	}
+	if (b->store != NULL) {
+		mhd_result ret = cluster_decide(b, conn, method, url, &x, &info, outcome, &res, err);
+		nl_grant_result_clear(&res);
+		nl_flow_exchange_clear(&x);
+		return ret;
 	}
 	reason = nl_signin_complete(b->cfg, b->fl, b->tc, x.id, x.user, outcome,
 	                            outcome == NL_OUT_OK ? &res.id : NULL, err);
@@ -456,6 +545,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (rq->pp != NULL)
 		MHD_destroy_post_processor(rq->pp);
+	free(rq->target);
+	if (rq->body != NULL)
+		nl_free_secret_buf(rq->body, BRIDGE_AGENT_BODY_MAX + 1);
 	nl_wipe(rq, sizeof(*rq));
 	free(rq);
 	*con_cls = NULL;
@@ -493,6 +585,15 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
+	}
+	if (!rq->started) {
+		rq->started = true;
+		rq->agent = b->store != NULL && strncmp(url, "/agent/", 7) == 0;
+	}
+	if (rq->agent)
+		return bridge_agent_request(b, conn, url, method, upload_data, upload_data_size, rq);
+	if (!rq->pp_checked) {
+		rq->pp_checked = true;
 		if ((is_form || is_confirm) && post)
 			return post_begin(b, conn, method, url, rq);
 		return MHD_YES;
@@ -522,6 +623,19 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 	return bridge_send_message(b, conn, method, url, MHD_HTTP_NOT_FOUND, "Page not found",
 	                           "To sign in, enter the code shown on your workstation screen.", false,
 	                           true);
+}
+
+/* The request target as it arrived (path and query, unescaped by no one): what an agent signed.
+ * Its return value becomes the request's state. Kept for the agent API only. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req *rq = calloc(1, sizeof(*rq));
+
+	(void)cls, (void)conn;
+	if (rq != NULL && uri != NULL && strncmp(uri, "/agent/", 7) == 0 &&
+	    strlen(uri) <= BRIDGE_AGENT_TARGET_MAX)
+		rq->target = strdup(uri);
+	return rq;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -607,6 +721,7 @@ static int start_mhd(struct nl_bridge *b, const struct addrinfo *ai, char *err, 
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT, BRIDGE_CONN_TIMEOUT, NULL);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, b);
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, b);
+	OPT(MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, b);
 	if (b->tls) {
 		flags |= MHD_USE_TLS;
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, b->cert_pem);
@@ -629,8 +744,41 @@ static int start_mhd(struct nl_bridge *b, const struct addrinfo *ai, char *err, 
 	return 0;
 }
 
+static int bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                        struct nl_tokcache *tc, const struct nl_bridge_cluster *cl, struct nl_bridge **out,
+                        char *err, size_t errlen);
+
 int nl_bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
                     struct nl_tokcache *tc, struct nl_bridge **out, char *err, size_t errlen)
+{
+	return bridge_start(cfg, fl, oidc, tc, NULL, out, err, errlen);
+}
+
+int nl_bridge_start_cluster(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                            const struct nl_bridge_cluster *cl, struct nl_bridge **out, char *err,
+                            size_t errlen)
+{
+	if (cl == NULL || cl->store == NULL || cl->hosts == NULL || cl->index_key == NULL ||
+	    nl_flows_store(fl) != cl->store)
+		return NL_ERR_INTERNAL;
+	return bridge_start(cfg, fl, oidc, NULL, cl, out, err, errlen);
+}
+
+/* The form key of a cluster: the same on every instance, from the store's index key. */
+static int cluster_form_key(const struct nl_bridge_cluster *cl, unsigned char key[32])
+{
+	static const char label[] = "nhslogin bridge confirmation form key";
+	unsigned int n = 0;
+
+	return HMAC(EVP_sha256(), cl->index_key, (int)cl->index_key_len, (const unsigned char *)label,
+	            sizeof(label) - 1, key, &n) != NULL && n == 32
+	           ? 0
+	           : NL_ERR_INTERNAL;
+}
+
+static int bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                        struct nl_tokcache *tc, const struct nl_bridge_cluster *cl, struct nl_bridge **out,
+                        char *err, size_t errlen)
 {
 	struct nl_bridge *b = NULL;
 	struct addrinfo *ai = NULL;
@@ -648,9 +796,16 @@ int nl_bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_
 	b->oidc = oidc;
 	b->tc = tc;
 	b->tls = cfg->tls_cert != NULL && cfg->tls_key != NULL;
-	if ((r = nl_random_bytes(b->csrf_key, sizeof(b->csrf_key))) != 0) {
+	if ((r = cl != NULL ? cluster_form_key(cl, b->csrf_key)
+	                    : nl_random_bytes(b->csrf_key, sizeof(b->csrf_key))) != 0) {
 		(void)nl_errf(err, errlen, r, "bridge: no random bytes for the form key");
 		goto out;
+	}
+	if (cl != NULL) {
+		b->store = cl->store;
+		b->hosts = cl->hosts;
+		if ((r = bridge_agent_init(b, err, errlen)) != 0)
+			goto out;
 	}
 	bridge_url_origin(cfg->env.issuer, b->issuer_origin, sizeof(b->issuer_origin));
 	if ((r = parse_listen(cfg->listen, &ai, host, sizeof(host), err, errlen)) != 0 ||
@@ -681,8 +836,13 @@ void nl_bridge_stop(struct nl_bridge *b)
 {
 	if (b == NULL)
 		return;
+	bridge_agent_stop(b); /* the subscriber, then the parked long polls */
 	if (b->mhd != NULL)
 		MHD_stop_daemon(b->mhd);
+	if (b->w_init) {
+		pthread_cond_destroy(&b->w.cv);
+		pthread_mutex_destroy(&b->w.mu);
+	}
 	pthread_mutex_destroy(&b->mu);
 	free(b->cb_path);
 	free(b->base_url);

@@ -17,6 +17,21 @@ struct nl_bridge;
  * The objects passed must outlive the bridge. */
 int nl_bridge_start(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
                     struct nl_tokcache *tc, struct nl_bridge **out, char *err, size_t errlen);
+/* role = bridge (doc/bridge.md): flows in the store behind fl (nl_flows_new_store), the agent API
+ * on the same listener, requests checked against hosts. index_key (the store's) derives the
+ * confirmation form's key, so that a page shown by one instance is accepted by another; it is not
+ * kept. */
+struct nl_store;
+struct nl_hostauth_hosts;
+struct nl_bridge_cluster {
+	struct nl_store *store;
+	struct nl_hostauth_hosts *hosts;
+	const unsigned char *index_key;
+	size_t index_key_len;
+};
+int nl_bridge_start_cluster(const struct nl_config *cfg, struct nl_flows *fl, struct nl_oidc *oidc,
+                            const struct nl_bridge_cluster *cl, struct nl_bridge **out, char *err,
+                            size_t errlen);
 void nl_bridge_stop(struct nl_bridge *b);
 /* The port actually bound. */
 uint16_t nl_bridge_port(const struct nl_bridge *b);

@@ -219,7 +219,11 @@ static mhd_result confirm_page(struct nl_bridge *b, struct MHD_Connection *conn,
 	nl_text_ascii_copy(v.rhost, rhost, sizeof(rhost));
 	nl_text_ascii_copy(v.service, svc, sizeof(svc));
 	nl_text_ascii_copy(v.tty, tty, sizeof(tty));
-	computer_name(computer, sizeof(computer));
+	/* a bridge shows the enrolled name of the workstation that signed the start, and no other */
+	if (v.host[0] != '\0')
+		nl_text_ascii_copy(v.host, computer, sizeof(computer));
+	else
+		computer_name(computer, sizeof(computer));
 	describe_access(svc, rhost, access, sizeof(access));
 	snprintf(service, sizeof(service), "%s%s%s", svc[0] != '\0' ? svc : "(none given)",
 	         tty[0] != '\0' ? ", terminal " : "", tty);

@@ -11,6 +11,13 @@
 typedef enum MHD_Result mhd_result;
 #else
 typedef int mhd_result;
+/* The agent API (bridge_agent.c). */
+int bridge_agent_init(struct nl_bridge *b, char *err, size_t errlen);
+void bridge_agent_stop(struct nl_bridge *b);
+mhd_result bridge_agent_request(struct nl_bridge *b, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *upload_data, size_t *upload_data_size,
+                                struct req *rq);
+
 #endif
 
 #define BRIDGE_BODY_MAX       4096 /* a POST body: one short form field */
@@ -31,6 +38,27 @@ typedef int mhd_result;
 #define BRIDGE_COOKIE_AGE 3600 /* seconds; no flow lives longer */
 #define BRIDGE_TOKEN_LEN  43   /* base64url of an HMAC-SHA256 */
 #define BRIDGE_ANSWER_MAX 16
+#define BRIDGE_AGENT_BODY_MAX   16384 /* an agent's JSON body (doc/bridge.md) */
+#define BRIDGE_AGENT_TARGET_MAX 2048  /* an agent's request target, path and query */
+#define BRIDGE_AGENT_WAIT_MAX   25    /* seconds of a long poll */
+#define BRIDGE_WAKE_RING        256   /* ids of flows ended lately, for the parked long polls */
+
+struct nl_store_sub;
+
+/* The parked long polls of the agent API (bridge_agent.c): the store's subscriber notes each ended
+ * flow id with a sequence number and wakes them all; each re-reads its flow if its id is among the
+ * new ones, or if the ring overflowed or the subscription was remade (messages lost). */
+struct bridge_waiters {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t seq;     /* events so far */
+	uint64_t all_seq; /* the last event after which everyone must re-read */
+	struct {
+		uint64_t seq;
+		char id[NL_FLOW_ID_LEN];
+	} ring[BRIDGE_WAKE_RING];
+	bool lost, stopping;
+};
 
 struct nl_bridge {
 	const struct nl_config *cfg;
@@ -49,11 +77,17 @@ struct nl_bridge {
 	char issuer_origin[BRIDGE_ORIGIN_MAX]; /* "" if unusable */
 	char authz_origin[BRIDGE_ORIGIN_MAX];  /* learned from the first authorize URL */
 	unsigned char csrf_key[32];            /* secret: keys the confirmation form's token */
+	/* role = bridge: the shared store, the enrolled workstations, the waiters of the agent API */
+	struct nl_store *store;
+	struct nl_hostauth_hosts *hosts;
+	struct nl_store_sub *sub;
+	struct bridge_waiters w;
+	bool w_init;
 };
 
 /* One request's state between libmicrohttpd's calls. */
 struct req {
-	bool started;
+	bool started, pp_checked;
 	struct MHD_PostProcessor *pp;
 	size_t body_len;
 	char code[BRIDGE_CODE_MAX + 1]; /* the form's code field */
@@ -63,6 +97,11 @@ struct req {
 	char flow[NL_FLOW_ID_LEN], token[BRIDGE_TOKEN_LEN + 1], answer[BRIDGE_ANSWER_MAX];
 	size_t flow_len, token_len, answer_len;
 	bool confirm_bad;
+	/* the agent API: the raw request target, the body */
+	bool agent, agent_too_big;
+	char *target;
+	char *body;
+	size_t agent_len;
 };
 
 /* Responses (bridge.c). */
@@ -86,5 +125,12 @@ mhd_result bridge_handle_confirm(struct nl_bridge *b, struct MHD_Connection *con
                                  const char *url, struct req *rq);
 mhd_result bridge_handle_form(struct nl_bridge *b, struct MHD_Connection *conn, const char *method,
                               const char *url, struct req *rq);
+
+/* The agent API (bridge_agent.c). */
+int bridge_agent_init(struct nl_bridge *b, char *err, size_t errlen);
+void bridge_agent_stop(struct nl_bridge *b);
+mhd_result bridge_agent_request(struct nl_bridge *b, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *upload_data, size_t *upload_data_size,
+                                struct req *rq);
 
 #endif

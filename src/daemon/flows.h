@@ -144,6 +144,7 @@ struct nl_flow_view {
 	bool caller_supplied; /* service, rhost and tty came from a peer that is not root */
 	time_t started_at;
 	char user_code[NL_USER_CODE_LEN + 2]; /* display form XXXX-XXXX */
+	char host[64]; /* role = bridge: the enrolled workstation's name; "" for this computer */
 };
 /* The record of pending flow id. NL_ERR_NOT_FOUND, or NL_ERR_EXPIRED once it has ended, expired
  * or its callback has been taken. */

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include "flows.h"
+#include "flows_store.h"
 
 /* The guessing limit on user codes (the arithmetic is in nhslogin.conf(5), "THE WRONG-CODE LIMIT").
  * Per client (an address; an IPv6 address counts by its /64): cfg->code_attempts wrong codes in a
@@ -71,7 +72,11 @@ struct guess {
 	unsigned count;
 };
 
+struct nl_store;
+
 struct nl_flows {
+	struct nl_store *st;          /* role = bridge: every flow is in Redis (flows_store.c), none here */
+	unsigned char state_key[32];  /* bridge: keys the state derived from a flow id (secret) */
 	pthread_mutex_t mu;
 	const struct nl_config *cfg;
 	int notify_fd;
@@ -102,5 +107,17 @@ void flows_note_change(struct nl_flows *fl, const struct flow *f);
 void flows_end_flow(struct nl_flows *fl, struct flow *f, enum nl_flow_state st, enum nl_reason reason,
                     const char *message, time_t now, const char *logwhy);
 bool flows_check_expiry(struct nl_flows *fl, struct flow *f, time_t now);
+int flows_random_user_code(char *out);
+int flows_random_id(char *out);
+void flows_guess_key(const char *client, char *out, size_t outlen);
+
+/* The bridge role's back end (flows_store.c), called by the functions of flows.h when fl->st is set. */
+int flows_store_begin_authz(struct nl_flows *fl, const char *user_code, const char *client,
+                            struct nl_flow_authz *out);
+int flows_store_view(struct nl_flows *fl, const char *id, struct nl_flow_view *out);
+int flows_store_bind_browser(struct nl_flows *fl, const char *id, const unsigned char *browser,
+                             struct nl_flow_authz *out);
+int flows_store_refuse(struct nl_flows *fl, const char *id, const char *client);
+int flows_store_finish(struct nl_flows *fl, const char *id, enum nl_reason reason, const char *message);
 
 #endif

@@ -160,6 +160,8 @@ int nl_flows_finish(struct nl_flows *fl, const char *id, enum nl_reason reason, 
 
 	if (fl == NULL)
 		return NL_ERR_INTERNAL;
+	if (fl->st != NULL)
+		return flows_store_finish(fl, id, reason, message);
 	pthread_mutex_lock(&fl->mu);
 	if ((f = flows_ix_find(fl, IX_ID, id)) == NULL)
 		goto unlock;
@@ -187,7 +189,7 @@ unlock:
 
 /* The key a client's wrong codes count under: its address as given; an IPv6 address by its /64
  * (one subscriber, or one attacker, commonly holds a whole /64); an IPv4-mapped one as IPv4. */
-static void guess_key(const char *client, char *out, size_t outlen)
+void flows_guess_key(const char *client, char *out, size_t outlen)
 {
 	struct in6_addr a6;
 	char buf[INET6_ADDRSTRLEN];
@@ -315,7 +317,9 @@ int nl_flows_begin_authz(struct nl_flows *fl, const char *user_code, const char 
 
 	if (fl == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
-	guess_key(client != NULL && client[0] != '\0' ? client : "?", key, sizeof(key));
+	if (fl->st != NULL)
+		return flows_store_begin_authz(fl, user_code, client, out);
+	flows_guess_key(client != NULL && client[0] != '\0' ? client : "?", key, sizeof(key));
 	pthread_mutex_lock(&fl->mu);
 	/* Before the code is looked at: a client past its own limit learns nothing about any code. */
 	if (guess_blocked(fl, key, now)) {
@@ -411,6 +415,8 @@ int nl_flows_view(struct nl_flows *fl, const char *id, struct nl_flow_view *out)
 
 	if (fl == NULL || id == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
+	if (fl->st != NULL)
+		return flows_store_view(fl, id, out);
 	pthread_mutex_lock(&fl->mu);
 	if ((r = confirmable(fl, id, nl_now(), &changed, &f)) == 0) {
 		memset(out, 0, sizeof(*out));
@@ -439,6 +445,8 @@ int nl_flows_bind_browser(struct nl_flows *fl, const char *id, const unsigned ch
 
 	if (fl == NULL || id == NULL || browser == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
+	if (fl->st != NULL)
+		return flows_store_bind_browser(fl, id, browser, out);
 	pthread_mutex_lock(&fl->mu);
 	if ((r = confirmable(fl, id, nl_now(), &changed, &f)) != 0)
 		goto unlock;
@@ -471,6 +479,8 @@ int nl_flows_refuse(struct nl_flows *fl, const char *id, const char *client)
 
 	if (fl == NULL || id == NULL)
 		return NL_ERR_INTERNAL;
+	if (fl->st != NULL)
+		return flows_store_refuse(fl, id, client);
 	snprintf(why, sizeof(why), "refused at the confirmation page from %.64s",
 	         client != NULL && client[0] != '\0' ? client : "?");
 	pthread_mutex_lock(&fl->mu);
@@ -495,6 +505,8 @@ int nl_flows_take_state_bound(struct nl_flows *fl, const char *state, const unsi
 
 	if (fl == NULL || out == NULL)
 		return NL_ERR_INTERNAL;
+	if (fl->st != NULL)
+		return nl_flows_store_claim(fl, state, browser, client, out, NULL);
 	pthread_mutex_lock(&fl->mu);
 	if ((f = flows_ix_find(fl, IX_STATE, state)) == NULL || f->taken)
 		goto unlock;

@@ -43,7 +43,7 @@ int nl_user_code_normalize(const char *typed, char *out)
 
 /* NL_USER_CODE_LEN characters drawn uniformly: bytes at or above the largest multiple of the
  * alphabet size are thrown away. */
-static int random_user_code(char *out)
+int flows_random_user_code(char *out)
 {
 	static const char alphabet[] = NL_USER_CODE_ALPHABET;
 	const unsigned k = sizeof(alphabet) - 1, limit = 256 - 256 % k;
@@ -63,7 +63,7 @@ static int random_user_code(char *out)
 	return r;
 }
 
-static int random_id(char *out)
+int flows_random_id(char *out)
 {
 	unsigned char raw[8];
 	int r;
@@ -181,7 +181,7 @@ static int flow_make(struct nl_flows *fl, struct flow *f)
 	    (r = nl_random_token(24, &f->nonce)) != 0 || (r = nl_pkce_pair(&f->verifier, &f->challenge)) != 0)
 		return r;
 	for (tries = 0; tries < UNIQUE_TRIES; tries++) {
-		if ((r = random_user_code(f->user_code)) != 0)
+		if ((r = flows_random_user_code(f->user_code)) != 0)
 			return r;
 		if (flows_ix_find(fl, IX_UCODE, f->user_code) == NULL)
 			break;
@@ -189,7 +189,7 @@ static int flow_make(struct nl_flows *fl, struct flow *f)
 	if (tries == UNIQUE_TRIES)
 		return NL_ERR_LIMIT;
 	for (tries = 0; tries < UNIQUE_TRIES; tries++) {
-		if ((r = random_id(f->id)) != 0)
+		if ((r = flows_random_id(f->id)) != 0)
 			return r;
 		if (flows_ix_find(fl, IX_ID, f->id) == NULL)
 			break;

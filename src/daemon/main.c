@@ -5,6 +5,8 @@
 #include "bridge.h"
 #include "device.h"
 #include "flows.h"
+#include "flows_store.h"
+#include "hostauth.h"
 #include "mapping.h"
 #include "nl_config.h"
 #include "nl_err.h"
@@ -13,6 +15,7 @@
 #include "nl_wipe.h"
 #include "oidc.h"
 #include "server.h"
+#include "store.h"
 #include "tokcache.h"
 
 #include <cjose/util.h>
@@ -39,6 +42,8 @@ struct daemon {
 	struct nl_device *device;
 	struct nl_agent *agent;
 	struct nl_server *server;
+	struct nl_store *store;          /* role = bridge */
+	struct nl_hostauth_hosts *hosts; /* role = bridge */
 	int notify_fd, signal_fd;
 };
 
@@ -159,6 +164,63 @@ static int check_identity(const struct nl_config *cfg, char *err, size_t errlen)
 	               why, where);
 }
 
+/* role = bridge: the store (its password and index key read from their secret files, wiped once the
+ * store has its copy and the derived keys are made), its flows, the enrolled workstations, the
+ * listener with the agent API. */
+static int start_bridge_role(struct daemon *d, char *err, size_t errlen)
+{
+	const struct nl_config *cfg = &d->cfg;
+	struct nl_store_config sc = {0};
+	struct nl_bridge_cluster cl = {0};
+	char *pw = NULL, *key = NULL;
+	size_t pwlen = 0, keylen = 0;
+	int r;
+
+	if (cfg->store_index_key_file == NULL || cfg->hosts_dir == NULL)
+		return nl_errf(err, errlen, NL_ERR_CONFIG, "role = bridge needs [store] index_key_file and [bridge] hosts_dir");
+	if (cfg->store_password_file != NULL &&
+	    (r = nl_read_file_checked(cfg->store_password_file, true, 1024, &pw, &pwlen, err, errlen)) != 0)
+		goto out;
+	while (pwlen > 0 && (pw[pwlen - 1] == '\n' || pw[pwlen - 1] == '\r'))
+		pw[--pwlen] = '\0';
+	if ((r = nl_read_file_checked(cfg->store_index_key_file, true, 64, &key, &keylen, err, errlen)) != 0)
+		goto out;
+	if (keylen < NL_STORE_HKEY_MIN) {
+		r = nl_errf(err, errlen, NL_ERR_CONFIG, "%s: the index key must be 32..64 random bytes",
+		            cfg->store_index_key_file);
+		goto out;
+	}
+	sc.url = cfg->store_url;
+	sc.sentinels = cfg->store_sentinels;
+	sc.master = cfg->store_master;
+	sc.password = pw;
+	sc.hash_key = (const unsigned char *)key;
+	sc.hash_key_len = keylen;
+	sc.command_timeout_ms = cfg->store_timeout_ms;
+	if ((r = nl_store_open(&sc, &d->store, err, errlen)) != 0)
+		goto out;
+	if ((r = nl_flows_new_store(cfg, d->store, (const unsigned char *)key, keylen, &d->flows)) != 0) {
+		r = nl_errf(err, errlen, r, "flows: %s", nl_strerror(r));
+		goto out;
+	}
+	if ((r = nl_hostauth_hosts_new(cfg->hosts_dir, 0, &d->hosts)) != 0) {
+		r = nl_errf(err, errlen, r, "hosts_dir %s: %s", cfg->hosts_dir, nl_strerror(r));
+		goto out;
+	}
+	nl_oidc_keep_raw(d->oidc, true);
+	cl.store = d->store;
+	cl.hosts = d->hosts;
+	cl.index_key = (const unsigned char *)key;
+	cl.index_key_len = keylen;
+	r = nl_bridge_start_cluster(cfg, d->flows, d->oidc, &cl, &d->bridge, err, errlen);
+out:
+	if (pw != NULL)
+		nl_free_secret_buf(pw, pwlen + 1);
+	if (key != NULL)
+		nl_free_secret_buf(key, keylen + 1);
+	return r;
+}
+
 static int start_parts(struct daemon *d, char *err, size_t errlen)
 {
 	struct nl_server_ctx ctx;
@@ -177,16 +239,22 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 	}
 	if ((d->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		return nl_errf(err, errlen, NL_ERR_IO, "eventfd failed");
-	if ((r = nl_flows_new(&d->cfg, d->notify_fd, &d->flows)) != 0)
-		return nl_errf(err, errlen, r, "flows table: %s", nl_strerror(r));
-	if (d->cfg.role == NL_ROLE_AGENT) {
-		/* no public listener and no device poller: the bridge has both (doc/bridge.md) */
-		if ((r = nl_agent_new(&d->cfg, d->flows, d->oidc, d->tc, &d->agent, err, errlen)) != 0)
+	if (d->cfg.role == NL_ROLE_BRIDGE) {
+		if ((r = start_bridge_role(d, err, errlen)) != 0)
 			return r;
-	} else if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err, errlen)) != 0) {
-		return r;
+	} else {
+		if ((r = nl_flows_new(&d->cfg, d->notify_fd, &d->flows)) != 0)
+			return nl_errf(err, errlen, r, "flows table: %s", nl_strerror(r));
+		if (d->cfg.role == NL_ROLE_AGENT) {
+			/* no public listener and no device poller: the bridge has both (doc/bridge.md) */
+			if ((r = nl_agent_new(&d->cfg, d->flows, d->oidc, d->tc, &d->agent, err, errlen)) != 0)
+				return r;
+		} else if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err, errlen)) !=
+		           0) {
+			return r;
+		}
 	}
-	if (d->cfg.role != NL_ROLE_AGENT && d->cfg.env.flow == NL_FLOW_DEVICE &&
+	if (d->cfg.role == NL_ROLE_LOCAL && d->cfg.env.flow == NL_FLOW_DEVICE &&
 	    (r = nl_device_start(&d->cfg, d->flows, d->oidc, d->tc, &d->device)) != 0)
 		return nl_errf(err, errlen, r, "device poller: %s", nl_strerror(r));
 	memset(&ctx, 0, sizeof(ctx));
@@ -199,6 +267,8 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 	ctx.agent = d->agent;
 	ctx.notify_fd = d->notify_fd;
 	ctx.signal_fd = d->signal_fd;
+	ctx.store = d->store;
+	ctx.hosts = d->hosts;
 	return nl_server_new(&ctx, &d->server, err, errlen);
 }
 
@@ -210,6 +280,8 @@ static void stop_parts(struct daemon *d)
 	nl_device_stop(d->device);
 	nl_agent_stop(d->agent);
 	nl_flows_free(d->flows);
+	nl_hostauth_hosts_free(d->hosts);
+	nl_store_close(d->store);
 	nl_tokcache_close(d->tc);
 	nl_oidc_free(d->oidc);
 	if (d->notify_fd >= 0)
@@ -263,8 +335,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	nl_config_init(&d.cfg);
+	/* a bridge maps no identity (the agents do): no map to check */
 	if (nl_config_load(path, &d.cfg, 0, err, sizeof(err)) != 0 ||
-	    check_identity(&d.cfg, err, sizeof(err)) != 0) {
+	    (d.cfg.role != NL_ROLE_BRIDGE && check_identity(&d.cfg, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "nhslogind: %s\n", err);
 		nl_config_free(&d.cfg);
 		return 2;

@@ -27,6 +27,9 @@
 #define NL_SERVER_MAX_LISTED   1000 /* flows in one "flows" reply */
 
 /* What the server works with; every object must outlive the server. */
+struct nl_store;
+struct nl_hostauth_hosts;
+
 struct nl_server_ctx {
 	const struct nl_config *cfg;
 	struct nl_flows *flows;
@@ -37,6 +40,9 @@ struct nl_server_ctx {
 	struct nl_agent *agent;   /* role = agent: the bridge's client; else NULL */
 	int notify_fd;            /* read end of the flows table's eventfd/pipe */
 	int signal_fd;            /* a signalfd for SIGTERM/SIGINT (stop) and SIGHUP, or -1 */
+	/* role = bridge: for status only (the PAM socket starts nothing on a bridge) */
+	struct nl_store *store;
+	struct nl_hostauth_hosts *hosts;
 };
 
 struct nl_server;

@@ -3,6 +3,8 @@
  * number, cancel, status, the admin ops, and the dispatch of each op to its handler. */
 #include "config.h"
 #include "server_int.h"
+#include "hostauth.h"
+#include "store.h"
 #include "mapping.h"
 #include "nl_text.h"
 #include "nl_err.h"
@@ -313,6 +315,31 @@ static json_t *age_or_null(time_t at, time_t now)
 	return at > 0 ? json_integer(now > at ? (json_int_t)(now - at) : 0) : json_null();
 }
 
+/* role = bridge: the store (one ROLE command, within store_timeout_ms) and its counters, and the
+ * enrolled workstations. */
+static json_t *bridge_status(const struct nl_server_ctx *ctx)
+{
+	struct nl_store_status st;
+	struct nl_hostauth_error e = {0};
+	char **files = NULL;
+	size_t n = 0;
+	bool cut = false;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	r = nl_store_status(ctx->store, &st);
+	st.role[sizeof(st.role) - 1] = st.addr[sizeof(st.addr) - 1] = '\0';
+	if (ctx->hosts != NULL && nl_hostauth_hosts_list(ctx->hosts, 100000, &files, &n, &cut, &e) == 0)
+		nl_hostauth_files_free(files, n);
+	else
+		n = 0;
+	return json_pack("{ss ss ss* sI sI sI sI sI sb}", "store_role", r == 0 ? st.role : "unreachable",
+	                 "store_addr", st.addr, "store_error", r == 0 ? NULL : nl_strerror(r), "store_commands",
+	                 (json_int_t)st.commands, "store_setup_commands", (json_int_t)st.setup_commands,
+	                 "store_connects", (json_int_t)st.connects, "store_unavailable",
+	                 (json_int_t)st.unavailable, "hosts", (json_int_t)n, "hosts_more", cut);
+}
+
 static void handle_status(struct nl_server *s, struct conn *c, const json_t *req)
 {
 	const struct nl_config *cfg = s->ctx.cfg;
@@ -353,6 +380,8 @@ static void handle_status(struct nl_server *s, struct conn *c, const json_t *req
 		json_object_set_new(m, "agent_error", ai.last_error[0] ? json_string(ai.last_error) : json_null());
 		json_object_set_new(m, "agent_error_age", age_or_null(ai.last_error_at, now));
 	}
+	if (m != NULL && s->ctx.store != NULL)
+		(void)json_object_set_new(m, "bridge", bridge_status(&s->ctx));
 	srv_reply(c, m, NULL, NULL);
 }
 
@@ -439,7 +468,10 @@ void srv_dispatch(struct nl_server *s, struct conn *c, const json_t *req)
 	}
 	switch (op) {
 	case NL_OP_START:
-		srv_handle_start(s, c, req);
+		if (s->ctx.cfg->role == NL_ROLE_BRIDGE)
+			srv_reply_error(c, NL_EWORD_UNAVAILABLE, "this nhslogind is a bridge");
+		else
+			srv_handle_start(s, c, req);
 		break;
 	case NL_OP_WAIT:
 		handle_wait(s, c, req);

@@ -207,6 +207,62 @@ static void test_two_concurrent_claims_exactly_one_wins(void **state)
 	}
 }
 
+#define BROWSER_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define BROWSER_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static void test_browser_binding_is_set_once_first_binder_wins(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_store_flow_keys k;
+	char bufs[4][64];
+	struct nl_store_flow f;
+	NEED_REDIS(fx);
+
+	assert_int_equal(create_flow(fx->st, 7, 300), 0);
+	flow_keys(7, &k, bufs);
+	assert_int_equal(nl_store_flow_bind(fx->st, k.id, BROWSER_A, &f), 0);
+	assert_string_equal(f.id, k.id);
+	nl_store_flow_clear(&f);
+	/* the same browser again (a second tab): fine; another: refused, the binding unchanged */
+	assert_int_equal(nl_store_flow_bind(fx->st, k.id, BROWSER_A, &f), 0);
+	nl_store_flow_clear(&f);
+	assert_int_equal(nl_store_flow_bind(fx->st, k.id, BROWSER_B, &f), NL_ERR_PERM);
+	assert_int_equal(nl_store_flow_bind(fx->st, k.id, BROWSER_A, &f), 0);
+	nl_store_flow_clear(&f);
+	assert_int_equal(nl_store_flow_bind(fx->st, "f-nope", BROWSER_A, &f), NL_ERR_NOT_FOUND);
+	assert_int_equal(nl_store_flow_bind(fx->st, k.id, "not-hex", &f), NL_ERR_INVALID);
+}
+
+static void test_claim_only_by_the_bound_browser(void **state)
+{
+	struct fx *fx = *state;
+	struct nl_store_flow_keys k;
+	char bufs[4][64];
+	struct nl_store_flow f;
+	NEED_REDIS(fx);
+
+	assert_int_equal(create_flow(fx->st, 8, 300), 0);
+	flow_keys(8, &k, bufs);
+	/* before any browser bound it: refused, with the flow's id; nothing taken */
+	assert_int_equal(nl_store_flow_claim_bound(fx->st, k.state, BROWSER_A, &f), NL_ERR_PERM);
+	assert_string_equal(f.id, k.id);
+	assert_int_equal(nl_store_flow_bind(fx->st, k.id, BROWSER_A, &f), 0);
+	nl_store_flow_clear(&f);
+	/* no browser, another browser: refused, and the flow goes on */
+	assert_int_equal(nl_store_flow_claim_bound(fx->st, k.state, NULL, &f), NL_ERR_PERM);
+	assert_int_equal(nl_store_flow_claim_bound(fx->st, k.state, BROWSER_B, &f), NL_ERR_PERM);
+	assert_int_equal(nl_store_flow_get(fx->st, NL_STORE_BY_STATE, k.state, &f), 0);
+	assert_false(f.claimed);
+	nl_store_flow_clear(&f);
+	/* the bound browser: claimed once */
+	assert_int_equal(nl_store_flow_claim_bound(fx->st, k.state, BROWSER_A, &f), 0);
+	assert_true(f.claimed);
+	nl_store_flow_clear(&f);
+	assert_int_equal(nl_store_flow_claim_bound(fx->st, k.state, BROWSER_A, &f), NL_ERR_NOT_FOUND);
+	/* a claimed flow cannot be bound by anyone any more */
+	assert_int_equal(nl_store_flow_bind(fx->st, k.id, BROWSER_A, &f), NL_ERR_EXPIRED);
+}
+
 static void test_end_publishes_a_wakeup_to_another_connection(void **state)
 {
 	struct fx *fx = *state;
@@ -448,6 +504,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_user_code_collision_is_refused_atomically, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_key_has_a_ttl, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_concurrent_claims_exactly_one_wins, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_browser_binding_is_set_once_first_binder_wins, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_only_by_the_bound_browser, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_end_publishes_a_wakeup_to_another_connection, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_ended_flow_stays_for_grace_then_delete_removes_all, setup,
