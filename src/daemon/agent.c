@@ -387,7 +387,17 @@ int nl_agent_create(struct nl_agent *a, const struct nl_agent_start *st, struct 
 		r = nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = bridge_call(a, NULL, "POST", "/agent/v1/flows", body, 0, &resp, herr, sizeof(herr))) != 0) {
+	/* One more try, signed afresh, when the way to the bridges failed rather than a bridge: an
+	 * instance that died under the load balancer (no answer, 502, 504). A start that was made all
+	 * the same is never collected and expires at the bridge. 503 is the bridges' own "unavailable"
+	 * (Redis down): answered at once, so that break-glass is at once too. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		nl_http_resp_free(&resp);
+		r = bridge_call(a, NULL, "POST", "/agent/v1/flows", body, 0, &resp, herr, sizeof(herr));
+		if (r == 0 && resp.status != 502 && resp.status != 504)
+			break;
+	}
+	if (r != 0) {
 		r = nl_errf(err, errlen, NL_ERR_UNAVAILABLE, "the bridge could not be reached: %s", herr);
 		goto out;
 	}

@@ -330,24 +330,6 @@ static int take_state(struct nl_bridge *b, struct MHD_Connection *conn, const ch
 	return r;
 }
 
-static enum nl_reason reason_of_outcome(enum nl_outcome o)
-{
-	switch (o) {
-	case NL_OUT_OK:
-		return NL_REASON_NONE;
-	case NL_OUT_DENIED:
-		return NL_REASON_DENIED;
-	case NL_OUT_EXPIRED:
-		return NL_REASON_EXPIRED;
-	case NL_OUT_INVALID_TOKEN:
-		return NL_REASON_INVALID_TOKEN;
-	case NL_OUT_LEVEL:
-		return NL_REASON_LEVEL;
-	default:
-		return NL_REASON_UNAVAILABLE;
-	}
-}
-
 /* role = bridge: a bridge maps no identity and approves nothing itself. It ends the flow in the
  * store with what NHS login said: the raw tokens, which the agent checks with its own nonce and maps
  * on the workstation (doc/bridge.md), or the reason; and logs one line (never a token). */
@@ -356,7 +338,7 @@ static mhd_result cluster_decide(struct nl_bridge *b, struct MHD_Connection *con
                                  const struct nl_flow_claim_info *info, enum nl_outcome outcome,
                                  const struct nl_grant_result *res, const char *detail)
 {
-	enum nl_reason reason = reason_of_outcome(outcome);
+	enum nl_reason reason = nl_signin_reason_of(outcome);
 	unsigned char rnd = 0;
 	unsigned number = 0;
 	json_t *o;
@@ -716,8 +698,13 @@ static int start_mhd(struct nl_bridge *b, const struct addrinfo *ai, char *err, 
 
 #define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
 	OPT(MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr);
-	OPT(MHD_OPTION_CONNECTION_LIMIT, BRIDGE_CONN_LIMIT, NULL);
-	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, BRIDGE_CONN_PER_IP, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, b->cfg->role == NL_ROLE_BRIDGE ? BRIDGE_ROLE_CONN_LIMIT : BRIDGE_CONN_LIMIT,
+	    NULL);
+	/* Behind trusted proxies every request comes from a proxy's address: a cap per address would
+	 * cap the whole service (every agent's long-poll and every phone) at BRIDGE_CONN_PER_IP. There
+	 * the proxy caps each client (nginx limit_conn); the total cap above still holds. */
+	if (b->cfg->n_trusted_proxies == 0)
+		OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, BRIDGE_CONN_PER_IP, NULL);
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT, BRIDGE_CONN_TIMEOUT, NULL);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, b);
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, b);

@@ -26,6 +26,9 @@ mhd_result bridge_agent_request(struct nl_bridge *b, struct MHD_Connection *conn
 #define BRIDGE_CB_PARAMS_MAX  32   /* query parameters of a callback */
 #define BRIDGE_CONN_LIMIT     256  /* connections (threads) at once */
 #define BRIDGE_CONN_PER_IP    32   /* a hospital Wi-Fi NAT puts many phones behind one address */
+/* role = bridge: every agent's long-poll holds a connection (a thread) for up to 25 s, so a shift
+ * change of 50 sign-ins a second keeps about 2,000 of them parked across the instances. */
+#define BRIDGE_ROLE_CONN_LIMIT 2048
 #define BRIDGE_CONN_TIMEOUT   30   /* seconds of silence before a connection is dropped */
 #define BRIDGE_ORIGIN_MAX     256
 #define BRIDGE_TLS_PRIORITIES "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"

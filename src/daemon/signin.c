@@ -14,7 +14,7 @@
 #include "nl_log.h"
 #include "nl_time.h"
 
-static enum nl_reason reason_of_outcome(enum nl_outcome o)
+enum nl_reason nl_signin_reason_of(enum nl_outcome o)
 {
 	switch (o) {
 	case NL_OUT_OK:
@@ -164,7 +164,7 @@ enum nl_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *
                                   const char *flow_id, const char *flow_user, enum nl_outcome outcome,
                                   const struct nl_identity *id, const char *detail)
 {
-	enum nl_reason answered, reason = reason_of_outcome(outcome);
+	enum nl_reason answered, reason = nl_signin_reason_of(outcome);
 	const char *who = flow_user != NULL ? flow_user : "?";
 	char *mapped = NULL, why[400] = "";
 	const char *message = NULL;

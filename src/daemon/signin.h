@@ -19,4 +19,7 @@ enum nl_reason nl_signin_complete(const struct nl_config *cfg, struct nl_flows *
                                   const char *flow_id, const char *flow_user, enum nl_outcome outcome,
                                   const struct nl_identity *id, const char *detail);
 
+/* The reason a flow ends with for a provider's outcome (NL_REASON_NONE for NL_OUT_OK). */
+enum nl_reason nl_signin_reason_of(enum nl_outcome o);
+
 #endif

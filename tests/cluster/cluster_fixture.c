@@ -297,6 +297,13 @@ fail:
 	return r != 0 ? r : NL_ERR_IO;
 }
 
+int cluster_group_start(const struct cluster_opts *o, struct cluster **c, char *why, size_t whylen)
+{
+	if (cluster_start(o, c, why, whylen) != 0)
+		return -1;
+	return *c != NULL && world_activate((*c)->w) != 0 ? -1 : 0;
+}
+
 static void stop_pid(pid_t *pid)
 {
 	int st;

@@ -64,6 +64,9 @@ struct cluster {
  * (the caller reports SKIP with it). */
 int cluster_start(const struct cluster_opts *o, struct cluster **out, char *why, size_t whylen);
 void cluster_stop(struct cluster *c);
+/* For a cmocka group setup: cluster_start, then the first agent made the world the PAM services
+ * use (world_activate). -1 on failure; 0 with *c NULL and why set when a server is missing. */
+int cluster_group_start(const struct cluster_opts *o, struct cluster **c, char *why, size_t whylen);
 /* Kill bridge i with sig and reap it / start it again on its configuration. */
 void cluster_kill_bridge(struct cluster *c, int i, int sig);
 int cluster_restart_bridge(struct cluster *c, int i);

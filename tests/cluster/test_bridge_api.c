@@ -11,7 +11,6 @@
 #include <ftw.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -20,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,53 +88,10 @@ static const char *builddir(void)
 /* Start instance i and wait for its ready line. */
 static int start_inst(struct inst *i)
 {
-	char path[PATH_MAX], buf[512], log[400];
-	int pipefd[2];
-	size_t len = 0;
-	int64_t deadline;
-	pid_t parent = getpid();
+	char log[400];
 
-	snprintf(path, sizeof(path), "%s/nhslogind", builddir());
-	if (pipe2(pipefd, O_CLOEXEC) != 0)
-		return -1;
-	if ((i->pid = fork()) < 0)
-		return -1;
-	if (i->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		dup2(pipefd[1], STDOUT_FILENO);
-		snprintf(log, sizeof(log), "%s/daemon-%d.log", fx.dir, i->port);
-		int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (lfd >= 0)
-			dup2(lfd, STDERR_FILENO);
-		unsetenv("LD_PRELOAD");
-		execl(path, path, "--config", i->conf, "--foreground", "--debug", (char *)NULL);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	deadline = nl_mono_ms() + 10000LL * mockproc_timeout_scale();
-	while (len < sizeof(buf) - 1) {
-		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
-		int left = (int)(deadline - nl_mono_ms());
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (strchr(buf, '\n') != NULL) {
-			close(pipefd[0]);
-			return strstr(buf, "ready") != NULL ? 0 : -1;
-		}
-	}
-	close(pipefd[0]);
-	fprintf(stderr, "# nhslogind on port %d did not say ready (see %s)\n", i->port, fx.dir);
-	kill(i->pid, SIGKILL);
-	waitpid(i->pid, NULL, 0);
-	i->pid = -1;
-	return -1;
+	snprintf(log, sizeof(log), "%s/daemon-%d.log", fx.dir, i->port);
+	return harness_spawn_daemon(i->conf, log, &i->pid) == 0 ? 0 : -1;
 }
 
 static void stop_inst(struct inst *i, int sig)
@@ -163,7 +118,7 @@ static int write_inst_config(struct inst *i, const char *name)
 	snprintf(state, sizeof(state), "%s/state-%s", fx.dir, name);
 	snprintf(text, sizeof(text),
 	         "environment = local\nenvironments_dir = %s/environments\n"
-	         "[daemon]\nsocket = %s\nstate_dir = %s\ncache_dir = %s/cache-%s\nrole = bridge\n"
+	         "[daemon]\nsocket = %s\nstate_dir = %s\ncache_dir = %s/cache-%s\nrole = bridge\ndebug = yes\n"
 	         "[bridge]\nlisten = 127.0.0.1:%d\npublic_url = %s\nhosts_dir = %s\ncode_attempts = %d\n"
 	         "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n"
 	         "[store]\nurl = redis://127.0.0.1:%d\nindex_key_file = %s/index.key\ntimeout_ms = %d\n",

@@ -32,11 +32,7 @@ static char skip_why[256];
 static int group_setup(void **state)
 {
 	(void)state;
-	if (cluster_start(NULL, &cl, skip_why, sizeof(skip_why)) != 0)
-		return -1;
-	if (cl != NULL && world_activate(cl->w) != 0)
-		return -1;
-	return 0;
+	return cluster_group_start(NULL, &cl, skip_why, sizeof(skip_why));
 }
 
 static int group_teardown(void **state)

@@ -31,11 +31,7 @@ static int group_setup(void **state)
 	struct cluster_opts o = {.sentinel = true, .bridges = 2};
 
 	(void)state;
-	if (cluster_start(&o, &cl, skip_why, sizeof(skip_why)) != 0)
-		return -1;
-	if (cl != NULL && world_activate(cl->w) != 0)
-		return -1;
-	return 0;
+	return cluster_group_start(&o, &cl, skip_why, sizeof(skip_why));
 }
 
 static int group_teardown(void **state)
