@@ -97,6 +97,9 @@ int nl_store_flow_claim_bound(struct nl_store *st, const char *state, const char
 int nl_store_flow_end(struct nl_store *st, const char *id, const json_t *outcome, unsigned grace);
 /* Removes the record and the indexes that still point at it. NL_ERR_NOT_FOUND if none. */
 int nl_store_flow_delete(struct nl_store *st, const char *id);
+/* How many flows are pending now over every instance (created, not ended or deleted, not expired):
+ * a sorted set of ids by expiry, kept by create, end and delete in their own scripts. */
+int nl_store_flows_pending(struct nl_store *st, long long *n);
 
 /* ---- Counters and the replay cache ----
  * Names are hashed (they may be addresses). */

@@ -42,13 +42,25 @@
 	"  if ours(k, id) then redis.call('DEL', k) end\n"                                                   \
 	"end\n"
 
-/* KEYS: flow, uc, dc, st. ARGV: id, rec, ttl. */
+/* KEYS: flow, uc, dc, st. ARGV: id, rec, ttl. The pending set (PREFIX "pending", named from the
+ * flow key: an eleventh argument would be refused from a client not yet authenticated, before
+ * Redis could say NOAUTH) holds each pending flow's id scored by its expiry (unix seconds), for the
+ * count in status; it lives as long as its longest flow. */
 static const char lua_create[] =
     "if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) > 0 then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'kuc', KEYS[2], 'kdc', KEYS[3], 'kst', KEYS[4])\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
     "for i = 2, 4 do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[3]) end\n"
+    "local pk = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5) .. 'pending'\n"
+    "local now = tonumber(redis.call('TIME')[1])\n"
+    "redis.call('ZADD', pk, now + tonumber(ARGV[3]), ARGV[1])\n"
+    "if redis.call('TTL', pk) < tonumber(ARGV[3]) then redis.call('EXPIRE', pk, ARGV[3]) end\n"
     "return 1\n";
+
+/* KEYS: pending. The pending flows: the expired ones dropped first. */
+static const char lua_pending[] = "local now = redis.call('TIME')[1]\n"
+                                  "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+                                  "return redis.call('ZCARD', KEYS[1])\n";
 
 /* KEYS: index or flow key. ARGV: flow key prefix, max, '1' (index) or '0', id (with '0'). */
 static const char lua_get[] = LUA_COMMON "local id = ARGV[4]\n"
@@ -74,7 +86,7 @@ static const char lua_claim[] = LUA_COMMON "local id, bad = resolve(KEYS[1])\n"
                                            "out[4] = '1'\n"
                                            "return out\n";
 
-/* KEYS: flow. ARGV: outcome, grace, channel, id. 1 ended, 0 no flow, -1 ended already. */
+/* KEYS: flow, pending. ARGV: outcome, grace, channel, id. 1 ended, 0 no flow, -1 ended already. */
 static const char lua_end[] = LUA_COMMON "local fk = KEYS[1]\n"
                                          "local t = redis.call('TYPE', fk)['ok']\n"
                                          "if t == 'none' then return 0 end\n"
@@ -87,11 +99,13 @@ static const char lua_end[] = LUA_COMMON "local fk = KEYS[1]\n"
                                          "drop(k[1], ARGV[4])\n"
                                          "drop(k[3], ARGV[4])\n"
                                          "if ours(k[2], ARGV[4]) then redis.call('EXPIRE', k[2], keep) end\n"
+                                         "redis.call('ZREM', KEYS[2], ARGV[4])\n"
                                          "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
                                          "return 1\n";
 
-/* KEYS: flow. ARGV: id. */
-static const char lua_delete[] = LUA_COMMON "local t = redis.call('TYPE', KEYS[1])['ok']\n"
+/* KEYS: flow, pending. ARGV: id. */
+static const char lua_delete[] = LUA_COMMON "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+                                            "local t = redis.call('TYPE', KEYS[1])['ok']\n"
                                             "if t == 'none' then return 0 end\n"
                                             "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
                                             "local k = redis.call('HMGET', KEYS[1], 'kuc', 'kdc', 'kst')\n"
@@ -142,9 +156,9 @@ static const char lua_claim_bound[] =
                "out[4] = '1'\n"
                "return out\n";
 
-enum script { S_CREATE, S_GET, S_CLAIM, S_END, S_DELETE, S_COUNT, S_MINUTE, S_BIND, S_CLAIM_BOUND, S_N };
-static const char *const script_text[S_N] = {lua_create, lua_get,    lua_claim, lua_end,        lua_delete,
-                                             lua_count,  lua_minute, lua_bind,  lua_claim_bound};
+enum script { S_CREATE, S_GET, S_CLAIM, S_END, S_DELETE, S_COUNT, S_MINUTE, S_BIND, S_CLAIM_BOUND, S_PENDING, S_N };
+static const char *const script_text[S_N] = {lua_create, lua_get,    lua_claim, lua_end,         lua_delete,
+                                             lua_count,  lua_minute, lua_bind,  lua_claim_bound, lua_pending};
 static char script_sha[S_N][41];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
@@ -237,6 +251,11 @@ static int hashed_key(const struct nl_store *st, const char *tag, const char *va
 static void flow_key(const struct nl_store *st, const char *id, char *out, size_t len)
 {
 	snprintf(out, len, "%sflow:%s", st->prefix, id);
+}
+
+static void pending_key(const struct nl_store *st, char *out, size_t len)
+{
+	snprintf(out, len, "%spending", st->prefix);
 }
 
 /* Compact JSON of an object, bounded; a new string (free with nl_free_secret). */
@@ -460,8 +479,8 @@ int nl_store_flow_claim_bound(struct nl_store *st, const char *state, const char
 
 int nl_store_flow_end(struct nl_store *st, const char *id, const json_t *outcome, unsigned grace)
 {
-	char fk[KEYLEN], graces[16], chan[96];
-	const char *keys[] = {fk};
+	char fk[KEYLEN], pk[KEYLEN], graces[16], chan[96];
+	const char *keys[] = {fk, pk};
 	const char *args[4];
 	char *json = NULL;
 	redisReply *rep = NULL;
@@ -472,13 +491,14 @@ int nl_store_flow_end(struct nl_store *st, const char *id, const json_t *outcome
 	if ((r = dump_object(outcome, &json)) != 0)
 		return r;
 	flow_key(st, id, fk, sizeof(fk));
+	pending_key(st, pk, sizeof(pk));
 	snprintf(graces, sizeof(graces), "%u", grace);
 	snprintf(chan, sizeof(chan), "%s%s", st->prefix, NL_STORE_CHANNEL);
 	args[0] = json;
 	args[1] = graces;
 	args[2] = chan;
 	args[3] = id;
-	if ((r = run(st, S_END, 1, keys, 4, args, &rep)) != 0)
+	if ((r = run(st, S_END, 2, keys, 4, args, &rep)) != 0)
 		goto out;
 	if (rep->type == REDIS_REPLY_INTEGER)
 		r = rep->integer == 1 ? 0 : rep->integer == 0 ? NL_ERR_NOT_FOUND : NL_ERR_EXPIRED;
@@ -492,8 +512,8 @@ out:
 
 int nl_store_flow_delete(struct nl_store *st, const char *id)
 {
-	char fk[KEYLEN];
-	const char *keys[] = {fk};
+	char fk[KEYLEN], pk[KEYLEN];
+	const char *keys[] = {fk, pk};
 	const char *args[] = {id};
 	redisReply *rep = NULL;
 	int r;
@@ -501,10 +521,30 @@ int nl_store_flow_delete(struct nl_store *st, const char *id)
 	if (!valid_id(id))
 		return NL_ERR_INVALID;
 	flow_key(st, id, fk, sizeof(fk));
-	if ((r = run(st, S_DELETE, 1, keys, 1, args, &rep)) != 0)
+	pending_key(st, pk, sizeof(pk));
+	if ((r = run(st, S_DELETE, 2, keys, 1, args, &rep)) != 0)
 		return r;
 	if (rep->type == REDIS_REPLY_INTEGER)
 		r = rep->integer == 1 ? 0 : NL_ERR_NOT_FOUND;
+	else
+		r = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) : NL_ERR_INVALID;
+	freeReplyObject(rep);
+	return r;
+}
+
+int nl_store_flows_pending(struct nl_store *st, long long *n)
+{
+	char pk[KEYLEN];
+	const char *keys[] = {pk};
+	redisReply *rep = NULL;
+	int r;
+
+	*n = 0;
+	pending_key(st, pk, sizeof(pk));
+	if ((r = run(st, S_PENDING, 1, keys, 0, NULL, &rep)) != 0)
+		return r;
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer >= 0)
+		*n = rep->integer;
 	else
 		r = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) : NL_ERR_INVALID;
 	freeReplyObject(rep);

@@ -202,6 +202,10 @@ static void print_bridge(const json_t *b)
 	       int_or(b, "store_unavailable", 0));
 	printf("%-17s%lld%s\n", "Enrolled hosts:", int_or(b, "hosts", 0),
 	       json_is_true(json_object_get(b, "hosts_more")) ? " or more" : "");
+	if (json_is_integer(json_object_get(b, "flows_pending")))
+		printf("%-17s%lld in progress, all bridges\n", "Shared sign-ins:", int_or(b, "flows_pending", 0));
+	else
+		printf("%-17sunknown (Redis did not answer)\n", "Shared sign-ins:");
 }
 
 int ctl_status(const struct ctl_opts *o)

@@ -1041,6 +1041,40 @@ static void test_status_shows_redis_and_the_enrolled_hosts(void **state)
 	free(out);
 }
 
+/* The sign-ins pending over every instance, as instance i's status says. */
+static long long shared_pending(const struct inst *i)
+{
+	char *out = ctl_status(i, true);
+	json_t *m = json_loads(out, 0, NULL), *v;
+	long long n;
+
+	assert_non_null(m);
+	v = json_object_get(json_object_get(m, "bridge"), "flows_pending");
+	assert_true(json_is_integer(v));
+	n = json_integer_value(v);
+	json_decref(m);
+	free(out);
+	return n;
+}
+
+/* A flow started on one instance counts as in progress on the other until it is cancelled. */
+static void test_status_counts_the_flows_of_every_instance(void **state)
+{
+	char flow[64], code[16], target[128];
+	struct answer a;
+	long long before;
+	(void)state;
+	NEED_WORLD();
+
+	before = shared_pending(&fx.a);
+	start_flow(&fx.b, false, NONCE, flow, code);
+	assert_int_equal(shared_pending(&fx.a), before + 1);
+	flow_target(flow, 0, target, sizeof(target));
+	assert_int_equal(agent(&fx.b, "DELETE", target, NULL, &a), 0);
+	answer_clear(&a);
+	assert_int_equal(shared_pending(&fx.a), before);
+}
+
 /* Redis commands sent by instance i so far (its status op's own ROLE included). */
 static long long store_commands(const struct inst *i)
 {
@@ -1075,10 +1109,10 @@ static void test_redis_commands_of_one_signin(void **state)
 	answer_clear(&a);
 	a1 = store_commands(&fx.a);
 	b1 = store_commands(&fx.b);
-	/* each status call sends one ROLE */
+	/* each status call sends two: ROLE and the count of pending flows */
 	printf("# Redis commands for one sign-in (start, code, confirmation, callback, one poll, hand-over): "
 	       "%lld (A %lld, B %lld)\n",
-	       (a1 - a0 - 1) + (b1 - b0 - 1), a1 - a0 - 1, b1 - b0 - 1);
+	       (a1 - a0 - 2) + (b1 - b0 - 2), a1 - a0 - 2, b1 - b0 - 2);
 	free(back);
 	free(cb);
 }
@@ -1122,6 +1156,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_instance_killed_after_code_entry_the_other_completes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pam_socket_start_on_a_bridge_is_unavailable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_status_shows_redis_and_the_enrolled_hosts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_counts_the_flows_of_every_instance, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_commands_of_one_signin, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_hung_answers_503_within_the_store_timeout, setup, teardown),
 	};

@@ -72,7 +72,7 @@ static void test_secrets_are_not_stored_in_clear(void **state)
 	flow_keys(2, &k, bufs);
 	keys = raw(fx->raw, "KEYS *");
 	assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(keys->elements, 4);
+	assert_int_equal(keys->elements, 5); /* the record, three indexes, the pending set (ids only) */
 	for (size_t i = 0; i < keys->elements; i++) {
 		const char *name = keys->element[i]->str;
 		redisReply *v = raw(fx->raw, "DUMP %s", name);
@@ -108,7 +108,7 @@ static void test_user_code_collision_is_refused_atomically(void **state)
 	                 NL_ERR_NOT_FOUND);
 	assert_int_equal(nl_store_flow_get(fx->st, NL_STORE_BY_STATE, k2.state, &f), NL_ERR_NOT_FOUND);
 	n = raw(fx->raw, "DBSIZE");
-	assert_int_equal(n->integer, 4);
+	assert_int_equal(n->integer, 5); /* one flow: its four keys and the pending set */
 	freeReplyObject(n);
 	/* The code still names the first flow; the same id twice is refused too. */
 	assert_int_equal(nl_store_flow_get(fx->st, NL_STORE_BY_USER_CODE, k1.user_code, &f), 0);
@@ -496,9 +496,34 @@ static void test_bad_arguments_are_refused_before_redis(void **state)
 	json_decref(arr);
 }
 
+/* The count of pending flows for status: every create counts until its end, its delete or its
+ * expiry, whichever comes first. */
+static void test_pending_flows_are_counted_until_they_end(void **state)
+{
+	struct fx *fx = *state;
+	json_t *outcome = json_pack("{s:s}", "result", "approved");
+	long long n = -1;
+	NEED_REDIS(fx);
+
+	assert_int_equal(nl_store_flows_pending(fx->st, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(create_flow(fx->st, 1, 300), 0);
+	assert_int_equal(create_flow(fx->st, 2, 300), 0);
+	assert_int_equal(create_flow(fx->st, 3, 1), 0);
+	assert_int_equal(nl_store_flows_pending(fx->st, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(nl_store_flow_end(fx->st, "f-0000000000000001", outcome, 60), 0);
+	assert_int_equal(nl_store_flow_delete(fx->st, "f-0000000000000002"), 0);
+	sleep(2); /* flow 3 expires */
+	assert_int_equal(nl_store_flows_pending(fx->st, &n), 0);
+	assert_int_equal(n, 0);
+	json_decref(outcome);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_pending_flows_are_counted_until_they_end, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flow_found_by_each_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_secrets_are_not_stored_in_clear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_user_code_collision_is_refused_atomically, setup, teardown),
