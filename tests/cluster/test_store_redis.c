@@ -325,8 +325,9 @@ static void test_memory_per_flow(void **state)
 		total += m->integer;
 		freeReplyObject(m);
 	}
+	printf("# one pending flow: %lld bytes in %zu keys (the pending set with one id included)\n", total,
+	       keys->elements);
 	freeReplyObject(keys);
-	printf("# one pending flow: %lld bytes in %zu keys (the pending set with one id included)\n", total, keys->elements);
 	assert_true(total < 2048);
 	/* Ended: the record with its outcome, and the device-code index. */
 	assert_int_equal(nl_store_flow_end(fx->st, "f-0000000000000016", outcome, 60), 0);
