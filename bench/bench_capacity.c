@@ -194,7 +194,8 @@ static void *phone_thread(void *arg)
 		if (ph->c[i].outcome != 0)
 			continue;
 		snprintf(user, sizeof(user), "u%02d", ph->c[i].user);
-		int r = bench_phone_signin(cu, ph->w->bridge, mockproc_issuer(ph->w->mock), ph->c[i].user_code, user, NULL);
+		int r = bench_phone_signin(cu, ph->w->bridge, mockproc_issuer(ph->w->mock),
+		                           ph->c[i].user_code, user, NULL);
 		pthread_mutex_lock(&ph->mu);
 		ph->tried++;
 		if (r != 0)

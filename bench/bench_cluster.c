@@ -202,7 +202,8 @@ static double proc_cpu_s(pid_t pid)
  * approximated as the EVALSHA/EVAL/GET/SET/DEL/PING/ROLE/AUTH/SELECT/SUBSCRIBE calls. */
 static int redis_calls(int port, long long *all, long long *sent)
 {
-	static const char *const top[] = {"evalsha", "eval", "get", "ping", "role", "auth", "select", "subscribe"};
+	static const char *const top[] = {"evalsha", "eval", "get",    "ping",
+	                                  "role",    "auth", "select", "subscribe"};
 	redisContext *rc = redisConnect("127.0.0.1", port);
 	redisReply *rep;
 	const char *p;
@@ -271,7 +272,8 @@ static char *users_json(const char *dir)
 static void row_latency(const char *what, struct run *r, double base_p50, double base_p99)
 {
 	char fig[96], note[200];
-	double p50 = r->nlat ? bench_pct(r->lat, r->nlat, 0.5) : 0, p99 = r->nlat ? bench_pct(r->lat, r->nlat, 0.99) : 0;
+	double p50 = r->nlat ? bench_pct(r->lat, r->nlat, 0.5) : 0,
+	       p99 = r->nlat ? bench_pct(r->lat, r->nlat, 0.99) : 0;
 
 	snprintf(fig, sizeof(fig), "7 %s callback->PAM p50", what);
 	snprintf(note, sizeof(note), "%zu sign-ins; baseline: local mode, same run", r->nlat);
@@ -285,7 +287,8 @@ int main(int argc, char **argv)
 	size_t total = argc > 1 ? (size_t)atol(argv[1]) : 10000;
 	char dir[] = "/tmp/nl-bench-cl.XXXXXX", note[256], why[256] = "", *users = NULL;
 	struct world_opts wo = {.daemon_extra = "max_flows_per_user = 4"};
-	struct cluster_opts co = {.bridges = 2, .extra_agents = N_AGENTS - 1, .daemon_extra = "max_flows_per_user = 4"};
+	struct cluster_opts co = {
+	    .bridges = 2, .extra_agents = N_AGENTS - 1, .daemon_extra = "max_flows_per_user = 4"};
 	struct world *w = NULL;
 	struct cluster *cl = NULL;
 	struct run local = {.name = "local", .mu = PTHREAD_MUTEX_INITIALIZER};
@@ -352,26 +355,31 @@ int main(int argc, char **argv)
 	long hwm_b0 = bench_proc_kib(cl->b[0].pid, "VmHWM"), hwm_b1 = bench_proc_kib(cl->b[1].pid, "VmHWM");
 	long hwm_agent = bench_proc_kib(cl->a[0].pid, "VmHWM");
 
-	double rate_local = (double)local.ok / (ms_local / 1000.0), rate_clus = (double)clus.ok / (ms_clus / 1000.0);
+	double rate_local = (double)local.ok / (ms_local / 1000.0),
+	       rate_clus = (double)clus.ok / (ms_clus / 1000.0);
 	double bridge_cpu = (cpu1[0] - cpu0[0]) + (cpu1[1] - cpu0[1]);
-	snprintf(note, sizeof(note), "%zu of %zu approved (local %zu of %zu), %d people at once, %d agents, 2 bridges",
-	         clus.ok, total, local.ok, total, N_PEOPLE, cl->na);
-	bench_row("7 cluster sign-ins per second", rate_clus, "/s", rate_local, "(figure)", clus.ok == total, note);
+	snprintf(note, sizeof(note),
+	         "%zu of %zu approved (local %zu of %zu), %d people at once, %d agents, 2 bridges", clus.ok,
+	         total, local.ok, total, N_PEOPLE, cl->na);
+	bench_row("7 cluster sign-ins per second", rate_clus, "/s", rate_local, "(figure)", clus.ok == total,
+	          note);
 	snprintf(note, sizeof(note), "%.1f bridge CPU-s for %zu sign-ins (%.1f + %.1f)", bridge_cpu, clus.ok,
 	         cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]);
-	bench_row("7 sign-ins per bridge CPU-second", bridge_cpu > 0 ? (double)clus.ok / bridge_cpu : 0, "/s", -1,
-	          "(figure)", true, note);
-	snprintf(note, sizeof(note), "sent by the bridges (EVALSHA, GET, PING...); baseline: the minimum, 5 "
-	                             "(doc/store.md)");
-	bench_row("7 Redis commands sent per sign-in", clus.ok ? (double)(sent1 - sent0) / (double)clus.ok : 0, "",
-	          5, "(figure)", true, note);
-	snprintf(note, sizeof(note), "every command Redis ran, the scripts' own calls included");
-	bench_row("7 Redis commands run per sign-in", clus.ok ? (double)(all1 - all0) / (double)clus.ok : 0, "",
+	bench_row("7 sign-ins per bridge CPU-second", bridge_cpu > 0 ? (double)clus.ok / bridge_cpu : 0, "/s",
 	          -1, "(figure)", true, note);
+	snprintf(note, sizeof(note),
+	         "sent by the bridges (EVALSHA, GET, PING...); baseline: the minimum, 5 "
+	         "(doc/store.md)");
+	bench_row("7 Redis commands sent per sign-in",
+	          clus.ok ? (double)(sent1 - sent0) / (double)clus.ok : 0, "", 5, "(figure)", true, note);
+	snprintf(note, sizeof(note), "every command Redis ran, the scripts' own calls included");
+	bench_row("7 Redis commands run per sign-in", clus.ok ? (double)(all1 - all0) / (double)clus.ok : 0,
+	          "", -1, "(figure)", true, note);
 	row_latency("cluster", &clus, local.nlat ? bench_pct(local.lat, local.nlat, 0.5) : 0,
 	            local.nlat ? bench_pct(local.lat, local.nlat, 0.99) : 0);
-	snprintf(note, sizeof(note), "VmHWM: bridge 1 %.1f MiB, bridge 2 %.1f MiB, agent 1 %.1f MiB; baseline: local "
-	                             "nhslogind",
+	snprintf(note, sizeof(note),
+	         "VmHWM: bridge 1 %.1f MiB, bridge 2 %.1f MiB, agent 1 %.1f MiB; baseline: local "
+	         "nhslogind",
 	         hwm_b0 / 1024.0, hwm_b1 / 1024.0, hwm_agent / 1024.0);
 	bench_row("7 peak RSS per bridge", (double)(hwm_b0 > hwm_b1 ? hwm_b0 : hwm_b1) / 1024.0, "MiB",
 	          (double)local_hwm / 1024.0, "(figure)", true, note);

@@ -301,7 +301,8 @@ static void tokcache_row(size_t n)
 	char cerr[256];
 
 	nl_config_init(&cfg);
-	if (mkdtemp(dir) == NULL || nl_config_set(&cfg, "identity", "reuse_window", "600", cerr, sizeof(cerr)) != 0) {
+	if (mkdtemp(dir) == NULL ||
+	    nl_config_set(&cfg, "identity", "reuse_window", "600", cerr, sizeof(cerr)) != 0) {
 		nl_config_free(&cfg);
 		return;
 	}
@@ -326,8 +327,11 @@ static void tokcache_row(size_t n)
 		                         .refresh_token =
 		                             (char *)"rt-0123456789abcdef0123456789abcdef0123456789ab"};
 		/* a console sign-in of its own (the cache notes the start, then stores the approval) */
-		struct nl_reuse_place where = {.service = "login", .tty = "tty1", .by_root = true,
-		                               .audit_session = (uint32_t)(i + 1), .conn = (uint64_t)(i + 1)};
+		struct nl_reuse_place where = {.service = "login",
+		                               .tty = "tty1",
+		                               .by_root = true,
+		                               .audit_session = (uint32_t)(i + 1),
+		                               .conn = (uint64_t)(i + 1)};
 		snprintf(user, sizeof(user), "u%05zu", i);
 		(void)nl_tokcache_reuse(tc, &cfg, user, &where, now, NULL);
 		nl_tokcache_store(tc, &cfg, user, &id, &where, now);

@@ -145,8 +145,8 @@ static int hidden_value(const char *html, const char *name, char *out, size_t le
 	return 0;
 }
 
-int bench_phone_signin(CURL *cu, const char *bridge, const char *issuer, const char *user_code, const char *user,
-                       double *t_callback)
+int bench_phone_signin(CURL *cu, const char *bridge, const char *issuer, const char *user_code,
+                       const char *user, double *t_callback)
 {
 	struct body b;
 	char url[512], loc[4096], post[4300], typed[16], flow[64], token[64];

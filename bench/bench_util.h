@@ -21,7 +21,7 @@ CURL *bench_phone_new(const char *cainfo);
 /* The phone of tests/lib/harness.c (phone_signin), fast: /d with the code at bridge, "Continue" on
  * the confirmation page, the mock's (issuer) /authorize page, its decision form as user, and the
  * callback; *t_callback (may be NULL) gets bench_now_ms() as the callback is sent. 0 or -1. */
-int bench_phone_signin(CURL *cu, const char *bridge, const char *issuer, const char *user_code, const char *user,
-                       double *t_callback);
+int bench_phone_signin(CURL *cu, const char *bridge, const char *issuer, const char *user_code,
+                       const char *user, double *t_callback);
 
 #endif

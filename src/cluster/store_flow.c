@@ -128,15 +128,16 @@ static const char lua_minute[] =
 /* KEYS: flow. ARGV: browser, max, id. The browser binding, set once: the first browser binds the
  * pending, unclaimed flow; later calls must name the same one (-2 otherwise, nothing changes).
  * -1: ended or claimed. */
-static const char lua_bind[] = LUA_COMMON "local fk = KEYS[1]\n"
-                                          "local out = read(fk, ARGV[3], tonumber(ARGV[2]))\n"
-                                          "if not out then return false end\n"
-                                          "if out.err then return out end\n"
-                                          "if out[3] ~= '' or out[4] ~= '' then return -1 end\n"
-                                          "local b = redis.call('HGET', fk, 'bro')\n"
-                                          "if not b then redis.call('HSET', fk, 'bro', ARGV[1]) return out end\n"
-                                          "if b ~= ARGV[1] then return -2 end\n"
-                                          "return out\n";
+static const char lua_bind[] =
+    LUA_COMMON "local fk = KEYS[1]\n"
+               "local out = read(fk, ARGV[3], tonumber(ARGV[2]))\n"
+               "if not out then return false end\n"
+               "if out.err then return out end\n"
+               "if out[3] ~= '' or out[4] ~= '' then return -1 end\n"
+               "local b = redis.call('HGET', fk, 'bro')\n"
+               "if not b then redis.call('HSET', fk, 'bro', ARGV[1]) return out end\n"
+               "if b ~= ARGV[1] then return -2 end\n"
+               "return out\n";
 
 /* KEYS: st. ARGV: flow key prefix, max, browser ('' for none). lua_claim, but only for the bound
  * browser: any other (or none, or a flow no browser bound) gets {-2, id} and nothing changes. */
@@ -156,7 +157,19 @@ static const char lua_claim_bound[] =
                "out[4] = '1'\n"
                "return out\n";
 
-enum script { S_CREATE, S_GET, S_CLAIM, S_END, S_DELETE, S_COUNT, S_MINUTE, S_BIND, S_CLAIM_BOUND, S_PENDING, S_N };
+enum script {
+	S_CREATE,
+	S_GET,
+	S_CLAIM,
+	S_END,
+	S_DELETE,
+	S_COUNT,
+	S_MINUTE,
+	S_BIND,
+	S_CLAIM_BOUND,
+	S_PENDING,
+	S_N
+};
 static const char *const script_text[S_N] = {lua_create, lua_get,    lua_claim, lua_end,         lua_delete,
                                              lua_count,  lua_minute, lua_bind,  lua_claim_bound, lua_pending};
 static char script_sha[S_N][41];

@@ -295,7 +295,8 @@ static int validate_env(const struct nl_config *cfg, char *err, size_t errlen)
 		               "set your registered redirect URI",
 		               file, cfg->env.redirect_uri);
 	if (nl_cfg_check_url(cfg->env.issuer, false, why, sizeof(why)) != 0 ||
-	    (cfg->env.redirect_uri != NULL && nl_cfg_check_url(cfg->env.redirect_uri, false, why, sizeof(why)) != 0))
+	    (cfg->env.redirect_uri != NULL &&
+	     nl_cfg_check_url(cfg->env.redirect_uri, false, why, sizeof(why)) != 0))
 		return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: %s", file, why);
 	if (cfg->env.n_allowed_algs == 0 || cfg->env.scope == NULL || cfg->env.vtr == NULL)
 		return nl_errf(err, errlen, NL_ERR_NOMEM, "out of memory");
@@ -392,39 +393,45 @@ static int validate_role(const struct nl_config *cfg, const char *file, char *er
 
 	if (cfg->role == NL_ROLE_BRIDGE) {
 		if ((cfg->store_url == NULL) == (cfg->store_sentinels == NULL))
-			return nl_errf(err, errlen, NL_ERR_CONFIG,
-			               "%s:%u: role = bridge needs [store] url, or sentinels with master (one of "
-			               "the two)",
-			               file, cfg->role_line);
+			return nl_errf(
+			    err, errlen, NL_ERR_CONFIG,
+			    "%s:%u: role = bridge needs [store] url, or sentinels with master (one of "
+			    "the two)",
+			    file, cfg->role_line);
 		if ((cfg->store_sentinels == NULL) != (cfg->store_master == NULL))
 			return nl_errf(err, errlen, NL_ERR_CONFIG,
-			               "%s:%u: [store] sentinels and master go together", file, cfg->role_line);
+			               "%s:%u: [store] sentinels and master go together", file,
+			               cfg->role_line);
 		if (cfg->store_index_key_file == NULL)
-			return nl_errf(err, errlen, NL_ERR_CONFIG,
-			               "%s:%u: role = bridge needs [store] index_key_file (32-64 random bytes, "
-			               "the same file on every bridge)",
-			               file, cfg->role_line);
+			return nl_errf(
+			    err, errlen, NL_ERR_CONFIG,
+			    "%s:%u: role = bridge needs [store] index_key_file (32-64 random bytes, "
+			    "the same file on every bridge)",
+			    file, cfg->role_line);
 		if (cfg->hosts_dir == NULL)
-			return nl_errf(err, errlen, NL_ERR_CONFIG,
-			               "%s:%u: role = bridge needs [bridge] hosts_dir (the enrolled workstations)",
-			               file, cfg->role_line);
+			return nl_errf(
+			    err, errlen, NL_ERR_CONFIG,
+			    "%s:%u: role = bridge needs [bridge] hosts_dir (the enrolled workstations)", file,
+			    cfg->role_line);
 		if (cfg->env.flow == NL_FLOW_DEVICE)
-			return nl_errf(err, errlen, NL_ERR_CONFIG,
-			               "%s:%u: role = bridge serves the phone pages itself: flow = device does not "
-			               "go with it",
-			               file, cfg->role_line);
+			return nl_errf(
+			    err, errlen, NL_ERR_CONFIG,
+			    "%s:%u: role = bridge serves the phone pages itself: flow = device does not "
+			    "go with it",
+			    file, cfg->role_line);
 	}
 	if (cfg->role == NL_ROLE_AGENT) {
 		if (cfg->agent_bridge_url == NULL)
-			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s:%u: role = agent needs [agent] bridge_url",
-			               file, cfg->role_line);
+			return nl_errf(err, errlen, NL_ERR_CONFIG,
+			               "%s:%u: role = agent needs [agent] bridge_url", file, cfg->role_line);
 		if (nl_cfg_check_url(cfg->agent_bridge_url, false, why, sizeof(why)) != 0)
 			return nl_errf(err, errlen, NL_ERR_CONFIG, "%s: [agent] bridge_url: %s", file, why);
 		if (cfg->env.flow == NL_FLOW_DEVICE)
-			return nl_errf(err, errlen, NL_ERR_CONFIG,
-			               "%s:%u: role = agent signs in through the bridge: flow = device does not "
-			               "go with it",
-			               file, cfg->role_line);
+			return nl_errf(
+			    err, errlen, NL_ERR_CONFIG,
+			    "%s:%u: role = agent signs in through the bridge: flow = device does not "
+			    "go with it",
+			    file, cfg->role_line);
 	}
 	return 0;
 }

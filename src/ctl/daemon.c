@@ -191,19 +191,23 @@ static void print_bridge(const json_t *b)
 	printf("%-17s", "Redis:");
 	put_safe(nl_json_str(b, "store_role"), 0);
 	printf(" at ");
-	put_safe(nl_json_str(b, "store_addr") && nl_json_str(b, "store_addr")[0] ? nl_json_str(b, "store_addr") : "-", 0);
+	put_safe(nl_json_str(b, "store_addr") && nl_json_str(b, "store_addr")[0]
+	             ? nl_json_str(b, "store_addr")
+	             : "-",
+	         0);
 	if (nl_json_str(b, "store_error") != NULL) {
 		printf(" (");
 		put_safe(nl_json_str(b, "store_error"), 0);
 		putchar(')');
 	}
-	printf("\n%-17s%lld sent, %lld to connect, %lld connections, %lld unavailable\n", "Redis commands:",
-	       int_or(b, "store_commands", 0), int_or(b, "store_setup_commands", 0), int_or(b, "store_connects", 0),
-	       int_or(b, "store_unavailable", 0));
+	printf("\n%-17s%lld sent, %lld to connect, %lld connections, %lld unavailable\n",
+	       "Redis commands:", int_or(b, "store_commands", 0), int_or(b, "store_setup_commands", 0),
+	       int_or(b, "store_connects", 0), int_or(b, "store_unavailable", 0));
 	printf("%-17s%lld%s\n", "Enrolled hosts:", int_or(b, "hosts", 0),
 	       json_is_true(json_object_get(b, "hosts_more")) ? " or more" : "");
 	if (json_is_integer(json_object_get(b, "flows_pending")))
-		printf("%-17s%lld in progress, all bridges\n", "Shared sign-ins:", int_or(b, "flows_pending", 0));
+		printf("%-17s%lld in progress, all bridges\n",
+		       "Shared sign-ins:", int_or(b, "flows_pending", 0));
 	else
 		printf("%-17sunknown (Redis did not answer)\n", "Shared sign-ins:");
 }

@@ -357,8 +357,8 @@ static mhd_result cluster_decide(struct nl_bridge *b, struct MHD_Connection *con
 		o = json_pack("{s:s, s:s, s:s}", "status", "approved", "id_token", res->raw_id_token,
 		              "access_token", res->raw_access_token);
 	else
-		o = json_pack("{s:s, s:s, s:s}", "status", "denied", "reason", nl_reason_word(reason), "message",
-		              nl_reason_row(reason)->phone_text);
+		o = json_pack("{s:s, s:s, s:s}", "status", "denied", "reason", nl_reason_word(reason),
+		              "message", nl_reason_row(reason)->phone_text);
 	if (o != NULL && number != 0 && json_object_set_new(o, "number", json_integer(number)) != 0) {
 		json_decref(o);
 		o = NULL;
@@ -698,8 +698,8 @@ static int start_mhd(struct nl_bridge *b, const struct addrinfo *ai, char *err, 
 
 #define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
 	OPT(MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr);
-	OPT(MHD_OPTION_CONNECTION_LIMIT, b->cfg->role == NL_ROLE_BRIDGE ? BRIDGE_ROLE_CONN_LIMIT : BRIDGE_CONN_LIMIT,
-	    NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT,
+	    b->cfg->role == NL_ROLE_BRIDGE ? BRIDGE_ROLE_CONN_LIMIT : BRIDGE_CONN_LIMIT, NULL);
 	/* Behind trusted proxies every request comes from a proxy's address: a cap per address would
 	 * cap the whole service (every agent's long-poll and every phone) at BRIDGE_CONN_PER_IP. There
 	 * the proxy caps each client (nginx limit_conn); the total cap above still holds. */
@@ -758,7 +758,8 @@ static int cluster_form_key(const struct nl_bridge_cluster *cl, unsigned char ke
 	unsigned int n = 0;
 
 	return HMAC(EVP_sha256(), cl->index_key, (int)cl->index_key_len, (const unsigned char *)label,
-	            sizeof(label) - 1, key, &n) != NULL && n == 32
+	            sizeof(label) - 1, key, &n) != NULL &&
+	               n == 32
 	           ? 0
 	           : NL_ERR_INTERNAL;
 }

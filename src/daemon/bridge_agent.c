@@ -61,7 +61,8 @@ int bridge_agent_init(struct nl_bridge *b, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca);
 	b->w_init = true;
 	if ((r = nl_store_subscribe(b->store, on_store_event, &b->w, &b->sub)) != 0)
-		return nl_errf(err, errlen, r, "bridge: cannot start the store's subscriber: %s", nl_strerror(r));
+		return nl_errf(err, errlen, r, "bridge: cannot start the store's subscriber: %s",
+		               nl_strerror(r));
 	return 0;
 }
 
@@ -147,7 +148,8 @@ static mhd_result send_store_error(struct MHD_Connection *conn, int r)
 {
 	if (r == NL_ERR_NOT_FOUND)
 		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such flow");
-	return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the bridge's store cannot be reached");
+	return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+	                  "the bridge's store cannot be reached");
 }
 
 /* ---- the requests ---- */
@@ -162,7 +164,8 @@ static enum nl_hostauth_replay replay_note(void *ctx, const char *name, const ch
 
 	if (n < 0 || (size_t)n >= sizeof(id))
 		return NL_HOSTAUTH_REPLAY_ERROR;
-	if (nl_store_replay_note(b->store, id, expires_at > now ? (unsigned)(expires_at - now) + 1 : 1, &seen) != 0)
+	if (nl_store_replay_note(b->store, id, expires_at > now ? (unsigned)(expires_at - now) + 1 : 1,
+	                         &seen) != 0)
 		return NL_HOSTAUTH_REPLAY_ERROR;
 	return seen ? NL_HOSTAUTH_REPLAY_SEEN : NL_HOSTAUTH_REPLAY_NEW;
 }
@@ -211,18 +214,21 @@ static mhd_result post_flow(struct nl_bridge *b, struct MHD_Connection *conn, co
 		fr.number_match = json_is_true(v);
 	}
 	if ((v = json_object_get(in, "ttl")) != NULL && !json_is_null(v)) {
-		bad = bad || !json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 86400;
+		bad =
+		    bad || !json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 86400;
 		fr.ttl = json_is_integer(v) ? (unsigned)json_integer_value(v) : 0;
 	}
 	if (bad || fr.user == NULL || !nonce_ok(fr.nonce)) {
 		json_decref(in);
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-		                  "user and nonce (43 characters of base64url) are needed; fields are strings");
+		return send_error(
+		    conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+		    "user and nonce (43 characters of base64url) are needed; fields are strings");
 	}
 	r = nl_flows_store_create(b->fl, &fr, &made);
 	json_decref(in);
 	if (r == NL_ERR_INVALID)
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "a field is too long or not printable");
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+		                  "a field is too long or not printable");
 	if (r != 0) {
 		nl_err("bridge: flow for workstation %s not started: %s", host, nl_strerror(r));
 		return send_store_error(conn, NL_ERR_UNAVAILABLE);
@@ -289,7 +295,8 @@ static mhd_result get_flow(struct nl_bridge *b, struct MHD_Connection *conn, con
 	return send_json(conn, MHD_HTTP_OK, outcome);
 }
 
-static mhd_result delete_flow(struct nl_bridge *b, struct MHD_Connection *conn, const char *host, const char *id)
+static mhd_result delete_flow(struct nl_bridge *b, struct MHD_Connection *conn, const char *host,
+                              const char *id)
 {
 	struct MHD_Response *resp;
 	mhd_result ret;
@@ -312,31 +319,35 @@ static bool flow_id_ok(const char *id)
 }
 
 /* A whole request: its signature first, then the route. */
-static mhd_result dispatch(struct nl_bridge *b, struct MHD_Connection *conn, const char *url, const char *method,
-                           struct req *rq)
+static mhd_result dispatch(struct nl_bridge *b, struct MHD_Connection *conn, const char *url,
+                           const char *method, struct req *rq)
 {
 	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	const char *aud = b->cfg->public_url != NULL && b->cfg->public_url[0] != '\0' ? b->cfg->public_url : b->base_url;
+	const char *aud =
+	    b->cfg->public_url != NULL && b->cfg->public_url[0] != '\0' ? b->cfg->public_url : b->base_url;
 	struct nl_hostauth_error e = {0};
 	char host[NL_HOSTAUTH_NAME_MAX + 1] = "";
-	bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0, is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0,
+	bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0,
+	     is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0,
 	     is_del = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
 	int r;
 
 	if (rq->agent_too_big)
 		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_big", "the body is over 16 KiB");
 	if (rq->target == NULL)
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "the request target is too long");
-	r = nl_hostauth_verify(b->hosts, auth, method, rq->target, rq->body != NULL ? rq->body : "", rq->agent_len,
-	                       aud, nl_now(), replay_note, b, host, &e);
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+		                  "the request target is too long");
+	r = nl_hostauth_verify(b->hosts, auth, method, rq->target, rq->body != NULL ? rq->body : "",
+	                       rq->agent_len, aud, nl_now(), replay_note, b, host, &e);
 	if (r != 0) {
 		if (e.reason == NL_HOSTAUTH_E_REPLAY_STORE) {
 			nl_err("bridge: agent request not checked: the replay cache (Redis) does not answer");
 			return send_store_error(conn, NL_ERR_UNAVAILABLE);
 		}
-		nl_notice("bridge: agent request %s refused (%s): %s", method, nl_hostauth_reason_word(e.reason),
-		          e.detail);
-		return send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "not signed by an enrolled workstation");
+		nl_notice("bridge: agent request %s refused (%s): %s", method,
+		          nl_hostauth_reason_word(e.reason), e.detail);
+		return send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+		                  "not signed by an enrolled workstation");
 	}
 	if (strcmp(url, FLOWS_PATH) == 0 && is_post)
 		return post_flow(b, conn, host, rq);
@@ -354,10 +365,12 @@ mhd_result bridge_agent_request(struct nl_bridge *b, struct MHD_Connection *conn
                                 struct req *rq)
 {
 	if (!rq->pp_checked) {
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		rq->pp_checked = true;
 		if (cl != NULL && strtoull(cl, NULL, 10) > BRIDGE_AGENT_BODY_MAX)
-			return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_big", "the body is over 16 KiB");
+			return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_big",
+			                  "the body is over 16 KiB");
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {

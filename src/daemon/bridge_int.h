@@ -20,27 +20,27 @@ mhd_result bridge_agent_request(struct nl_bridge *b, struct MHD_Connection *conn
 
 #endif
 
-#define BRIDGE_BODY_MAX       4096 /* a POST body: one short form field */
-#define BRIDGE_CODE_MAX       64   /* what we keep of a typed code */
-#define BRIDGE_PARAM_MAX      4096 /* state / code / error query values */
-#define BRIDGE_CB_PARAMS_MAX  32   /* query parameters of a callback */
-#define BRIDGE_CONN_LIMIT     256  /* connections (threads) at once */
-#define BRIDGE_CONN_PER_IP    32   /* a hospital Wi-Fi NAT puts many phones behind one address */
+#define BRIDGE_BODY_MAX      4096 /* a POST body: one short form field */
+#define BRIDGE_CODE_MAX      64   /* what we keep of a typed code */
+#define BRIDGE_PARAM_MAX     4096 /* state / code / error query values */
+#define BRIDGE_CB_PARAMS_MAX 32   /* query parameters of a callback */
+#define BRIDGE_CONN_LIMIT    256  /* connections (threads) at once */
+#define BRIDGE_CONN_PER_IP   32   /* a hospital Wi-Fi NAT puts many phones behind one address */
 /* role = bridge: every agent's long-poll holds a connection (a thread) for up to 25 s, so a shift
  * change of 50 sign-ins a second keeps about 2,000 of them parked across the instances. */
 #define BRIDGE_ROLE_CONN_LIMIT 2048
-#define BRIDGE_CONN_TIMEOUT   30   /* seconds of silence before a connection is dropped */
-#define BRIDGE_ORIGIN_MAX     256
-#define BRIDGE_TLS_PRIORITIES "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
+#define BRIDGE_CONN_TIMEOUT    30 /* seconds of silence before a connection is dropped */
+#define BRIDGE_ORIGIN_MAX      256
+#define BRIDGE_TLS_PRIORITIES  "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
 /* The browser binding (doc/threat-model.md, nhslogind(8)): a random value in a __Host- cookie,
  * which only this origin can set and which a browser sends to it alone. Chromium and curl keep a
  * Secure cookie over plain http from a loopback address, so the name is the same on the test
  * listener. */
-#define BRIDGE_COOKIE     "__Host-nhslogin"
-#define BRIDGE_COOKIE_LEN 43   /* base64url of 32 random bytes */
-#define BRIDGE_COOKIE_AGE 3600 /* seconds; no flow lives longer */
-#define BRIDGE_TOKEN_LEN  43   /* base64url of an HMAC-SHA256 */
-#define BRIDGE_ANSWER_MAX 16
+#define BRIDGE_COOKIE           "__Host-nhslogin"
+#define BRIDGE_COOKIE_LEN       43   /* base64url of 32 random bytes */
+#define BRIDGE_COOKIE_AGE       3600 /* seconds; no flow lives longer */
+#define BRIDGE_TOKEN_LEN        43   /* base64url of an HMAC-SHA256 */
+#define BRIDGE_ANSWER_MAX       16
 #define BRIDGE_AGENT_BODY_MAX   16384 /* an agent's JSON body (doc/bridge.md) */
 #define BRIDGE_AGENT_TARGET_MAX 2048  /* an agent's request target, path and query */
 #define BRIDGE_AGENT_WAIT_MAX   25    /* seconds of a long poll */

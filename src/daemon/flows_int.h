@@ -75,8 +75,8 @@ struct guess {
 struct nl_store;
 
 struct nl_flows {
-	struct nl_store *st;          /* role = bridge: every flow is in Redis (flows_store.c), none here */
-	unsigned char state_key[32];  /* bridge: keys the state derived from a flow id (secret) */
+	struct nl_store *st;         /* role = bridge: every flow is in Redis (flows_store.c), none here */
+	unsigned char state_key[32]; /* bridge: keys the state derived from a flow id (secret) */
 	pthread_mutex_t mu;
 	const struct nl_config *cfg;
 	int notify_fd;

@@ -55,8 +55,8 @@ static int state_of(const struct nl_flows *fl, const char *id, char **out)
 	unsigned int n = 0;
 	int r;
 
-	if (HMAC(EVP_sha256(), fl->state_key, (int)sizeof(fl->state_key), (const unsigned char *)id, strlen(id),
-	         md, &n) == NULL)
+	if (HMAC(EVP_sha256(), fl->state_key, (int)sizeof(fl->state_key), (const unsigned char *)id,
+	         strlen(id), md, &n) == NULL)
 		return NL_ERR_INTERNAL;
 	r = nl_b64url_encode(md, n, out);
 	nl_wipe(md, sizeof(md));
@@ -117,11 +117,12 @@ static bool field_ok(const char *s)
 static json_t *make_record(const struct nl_flow_request *rq, const char *verifier, const char *challenge,
                            const char *user_code)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s}", "user", rq->user, "service",
-	                 rq->service != NULL ? rq->service : "", "rhost", rq->rhost != NULL ? rq->rhost : "",
-	                 "tty", rq->tty != NULL ? rq->tty : "", "host", rq->host, "nonce", rq->nonce,
-	                 "verifier", verifier, "challenge", challenge, "started_at", (json_int_t)nl_now(),
-	                 "number_match", rq->number_match, "user_code", user_code);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s}", "user", rq->user,
+	                 "service", rq->service != NULL ? rq->service : "", "rhost",
+	                 rq->rhost != NULL ? rq->rhost : "", "tty", rq->tty != NULL ? rq->tty : "", "host",
+	                 rq->host, "nonce", rq->nonce, "verifier", verifier, "challenge", challenge,
+	                 "started_at", (json_int_t)nl_now(), "number_match", rq->number_match, "user_code",
+	                 user_code);
 }
 
 int nl_flows_store_create(struct nl_flows *fl, const struct nl_flow_request *rq, struct nl_flow_made *out)
@@ -132,9 +133,9 @@ int nl_flows_store_create(struct nl_flows *fl, const struct nl_flow_request *rq,
 	json_t *rec = NULL;
 	int r = NL_ERR_INVALID, tries;
 
-	if (rq->user == NULL || rq->user[0] == '\0' || strlen(rq->user) > NL_USER_MAX || !field_ok(rq->user) ||
-	    !field_ok(rq->service) || !field_ok(rq->rhost) || !field_ok(rq->tty) || rq->host == NULL ||
-	    rq->nonce == NULL)
+	if (rq->user == NULL || rq->user[0] == '\0' || strlen(rq->user) > NL_USER_MAX ||
+	    !field_ok(rq->user) || !field_ok(rq->service) || !field_ok(rq->rhost) || !field_ok(rq->tty) ||
+	    rq->host == NULL || rq->nonce == NULL)
 		return NL_ERR_INVALID;
 	if (rq->ttl > 0 && rq->ttl < ttl)
 		ttl = rq->ttl;
@@ -152,7 +153,8 @@ int nl_flows_store_create(struct nl_flows *fl, const struct nl_flow_request *rq,
 			r = NL_ERR_NOMEM;
 			goto out;
 		}
-		struct nl_store_flow_keys k = {.id = id, .user_code = code, .device_code = dc, .state = state};
+		struct nl_store_flow_keys k = {
+		    .id = id, .user_code = code, .device_code = dc, .state = state};
 		r = nl_store_flow_create(fl->st, &k, rec, ttl);
 	}
 	if (r != 0)
@@ -204,8 +206,8 @@ int nl_flows_store_end(struct nl_flows *fl, const char *id, const json_t *outcom
 static int end_denied(struct nl_flows *fl, const char *id, enum nl_reason reason, const char *message,
                       const char *why)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "status", "denied", "reason", nl_reason_word(reason), "message",
-	                      message != NULL ? message : nl_reason_row(reason)->phone_text);
+	json_t *o = json_pack("{s:s, s:s, s:s}", "status", "denied", "reason", nl_reason_word(reason),
+	                      "message", message != NULL ? message : nl_reason_row(reason)->phone_text);
 	int r;
 
 	if (o == NULL)
@@ -224,7 +226,8 @@ int nl_flows_store_cancel(struct nl_flows *fl, const char *id, const char *host)
 
 	if ((r = nl_flows_store_read(fl, id, host, &o, &left)) != 0)
 		return r;
-	if (o == NULL && (r = end_denied(fl, id, NL_REASON_CANCELLED, NULL, "cancelled by the workstation")) != 0 &&
+	if (o == NULL &&
+	    (r = end_denied(fl, id, NL_REASON_CANCELLED, NULL, "cancelled by the workstation")) != 0 &&
 	    r != NL_ERR_EXPIRED)
 		return r;
 	json_decref(o);
@@ -290,7 +293,8 @@ int flows_store_begin_authz(struct nl_flows *fl, const char *user_code, const ch
 	flows_guess_key(client != NULL && client[0] != '\0' ? client : "?", key, sizeof(key));
 	snprintf(name, sizeof(name), "guess:%s", key);
 	/* Before the code is looked at: a client past its own limit learns nothing about any code. */
-	if ((r = nl_store_count_get(fl->st, name, &mine)) != 0 || (r = guess_allowance(fl, mine, &allow)) != 0)
+	if ((r = nl_store_count_get(fl->st, name, &mine)) != 0 ||
+	    (r = guess_allowance(fl, mine, &allow)) != 0)
 		return r;
 	if (mine >= (long long)allow) {
 		nl_debug("user code attempt from %.64s refused: too many wrong codes", key);
@@ -378,7 +382,8 @@ int flows_store_refuse(struct nl_flows *fl, const char *id, const char *client)
 	nl_store_flow_clear(&f);
 	snprintf(why, sizeof(why), "refused at the confirmation page from %.64s",
 	         client != NULL && client[0] != '\0' ? client : "?");
-	r = end_denied(fl, id, NL_REASON_DENIED, "The sign-in was refused on the phone: \"This was not me\".", why);
+	r = end_denied(fl, id, NL_REASON_DENIED, "The sign-in was refused on the phone: \"This was not me\".",
+	               why);
 	return r == NL_ERR_EXPIRED ? NL_ERR_EXPIRED : r;
 }
 
@@ -397,11 +402,12 @@ int nl_flows_store_claim(struct nl_flows *fl, const char *state, const unsigned 
 	if (r == NL_ERR_PERM) {
 		memset(out, 0, sizeof(*out));
 		snprintf(out->id, sizeof(out->id), "%.*s", NL_FLOW_ID_LEN - 1, f.id);
-		nl_notice("flow %s: callback from %.64s %s: refused; the sign-in goes on (a stolen or forwarded "
-		          "sign-in link?)",
-		          f.id, client != NULL ? client : "?",
-		          browser == NULL ? "without the sign-in cookie of the browser that continued"
-		                          : "from a browser that did not continue it");
+		nl_notice(
+		    "flow %s: callback from %.64s %s: refused; the sign-in goes on (a stolen or forwarded "
+		    "sign-in link?)",
+		    f.id, client != NULL ? client : "?",
+		    browser == NULL ? "without the sign-in cookie of the browser that continued"
+		                    : "from a browser that did not continue it");
 		return r;
 	}
 	if (r != 0)

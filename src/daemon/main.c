@@ -177,7 +177,8 @@ static int start_bridge_role(struct daemon *d, char *err, size_t errlen)
 	int r;
 
 	if (cfg->store_index_key_file == NULL || cfg->hosts_dir == NULL)
-		return nl_errf(err, errlen, NL_ERR_CONFIG, "role = bridge needs [store] index_key_file and [bridge] hosts_dir");
+		return nl_errf(err, errlen, NL_ERR_CONFIG,
+		               "role = bridge needs [store] index_key_file and [bridge] hosts_dir");
 	if (cfg->store_password_file != NULL &&
 	    (r = nl_read_file_checked(cfg->store_password_file, true, 1024, &pw, &pwlen, err, errlen)) != 0)
 		goto out;
@@ -247,10 +248,11 @@ static int start_parts(struct daemon *d, char *err, size_t errlen)
 			return nl_errf(err, errlen, r, "flows table: %s", nl_strerror(r));
 		if (d->cfg.role == NL_ROLE_AGENT) {
 			/* no public listener and no device poller: the bridge has both (doc/bridge.md) */
-			if ((r = nl_agent_new(&d->cfg, d->flows, d->oidc, d->tc, &d->agent, err, errlen)) != 0)
+			if ((r = nl_agent_new(&d->cfg, d->flows, d->oidc, d->tc, &d->agent, err, errlen)) !=
+			    0)
 				return r;
-		} else if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err, errlen)) !=
-		           0) {
+		} else if ((r = nl_bridge_start(&d->cfg, d->flows, d->oidc, d->tc, &d->bridge, err,
+		                                errlen)) != 0) {
 			return r;
 		}
 	}

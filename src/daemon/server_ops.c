@@ -335,12 +335,12 @@ static json_t *bridge_status(const struct nl_server_ctx *ctx)
 		nl_hostauth_files_free(files, n);
 	else
 		n = 0;
-	return json_pack("{ss ss ss* sI sI sI sI sI sb so}", "store_role", r == 0 ? st.role : "unreachable",
-	                 "store_addr", st.addr, "store_error", r == 0 ? NULL : nl_strerror(r), "store_commands",
-	                 (json_int_t)st.commands, "store_setup_commands", (json_int_t)st.setup_commands,
-	                 "store_connects", (json_int_t)st.connects, "store_unavailable",
-	                 (json_int_t)st.unavailable, "hosts", (json_int_t)n, "hosts_more", cut, "flows_pending",
-	                 rp == 0 ? json_integer((json_int_t)pending) : json_null());
+	return json_pack(
+	    "{ss ss ss* sI sI sI sI sI sb so}", "store_role", r == 0 ? st.role : "unreachable", "store_addr",
+	    st.addr, "store_error", r == 0 ? NULL : nl_strerror(r), "store_commands", (json_int_t)st.commands,
+	    "store_setup_commands", (json_int_t)st.setup_commands, "store_connects", (json_int_t)st.connects,
+	    "store_unavailable", (json_int_t)st.unavailable, "hosts", (json_int_t)n, "hosts_more", cut,
+	    "flows_pending", rp == 0 ? json_integer((json_int_t)pending) : json_null());
 }
 
 static void handle_status(struct nl_server *s, struct conn *c, const json_t *req)
@@ -380,7 +380,8 @@ static void handle_status(struct nl_server *s, struct conn *c, const json_t *req
 		json_object_set_new(m, "role", json_string("agent"));
 		json_object_set_new(m, "bridge_url", json_string(ai.bridge_url));
 		json_object_set_new(m, "workstation", json_string(ai.name));
-		json_object_set_new(m, "agent_error", ai.last_error[0] ? json_string(ai.last_error) : json_null());
+		json_object_set_new(m, "agent_error",
+		                    ai.last_error[0] ? json_string(ai.last_error) : json_null());
 		json_object_set_new(m, "agent_error_age", age_or_null(ai.last_error_at, now));
 	}
 	if (m != NULL && s->ctx.store != NULL)

@@ -311,13 +311,15 @@ static int build_headers(const struct nl_http_opts *o, const char *ctype, struct
 			ct = NULL;
 			goto out;
 		}
-		if ((t = curl_slist_append(l, ct)) == NULL || (l = t, t = curl_slist_append(l, "Expect:")) == NULL)
+		if ((t = curl_slist_append(l, ct)) == NULL ||
+		    (l = t, t = curl_slist_append(l, "Expect:")) == NULL)
 			goto out;
 		l = t;
 	}
 	if (o->bearer != NULL || o->authorization != NULL) {
 		const char *v = o->bearer != NULL ? o->bearer : o->authorization;
-		if (strpbrk(v, "\r\n") != NULL || v[0] == '\0' || (o->bearer != NULL && o->authorization != NULL)) {
+		if (strpbrk(v, "\r\n") != NULL || v[0] == '\0' ||
+		    (o->bearer != NULL && o->authorization != NULL)) {
 			r = NL_ERR_INVALID;
 			goto out;
 		}

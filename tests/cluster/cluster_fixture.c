@@ -172,8 +172,9 @@ static int start_lb(struct cluster *c)
 		return NL_ERR_INVALID;
 	}
 	for (int i = 0; i < c->nb; i++)
-		n += (size_t)snprintf(servers + n, sizeof(servers) - n,
-		                      "    server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n", c->b[i].port);
+		n +=
+		    (size_t)snprintf(servers + n, sizeof(servers) - n,
+		                     "    server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n", c->b[i].port);
 	snprintf(listen, sizeof(listen), "listen 127.0.0.1:%d ssl http2;", c->lb_port);
 	if (!lbproc_replace(&site,
 	                    "    server 10.20.0.11:8765 max_fails=1 fail_timeout=10s;\n"
@@ -183,8 +184,9 @@ static int start_lb(struct cluster *c)
 	    !lbproc_replace(&site, "/etc/ssl/signin.example.trust.nhs.uk.pem", c->cert) ||
 	    !lbproc_replace(&site, "/etc/ssl/private/signin.example.trust.nhs.uk.key", c->cert_key) ||
 	    !lbproc_replace(&site, "allow 10.0.0.0/8;", "allow 127.0.0.0/8;")) {
-		fprintf(stderr, "# the README's nginx block for the bridges has changed shape: update "
-		                "tests/cluster/cluster_fixture.c\n%s",
+		fprintf(stderr,
+		        "# the README's nginx block for the bridges has changed shape: update "
+		        "tests/cluster/cluster_fixture.c\n%s",
 		        site);
 		goto out;
 	}
@@ -222,10 +224,11 @@ static int start_agent_world(struct cluster *c, const struct cluster_opts *o)
 	if ((r = enrol_agent(c, "ws1", dir, key, sizeof(key))) != 0)
 		return r;
 	memset(&wo, 0, sizeof(wo));
-	snprintf(daemon_extra, sizeof(daemon_extra), "role = agent\n%s", o->daemon_extra ? o->daemon_extra : "");
+	snprintf(daemon_extra, sizeof(daemon_extra), "role = agent\n%s",
+	         o->daemon_extra ? o->daemon_extra : "");
 	snprintf(main_extra, sizeof(main_extra),
-	         "[agent]\nbridge_url = %s\nname = ws1\nhost_key = %s\nca_file = %s\n%s", c->url, key, c->cert,
-	         o->policy ? o->policy : "");
+	         "[agent]\nbridge_url = %s\nname = ws1\nhost_key = %s\nca_file = %s\n%s", c->url, key,
+	         c->cert, o->policy ? o->policy : "");
 	snprintf(redirect, sizeof(redirect), "%s/nhslogin/callback", c->url);
 	wo.daemon_extra = daemon_extra;
 	wo.main_extra = main_extra;
@@ -255,7 +258,8 @@ int cluster_start(const struct cluster_opts *o, struct cluster **out, char *why,
 	if (o == NULL)
 		o = &none;
 	if (!redisproc_available(&missing) || (o->sentinel && !redisproc_sentinel_available(&missing)) ||
-	    (lbproc_nginx() == NULL && (missing = "nginx is not installed (apt-get install nginx)") != NULL) ||
+	    (lbproc_nginx() == NULL &&
+	     (missing = "nginx is not installed (apt-get install nginx)") != NULL) ||
 	    (!testsrv_tls_supported() && access("/usr/bin/openssl", X_OK) != 0 &&
 	     (missing = "no way to make a certificate for nginx") != NULL)) {
 		snprintf(why, whylen, "%s", missing);

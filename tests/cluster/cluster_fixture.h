@@ -5,8 +5,8 @@
  * block, as written, over TLS),
  * and agents: real nhslogind with role = agent, each with its own enrolled key. The first agent is a
  * harness world (tests/lib/harness.h), so the real module under pam_wrapper signs in through it and
- * the harness's phone walks the pages through nginx (from 127.0.0.2). Everything on loopback in temp dirs; every
- * process is stopped by cluster_stop (and dies with the test). */
+ * the harness's phone walks the pages through nginx (from 127.0.0.2). Everything on loopback in temp dirs;
+ * every process is stopped by cluster_stop (and dies with the test). */
 #ifndef CLUSTER_FIXTURE_H
 #define CLUSTER_FIXTURE_H
 
@@ -46,8 +46,8 @@ struct cluster_agent {
 };
 
 struct cluster {
-	char dir[64];          /* /tmp/nl-cluster.XXXXXX: hosts/, index.key, b1/, b2/, a2/, ... */
-	struct world *w;       /* agent 1 (ws1) and the mock; w->bridge is nginx's URL */
+	char dir[64];    /* /tmp/nl-cluster.XXXXXX: hosts/, index.key, b1/, b2/, a2/, ... */
+	struct world *w; /* agent 1 (ws1) and the mock; w->bridge is nginx's URL */
 	struct redisproc *redis, *replica, *sentinel;
 	struct cluster_bridge b[CLUSTER_MAX_BRIDGES];
 	int nb;

@@ -116,14 +116,15 @@ static int write_inst_config(struct inst *i, const char *name)
 	snprintf(i->conf, sizeof(i->conf), "%s/%s.conf", fx.dir, name);
 	snprintf(i->socket, sizeof(i->socket), "%s/run-%s/nhslogind.sock", fx.dir, name);
 	snprintf(state, sizeof(state), "%s/state-%s", fx.dir, name);
-	snprintf(text, sizeof(text),
-	         "environment = local\nenvironments_dir = %s/environments\n"
-	         "[daemon]\nsocket = %s\nstate_dir = %s\ncache_dir = %s/cache-%s\nrole = bridge\ndebug = yes\n"
-	         "[bridge]\nlisten = 127.0.0.1:%d\npublic_url = %s\nhosts_dir = %s\ncode_attempts = %d\n"
-	         "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n"
-	         "[store]\nurl = redis://127.0.0.1:%d\nindex_key_file = %s/index.key\ntimeout_ms = %d\n",
-	         fx.dir, i->socket, state, fx.dir, name, i->port, fx.public_url, fx.hosts, CODE_ATTEMPTS, fx.dir,
-	         redisproc_port(fx.rs), fx.dir, STORE_TIMEOUT_MS);
+	snprintf(
+	    text, sizeof(text),
+	    "environment = local\nenvironments_dir = %s/environments\n"
+	    "[daemon]\nsocket = %s\nstate_dir = %s\ncache_dir = %s/cache-%s\nrole = bridge\ndebug = yes\n"
+	    "[bridge]\nlisten = 127.0.0.1:%d\npublic_url = %s\nhosts_dir = %s\ncode_attempts = %d\n"
+	    "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n"
+	    "[store]\nurl = redis://127.0.0.1:%d\nindex_key_file = %s/index.key\ntimeout_ms = %d\n",
+	    fx.dir, i->socket, state, fx.dir, name, i->port, fx.public_url, fx.hosts, CODE_ATTEMPTS, fx.dir,
+	    redisproc_port(fx.rs), fx.dir, STORE_TIMEOUT_MS);
 	return write_file(i->conf, 0644, text);
 }
 
@@ -195,7 +196,8 @@ static int make_world(void)
 		return -1;
 	if ((r = redisproc_start(NULL, &fx.rs)) != 0)
 		return -1;
-	if ((fx.a.port = test_free_port()) <= 0 || (fx.b.port = test_free_port()) <= 0 || fx.a.port == fx.b.port)
+	if ((fx.a.port = test_free_port()) <= 0 || (fx.b.port = test_free_port()) <= 0 ||
+	    fx.a.port == fx.b.port)
 		return -1;
 	/* one public_url for both (behind a load balancer); NHS login sends the phone back to A's callback */
 	snprintf(fx.public_url, sizeof(fx.public_url), "http://127.0.0.1:%d", fx.a.port);
@@ -208,10 +210,11 @@ static int make_world(void)
 	if (mockproc_start(args, &fx.mock) != 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/environments/local.conf", fx.dir);
-	snprintf(text, sizeof(text),
-	         "issuer = %s\nclient_id = nhslogin-test\nclient_key = %s\nredirect_uri = %s/callback\n"
-	         "scope = openid profile\nvtr = [\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]\nallowed_algs = RS512\n",
-	         mockproc_issuer(fx.mock), key, fx.public_url);
+	snprintf(
+	    text, sizeof(text),
+	    "issuer = %s\nclient_id = nhslogin-test\nclient_key = %s\nredirect_uri = %s/callback\n"
+	    "scope = openid profile\nvtr = [\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]\nallowed_algs = RS512\n",
+	    mockproc_issuer(fx.mock), key, fx.public_url);
 	if (write_file(path, 0644, text) != 0 || write_inst_config(&fx.a, "a") != 0 ||
 	    write_inst_config(&fx.b, "b") != 0)
 		goto out;
@@ -347,8 +350,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 }
 
 /* One request to base + target with auth as the Authorization value (NULL: none). */
-static int agent_raw(const char *base, const char *method, const char *target, const char *body, const char *auth,
-                     struct answer *a)
+static int agent_raw(const char *base, const char *method, const char *target, const char *body,
+                     const char *auth, struct answer *a)
 {
 	char url[512], hdr[4096];
 	struct curl_slist *h = NULL;
@@ -391,8 +394,8 @@ static char *sign_as(const cjose_jwk_t *key, const char *name, const char *metho
                      const char *body)
 {
 	char *v = NULL;
-	if (nl_hostauth_sign(key, name, method, target, body != NULL ? body : "", body != NULL ? strlen(body) : 0,
-	                     fx.public_url, time(NULL), &v) != 0)
+	if (nl_hostauth_sign(key, name, method, target, body != NULL ? body : "",
+	                     body != NULL ? strlen(body) : 0, fx.public_url, time(NULL), &v) != 0)
 		return NULL;
 	return v;
 }
@@ -411,7 +414,8 @@ static int agent_as(const struct inst *i, const cjose_jwk_t *key, const char *na
 	return r;
 }
 
-static int agent(const struct inst *i, const char *method, const char *target, const char *body, struct answer *a)
+static int agent(const struct inst *i, const char *method, const char *target, const char *body,
+                 struct answer *a)
 {
 	return agent_as(i, fx.ka, "ws-a", method, target, body, a);
 }
@@ -433,10 +437,11 @@ static void start_flow(const struct inst *i, bool number_match, const char *nonc
 	char body[512];
 	struct answer a;
 
-	snprintf(body, sizeof(body),
-	         "{\"user\":\"clinician\",\"service\":\"login\",\"rhost\":\"\",\"tty\":\"tty1\",\"nonce\":\"%s\","
-	         "\"number_match\":%s,\"ttl\":120}",
-	         nonce, number_match ? "true" : "false");
+	snprintf(
+	    body, sizeof(body),
+	    "{\"user\":\"clinician\",\"service\":\"login\",\"rhost\":\"\",\"tty\":\"tty1\",\"nonce\":\"%s\","
+	    "\"number_match\":%s,\"ttl\":120}",
+	    nonce, number_match ? "true" : "false");
 	assert_int_equal(agent(i, "POST", "/agent/v1/flows", body, &a), 0);
 	assert_int_equal(a.status, 201);
 	assert_non_null(jstr(&a, "flow"));
@@ -459,8 +464,8 @@ static void flow_target(const char *flow, int wait, char *out, size_t len)
 /* ---- the phone ---- */
 
 /* jar NULL: the test's one phone browser (mockproc_fetch's cookies). */
-static int fetch(struct mockproc_jar *jar, const char *method, const char *url, const char *ctype, const char *body,
-                 const char *bearer, struct mockproc_resp *resp)
+static int fetch(struct mockproc_jar *jar, const char *method, const char *url, const char *ctype,
+                 const char *body, const char *bearer, struct mockproc_resp *resp)
 {
 	if (jar == NULL)
 		return mockproc_fetch(method, url, ctype, body, bearer, resp);
@@ -528,7 +533,8 @@ static char *phone_at_mock(struct mockproc_jar *jar, const char *authorize)
 		snprintf(body, sizeof(body), "req=%s&user=p9", enc);
 		curl_free(enc);
 		snprintf(url, sizeof(url), "%s/authorize/decision", mockproc_issuer(fx.mock));
-		assert_int_equal(fetch(jar, "POST", url, "application/x-www-form-urlencoded", body, NULL, &c), 0);
+		assert_int_equal(fetch(jar, "POST", url, "application/x-www-form-urlencoded", body, NULL, &c),
+		                 0);
 		if (c.location != NULL)
 			back = strdup(c.location);
 	} else if (b.location != NULL) {
@@ -648,9 +654,11 @@ static void test_signin_hops_between_instances_and_wakes_the_parked_poll(void **
 	pthread_join(j.th, NULL);
 	assert_int_equal(j.rc, 0);
 	assert_int_equal(j.a.status, 200);
-	printf("# wake-up: callback on B answered in %lld ms; the poll parked on A returned %lld ms after the "
-	       "callback's answer (%lld ms after it was sent)\n",
-	       (long long)(t_cb_done - t_cb), (long long)(j.a.done_ms - t_cb_done), (long long)(j.a.done_ms - t_cb));
+	printf(
+	    "# wake-up: callback on B answered in %lld ms; the poll parked on A returned %lld ms after the "
+	    "callback's answer (%lld ms after it was sent)\n",
+	    (long long)(t_cb_done - t_cb), (long long)(j.a.done_ms - t_cb_done),
+	    (long long)(j.a.done_ms - t_cb));
 	assert_true(j.a.done_ms - t_cb_done < 500);
 	assert_tokens_verify(&j.a, NONCE);
 	assert_null(json_object_get(j.a.json, "number"));
@@ -669,8 +677,9 @@ static void test_confirmation_page_names_the_enrolled_host_only(void **state)
 {
 	char flow[64], token[64], code[16], *page = NULL;
 	struct answer a;
-	const char *body = "{\"user\":\"clinician\",\"service\":\"login\",\"host\":\"evil-name\",\"rhost\":\"\","
-	                   "\"tty\":\"tty1\",\"nonce\":\"" NONCE "\"}";
+	const char *body =
+	    "{\"user\":\"clinician\",\"service\":\"login\",\"host\":\"evil-name\",\"rhost\":\"\","
+	    "\"tty\":\"tty1\",\"nonce\":\"" NONCE "\"}";
 	(void)state;
 	NEED_WORLD();
 
@@ -756,7 +765,8 @@ static void test_wrong_code_limit_counts_across_instances(void **state)
 	start_flow(&fx.a, false, NONCE, flow, code);
 	/* CODE_ATTEMPTS wrong codes, spread over A and B */
 	for (int n = 0; n < CODE_ATTEMPTS; n++)
-		assert_int_equal(phone_code(NULL, n % 2 ? &fx.a : &fx.b, "KPWD-KPWD", NULL, flow, token), 400);
+		assert_int_equal(phone_code(NULL, n % 2 ? &fx.a : &fx.b, "KPWD-KPWD", NULL, flow, token),
+		                 400);
 	/* now the right code is refused at either */
 	assert_int_equal(phone_code(NULL, &fx.a, code, NULL, flow, token), 429);
 	assert_int_equal(phone_code(NULL, &fx.b, code, NULL, flow, token), 429);
@@ -770,7 +780,8 @@ static void test_wrong_codes_below_the_limit_leave_the_right_code_working(void *
 
 	start_flow(&fx.a, false, NONCE, flow, code);
 	for (int n = 0; n < CODE_ATTEMPTS - 1; n++)
-		assert_int_equal(phone_code(NULL, n % 2 ? &fx.a : &fx.b, "KPWD-KPWD", NULL, flow, token), 400);
+		assert_int_equal(phone_code(NULL, n % 2 ? &fx.a : &fx.b, "KPWD-KPWD", NULL, flow, token),
+		                 400);
 	assert_int_equal(phone_code(NULL, &fx.b, code, NULL, flow, token), 200);
 }
 
@@ -918,7 +929,9 @@ static void test_redis_down_answers_503_at_once(void **state)
 	assert_true(j.a.done_ms - t0 < STORE_TIMEOUT_MS + 1500);
 	answer_clear(&j.a);
 	t0 = nl_mono_ms();
-	assert_int_equal(agent(&fx.a, "POST", "/agent/v1/flows", "{\"user\":\"clinician\",\"nonce\":\"" NONCE "\"}", &a), 0);
+	assert_int_equal(
+	    agent(&fx.a, "POST", "/agent/v1/flows", "{\"user\":\"clinician\",\"nonce\":\"" NONCE "\"}", &a),
+	    0);
 	printf("# Redis down: POST answered %ld in %lld ms\n", a.status, (long long)(a.done_ms - t0));
 	assert_int_equal(a.status, 503);
 	assert_string_equal(jstr(&a, "error"), "unavailable");
@@ -1004,7 +1017,8 @@ static void test_pam_socket_start_on_a_bridge_is_unavailable(void **state)
 	(void)state;
 	NEED_WORLD();
 
-	m = socket_call(&fx.b, "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"login\",\"tty\":\"tty1\"}");
+	m = socket_call(&fx.b,
+	                "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"login\",\"tty\":\"tty1\"}");
 	assert_false(json_is_true(json_object_get(m, "ok")));
 	assert_string_equal(json_string_value(json_object_get(m, "error")), "unavailable");
 	assert_non_null(strstr(json_string_value(json_object_get(m, "message")), "bridge"));
@@ -1127,7 +1141,9 @@ static void test_redis_hung_answers_503_within_the_store_timeout(void **state)
 	fx.redis_down = true;
 	kill(redisproc_pid(fx.rs), SIGSTOP);
 	t0 = nl_mono_ms();
-	assert_int_equal(agent(&fx.b, "POST", "/agent/v1/flows", "{\"user\":\"clinician\",\"nonce\":\"" NONCE "\"}", &a), 0);
+	assert_int_equal(
+	    agent(&fx.b, "POST", "/agent/v1/flows", "{\"user\":\"clinician\",\"nonce\":\"" NONCE "\"}", &a),
+	    0);
 	kill(redisproc_pid(fx.rs), SIGCONT);
 	fx.redis_down = false;
 	printf("# Redis stopped (SIGSTOP): POST answered %ld in %lld ms (store timeout %d ms)\n", a.status,
@@ -1140,25 +1156,38 @@ static void test_redis_hung_answers_503_within_the_store_timeout(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_signin_hops_between_instances_and_wakes_the_parked_poll, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_confirmation_page_names_the_enrolled_host_only, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unsigned_wrong_key_replayed_and_other_hosts_flow_are_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signin_hops_between_instances_and_wakes_the_parked_poll,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_confirmation_page_names_the_enrolled_host_only, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_unsigned_wrong_key_replayed_and_other_hosts_flow_are_refused,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_body_over_16k_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_code_limit_counts_across_instances, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_wrong_codes_below_the_limit_leave_the_right_code_working, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_from_another_browser_is_refused_and_the_flow_goes_on, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_second_browser_cannot_continue_a_bound_flow, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_number_matching_answer_carries_the_number_the_phone_showed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_delete_ends_the_flow_cancelled_and_the_phone_sees_it_ended, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_this_was_not_me_on_the_phone_ends_the_flow_denied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_codes_below_the_limit_leave_the_right_code_working,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_callback_from_another_browser_is_refused_and_the_flow_goes_on, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_second_browser_cannot_continue_a_bound_flow, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_number_matching_answer_carries_the_number_the_phone_showed,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_ends_the_flow_cancelled_and_the_phone_sees_it_ended,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_this_was_not_me_on_the_phone_ends_the_flow_denied, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_down_answers_503_at_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redis_restarted_mid_flow_is_not_found_and_new_flows_work, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_instance_killed_after_code_entry_the_other_completes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pam_socket_start_on_a_bridge_is_unavailable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redis_restarted_mid_flow_is_not_found_and_new_flows_work,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_instance_killed_after_code_entry_the_other_completes, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pam_socket_start_on_a_bridge_is_unavailable, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_status_shows_redis_and_the_enrolled_hosts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_status_counts_the_flows_of_every_instance, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_commands_of_one_signin, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redis_hung_answers_503_within_the_store_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redis_hung_answers_503_within_the_store_timeout, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

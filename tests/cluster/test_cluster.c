@@ -46,7 +46,7 @@ static int group_teardown(void **state)
 #define NEED_CLUSTER()                                                                                       \
 	do {                                                                                                 \
 		if (cl == NULL)                                                                              \
-			skip_because("%s", skip_why);                                                              \
+			skip_because("%s", skip_why);                                                        \
 	} while (0)
 
 static int run(struct pam_run *r, const char *service, const char *user, const char *as_user)
@@ -69,7 +69,8 @@ static void test_signin_through_two_bridges_behind_nginx(void **state)
 		assert_int_equal(run(&r, "nl-login", "clinician", "p9"), PAM_SUCCESS);
 		assert_true(r.user_code[0] != '\0');
 		assert_true(pam_run_saw_info(&r, cl->url)); /* the module shows the bridge's address */
-		print_message("# sign-in %d through the cluster: %lld ms\n", i + 1, (long long)(nl_mono_ms() - t0));
+		print_message("# sign-in %d through the cluster: %lld ms\n", i + 1,
+		              (long long)(nl_mono_ms() - t0));
 	}
 	for (int i = 0; i < cl->nb; i++)
 		assert_true(cluster_log_has(cl, i, "ws1"));

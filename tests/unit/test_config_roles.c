@@ -246,13 +246,12 @@ static void test_agent_needs_a_bridge_over_https(void **state)
 
 	assert_int_not_equal(load(f, "[daemon]\nrole = agent\n", ENV_AGENT), 0);
 	assert_err_at(f, 3, "bridge_url");
-	assert_int_not_equal(load(f, "[daemon]\nrole = agent\n[agent]\nbridge_url = http://signin.trust.nhs.uk\n",
-	                          ENV_AGENT),
-	                     0);
+	assert_int_not_equal(
+	    load(f, "[daemon]\nrole = agent\n[agent]\nbridge_url = http://signin.trust.nhs.uk\n", ENV_AGENT),
+	    0);
 	assert_err_at(f, 5, "loopback");
-	assert_int_equal(load(f, "[daemon]\nrole = agent\n[agent]\nbridge_url = http://127.0.0.1:8443\n",
-	                      ENV_AGENT),
-	                 0);
+	assert_int_equal(
+	    load(f, "[daemon]\nrole = agent\n[agent]\nbridge_url = http://127.0.0.1:8443\n", ENV_AGENT), 0);
 }
 
 static void test_roles_refuse_device_mode(void **state)
