@@ -494,14 +494,16 @@ out:
 
 static json_t *part_json(const char *compact, int part)
 {
-	const char *a = strchr(compact, '.'), *b = a != NULL ? strchr(a + 1, '.') : NULL;
-	const char *s = part == 0 ? compact : a + 1;
-	size_t n = part == 0 ? (size_t)(a - compact) : (size_t)(b - a - 1);
+	const char *a = strchr(compact, '.'), *b = a != NULL ? strchr(a + 1, '.') : NULL, *s;
 	uint8_t *raw = NULL;
-	size_t len = 0;
+	size_t n, len = 0;
 	json_t *j;
 
-	if (b == NULL || nl_b64url_decode(s, n, &raw, &len) != 0)
+	if (a == NULL || b == NULL)
+		return NULL;
+	s = part == 0 ? compact : a + 1;
+	n = part == 0 ? (size_t)(a - compact) : (size_t)(b - a - 1);
+	if (nl_b64url_decode(s, n, &raw, &len) != 0)
 		return NULL;
 	j = json_loadb((const char *)raw, len, 0, NULL);
 	free(raw);
