@@ -141,6 +141,9 @@ struct nl_store_status {
 };
 /* Asks ROLE (one command, counted in commands). The counters are filled even when it fails. */
 int nl_store_status(struct nl_store *st, struct nl_store_status *out);
+/* How many bridge instances listen for wake-ups on this Redis now (PUBSUB NUMSUB of the channel:
+ * each instance holds one subscription). One command. */
+int nl_store_instances(struct nl_store *st, long long *n);
 /* The counters only, no network. */
 void nl_store_counters(struct nl_store *st, struct nl_store_status *out);
 

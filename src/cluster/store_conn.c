@@ -591,6 +591,29 @@ void nl_store_counters(struct nl_store *st, struct nl_store_status *out)
 	out->unavailable = atomic_load(&st->unavailable);
 }
 
+int nl_store_instances(struct nl_store *st, long long *n)
+{
+	char chan[96];
+	const char *argv[] = {"PUBSUB", "NUMSUB", chan};
+	size_t lens[3] = {6, 6, 0};
+	redisReply *rep = NULL;
+	int r;
+
+	*n = 0;
+	snprintf(chan, sizeof(chan), "%s%s", st->prefix, NL_STORE_CHANNEL);
+	lens[2] = strlen(chan);
+	if ((r = store_call(st, 3, argv, lens, NULL, &rep)) != 0)
+		return r;
+	/* [channel, subscribers] */
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[1]->type == REDIS_REPLY_INTEGER)
+		*n = rep->element[1]->integer;
+	else
+		r = NL_ERR_INVALID;
+	freeReplyObject(rep);
+	return r;
+}
+
 int nl_store_status(struct nl_store *st, struct nl_store_status *out)
 {
 	const char *argv[] = {"ROLE"};

@@ -205,6 +205,8 @@ static void print_bridge(const json_t *b)
 	       int_or(b, "store_connects", 0), int_or(b, "store_unavailable", 0));
 	printf("%-17s%lld%s\n", "Enrolled hosts:", int_or(b, "hosts", 0),
 	       json_is_true(json_object_get(b, "hosts_more")) ? " or more" : "");
+	if (json_is_integer(json_object_get(b, "instances")))
+		printf("%-17s%lld connected to this Redis\n", "Bridges:", int_or(b, "instances", 0));
 	if (json_is_integer(json_object_get(b, "flows_pending")))
 		printf("%-17s%lld in progress, all bridges\n",
 		       "Shared sign-ins:", int_or(b, "flows_pending", 0));

@@ -324,23 +324,25 @@ static json_t *bridge_status(const struct nl_server_ctx *ctx)
 	char **files = NULL;
 	size_t n = 0;
 	bool cut = false;
-	long long pending = 0;
-	int r, rp;
+	long long pending = 0, instances = 0;
+	int r, rp, ri;
 
 	memset(&st, 0, sizeof(st));
 	r = nl_store_status(ctx->store, &st);
 	rp = r == 0 ? nl_store_flows_pending(ctx->store, &pending) : r;
+	ri = r == 0 ? nl_store_instances(ctx->store, &instances) : r;
 	st.role[sizeof(st.role) - 1] = st.addr[sizeof(st.addr) - 1] = '\0';
 	if (ctx->hosts != NULL && nl_hostauth_hosts_list(ctx->hosts, 100000, &files, &n, &cut, &e) == 0)
 		nl_hostauth_files_free(files, n);
 	else
 		n = 0;
 	return json_pack(
-	    "{ss ss ss* sI sI sI sI sI sb so}", "store_role", r == 0 ? st.role : "unreachable", "store_addr",
-	    st.addr, "store_error", r == 0 ? NULL : nl_strerror(r), "store_commands", (json_int_t)st.commands,
-	    "store_setup_commands", (json_int_t)st.setup_commands, "store_connects", (json_int_t)st.connects,
-	    "store_unavailable", (json_int_t)st.unavailable, "hosts", (json_int_t)n, "hosts_more", cut,
-	    "flows_pending", rp == 0 ? json_integer((json_int_t)pending) : json_null());
+	    "{ss ss ss* sI sI sI sI sI sb so so}", "store_role", r == 0 ? st.role : "unreachable",
+	    "store_addr", st.addr, "store_error", r == 0 ? NULL : nl_strerror(r), "store_commands",
+	    (json_int_t)st.commands, "store_setup_commands", (json_int_t)st.setup_commands, "store_connects",
+	    (json_int_t)st.connects, "store_unavailable", (json_int_t)st.unavailable, "hosts", (json_int_t)n,
+	    "hosts_more", cut, "flows_pending", rp == 0 ? json_integer((json_int_t)pending) : json_null(),
+	    "instances", ri == 0 ? json_integer((json_int_t)instances) : json_null());
 }
 
 static void handle_status(struct nl_server *s, struct conn *c, const json_t *req)

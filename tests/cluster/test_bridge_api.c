@@ -1052,6 +1052,8 @@ static void test_status_shows_redis_and_the_enrolled_hosts(void **state)
 	snprintf(want, sizeof(want), "master at 127.0.0.1:%d", redisproc_port(fx.rs));
 	assert_non_null(strstr(out, want));
 	assert_non_null(strstr(out, "Enrolled hosts:  2"));
+	/* both instances hold their wake-up subscription on this Redis */
+	assert_non_null(strstr(out, "Bridges:         2 connected to this Redis"));
 	free(out);
 }
 
@@ -1123,10 +1125,10 @@ static void test_redis_commands_of_one_signin(void **state)
 	answer_clear(&a);
 	a1 = store_commands(&fx.a);
 	b1 = store_commands(&fx.b);
-	/* each status call sends two: ROLE and the count of pending flows */
+	/* each status call sends three: ROLE, the count of pending flows, PUBSUB NUMSUB */
 	printf("# Redis commands for one sign-in (start, code, confirmation, callback, one poll, hand-over): "
 	       "%lld (A %lld, B %lld)\n",
-	       (a1 - a0 - 2) + (b1 - b0 - 2), a1 - a0 - 2, b1 - b0 - 2);
+	       (a1 - a0 - 3) + (b1 - b0 - 3), a1 - a0 - 3, b1 - b0 - 3);
 	free(back);
 	free(cb);
 }
