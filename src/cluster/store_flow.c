@@ -72,19 +72,25 @@ static const char lua_get[] = LUA_COMMON "local id = ARGV[4]\n"
                                          "end\n"
                                          "return read(ARGV[1] .. id, id, tonumber(ARGV[2]))\n";
 
+/* The claims' common parts: the pending, unclaimed flow that the state index KEYS[1] names, read
+ * into out (its record key fk), or the reply; and taking it (the index dropped, the flow marked). */
+#define LUA_CLAIM_HEAD                                                                                       \
+	LUA_COMMON "local id, bad = resolve(KEYS[1])\n"                                                      \
+	           "if bad then return redis.error_reply('NLBAD index') end\n"                               \
+	           "if not id then return false end\n"                                                       \
+	           "local fk = ARGV[1] .. id\n"                                                              \
+	           "local out = read(fk, id, tonumber(ARGV[2]))\n"                                           \
+	           "if not out then redis.call('DEL', KEYS[1]) return false end\n"                           \
+	           "if out.err then return out end\n"                                                        \
+	           "if out[3] ~= '' or out[4] ~= '' then return false end\n"
+#define LUA_CLAIM_TAKE                                                                                       \
+	"redis.call('DEL', KEYS[1])\n"                                                                       \
+	"redis.call('HSET', fk, 'claim', '1')\n"                                                             \
+	"out[4] = '1'\n"                                                                                     \
+	"return out\n"
+
 /* KEYS: st. ARGV: flow key prefix, max. Reads before it writes: an error changes nothing. */
-static const char lua_claim[] = LUA_COMMON "local id, bad = resolve(KEYS[1])\n"
-                                           "if bad then return redis.error_reply('NLBAD index') end\n"
-                                           "if not id then return false end\n"
-                                           "local fk = ARGV[1] .. id\n"
-                                           "local out = read(fk, id, tonumber(ARGV[2]))\n"
-                                           "if not out then redis.call('DEL', KEYS[1]) return false end\n"
-                                           "if out.err then return out end\n"
-                                           "if out[3] ~= '' or out[4] ~= '' then return false end\n"
-                                           "redis.call('DEL', KEYS[1])\n"
-                                           "redis.call('HSET', fk, 'claim', '1')\n"
-                                           "out[4] = '1'\n"
-                                           "return out\n";
+static const char lua_claim[] = LUA_CLAIM_HEAD LUA_CLAIM_TAKE;
 
 /* KEYS: flow, pending. ARGV: outcome, grace, channel, id. 1 ended, 0 no flow, -1 ended already. */
 static const char lua_end[] = LUA_COMMON "local fk = KEYS[1]\n"
@@ -142,20 +148,8 @@ static const char lua_bind[] =
 /* KEYS: st. ARGV: flow key prefix, max, browser ('' for none). lua_claim, but only for the bound
  * browser: any other (or none, or a flow no browser bound) gets {-2, id} and nothing changes. */
 static const char lua_claim_bound[] =
-    LUA_COMMON "local id, bad = resolve(KEYS[1])\n"
-               "if bad then return redis.error_reply('NLBAD index') end\n"
-               "if not id then return false end\n"
-               "local fk = ARGV[1] .. id\n"
-               "local out = read(fk, id, tonumber(ARGV[2]))\n"
-               "if not out then redis.call('DEL', KEYS[1]) return false end\n"
-               "if out.err then return out end\n"
-               "if out[3] ~= '' or out[4] ~= '' then return false end\n"
-               "local b = redis.call('HGET', fk, 'bro')\n"
-               "if ARGV[3] == '' or not b or b ~= ARGV[3] then return {-2, id} end\n"
-               "redis.call('DEL', KEYS[1])\n"
-               "redis.call('HSET', fk, 'claim', '1')\n"
-               "out[4] = '1'\n"
-               "return out\n";
+    LUA_CLAIM_HEAD "local b = redis.call('HGET', fk, 'bro')\n"
+                   "if ARGV[3] == '' or not b or b ~= ARGV[3] then return {-2, id} end\n" LUA_CLAIM_TAKE;
 
 enum script {
 	S_CREATE,

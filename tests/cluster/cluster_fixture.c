@@ -25,24 +25,6 @@
 
 #define SENTINEL_READY_MS 10000
 
-static int put_file(const char *path, mode_t mode, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	if (fd < 0)
-		return NL_ERR_IO;
-	if (write(fd, data, len) != (ssize_t)len || fchmod(fd, mode) != 0) {
-		close(fd);
-		return NL_ERR_IO;
-	}
-	return close(fd) == 0 ? 0 : NL_ERR_IO;
-}
-
-static int put_text(const char *path, mode_t mode, const char *text)
-{
-	return put_file(path, mode, text, strlen(text));
-}
-
 /* A workstation: its own key in dir (0700), its public key enrolled as hosts/NAME.pem. */
 static int enrol_agent(struct cluster *c, const char *name, const char *dir, char *key_path, size_t keylen)
 {
@@ -63,7 +45,7 @@ static int enrol_agent(struct cluster *c, const char *name, const char *dir, cha
 	r = NL_ERR_NOMEM;
 	if ((pem = nl_jwk_public_pem(jwk)) != NULL) {
 		snprintf(pub_path, sizeof(pub_path), "%s/%s.pem", c->hosts, name);
-		r = put_text(pub_path, 0644, pem);
+		r = test_write_file(pub_path, 0644, pem);
 	}
 	free(pem);
 	cjose_jwk_release(jwk);
@@ -106,7 +88,7 @@ static int start_bridge(struct cluster *c, const struct cluster_opts *o, int i)
 	         "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n%s\n%s\n",
 	         c->w->dir, b->socket, dir, dir, o->daemon_extra ? o->daemon_extra : "", b->port, c->url,
 	         c->hosts, c->w->dir, store_lines(c, o, store, sizeof(store)), o->policy ? o->policy : "");
-	if (put_text(b->conf, 0644, text) != 0)
+	if (test_write_file(b->conf, 0644, text) != 0)
 		return NL_ERR_IO;
 	return harness_spawn_daemon(b->conf, b->log, &b->pid);
 }
@@ -132,7 +114,7 @@ static int start_extra_agent(struct cluster *c, const struct cluster_opts *o, in
 	         "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n%s\n",
 	         c->w->dir, a->socket, dir, dir, o->daemon_extra ? o->daemon_extra : "", c->url, a->name, key,
 	         c->cert, c->w->dir, o->policy ? o->policy : "");
-	if (put_text(a->conf, 0644, text) != 0)
+	if (test_write_file(a->conf, 0644, text) != 0)
 		return NL_ERR_IO;
 	return harness_spawn_daemon(a->conf, a->log, &a->pid);
 }
@@ -204,8 +186,8 @@ static int make_cert(struct cluster *c)
 
 	snprintf(c->cert, sizeof(c->cert), "%s/lb-cert.pem", c->dir);
 	snprintf(c->cert_key, sizeof(c->cert_key), "%s/lb-key.pem", c->dir);
-	if (testsrv_selfsigned("127.0.0.1", &cert, &key) == 0 && put_text(c->cert, 0644, cert) == 0 &&
-	    put_text(c->cert_key, 0600, key) == 0)
+	if (testsrv_selfsigned("127.0.0.1", &cert, &key) == 0 && test_write_file(c->cert, 0644, cert) == 0 &&
+	    test_write_file(c->cert_key, 0600, key) == 0)
 		r = 0;
 	free(cert);
 	if (key != NULL)
@@ -274,7 +256,7 @@ int cluster_start(const struct cluster_opts *o, struct cluster **out, char *why,
 	snprintf(c->hosts, sizeof(c->hosts), "%s/hosts", c->dir);
 	snprintf(c->index_key, sizeof(c->index_key), "%s/index.key", c->dir);
 	if (mkdir(c->hosts, 0755) != 0 || RAND_bytes(ikey, sizeof(ikey)) != 1 ||
-	    put_file(c->index_key, 0600, ikey, sizeof(ikey)) != 0)
+	    test_write_data(c->index_key, 0600, ikey, sizeof(ikey)) != 0)
 		goto fail;
 	nl_wipe(ikey, sizeof(ikey));
 	if ((c->lb_port = test_free_port()) <= 0)
@@ -308,20 +290,6 @@ int cluster_group_start(const struct cluster_opts *o, struct cluster **c, char *
 	return *c != NULL && world_activate((*c)->w) != 0 ? -1 : 0;
 }
 
-static void stop_pid(pid_t *pid)
-{
-	int st;
-
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	if (!mockproc_wait_pid(*pid, 5000, &st)) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = -1;
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st, (void)flag, (void)ftw;
@@ -334,10 +302,10 @@ void cluster_stop(struct cluster *c)
 		return;
 	mockproc_phone_configure(NULL, NULL, NULL);
 	for (int k = 1; k < c->na; k++)
-		stop_pid(&c->a[k].pid);
+		harness_stop_pid(&c->a[k].pid, SIGTERM);
 	lbproc_stop(&c->lb);
 	for (int i = 0; i < c->nb; i++)
-		stop_pid(&c->b[i].pid);
+		harness_stop_pid(&c->b[i].pid, SIGTERM);
 	world_stop(c->w);
 	redisproc_free(c->sentinel);
 	redisproc_free(c->replica);
@@ -349,15 +317,8 @@ void cluster_stop(struct cluster *c)
 
 void cluster_kill_bridge(struct cluster *c, int i, int sig)
 {
-	if (i < 0 || i >= c->nb || c->b[i].pid <= 0)
-		return;
-	kill(c->b[i].pid, sig);
-	if (sig == SIGKILL) {
-		waitpid(c->b[i].pid, NULL, 0);
-		c->b[i].pid = -1;
-		return;
-	}
-	stop_pid(&c->b[i].pid);
+	if (i >= 0 && i < c->nb)
+		harness_stop_pid(&c->b[i].pid, sig);
 }
 
 int cluster_restart_bridge(struct cluster *c, int i)

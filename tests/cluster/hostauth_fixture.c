@@ -52,20 +52,6 @@ static enum nl_hostauth_replay replay_check(void *ctx, const char *name, const c
 
 struct hostauth_fx fx;
 
-int write_file(const char *path, mode_t mode, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	size_t len = strlen(text);
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) != 0) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 /* A new workstation key at keys/FILE (through the code enroll uses), loaded. */
 cjose_jwk_t *new_key(const char *file, char *path, size_t pathlen)
 {
@@ -89,7 +75,7 @@ int enrol(const char *name, const cjose_jwk_t *key)
 	int r;
 
 	snprintf(path, sizeof(path), "%s/%s.pem", fx.hosts, name);
-	r = pem != NULL ? write_file(path, 0644, pem) : -1;
+	r = pem != NULL ? test_write_file(path, 0644, pem) : -1;
 	free(pem);
 	return r;
 }

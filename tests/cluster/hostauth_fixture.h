@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "harness.h"
 #include "hostauth.h"
 #include "nl_jose.h"
 
@@ -49,7 +50,6 @@ struct hostauth_fx {
 
 extern struct hostauth_fx fx;
 
-int write_file(const char *path, mode_t mode, const char *text);
 cjose_jwk_t *new_key(const char *file, char *path, size_t pathlen);
 int enrol(const char *name, const cjose_jwk_t *key);
 int group_setup(void **state);

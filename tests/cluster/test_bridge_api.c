@@ -65,20 +65,6 @@ static struct {
 	bool redis_down; /* a test stopped it: the teardown starts it again if the test did not */
 } fx;
 
-static int write_file(const char *path, mode_t mode, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	size_t len = strlen(text);
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) != 0) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 static const char *builddir(void)
 {
 	const char *top = getenv("NL_TOP_BUILDDIR");
@@ -92,20 +78,6 @@ static int start_inst(struct inst *i)
 
 	snprintf(log, sizeof(log), "%s/daemon-%d.log", fx.dir, i->port);
 	return harness_spawn_daemon(i->conf, log, &i->pid) == 0 ? 0 : -1;
-}
-
-static void stop_inst(struct inst *i, int sig)
-{
-	int st;
-
-	if (i->pid <= 0)
-		return;
-	kill(i->pid, sig);
-	if (!mockproc_wait_pid(i->pid, 5000, &st)) {
-		kill(i->pid, SIGKILL);
-		waitpid(i->pid, NULL, 0);
-	}
-	i->pid = -1;
 }
 
 static int write_inst_config(struct inst *i, const char *name)
@@ -125,7 +97,7 @@ static int write_inst_config(struct inst *i, const char *name)
 	    "[store]\nurl = redis://127.0.0.1:%d\nindex_key_file = %s/index.key\ntimeout_ms = %d\n",
 	    fx.dir, i->socket, state, fx.dir, name, i->port, fx.public_url, fx.hosts, CODE_ATTEMPTS, fx.dir,
 	    redisproc_port(fx.rs), fx.dir, STORE_TIMEOUT_MS);
-	return write_file(i->conf, 0644, text);
+	return test_write_file(i->conf, 0644, text);
 }
 
 static int enrol(const char *name, const cjose_jwk_t *key)
@@ -134,7 +106,7 @@ static int enrol(const char *name, const cjose_jwk_t *key)
 	int r;
 
 	snprintf(path, sizeof(path), "%s/%s.pem", fx.hosts, name);
-	r = pem != NULL ? write_file(path, 0644, pem) : -1;
+	r = pem != NULL ? test_write_file(path, 0644, pem) : -1;
 	free(pem);
 	return r;
 }
@@ -189,10 +161,10 @@ static int make_world(void)
 	for (size_t i = 0; i < sizeof(ik); i++)
 		snprintf(hex + 2 * i, 3, "%02x", ik[i]);
 	snprintf(path, sizeof(path), "%s/index.key", fx.dir);
-	if (write_file(path, 0600, hex) != 0)
+	if (test_write_file(path, 0600, hex) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/nhslogin.map", fx.dir);
-	if (write_file(path, 0644, "clinician 9686368973\nnurse 9686368906\n") != 0)
+	if (test_write_file(path, 0644, "clinician 9686368973\nnurse 9686368906\n") != 0)
 		return -1;
 	if ((r = redisproc_start(NULL, &fx.rs)) != 0)
 		return -1;
@@ -215,7 +187,7 @@ static int make_world(void)
 	    "issuer = %s\nclient_id = nhslogin-test\nclient_key = %s\nredirect_uri = %s/callback\n"
 	    "scope = openid profile\nvtr = [\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]\nallowed_algs = RS512\n",
 	    mockproc_issuer(fx.mock), key, fx.public_url);
-	if (write_file(path, 0644, text) != 0 || write_inst_config(&fx.a, "a") != 0 ||
+	if (test_write_file(path, 0644, text) != 0 || write_inst_config(&fx.a, "a") != 0 ||
 	    write_inst_config(&fx.b, "b") != 0)
 		goto out;
 	if (start_inst(&fx.a) != 0 || start_inst(&fx.b) != 0)
@@ -267,8 +239,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	stop_inst(&fx.a, SIGTERM);
-	stop_inst(&fx.b, SIGTERM);
+	harness_stop_pid(&fx.a.pid, SIGTERM);
+	harness_stop_pid(&fx.b.pid, SIGTERM);
 	nl_oidc_free(fx.verifier);
 	if (fx.verifier != NULL)
 		nl_config_free(&fx.vcfg);
@@ -981,7 +953,7 @@ static void test_instance_killed_after_code_entry_the_other_completes(void **sta
 
 	start_flow(&fx.a, false, NONCE, flow, code);
 	back = phone_to_callback_via(NULL, &fx.a, &fx.a, code);
-	stop_inst(&fx.a, SIGKILL);
+	harness_stop_pid(&fx.a.pid, SIGKILL);
 	cb = on_inst(back, &fx.b);
 	assert_int_equal(phone_get(NULL, cb, NULL), 200);
 	flow_target(flow, 5, target, sizeof(target));

@@ -182,7 +182,7 @@ static void test_enroll_refuses_an_unsafe_key_place(void **state)
 	assert_int_equal(access(key, F_OK), -1);
 	/* A symbolic link at the key's path is neither followed nor taken for a key. */
 	snprintf(key, sizeof(key), "%s/target", fx.keys);
-	assert_int_equal(write_file(key, 0600, "not a key\n"), 0);
+	assert_int_equal(test_write_file(key, 0600, "not a key\n"), 0);
 	snprintf(link, sizeof(link), "%s/link.key", fx.keys);
 	assert_int_equal(symlink(key, link), 0);
 	assert_int_equal(run_ctl(&out, via_link), 1);
@@ -231,7 +231,7 @@ static void test_enroll_registration_lets_the_agent_in(void **state)
 	assert_non_null(reg = json_loads(out, 0, NULL));
 	snprintf(hostfile, sizeof(hostfile), "%s/%s", fx.hosts,
 	         json_string_value(json_object_get(reg, "file")));
-	assert_int_equal(write_file(hostfile, 0644, json_string_value(json_object_get(reg, "pem"))), 0);
+	assert_int_equal(test_write_file(hostfile, 0644, json_string_value(json_object_get(reg, "pem"))), 0);
 	assert_int_equal(nl_hostauth_key_load(key, &jwk, NULL, 0), 0);
 	v = sign(jwk, "ws-e2e", "POST", PATH, BODY, AUD, T0);
 	assert_accepted(v, "POST", PATH, BODY, T0, "ws-e2e");
@@ -265,8 +265,8 @@ static void enrolled_dir(const char *sub, char *dir, size_t dirlen, char thumbs[
 		assert_int_equal(strlen(thumbs[i]), 43);
 		snprintf(hostfile, sizeof(hostfile), "%s/%s", dir,
 		         json_string_value(json_object_get(reg, "file")));
-		assert_int_equal(write_file(hostfile, 0644, json_string_value(json_object_get(reg, "pem"))),
-		                 0);
+		assert_int_equal(
+		    test_write_file(hostfile, 0644, json_string_value(json_object_get(reg, "pem"))), 0);
 		json_decref(reg);
 		free(out);
 	}
@@ -349,11 +349,11 @@ static void test_hosts_reports_unsafe_and_garbage_files_as_refused(void **state)
 
 	enrolled_dir("hosts-bad", dir, sizeof(dir), thumbs);
 	snprintf(path, sizeof(path), "%s/ws-open.pem", dir);
-	assert_int_equal(write_file(path, 0666, pem), 0);
+	assert_int_equal(test_write_file(path, 0666, pem), 0);
 	snprintf(path, sizeof(path), "%s/ws-junk.pem", dir);
-	assert_int_equal(write_file(path, 0644, "garbage\n"), 0);
+	assert_int_equal(test_write_file(path, 0644, "garbage\n"), 0);
 	snprintf(path, sizeof(path), "%s/Notes\n.txt", dir);
-	assert_int_equal(write_file(path, 0644, pem), 0);
+	assert_int_equal(test_write_file(path, 0644, pem), 0);
 	assert_int_equal(run_ctl(&out, args), 1);
 	t = listed(out, "ws-open");
 	assert_int_equal(strncmp(t, "-  refused: hosts-unsafe: ", 26), 0);
@@ -432,7 +432,7 @@ static void test_hosts_list_is_sorted_and_cut_at_its_bound(void **state)
 
 	enrolled_dir("hosts-cut", dir, sizeof(dir), thumbs);
 	snprintf(path, sizeof(path), "%s/ws-h0.pem", dir);
-	assert_int_equal(write_file(path, 0644, "x"), 0);
+	assert_int_equal(test_write_file(path, 0644, "x"), 0);
 	assert_int_equal(nl_hostauth_hosts_new(dir, 1, &h), 0);
 	assert_int_equal(nl_hostauth_hosts_list(h, 3, &files, &n, &cut, &err), 0);
 	assert_int_equal(n, 3);

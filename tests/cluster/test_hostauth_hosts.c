@@ -67,7 +67,7 @@ static void test_reenrolled_workstation_refuses_the_old_key(void **state)
 	snprintf(hostfile, sizeof(hostfile), "%s/ws-r.pem", fx.hosts);
 	snprintf(path, sizeof(path), "%s/.ws-r.new", fx.hosts);
 	pem = nl_jwk_public_pem(now_key);
-	assert_int_equal(write_file(path, 0644, pem), 0);
+	assert_int_equal(test_write_file(path, 0644, pem), 0);
 	assert_int_equal(rename(path, hostfile), 0);
 	stale = sign(old, "ws-r", "POST", PATH, BODY, AUD, T0);
 	assert_refused(stale, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_OTHER_KEY);
@@ -76,7 +76,7 @@ static void test_reenrolled_workstation_refuses_the_old_key(void **state)
 	/* ...and back to the old key by rewriting the same file in place (same inode). */
 	free(pem);
 	pem = nl_jwk_public_pem(old);
-	assert_int_equal(write_file(hostfile, 0644, pem), 0);
+	assert_int_equal(test_write_file(hostfile, 0644, pem), 0);
 	after = sign(now_key, "ws-r", "POST", PATH, BODY, AUD, T0);
 	assert_refused(after, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_OTHER_KEY);
 	free(pem);
@@ -120,7 +120,7 @@ static void test_enrolled_file_without_an_ec_key_is_refused(void **state)
 
 	snprintf(path, sizeof(path), "%s/ws-junk.pem", fx.hosts);
 	assert_int_equal(
-	    write_file(path, 0644, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0);
+	    test_write_file(path, 0644, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0);
 	assert_refused(v, "POST", PATH, BODY, T0, NL_HOSTAUTH_E_HOST_KEY_BAD);
 	unlink(path);
 	free(v);
@@ -139,7 +139,7 @@ static void test_name_that_is_a_path_is_refused_before_any_file(void **state)
 	/* A key the attacker controls, where "../evil" would lead if names were paths. */
 	snprintf(path, sizeof(path), "%s/evil.pem", fx.dir);
 	v = nl_jwk_public_pem(fx.a);
-	assert_int_equal(write_file(path, 0644, v), 0);
+	assert_int_equal(test_write_file(path, 0644, v), 0);
 	free(v);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		json_t *c = claims_of(names[i], "POST", PATH, BODY, T0, T0 + 30, NULL);

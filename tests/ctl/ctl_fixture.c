@@ -33,19 +33,6 @@ struct ctl_fixture fx;
 
 /* ---- the shared fixtures: one world, a client key, two TLS pairs, two fake providers ---- */
 
-int write_file(const char *path, mode_t mode, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	size_t len = strlen(text);
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) != 0) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 char *read_all(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -101,9 +88,9 @@ static int tls_pair(const char *name)
 	if (testsrv_selfsigned("127.0.0.1", &cert, &key) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s.crt", fx.dir, name);
-	if (write_file(path, 0644, cert) == 0) {
+	if (test_write_file(path, 0644, cert) == 0) {
 		snprintf(path, sizeof(path), "%s/%s.key", fx.dir, name);
-		r = write_file(path, 0600, key);
+		r = test_write_file(path, 0600, key);
 	}
 	free(cert);
 	free(key);
@@ -120,7 +107,7 @@ static int copy_mode(const char *from, const char *to, mode_t mode)
 	if ((text = read_all(path)) == NULL)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", fx.dir, to);
-	r = write_file(path, mode, text);
+	r = test_write_file(path, mode, text);
 	free(text);
 	return r;
 }

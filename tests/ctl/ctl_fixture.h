@@ -33,7 +33,6 @@ struct run {
 	size_t errlen;
 };
 
-int write_file(const char *path, mode_t mode, const char *text);
 char *read_all(const char *path);
 int group_setup(void **state);
 void rm_tree(const char *dir);

@@ -226,7 +226,7 @@ static void write_case(const struct check_case *c, const char *dir)
 	             "[identity]\nclaim = nhs_number\nmap_file = nhslogin.map\n%s\n",
 	             env, dir, dir, dir, bridge, c->identity_extra != NULL ? c->identity_extra : "") > 0);
 	snprintf(path, sizeof(path), "%s/nhslogin.conf", dir);
-	assert_int_equal(write_file(path, c->conf_mode ? c->conf_mode : 0644, text), 0);
+	assert_int_equal(test_write_file(path, c->conf_mode ? c->conf_mode : 0644, text), 0);
 	free(text);
 	assert_true(asprintf(&text,
 	                     "issuer = %s\nclient_id = %s\nclient_key = %s/%s\nredirect_uri = %s\n%s\n",
@@ -235,13 +235,14 @@ static void write_case(const struct check_case *c, const char *dir)
 	                     c->redirect_uri ? c->redirect_uri : "http://127.0.0.1:8765/callback",
 	                     c->env_extra ? c->env_extra : "") > 0);
 	snprintf(path, sizeof(path), "%s/environments/%s.conf", dir, env);
-	assert_int_equal(write_file(path, 0644, text), 0);
+	assert_int_equal(test_write_file(path, 0644, text), 0);
 	free(text);
 	snprintf(path, sizeof(path), "%s/client.key.pem", dir);
-	assert_int_equal(write_file(path, c->key_mode ? c->key_mode : 0600, fx.key_pem), 0);
+	assert_int_equal(test_write_file(path, c->key_mode ? c->key_mode : 0600, fx.key_pem), 0);
 	snprintf(path, sizeof(path), "%s/nhslogin.map", dir);
 	assert_int_equal(
-	    write_file(path, 0644, c->map_text ? c->map_text : "clinician 9686368973\nnurse 9686368906\n"),
+	    test_write_file(path, 0644,
+	                    c->map_text ? c->map_text : "clinician 9686368973\nnurse 9686368906\n"),
 	    0);
 }
 

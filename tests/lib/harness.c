@@ -30,17 +30,22 @@
 
 #define DAEMON_READY_TIMEOUT_MS 10000
 
-static int write_file(const char *path, mode_t mode, const char *text)
+int test_write_data(const char *path, mode_t mode, const void *data, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+
 	if (fd < 0)
 		return NL_ERR_IO;
-	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) != 0) {
+	if (write(fd, data, len) != (ssize_t)len || fchmod(fd, mode) != 0) {
 		close(fd);
 		return NL_ERR_IO;
 	}
 	return close(fd) == 0 ? 0 : NL_ERR_IO;
+}
+
+int test_write_file(const char *path, mode_t mode, const char *text)
+{
+	return test_write_data(path, mode, text, strlen(text));
 }
 
 static const char *builddir(void)
@@ -137,7 +142,7 @@ static int write_config(struct world *w, const struct world_opts *o, const char 
 	             o->bridge_extra ? o->bridge_extra : "", w->dir,
 	             o->identity_extra ? o->identity_extra : "", o->main_extra ? o->main_extra : "") < 0)
 		return NL_ERR_NOMEM;
-	r = write_file(w->conf, 0644, text);
+	r = test_write_file(w->conf, 0644, text);
 	free(text);
 	if (r != 0)
 		return r;
@@ -150,13 +155,13 @@ static int write_config(struct world *w, const struct world_opts *o, const char 
 	             o->vtr ? o->vtr : "[\"P9.Cp.Cd\",\"P9.Cp.Ck\",\"P9.Cm\"]",
 	             o->env_extra ? o->env_extra : "") < 0)
 		return NL_ERR_NOMEM;
-	r = write_file(path, 0644, text);
+	r = test_write_file(path, 0644, text);
 	free(text);
 	if (r != 0)
 		return r;
 	/* p9 and p5 are the mock's built-in P9 and P5 users. */
 	snprintf(path, sizeof(path), "%s/nhslogin.map", w->dir);
-	return write_file(path, 0644, "clinician 9686368973\nnurse 9686368906\n");
+	return test_write_file(path, 0644, "clinician 9686368973\nnurse 9686368906\n");
 }
 
 int world_start(const struct world_opts *o, struct world **out)
@@ -196,7 +201,7 @@ int world_start(const struct world_opts *o, struct world **out)
 		snprintf(mockdir, sizeof(mockdir), "%s/mock", w->dir);
 		snprintf(path_users, sizeof(path_users), "%s/users.json", mockdir);
 		r = NL_ERR_IO;
-		if (mkdir(mockdir, 0755) != 0 || write_file(path_users, 0644, o->mock_users) != 0)
+		if (mkdir(mockdir, 0755) != 0 || test_write_file(path_users, 0644, o->mock_users) != 0)
 			goto out;
 		args[n++] = "--state-dir";
 		args[n++] = mockdir;
@@ -222,21 +227,24 @@ out:
 	return r;
 }
 
+void harness_stop_pid(pid_t *pid, int sig)
+{
+	int st;
+
+	if (*pid <= 0)
+		return;
+	kill(*pid, sig);
+	if (!mockproc_wait_pid(*pid, 5000, &st)) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = -1;
+}
+
 void world_kill_daemon(struct world *w, int sig)
 {
-	if (w == NULL || w->daemon <= 0)
-		return;
-	kill(w->daemon, sig);
-	for (int i = 0; i < 500; i++) { /* 5 s, then SIGKILL */
-		if (waitpid(w->daemon, NULL, WNOHANG) == w->daemon) {
-			w->daemon = -1;
-			return;
-		}
-		usleep(10000);
-	}
-	kill(w->daemon, SIGKILL);
-	waitpid(w->daemon, NULL, 0);
-	w->daemon = -1;
+	if (w != NULL)
+		harness_stop_pid(&w->daemon, sig);
 }
 
 int world_restart_daemon(struct world *w)
@@ -285,7 +293,7 @@ int world_activate(struct world *w)
 	snprintf(path, sizeof(path), "%s/nhslogin.conf", dir);
 	/* A new file, ours: one another user's run left here is not ours, and the module would refuse it. */
 	unlink(path);
-	return write_file(path, 0644, buf);
+	return test_write_file(path, 0644, buf);
 }
 
 int html_hidden(const char *html, const char *name, char *out, size_t outlen)

@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "mockproc.h"
@@ -47,10 +48,16 @@ struct world {
 int world_start(const struct world_opts *o, struct world **out);
 /* Stop both and remove the temp dir. NULL is fine. */
 void world_stop(struct world *w);
+/* Write a file of the test's own (created or truncated, never through a symlink) with exactly mode:
+ * 0 or NL_ERR_IO. */
+int test_write_data(const char *path, mode_t mode, const void *data, size_t len);
+int test_write_file(const char *path, mode_t mode, const char *text);
 /* Start nhslogind --config conf --foreground (stderr appended to log; pam_wrapper not inherited;
  * killed if the test dies) and wait for its "ready" line (10 s at most, scaled). 0 with *pid, or
  * NL_ERR_TIMEOUT / NL_ERR_INVALID (the daemon was killed, *pid is -1). */
 int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid);
+/* Send *pid sig and reap it (SIGKILL after 5 s); *pid becomes -1. Nothing if *pid <= 0. */
+void harness_stop_pid(pid_t *pid, int sig);
 /* Kill the daemon with sig and reap it. */
 void world_kill_daemon(struct world *w, int sig);
 /* Start the daemon again on the same config (after world_kill_daemon). */

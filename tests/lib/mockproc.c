@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "mockproc.h"
+#include "harness.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -480,19 +481,6 @@ int mockproc_stat(const struct mockproc *mp, const char *endpoint, long *count)
 
 /* ---- keys ---- */
 
-static int write_file(const char *path, const char *data, size_t len, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	ssize_t n;
-
-	if (fd < 0)
-		return NL_ERR_IO;
-	n = write(fd, data, len);
-	if (fchmod(fd, mode) != 0 || close(fd) != 0 || n != (ssize_t)len)
-		return NL_ERR_IO;
-	return 0;
-}
-
 static char *bio_text(BIO *b, size_t *len)
 {
 	char *data = NULL;
@@ -527,7 +515,8 @@ int mockproc_client_key(const char *dir, const char *name, cjose_jwk_t **key, ch
 		r = NL_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = write_file(pp, pub, publen, 0644)) != 0 || (r = write_file(kp, priv, privlen, 0600)) != 0 ||
+	if ((r = test_write_data(pp, 0644, pub, publen)) != 0 ||
+	    (r = test_write_data(kp, 0600, priv, privlen)) != 0 ||
 	    (r = nl_jwk_from_pem(priv, privlen, &jwk)) != 0)
 		goto out;
 	*key = jwk;
