@@ -28,7 +28,9 @@
 #include "nl_err.h"
 #include "nl_time.h"
 
-#define DAEMON_READY_TIMEOUT_MS 10000
+/* A bound on a hung start, not a speed check: a start takes about 0.2 s here, but a loaded CI host
+ * once went past 10 s (the first world of a program failed to start). */
+#define DAEMON_READY_TIMEOUT_MS 30000
 
 int test_write_data(const char *path, mode_t mode, const void *data, size_t len)
 {
@@ -52,6 +54,26 @@ static const char *builddir(void)
 {
 	const char *top = getenv("NL_TOP_BUILDDIR");
 	return top != NULL && top[0] != '\0' ? top : ".";
+}
+
+/* The last `max` bytes of the file at path, on stderr (the test's log): what a process that
+ * failed to start said before it was killed, which its temp dir will not keep. */
+static void print_tail(const char *path, long max)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return;
+	if (max > (long)sizeof(buf) - 1)
+		max = (long)sizeof(buf) - 1;
+	if (fseek(f, -max, SEEK_END) != 0)
+		rewind(f);
+	n = fread(buf, 1, (size_t)max, f);
+	fclose(f);
+	buf[n] = '\0';
+	fprintf(stderr, "%s%s", buf, n > 0 && buf[n - 1] != '\n' ? "\n" : "");
 }
 
 int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid)
@@ -104,7 +126,9 @@ int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid)
 		}
 	}
 	close(pipefd[0]);
-	fprintf(stderr, "harness: nhslogind did not say ready (see %s)\n", log);
+	fprintf(stderr, "harness: nhslogind did not say ready within %d ms; the end of %s:\n",
+	        DAEMON_READY_TIMEOUT_MS * mockproc_timeout_scale(), log);
+	print_tail(log, 2048);
 	kill(*pid, SIGKILL);
 	waitpid(*pid, NULL, 0);
 	*pid = -1;
@@ -173,6 +197,7 @@ int world_start(const struct world_opts *o, struct world **out)
 	cjose_jwk_t *jwk = NULL;
 	size_t n = 0;
 	int bport, r = NL_ERR_INTERNAL;
+	int64_t t0 = nl_mono_ms(), t_mock = t0, t_daemon = t0;
 
 	if (o == NULL)
 		o = &none;
@@ -209,12 +234,22 @@ int world_start(const struct world_opts *o, struct world **out)
 	for (size_t i = 0; i < 8 && o->mock_args[i] != NULL; i++)
 		args[n++] = o->mock_args[i];
 	args[n] = NULL;
-	if ((r = mockproc_start(args, &w->mock)) != 0)
+	t_mock = nl_mono_ms();
+	if ((r = mockproc_start(args, &w->mock)) != 0) {
+		fprintf(stderr, "harness: nhslogin-mock did not start: %s after %lld ms\n", nl_strerror(r),
+		        (long long)(nl_mono_ms() - t_mock));
 		goto out;
+	}
 	if ((r = write_config(w, o, w->dir, bport)) != 0)
 		goto out;
+	t_daemon = nl_mono_ms();
 	if ((r = start_daemon(w)) != 0)
 		goto out;
+	if (nl_mono_ms() - t0 > 5000) /* slow, not failed: said so a failure elsewhere can be read */
+		fprintf(stderr,
+		        "harness: a world took %lld ms to start (key %lld, mock %lld, nhslogind %lld)\n",
+		        (long long)(nl_mono_ms() - t0), (long long)(t_mock - t0),
+		        (long long)(t_daemon - t_mock), (long long)(nl_mono_ms() - t_daemon));
 	*out = w;
 	w = NULL;
 out:
@@ -311,6 +346,21 @@ int html_hidden(const char *html, const char *name, char *out, size_t outlen)
 	return 0;
 }
 
+/* One request of the phone. A failure says which hop, what happened and after how long, on
+ * stderr (the test's log), so that a failing run tells where the sign-in stopped. The query is not
+ * printed: it holds the code or NHS login's state. */
+static int phone_fetch(const char *hop, const char *method, const char *url, const char *ctype,
+                       const char *body, struct mockproc_resp *resp)
+{
+	int64_t t0 = nl_mono_ms();
+	int r = mockproc_fetch(method, url, ctype, body, NULL, resp);
+
+	if (r != 0)
+		fprintf(stderr, "# phone: %s: %s %.*s failed after %lld ms: %s\n", hop, method,
+		        (int)strcspn(url, "?"), url, (long long)(nl_mono_ms() - t0), nl_strerror(r));
+	return r;
+}
+
 int phone_confirm(const struct world *w, const char *typed, const char *answer, char **page,
                   struct mockproc_resp *out)
 {
@@ -323,7 +373,8 @@ int phone_confirm(const struct world *w, const char *typed, const char *answer, 
 		*page = NULL;
 	snprintf(url, sizeof(url), "%s/d", w->bridge);
 	snprintf(body, sizeof(body), "code=%s", typed);
-	if ((r = mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &p)) != 0)
+	if ((r = phone_fetch("the code page", "POST", url, "application/x-www-form-urlencoded", body, &p)) !=
+	    0)
 		return r;
 	r = NL_ERR_HTTP;
 	if (p.status != 200 || html_hidden(p.body, "flow", flow, sizeof(flow)) != 0 ||
@@ -331,7 +382,8 @@ int phone_confirm(const struct world *w, const char *typed, const char *answer, 
 		goto out;
 	snprintf(url, sizeof(url), "%s/d/confirm", w->bridge);
 	snprintf(body, sizeof(body), "flow=%s&token=%s&answer=%s", flow, token, answer);
-	if ((r = mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, out)) != 0)
+	if ((r = phone_fetch("the confirmation", "POST", url, "application/x-www-form-urlencoded", body,
+	                     out)) != 0)
 		goto out;
 	if (page != NULL) {
 		*page = p.body;
@@ -362,7 +414,7 @@ static int phone_hops(const struct world *w, const char *user_code, const char *
 	if (phone_confirm(w, typed, "continue", NULL, &a) != 0 || a.status / 100 != 3 || a.location == NULL)
 		goto out;
 	/* 2. NHS login's /authorize shows the user picker. */
-	if (mockproc_fetch("GET", a.location, NULL, NULL, NULL, &b) != 0)
+	if (phone_fetch("NHS login's authorize", "GET", a.location, NULL, NULL, &b) != 0)
 		goto out;
 	back = b.location;
 	if (b.status == 200) {
@@ -381,7 +433,8 @@ static int phone_hops(const struct world *w, const char *user_code, const char *
 		char *base = strdup(mockproc_issuer(w->mock));
 		snprintf(url, sizeof(url), "%s/authorize/decision", base);
 		free(base);
-		if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL, &c) != 0)
+		if (phone_fetch("NHS login's user page", "POST", url, "application/x-www-form-urlencoded",
+		                body, &c) != 0)
 			goto out;
 		back = c.location;
 		/* 3b. A person below the requested level meets NHS login's identity check (step-up);
@@ -394,8 +447,8 @@ static int phone_hops(const struct world *w, const char *user_code, const char *
 			curl_free(e2);
 			curl_easy_cleanup(cs);
 			mockproc_resp_free(&c);
-			if (mockproc_fetch("POST", url, "application/x-www-form-urlencoded", body, NULL,
-			                   &c) != 0)
+			if (phone_fetch("NHS login's identity check", "POST", url,
+			                "application/x-www-form-urlencoded", body, &c) != 0)
 				goto out;
 			back = c.location;
 		}
@@ -435,7 +488,7 @@ static int phone_signin_number(const struct world *w, const char *user_code, con
 		return r;
 	/* 4. Back to the bridge's callback, which finishes the flow. */
 	r = NL_ERR_HTTP;
-	if (mockproc_fetch("GET", back, NULL, NULL, NULL, &d) == 0) {
+	if ((r = phone_fetch("the callback", "GET", back, NULL, NULL, &d)) == 0) {
 		*final_status = d.status;
 		if (d.body != NULL && (p = strstr(d.body, ask)) != NULL)
 			*number = (unsigned)strtoul(p + sizeof(ask) - 1, NULL, 10);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define MOCKPROC_START_TIMEOUT_MS 10000 /* the issuer line must arrive within this */
+#define MOCKPROC_START_TIMEOUT_MS 30000 /* the issuer line must arrive within this (a hang bound) */
 #define MOCKPROC_STOP_TIMEOUT_MS  5000  /* after SIGTERM, before SIGKILL */
 
 struct mockproc;
