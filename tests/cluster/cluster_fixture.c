@@ -23,7 +23,7 @@
 #include "ports.h"
 #include "testsrv.h"
 
-#define SENTINEL_READY_MS 10000
+#define SENTINEL_READY_MS 30000 /* a hang bound */
 
 /* A workstation: its own key in dir (0700), its public key enrolled as hosts/NAME.pem. */
 static int enrol_agent(struct cluster *c, const char *name, const char *dir, char *key_path, size_t keylen)

@@ -21,7 +21,7 @@
 #include "nl_time.h"
 
 #define NGINX_BIN   "/usr/sbin/nginx"
-#define LB_READY_MS 5000
+#define LB_READY_MS 30000 /* a hang bound */
 #define LB_STOP_MS  5000
 
 const char *lbproc_nginx(void)

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define REDISPROC_START_TIMEOUT_MS 5000 /* PING must answer within this */
+#define REDISPROC_START_TIMEOUT_MS 30000 /* PING must answer within this */
 
 struct redisproc;
 

@@ -14,7 +14,7 @@
 /* The directory's administrator (rootdn), for binds. */
 #define SLAPDPROC_BIND_DN          "cn=admin,dc=example,dc=org"
 #define SLAPDPROC_BIND_PASSWORD    "admin-secret"
-#define SLAPDPROC_START_TIMEOUT_MS 10000 /* until it accepts connections (times the scale) */
+#define SLAPDPROC_START_TIMEOUT_MS 30000 /* until it accepts connections (times the scale) */
 #define SLAPDPROC_STOP_TIMEOUT_MS  5000  /* after SIGTERM, before SIGKILL */
 
 struct slapdproc;
