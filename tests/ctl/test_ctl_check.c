@@ -47,7 +47,7 @@ struct check_case {
 	const char *client_key;     /* default DIR/client.key.pem (a path relative to DIR) */
 	mode_t key_mode;            /* default 0600 */
 	mode_t conf_mode;           /* default 0644 */
-	const char *redirect_uri;   /* default http://127.0.0.1:8765/callback */
+	const char *redirect_uri;   /* default http://127.0.0.1:8765/callback; "-": none (an agent's) */
 	const char *env_extra;      /* lines at the end of the environment file */
 	const char *bridge_extra;   /* lines in [bridge]; FXD is the fixtures directory */
 	const char *map_text;       /* default: a good map */
@@ -177,6 +177,15 @@ static const struct check_case cases[] = {
      .pinned = PIN_MOCK,
      .exit_code = 0,
      .expect = "ok"},
+    /* an agent's environment has no redirect_uri (the bridge has the callback) */
+    {.name = "check_accepts_an_agent_without_redirect_uri",
+     .issuer_kind = ISS_LITERAL,
+     .issuer = "http://127.0.0.1:1",
+     .redirect_uri = "-",
+     .identity_extra = AGENT_PINNED,
+     .pinned = PIN_MOCK,
+     .exit_code = 0,
+     .expect = "ok"},
     {.name = "check_reports_a_pinned_jwks_writable_by_others",
      .identity_extra = AGENT_PINNED,
      .pinned = PIN_MOCK,
@@ -261,6 +270,8 @@ static void write_pinned(const struct check_case *c, const char *dir)
 static void write_case(const struct check_case *c, const char *dir)
 {
 	const char *env = c->env_name != NULL ? c->env_name : "local";
+	const char *redirect = c->redirect_uri ? c->redirect_uri : "http://127.0.0.1:8765/callback";
+	bool no_redirect = strcmp(redirect, "-") == 0;
 	char path[256], bridge[512] = "", *text = NULL;
 
 	snprintf(path, sizeof(path), "%s/environments", dir);
@@ -277,12 +288,11 @@ static void write_case(const struct check_case *c, const char *dir)
 	snprintf(path, sizeof(path), "%s/nhslogin.conf", dir);
 	assert_int_equal(test_write_file(path, c->conf_mode ? c->conf_mode : 0644, text), 0);
 	free(text);
-	assert_true(asprintf(&text,
-	                     "issuer = %s\nclient_id = %s\nclient_key = %s/%s\nredirect_uri = %s\n%s\n",
+	assert_true(asprintf(&text, "issuer = %s\nclient_id = %s\nclient_key = %s/%s\n%s%s%s%s\n",
 	                     case_issuer(c), c->client_id ? c->client_id : "nhslogin-test", dir,
 	                     c->client_key ? c->client_key : "client.key.pem",
-	                     c->redirect_uri ? c->redirect_uri : "http://127.0.0.1:8765/callback",
-	                     c->env_extra ? c->env_extra : "") > 0);
+	                     no_redirect ? "" : "redirect_uri = ", no_redirect ? "" : redirect,
+	                     no_redirect ? "" : "\n", c->env_extra ? c->env_extra : "") > 0);
 	snprintf(path, sizeof(path), "%s/environments/%s.conf", dir, env);
 	assert_int_equal(test_write_file(path, 0644, text), 0);
 	free(text);
