@@ -100,6 +100,7 @@ void nl_config_free(struct nl_config *cfg)
 	                 &cfg->agent_name,
 	                 &cfg->agent_host_key,
 	                 &cfg->agent_ca_file,
+	                 &cfg->agent_jwks_file,
 	                 &cfg->hosts_dir};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -420,6 +421,21 @@ static int validate_role(const struct nl_config *cfg, const char *file, char *er
 			    "go with it",
 			    file, cfg->role_line);
 	}
+	if (cfg->agent_jwks_file != NULL && cfg->role != NL_ROLE_AGENT)
+		return nl_errf(
+		    err, errlen, NL_ERR_CONFIG,
+		    "%s:%u: [agent] jwks_file is only for role = agent (this nhslogind is %s: it "
+		    "fetches NHS login's keys from the issuer itself); remove it, or set role = agent",
+		    file, cfg->agent_jwks_file_line, cfg->role == NL_ROLE_BRIDGE ? "a bridge" : "local");
+	/* A pinned key set is for agents that do not reach NHS login; userinfo would reach it (through
+	 * discovery and the userinfo endpoint) on every sign-in. */
+	if (cfg->agent_jwks_file != NULL && cfg->userinfo)
+		return nl_errf(
+		    err, errlen, NL_ERR_CONFIG,
+		    "%s:%u: [agent] jwks_file does not go with [identity] userinfo = yes: userinfo "
+		    "needs NHS login's discovery and userinfo endpoint, which an agent with a "
+		    "pinned key set does not call; set userinfo = no, or remove jwks_file",
+		    file, cfg->agent_jwks_file_line);
 	if (cfg->role == NL_ROLE_AGENT) {
 		if (cfg->agent_bridge_url == NULL)
 			return nl_errf(err, errlen, NL_ERR_CONFIG,

@@ -95,6 +95,8 @@ struct nl_config {
 	char *agent_name;       /* the enrolled workstation name; default the host name */
 	char *agent_host_key;   /* the workstation's private key; NULL: /etc/nhslogin/host.key */
 	char *agent_ca_file;    /* optional CA bundle for the bridge's certificate */
+	char *agent_jwks_file;  /* optional pinned JWKS of NHS login: verify with it only, fetch nothing */
+	unsigned agent_jwks_file_line; /* its line in the main file (0: not read from a file) */
 	/* [bridge] */
 	char *listen;     /* HOST:PORT; default 127.0.0.1:8765 */
 	char *public_url; /* base URL the phone uses; default http://<listen> */

@@ -452,6 +452,7 @@ static const struct key_def keys[] = {
     {"agent", "name", set_str, S(agent_name), 0, 0, false, nl_cfg_check_host_name},
     {"agent", "host_key", set_path, S(agent_host_key), 0, 0, false, NULL},
     {"agent", "ca_file", set_path, S(agent_ca_file), 0, 0, false, NULL},
+    {"agent", "jwks_file", set_path, S(agent_jwks_file), 0, 0, false, NULL},
     {"bridge", "listen", set_str, S(listen), 0, 0, false, nl_cfg_check_listen},
     {"bridge", "public_url", set_str, S(public_url), 0, 0, false, nl_cfg_check_issuer},
     {"bridge", "tls_cert", set_path, S(tls_cert), 0, 0, false, NULL},
@@ -723,7 +724,7 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 	char why[PATH_MAX + 256];
 	size_t len = 0;
 	unsigned lineno = 0;
-	size_t env_key = 0, source_key = 0, role_key = 0;
+	size_t env_key = 0, source_key = 0, role_key = 0, jwks_key = 0;
 	int r = NL_ERR_INTERNAL;
 
 	while (env_key < N_KEYS &&
@@ -733,6 +734,8 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 		source_key++;
 	while (role_key < N_KEYS && strcmp(keys[role_key].name, "role") != 0)
 		role_key++;
+	while (jwks_key < N_KEYS && strcmp(keys[jwks_key].name, "jwks_file") != 0)
+		jwks_key++;
 	if ((r = nl_cfg_read_checked(pc->path, false, NL_CONFIG_MAX_FILE, pc->check_owner, &text, &len, err,
 	                             errlen)) != 0)
 		goto out;
@@ -757,6 +760,9 @@ int nl_cfg_parse_file(const struct nl_cfg_parse_ctx *pc, char *err, size_t errle
 			pc->cfg->source_line = lineno;
 		if (!pc->env_file && role_key < N_KEYS && seen[role_key] && pc->cfg->role_line == 0)
 			pc->cfg->role_line = lineno;
+		if (!pc->env_file && jwks_key < N_KEYS && seen[jwks_key] &&
+		    pc->cfg->agent_jwks_file_line == 0)
+			pc->cfg->agent_jwks_file_line = lineno;
 	}
 	r = 0;
 out:

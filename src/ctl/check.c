@@ -12,6 +12,7 @@
 #include "nl_http.h"
 #include "nl_json.h"
 #include "nl_wipe.h"
+#include "oidc.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -285,6 +286,24 @@ static void check_directory(const struct nl_config *cfg, struct ctl_findings *f)
 		ctl_finding(f, false, "[identity] map_file %s is not used: source = ldap", cfg->map_file);
 }
 
+/* role = agent with [agent] jwks_file: the file as nhslogind reads it at start (owner, mode, size,
+ * a JWKS with a key for allowed_algs and no private members). */
+static void check_pinned_jwks(const struct nl_config *cfg, struct ctl_findings *f)
+{
+	struct nl_jwks *set = NULL;
+	char err[1024] = "", note[256] = "";
+
+	if (cfg->agent_jwks_file == NULL)
+		return;
+	if (nl_oidc_pinned_read(cfg, &set, note, sizeof(note), err, sizeof(err)) != 0) {
+		ctl_finding(f, true, "%s", err);
+		return;
+	}
+	if (note[0] != '\0')
+		ctl_finding(f, false, "[agent] jwks_file %s: %s", cfg->agent_jwks_file, note);
+	nl_jwks_free(set);
+}
+
 static void check_ca_file(const struct nl_config *cfg, struct ctl_findings *f)
 {
 	check_mode(f, "ca_file", cfg->env.ca_file, false, CA_FILE_MAX);
@@ -315,6 +334,8 @@ static void check_urls(const struct nl_config *cfg, struct ctl_findings *f)
 	char ro[512], po[512];
 	size_t n;
 
+	if (ru == NULL) /* an agent: the bridge has the callback and the phone's pages */
+		return;
 	path = path_of(ru, &n);
 	if (n == 0 || (n == 1 && path[0] == '/') || (n == 2 && strncmp(path, "/d", 2) == 0))
 		ctl_finding(f, true, "redirect_uri %s (%s): needs its own path for the callback, not / or /d",
@@ -421,11 +442,14 @@ int ctl_check(const struct ctl_opts *o)
 	check_map(&cfg, &f);
 	check_directory(&cfg, &f);
 	check_ca_file(&cfg, &f);
+	check_pinned_jwks(&cfg, &f);
 	check_urls(&cfg, &f);
 	check_known_issuer(&cfg, &f);
 	ctl_check_host_timing(&cfg, o, &f);
 	if (!o->offline) {
-		ctl_check_provider(&cfg, o, key_ok, &f);
+		/* an agent with pinned keys does not reach NHS login: nothing there to check */
+		if (cfg.agent_jwks_file == NULL)
+			ctl_check_provider(&cfg, o, key_ok, &f);
 		ctl_check_directory(&cfg, &f);
 	}
 out:

@@ -234,8 +234,18 @@ int ctl_status(const struct ctl_opts *o)
 	printf("\n%-17s", "Issuer:");
 	put_safe(nl_json_str(m, "issuer"), 0);
 	putchar('\n');
-	print_age("Discovery cache:", m, "discovery_age");
-	print_age("JWKS cache:", m, "jwks_age");
+	if (nl_json_str(m, "jwks_file") != NULL) { /* an agent with a pinned JWKS: nothing fetched */
+		printf("%-17s", "NHS login keys:");
+		printf("pinned file ");
+		put_safe(nl_json_str(m, "jwks_file"), 0);
+		printf(" (%lld key%s); discovery and JWKS are not fetched\n", int_or(m, "jwks_keys", 0),
+		       int_or(m, "jwks_keys", 0) == 1 ? "" : "s");
+	} else {
+		print_age("Discovery cache:", m, "discovery_age");
+		print_age("JWKS cache:", m, "jwks_age");
+		if (nl_json_str(m, "jwks_source") != NULL)
+			printf("%-17sfetched from the issuer\n", "NHS login keys:");
+	}
 	printf("%-17s%lld in progress (at most %lld)\n", "Sign-ins:", int_or(m, "flows", 0),
 	       int_or(m, "flows_max", 0));
 	printf("%-17s%lld\n", "Cached sign-ins:", int_or(m, "cached_signins", 0));

@@ -385,6 +385,13 @@ static void handle_status(struct nl_server *s, struct conn *c, const json_t *req
 		json_object_set_new(m, "agent_error",
 		                    ai.last_error[0] ? json_string(ai.last_error) : json_null());
 		json_object_set_new(m, "agent_error_age", age_or_null(ai.last_error_at, now));
+		/* where the keys that check the bridge's tokens come from */
+		json_object_set_new(m, "jwks_source",
+		                    json_string(cfg->agent_jwks_file != NULL ? "file" : "issuer"));
+		if (cfg->agent_jwks_file != NULL) {
+			json_object_set_new(m, "jwks_file", json_string(cfg->agent_jwks_file));
+			json_object_set_new(m, "jwks_keys", json_integer((json_int_t)st.jwks_pinned_keys));
+		}
 	}
 	if (m != NULL && s->ctx.store != NULL)
 		(void)json_object_set_new(m, "bridge", bridge_status(&s->ctx));

@@ -50,6 +50,9 @@ int nl_jwks_parse(const char *json, size_t len, struct nl_jwks **out);
 int nl_jwks_parse_report(const char *json, size_t len, struct nl_jwks **out, char *why, size_t whylen);
 void nl_jwks_free(struct nl_jwks *set);
 size_t nl_jwks_count(const struct nl_jwks *set);
+/* How many keys of the set could verify a signature of alg (its key type, and its own alg if it
+ * has one), by their kid or alone; 0 for an alg we do not verify. */
+size_t nl_jwks_count_for_alg(const struct nl_jwks *set, const char *alg);
 /* Choose the key for a JWS header: by kid if kid != NULL (NL_ERR_KEY if absent, or if two keys of
  * alg's type share it); with no kid, only if exactly one key in the set fits alg's key type (and
  * its own alg, if any). The key stays owned by the set. */

@@ -119,6 +119,20 @@ size_t nl_jwks_count(const struct nl_jwks *set)
 	return set == NULL ? 0 : set->n;
 }
 
+size_t nl_jwks_count_for_alg(const struct nl_jwks *set, const char *alg)
+{
+	const struct alg_info *a = alg != NULL ? nl_jose_alg_lookup(alg) : NULL;
+	size_t i, n = 0;
+
+	if (set == NULL || a == NULL)
+		return 0;
+	for (i = 0; i < set->n; i++)
+		if (set->keys[i].fam == a->fam && !set->keys[i].ambiguous &&
+		    (set->keys[i].alg == NULL || strcmp(set->keys[i].alg, a->name) == 0))
+			n++;
+	return n;
+}
+
 /* Why a JWKS entry is not used. notable: it breaks a rule of the RFCs (worth a warning), as
  * opposed to a well-formed key that is simply not for us (use enc, an unknown kty or alg). */
 struct skip {

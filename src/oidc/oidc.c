@@ -167,8 +167,11 @@ int nl_oidc_new(const struct nl_config *cfg, struct nl_oidc **out, char *err, si
 		free(o);
 		return NL_ERR_INTERNAL;
 	}
-	if (agent)
+	if (agent) {
+		if (cfg->agent_jwks_file != NULL && (r = nl_oidc_pinned_load(o, err, errlen)) != 0)
+			goto out;
 		goto done;
+	}
 	if ((r = nl_jwk_load_private_pem(cfg->env.client_key, &o->key, kerr, sizeof(kerr))) != 0) {
 		nl_errf(err, errlen, r, "client key: %s", kerr);
 		goto out;

@@ -41,6 +41,7 @@ void nl_identity_clear(struct nl_identity *id);
 struct nl_oidc_stats {
 	unsigned long discovery_fetches, jwks_fetches, token_requests, userinfo_requests;
 	time_t discovery_fetched_at, jwks_fetched_at; /* 0 if never */
+	size_t jwks_pinned_keys;                      /* [agent] jwks_file: the keys read from it (else 0) */
 	char last_error[256];
 };
 
@@ -53,12 +54,19 @@ int nl_oidc_client_kid(const struct nl_env *env, const cjose_jwk_t *key, char **
  * ("" for most words; invalid_client points at the key's registration). */
 const char *nl_oidc_error_hint(const char *word);
 void nl_oidc_free(struct nl_oidc *o);
+/* Read and judge an agent's pinned JWKS file, cfg->agent_jwks_file: owned by root (or us), not
+ * group/world-writable, at most NL_JWKS_MAX bytes, a JWKS without private members holding a key for
+ * one of allowed_algs (RS512 for NHS login). *out is a new set (nl_jwks_free); note gets "" or why
+ * some keys were left out; err names the file and the problem (never key material). */
+int nl_oidc_pinned_read(const struct nl_config *cfg, struct nl_jwks **out, char *note, size_t notelen,
+                        char *err, size_t errlen);
 /* Make sure discovery and JWKS are loaded: memory, then cache_dir files if fresh, then network.
- * Honours Cache-Control max-age within [300 s, 24 h]; default 1 h. */
+ * Honours Cache-Control max-age within [300 s, 24 h]; default 1 h. With a pinned JWKS ([agent]
+ * jwks_file) nothing is loaded: 0 when the file's keys are there. */
 int nl_oidc_ready(struct nl_oidc *o, char *err, size_t errlen);
 /* The URL of issuer's discovery document (trailing slashes of issuer dropped). New string, or NULL. */
 char *nl_oidc_discovery_url(const char *issuer);
-/* Drop memory and disk caches. */
+/* Drop memory and disk caches; a pinned JWKS file is read again (kept if it no longer reads). */
 void nl_oidc_flush(struct nl_oidc *o);
 void nl_oidc_get_stats(struct nl_oidc *o, struct nl_oidc_stats *st);
 /* Does discovery advertise S256 PKCE? */
@@ -100,7 +108,8 @@ int nl_oidc_exchange_code(struct nl_oidc *o, const char *code, const char *code_
                           struct nl_grant_result *res);
 
 /* An agent's own check of what a bridge says a sign-in came to (doc/bridge.md): the ID token
- * against the keys this client fetched from the issuer itself (refetched once on an unknown kid),
+ * against the keys this client fetched from the issuer itself (refetched once on an unknown kid), or
+ * against its pinned JWKS file only (an unknown kid fails closed, logged with the file and the kid),
  * every ID token rule with this agent's nonce, then, if [identity] userinfo is set, this client's
  * own userinfo request with access_token (its sub must equal the ID token's). A bridge that
  * approves with no token, another flow's token, a token signed by any other key or with altered

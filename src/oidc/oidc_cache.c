@@ -484,6 +484,10 @@ int nl_oidc_refetch_jwks_for_kid(struct nl_oidc *o, char *err, size_t errlen)
 	bool allowed;
 
 	pthread_mutex_lock(&o->mu);
+	if (o->pinned) { /* the file is the only source: an unknown kid is not fetched */
+		pthread_mutex_unlock(&o->mu);
+		return NL_ERR_KEY;
+	}
 	allowed = !o->kid_refetched || now - o->kid_refetch_ms >= KID_REFETCH_MS;
 	if (allowed) {
 		o->kid_refetched = true;
@@ -501,9 +505,21 @@ int nl_oidc_refetch_jwks_for_kid(struct nl_oidc *o, char *err, size_t errlen)
 int nl_oidc_ready(struct nl_oidc *o, char *err, size_t errlen)
 {
 	int r = NL_ERR_INTERNAL;
+	bool pinned, have;
 
 	if (o == NULL)
 		return NL_ERR_INTERNAL;
+	/* [agent] jwks_file: no discovery, no JWKS from the network; the file's keys never expire */
+	pthread_mutex_lock(&o->mu);
+	pinned = o->pinned;
+	have = o->jwks != NULL;
+	pthread_mutex_unlock(&o->mu);
+	if (pinned) {
+		if (!have)
+			nl_oidc_err(o, err, errlen, "the pinned JWKS file %s has no keys loaded",
+			            o->cfg->agent_jwks_file);
+		return have ? 0 : NL_ERR_UNAVAILABLE;
+	}
 	/* A flush from another thread between the two steps empties discovery: one more round. */
 	for (int i = 0; i < 2; i++) {
 		if ((r = load_discovery(o, err, errlen)) != 0)
@@ -524,7 +540,7 @@ int nl_oidc_copy_disc(struct nl_oidc *o, struct disc *out, char *err, size_t err
 		return r;
 	r = NL_ERR_NOMEM;
 	pthread_mutex_lock(&o->mu);
-	if (o->disc == NULL) {
+	if (o->disc == NULL) { /* flushed meanwhile; or never loaded with a pinned JWKS */
 		r = NL_ERR_UNAVAILABLE;
 		goto unlock;
 	}
@@ -553,16 +569,20 @@ unlock:
 
 void nl_oidc_flush(struct nl_oidc *o)
 {
+	bool pinned;
 	char *p;
 
 	if (o == NULL)
 		return;
 	pthread_mutex_lock(&o->mu);
+	pinned = o->pinned;
 	nl_oidc_disc_free(o->disc);
 	o->disc = NULL;
 	o->disc_expires = 0;
-	nl_jwks_free(o->jwks);
-	o->jwks = NULL;
+	if (!pinned) { /* a pinned set is replaced only by a good read of its file, below */
+		nl_jwks_free(o->jwks);
+		o->jwks = NULL;
+	}
 	o->jwks_expires = 0;
 	/* status reports cache ages: after a flush there is no cache to be old */
 	o->st.discovery_fetched_at = 0;
@@ -575,4 +595,6 @@ void nl_oidc_flush(struct nl_oidc *o)
 	free(p);
 	pthread_mutex_unlock(&o->mu);
 	nl_info("oidc: discovery and JWKS caches flushed");
+	if (pinned)
+		nl_oidc_pinned_reload(o);
 }

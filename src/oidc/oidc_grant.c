@@ -134,7 +134,21 @@ static int validate_once(struct nl_oidc *o, const char *compact, size_t len, con
 	return r;
 }
 
-/* Validate the ID token; on an unknown kid refetch the JWKS (rate-limited) and try once more. */
+/* A key the pinned file does not have: nothing is fetched (the file is the agent's only source),
+ * and the operator is told which file and which kid (a kid is not a secret), to update the file. */
+static void pinned_kid_unknown(struct nl_oidc *o, const char *compact)
+{
+	char kid[80];
+
+	nl_oidc_pinned_kid(compact, kid, sizeof(kid));
+	nl_warn("oidc: an ID token's key (kid %s) is not in the pinned JWKS file %s: refused, nothing "
+	        "fetched; if NHS login has rotated its keys, put its current JWKS in the file and run "
+	        "nhsloginctl flush (or restart nhslogind)",
+	        kid, o->cfg->agent_jwks_file);
+}
+
+/* Validate the ID token; on an unknown kid refetch the JWKS (rate-limited) and try once more
+ * (never with a pinned JWKS file: o->pinned is set once, before any thread, and never changes). */
 static int validate_id_token(struct nl_oidc *o, const char *compact, const char *nonce, json_t **claims,
                              struct nl_grant_result *res)
 {
@@ -143,7 +157,9 @@ static int validate_id_token(struct nl_oidc *o, const char *compact, const char 
 
 	res->rule = NL_RULE_NONE;
 	r = validate_once(o, compact, len, nonce, claims, &res->rule);
-	if (r != 0 && res->rule == NL_RULE_KID && nl_oidc_refetch_jwks_for_kid(o, NULL, 0) == 0) {
+	if (r != 0 && res->rule == NL_RULE_KID && o->pinned)
+		pinned_kid_unknown(o, compact);
+	else if (r != 0 && res->rule == NL_RULE_KID && nl_oidc_refetch_jwks_for_kid(o, NULL, 0) == 0) {
 		res->rule = NL_RULE_NONE;
 		r = validate_once(o, compact, len, nonce, claims, &res->rule);
 	}
@@ -498,9 +514,10 @@ int nl_oidc_verify_tokens(struct nl_oidc *o, const char *id_token, const char *a
 		nl_oidc_err(o, res->error, sizeof(res->error), "no usable ID token from the bridge");
 		return nl_oidc_grant_end(res, NL_ERR_INVALID);
 	}
-	/* the issuer's keys, fetched by this client (a cached copy if fresh) */
+	/* the issuer's keys, fetched by this client (a cached copy if fresh); or the pinned file's,
+	 * with no discovery at all (userinfo, which needs it, does not go with jwks_file) */
 	if ((r = nl_oidc_ready(o, res->error, sizeof(res->error))) != 0 ||
-	    (r = nl_oidc_copy_disc(o, &d, res->error, sizeof(res->error))) != 0) {
+	    (!o->pinned && (r = nl_oidc_copy_disc(o, &d, res->error, sizeof(res->error))) != 0)) {
 		res->outcome = NL_OUT_UNAVAILABLE;
 		r = NL_ERR_UNAVAILABLE;
 		goto out;

@@ -42,6 +42,7 @@ struct nl_oidc {
 	bool kid_refetched;
 	int64_t kid_refetch_ms;
 	bool keep_raw; /* nl_oidc_keep_raw: successful grants keep their raw tokens */
+	bool pinned;   /* [agent] jwks_file: jwks is the file's; nothing is fetched, nothing expires */
 	struct nl_oidc_stats st;
 };
 
@@ -64,6 +65,15 @@ void nl_oidc_disc_free(struct disc *d);
 int nl_oidc_copy_disc(struct nl_oidc *o, struct disc *out, char *err, size_t errlen);
 /* An unknown kid: refetch the JWKS, at most once a minute. NL_ERR_LIMIT when rate-limited. */
 int nl_oidc_refetch_jwks_for_kid(struct nl_oidc *o, char *err, size_t errlen);
+
+/* oidc_pinned.c */
+/* nl_oidc_new for an agent with [agent] jwks_file: read it into jwks, or fail naming the file. */
+int nl_oidc_pinned_load(struct nl_oidc *o, char *err, size_t errlen);
+/* Read the file again (a flush); a bad file keeps the keys in use, and says why in the log. */
+void nl_oidc_pinned_reload(struct nl_oidc *o);
+/* The kid of a compact JWS's header for a log line: "\"KID\"" (printable ASCII, cut to 64) or
+ * "(none)". Never anything of the payload. */
+void nl_oidc_pinned_kid(const char *compact, char *out, size_t outlen);
 
 /* oidc_grant.c */
 /* Append client_id and the private_key_jwt assertion (aud = the token endpoint) to *form. */

@@ -383,6 +383,17 @@ int fakebridge_client(struct fakebridge *fb, const char *issuer, const char *cli
 	return r == 0 ? 0 : -1;
 }
 
+int fakebridge_warm(struct fakebridge *fb)
+{
+	char err[256] = "";
+
+	if (fb->oidc == NULL || nl_oidc_ready(fb->oidc, err, sizeof(err)) != 0) {
+		fprintf(stderr, "# fakebridge: NHS login's keys: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 void fakebridge_stop(struct fakebridge *fb)
 {
 	if (fb == NULL)

@@ -30,6 +30,9 @@ struct fakebridge *fakebridge_start(const char *hosts_dir);
  * private key file and redirect_uri. 0 or -1. */
 int fakebridge_client(struct fakebridge *fb, const char *issuer, const char *client_id, const char *key_path,
                       const char *redirect_uri, const char *dir);
+/* Load NHS login's discovery and JWKS into the bridge's client now (after fakebridge_client), so
+ * that later requests at the mock are others' (an agent's). 0 or -1. */
+int fakebridge_warm(struct fakebridge *fb);
 void fakebridge_stop(struct fakebridge *fb);
 /* "http://127.0.0.1:PORT" */
 const char *fakebridge_url(const struct fakebridge *fb);

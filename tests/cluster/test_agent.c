@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "hostauth.h"
 #include "nl_jose.h"
+#include "nl_json.h"
 #include "nl_time.h"
 #include "ports.h"
 
@@ -384,6 +385,7 @@ static void test_bridge_503_at_start_is_authinfo_unavail(void **state)
 	/* nhsloginctl status names the bridge, the workstation and the error */
 	assert_true(status_has(x, fakebridge_url(x->fb)));
 	assert_true(status_has(x, "ws1"));
+	assert_true(status_has(x, "NHS login keys:  fetched from the issuer"));
 	assert_true(status_has(x, "status 503"));
 	agent_world_stop(x);
 }
@@ -532,6 +534,183 @@ static void test_agent_without_its_host_key_refuses_to_start(void **state)
 	agent_world_stop(x);
 }
 
+/* ---- a pinned JWKS file ([agent] jwks_file): NHS login is never asked for its keys ---- */
+
+/* The mock's JWKS as it publishes it (new string). */
+static char *mock_jwks(const struct afx *x)
+{
+	struct mockproc_resp resp = {0};
+	char url[256], *text;
+
+	snprintf(url, sizeof(url), "%s/.well-known/jwks.json", mockproc_issuer(x->w->mock));
+	assert_int_equal(mockproc_fetch("GET", url, NULL, NULL, NULL, &resp), 0);
+	assert_int_equal(resp.status, 200);
+	assert_non_null(text = strdup(resp.body));
+	mockproc_resp_free(&resp);
+	return text;
+}
+
+static long mock_count(const struct afx *x, const char *endpoint)
+{
+	long v = -1;
+	assert_int_equal(mockproc_stat(x->w->mock, endpoint, &v), 0);
+	return v;
+}
+
+/* The requests for discovery and JWKS the mock has answered. */
+struct fetches {
+	long discovery, jwks;
+};
+
+static struct fetches mock_fetches(const struct afx *x)
+{
+	struct fetches f = {mock_count(x, "discovery"), mock_count(x, "jwks")};
+	return f;
+}
+
+/* The agent restarted with [agent] jwks_file = x->dir/name holding text (mode), its disk cache of
+ * discovery and JWKS gone, after the bridge has loaded NHS login's keys: from here on the mock's
+ * counters of discovery and JWKS move only for the agent. *before gets them. The restart's result. */
+static int pin_agent(struct afx *x, const char *name, const char *text, mode_t mode, struct fetches *before)
+{
+	static const char mark[] = "# pinned by the test\n";
+	char path[PATH_MAX], conf[8192], *cut;
+	size_t n;
+	FILE *f;
+
+	world_kill_daemon(x->w, SIGTERM);
+	snprintf(path, sizeof(path), "%s/%s", x->dir, name);
+	assert_int_equal(test_write_file(path, mode, text), 0);
+	/* the main file, with the [agent] jwks_file of an earlier call replaced by this one */
+	assert_non_null(f = fopen(x->w->conf, "r"));
+	n = fread(conf, 1, sizeof(conf) - 1, f);
+	fclose(f);
+	conf[n] = '\0';
+	if ((cut = strstr(conf, mark)) != NULL)
+		*cut = '\0';
+	snprintf(conf + strlen(conf), sizeof(conf) - strlen(conf), "%s[agent]\njwks_file = %s\n", mark, path);
+	assert_int_equal(test_write_file(x->w->conf, 0644, conf), 0);
+	snprintf(path, sizeof(path), "%s/cache/discovery.json", x->w->dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/cache/jwks.json", x->w->dir);
+	(void)unlink(path);
+	assert_int_equal(fakebridge_warm(x->fb), 0);
+	*before = mock_fetches(x);
+	return world_restart_daemon(x->w);
+}
+
+static void assert_no_fetch_since(const struct afx *x, const struct fetches *before)
+{
+	struct fetches now = mock_fetches(x);
+
+	if (now.discovery != before->discovery || now.jwks != before->jwks)
+		fail_msg("the mock answered discovery %ld -> %ld, JWKS %ld -> %ld times", before->discovery,
+		         now.discovery, before->jwks, now.jwks);
+	assert_false(daemon_log_now(x, "refetching the JWKS"));
+}
+
+static void test_pinned_agent_signs_in_without_asking_nhs_login_for_keys(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	char *jwks = mock_jwks(x), path[PATH_MAX];
+	struct fetches before;
+	(void)state;
+
+	assert_int_equal(pin_agent(x, "nhslogin.jwks", jwks, 0644, &before), 0);
+	assert_int_equal(run_pam(x, "nl-login", "clinician", true), PAM_SUCCESS);
+	assert_requests_all_signed_once(x);
+	assert_no_fetch_since(x, &before);
+	/* nhsloginctl status names the file and its keys */
+	snprintf(path, sizeof(path), "pinned file %s/nhslogin.jwks (1 key)", x->dir);
+	assert_true(status_has(x, path));
+	free(jwks);
+	agent_world_stop(x);
+}
+
+/* The bridge hands over a token whose key the file does not have: refused, nothing fetched, and the
+ * log names the file and the kid. rotate: NHS login's own new key after a rotation (a real token);
+ * else the bridge's own key under its own kid. */
+static void pinned_refuses(bool rotate)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	char *old = mock_jwks(x), *now = NULL, want[PATH_MAX + 64];
+	struct fetches before;
+	json_t *doc;
+	long status = 0;
+
+	if (rotate) {
+		assert_int_equal(mockproc_control(x->w->mock, "{\"fault\":\"rotate_key\"}", &status), 0);
+		assert_int_equal(status, 200);
+		now = mock_jwks(x);
+	} else {
+		fakebridge_mode(x->fb, FB_OWN_KEY_OWN_KID);
+	}
+	assert_int_equal(pin_agent(x, "nhslogin.jwks", old, 0644, &before), 0);
+	assert_int_equal(run_pam(x, "nl-login", "clinician", true), PAM_AUTH_ERR);
+	assert_true(daemon_log_has(x, "denied reason=invalid_token user=clinician"));
+	snprintf(want, sizeof(want), "is not in the pinned JWKS file %s/nhslogin.jwks", x->dir);
+	assert_true(daemon_log_has(x, want));
+	if (rotate) { /* the new kid, as NHS login publishes it */
+		assert_non_null(doc = json_loads(now, 0, NULL));
+		snprintf(want, sizeof(want), "kid \"%s\"",
+		         nl_json_str(json_array_get(json_object_get(doc, "keys"), 0), "kid"));
+		json_decref(doc);
+		assert_true(daemon_log_has(x, want));
+	}
+	assert_no_fetch_since(x, &before);
+	assert_requests_all_signed_once(x);
+	free(old);
+	free(now);
+	agent_world_stop(x);
+}
+
+static void test_pinned_agent_refuses_nhs_logins_rotated_key_without_fetching(void **state)
+{
+	(void)state;
+	pinned_refuses(true);
+}
+
+static void test_pinned_agent_refuses_the_bridges_own_key_without_fetching(void **state)
+{
+	(void)state;
+	pinned_refuses(false);
+}
+
+/* A pinned file that is writable by others, holds a private key, or is no JWKS: nhslogind does not
+ * start, and says which file and why. */
+static void test_pinned_agent_refuses_to_start_on_a_bad_file(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	char *jwks = mock_jwks(x), *priv, path[PATH_MAX];
+	json_t *doc = json_loads(jwks, 0, NULL);
+	struct fetches before;
+	struct {
+		const char *name, *text, *why;
+		mode_t mode;
+	} bad[] = {
+	    {"writable.jwks", jwks, "group- or world-writable", 0666},
+	    {"private.jwks", NULL, "private key members", 0644},
+	    {"garbage.jwks", "<html>404 Not Found</html>\n", "not a JSON object", 0644},
+	};
+	(void)state;
+
+	assert_non_null(doc);
+	json_object_set_new(json_array_get(json_object_get(doc, "keys"), 0), "d",
+	                    json_string("cHJpdmF0ZS1leHBvbmVudC1vZi10aGUta2V5"));
+	assert_non_null(bad[1].text = priv = json_dumps(doc, JSON_COMPACT));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(pin_agent(x, bad[i].name, bad[i].text, bad[i].mode, &before), 0);
+		snprintf(path, sizeof(path), "[agent] jwks_file %s/%s", x->dir, bad[i].name);
+		assert_true(daemon_log_has(x, path));
+		assert_true(daemon_log_has(x, bad[i].why));
+	}
+	assert_false(daemon_log_now(x, "cHJpdmF0ZS1leHBvbmVudC1vZi10aGUta2V5"));
+	json_decref(doc);
+	free(priv);
+	free(jwks);
+	agent_world_stop(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +735,10 @@ int main(void)
 	    cmocka_unit_test(test_agent_without_its_host_key_refuses_to_start),
 	    cmocka_unit_test(test_stop_abandons_a_long_poll_at_once),
 	    cmocka_unit_test(test_signin_at_a_persons_speed),
+	    cmocka_unit_test(test_pinned_agent_signs_in_without_asking_nhs_login_for_keys),
+	    cmocka_unit_test(test_pinned_agent_refuses_nhs_logins_rotated_key_without_fetching),
+	    cmocka_unit_test(test_pinned_agent_refuses_the_bridges_own_key_without_fetching),
+	    cmocka_unit_test(test_pinned_agent_refuses_to_start_on_a_bad_file),
 	};
 
 	harness_under_pam_wrapper();

@@ -32,6 +32,11 @@
 /* ---- check: the table of cases ---- */
 
 enum issuer_kind { ISS_MOCK = 0, ISS_FOREIGN, ISS_RS256, ISS_NOJWKS, ISS_LITERAL };
+/* An agent's pinned JWKS at DIR/pinned.jwks: the mock's, or the mock's with a private member. */
+enum pinned_kind { PIN_NONE = 0, PIN_MOCK, PIN_PRIVATE };
+
+#define AGENT_PINNED                                                                                         \
+	"[daemon]\nrole = agent\n[agent]\nbridge_url = http://127.0.0.1:9\njwks_file = pinned.jwks"
 
 struct check_case {
 	const char *name;
@@ -42,12 +47,14 @@ struct check_case {
 	const char *client_key;     /* default DIR/client.key.pem (a path relative to DIR) */
 	mode_t key_mode;            /* default 0600 */
 	mode_t conf_mode;           /* default 0644 */
-	const char *redirect_uri;   /* default http://127.0.0.1:8765/callback */
+	const char *redirect_uri;   /* default http://127.0.0.1:8765/callback; "-": none (an agent's) */
 	const char *env_extra;      /* lines at the end of the environment file */
 	const char *bridge_extra;   /* lines in [bridge]; FXD is the fixtures directory */
 	const char *map_text;       /* default: a good map */
 	const char *identity_extra; /* lines after [identity] (may open [ldap]) */
 	const char *extra_arg;      /* e.g. --offline or --json */
+	enum pinned_kind pinned;    /* DIR/pinned.jwks written (identity_extra names it) */
+	mode_t pinned_mode;         /* default 0644 */
 	int exit_code;
 	const char *expect;  /* stdout must contain this (DIR: the case's directory, FXD: fixtures) */
 	const char *expect2; /* and this, if set */
@@ -161,6 +168,36 @@ static const struct check_case cases[] = {
      .extra_arg = "--offline",
      .exit_code = 0,
      .expect = "ok"},
+    /* an agent with pinned keys: the file read as nhslogind reads it; the issuer (unreachable
+     * here) never asked */
+    {.name = "check_accepts_an_agent_with_a_pinned_jwks",
+     .issuer_kind = ISS_LITERAL,
+     .issuer = "http://127.0.0.1:1",
+     .identity_extra = AGENT_PINNED,
+     .pinned = PIN_MOCK,
+     .exit_code = 0,
+     .expect = "ok"},
+    /* an agent's environment has no redirect_uri (the bridge has the callback) */
+    {.name = "check_accepts_an_agent_without_redirect_uri",
+     .issuer_kind = ISS_LITERAL,
+     .issuer = "http://127.0.0.1:1",
+     .redirect_uri = "-",
+     .identity_extra = AGENT_PINNED,
+     .pinned = PIN_MOCK,
+     .exit_code = 0,
+     .expect = "ok"},
+    {.name = "check_reports_a_pinned_jwks_writable_by_others",
+     .identity_extra = AGENT_PINNED,
+     .pinned = PIN_MOCK,
+     .pinned_mode = 0664,
+     .exit_code = 1,
+     .expect = "error: [agent] jwks_file DIR/pinned.jwks: is group- or world-writable (mode 0664)"},
+    {.name = "check_reports_a_pinned_jwks_with_a_private_key",
+     .identity_extra = AGENT_PINNED,
+     .pinned = PIN_PRIVATE,
+     .exit_code = 1,
+     .expect = "error: [agent] jwks_file DIR/pinned.jwks: not a usable JWKS: key 1 carries private key "
+               "members"},
     {.name = "check_warns_a_proxy_in_front_without_trusted_proxies",
      .bridge_extra = "public_url = https://signin.example.org",
      .redirect_uri = "https://signin.example.org/callback",
@@ -208,10 +245,33 @@ static const char *case_issuer(const struct check_case *c)
 	return mockproc_issuer(fx.w->mock);
 }
 
+/* DIR/pinned.jwks: the mock's JWKS as it publishes it, with a private member for PIN_PRIVATE. */
+static void write_pinned(const struct check_case *c, const char *dir)
+{
+	struct mockproc_resp resp = {0};
+	char url[256], path[256], *text;
+	json_t *doc;
+
+	snprintf(url, sizeof(url), "%s/.well-known/jwks.json", mockproc_issuer(fx.w->mock));
+	assert_int_equal(mockproc_fetch("GET", url, NULL, NULL, NULL, &resp), 0);
+	assert_non_null(doc = json_loads(resp.body, 0, NULL));
+	mockproc_resp_free(&resp);
+	if (c->pinned == PIN_PRIVATE)
+		json_object_set_new(json_array_get(json_object_get(doc, "keys"), 0), "d",
+		                    json_string("cHJpdmF0ZQ"));
+	assert_non_null(text = json_dumps(doc, JSON_COMPACT));
+	snprintf(path, sizeof(path), "%s/pinned.jwks", dir);
+	assert_int_equal(test_write_file(path, c->pinned_mode ? c->pinned_mode : 0644, text), 0);
+	free(text);
+	json_decref(doc);
+}
+
 /* Write the case's configuration into dir. */
 static void write_case(const struct check_case *c, const char *dir)
 {
 	const char *env = c->env_name != NULL ? c->env_name : "local";
+	const char *redirect = c->redirect_uri ? c->redirect_uri : "http://127.0.0.1:8765/callback";
+	bool no_redirect = strcmp(redirect, "-") == 0;
 	char path[256], bridge[512] = "", *text = NULL;
 
 	snprintf(path, sizeof(path), "%s/environments", dir);
@@ -228,17 +288,18 @@ static void write_case(const struct check_case *c, const char *dir)
 	snprintf(path, sizeof(path), "%s/nhslogin.conf", dir);
 	assert_int_equal(test_write_file(path, c->conf_mode ? c->conf_mode : 0644, text), 0);
 	free(text);
-	assert_true(asprintf(&text,
-	                     "issuer = %s\nclient_id = %s\nclient_key = %s/%s\nredirect_uri = %s\n%s\n",
+	assert_true(asprintf(&text, "issuer = %s\nclient_id = %s\nclient_key = %s/%s\n%s%s%s%s\n",
 	                     case_issuer(c), c->client_id ? c->client_id : "nhslogin-test", dir,
 	                     c->client_key ? c->client_key : "client.key.pem",
-	                     c->redirect_uri ? c->redirect_uri : "http://127.0.0.1:8765/callback",
-	                     c->env_extra ? c->env_extra : "") > 0);
+	                     no_redirect ? "" : "redirect_uri = ", no_redirect ? "" : redirect,
+	                     no_redirect ? "" : "\n", c->env_extra ? c->env_extra : "") > 0);
 	snprintf(path, sizeof(path), "%s/environments/%s.conf", dir, env);
 	assert_int_equal(test_write_file(path, 0644, text), 0);
 	free(text);
 	snprintf(path, sizeof(path), "%s/client.key.pem", dir);
 	assert_int_equal(test_write_file(path, c->key_mode ? c->key_mode : 0600, fx.key_pem), 0);
+	if (c->pinned != PIN_NONE)
+		write_pinned(c, dir);
 	snprintf(path, sizeof(path), "%s/nhslogin.map", dir);
 	assert_int_equal(
 	    test_write_file(path, 0644,

@@ -267,6 +267,48 @@ static void test_roles_refuse_device_mode(void **state)
 	assert_err_at(f, 3, "flow = device");
 }
 
+#define AGENT_OK "[daemon]\nrole = agent\n[agent]\nbridge_url = https://signin.trust.nhs.uk\n"
+
+static void test_agent_jwks_file_loads_relative_to_the_file(void **state)
+{
+	struct fx *f = *state;
+	char want[160];
+
+	assert_int_equal(load(f, AGENT_OK "jwks_file = keys/nhslogin.jwks\n", ENV_AGENT), 0);
+	snprintf(want, sizeof(want), "%s/keys/nhslogin.jwks", f->dir);
+	assert_string_equal(f->cfg.agent_jwks_file, want);
+	assert_int_equal(f->cfg.agent_jwks_file_line, 6);
+	/* not set: the agent fetches from the issuer */
+	assert_int_equal(load(f, AGENT_OK, ENV_AGENT), 0);
+	assert_null(f->cfg.agent_jwks_file);
+}
+
+/* A pinned JWKS on a local nhslogind or a bridge would be ignored: refused at its line. */
+static void test_jwks_file_is_refused_with_other_roles(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_not_equal(load(f, "[agent]\njwks_file = keys/nhslogin.jwks\n", ENV_FULL), 0);
+	assert_err_at(f, 3, "only for role = agent");
+	assert_int_not_equal(
+	    load(f, BRIDGE_OK "[agent]\njwks_file = /etc/nhslogin/nhslogin.jwks\n", ENV_FULL), 0);
+	assert_err_at(f, 12, "only for role = agent");
+	assert_non_null(strstr(f->err, "a bridge"));
+}
+
+/* userinfo reaches NHS login on every sign-in: it does not go with keys pinned for an agent that
+ * does not reach it. */
+static void test_jwks_file_is_refused_with_userinfo(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_not_equal(
+	    load(f, "[identity]\nuserinfo = yes\n" AGENT_OK "jwks_file = keys/nhslogin.jwks\n", ENV_AGENT),
+	    0);
+	assert_err_at(f, 8, "userinfo");
+	assert_non_null(strstr(f->err, "jwks_file"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +321,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_agent_needs_no_client_key_or_callback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_agent_needs_a_bridge_over_https, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roles_refuse_device_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_agent_jwks_file_loads_relative_to_the_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_jwks_file_is_refused_with_other_roles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_jwks_file_is_refused_with_userinfo, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config_roles", tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
  * (under its own kid or NHS login's), altered claims, an unsigned token, approval without a token,
  * and an access token that is not the sign-in's. */
 #include "config.h"
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -417,6 +418,227 @@ static void test_issuer_unreachable_for_the_agent_is_unavailable(void **state)
 	nl_grant_result_clear(&res);
 }
 
+/* ---- a pinned JWKS file ([agent] jwks_file): the file's keys only, nothing fetched ---- */
+
+/* The mock's JWKS as it publishes it (new string). */
+static char *mock_jwks_text(void)
+{
+	struct mockproc_resp resp;
+	char url[300], *text;
+
+	memset(&resp, 0, sizeof(resp));
+	snprintf(url, sizeof(url), "%s/.well-known/jwks.json", mockproc_issuer(fx.mock));
+	assert_int_equal(mockproc_fetch("GET", url, NULL, NULL, NULL, &resp), 0);
+	assert_int_equal(resp.status, 200);
+	text = strdup(resp.body);
+	mockproc_resp_free(&resp);
+	assert_non_null(text);
+	return text;
+}
+
+/* fx.dir/name holding text with exactly mode; its path into path. */
+static void put_file(const char *name, const char *text, mode_t mode, char *path, size_t len)
+{
+	int fd;
+
+	snprintf(path, len, "%s/%s", fx.dir, name);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* An agent (role = agent) whose keys come from the file at path. */
+static void pinned_cfg(struct nl_config *cfg, const char *path)
+{
+	char err[256] = "";
+
+	assert_int_equal(make_cfg(cfg, mockproc_issuer(fx.mock), false), 0);
+	assert_int_equal(nl_config_set(cfg, "daemon", "role", "agent", err, sizeof(err)), 0);
+	assert_int_equal(nl_config_set(cfg, "agent", "jwks_file", path, err, sizeof(err)), 0);
+}
+
+static long stat_of(const char *name)
+{
+	long v = -1;
+	assert_int_equal(mockproc_stat(fx.mock, name, &v), 0);
+	return v;
+}
+
+static void test_pinned_agent_accepts_its_flow_and_fetches_nothing(void **state)
+{
+	struct nl_config cfg;
+	struct nl_oidc *o = NULL;
+	struct nl_oidc_stats st;
+	struct nl_grant_result res;
+	char path[400], err[512] = "", *jwks = mock_jwks_text();
+	long disc, keys;
+	(void)state;
+
+	put_file("pinned.jwks", jwks, 0644, path, sizeof(path));
+	bridge_signin(fx.bridge, "nonce-pinned-own-0001", &res);
+	disc = stat_of("discovery");
+	keys = stat_of("jwks");
+	pinned_cfg(&cfg, path);
+	assert_int_equal(nl_oidc_new(&cfg, &o, err, sizeof(err)), 0);
+	assert_int_equal(nl_oidc_ready(o, err, sizeof(err)), 0);
+	assert_int_equal(agent_verdict(o, res.raw_id_token, NULL, "nonce-pinned-own-0001", NULL), NL_OUT_OK);
+	/* the nonce is still the agent's: the same token for another flow is refused */
+	assert_int_equal(agent_verdict(o, res.raw_id_token, NULL, "nonce-pinned-other-01", NULL),
+	                 NL_OUT_INVALID_TOKEN);
+	nl_oidc_get_stats(o, &st);
+	assert_int_equal(st.jwks_pinned_keys, 1);
+	assert_int_equal(st.discovery_fetches, 0);
+	assert_int_equal(st.jwks_fetches, 0);
+	assert_int_equal(stat_of("discovery"), disc);
+	assert_int_equal(stat_of("jwks"), keys);
+	nl_oidc_free(o);
+	nl_config_free(&cfg);
+	nl_grant_result_clear(&res);
+	free(jwks);
+}
+
+/* Each file the daemon must refuse at start, with the file named and no key material said. */
+static void test_pinned_file_must_be_safe_and_a_public_jwks(void **state)
+{
+	char *jwks = mock_jwks_text(), *text = NULL, path[400], link_path[400], err[1024];
+	json_t *doc = json_loads(jwks, 0, NULL), *key;
+	const char *n;
+	struct nl_config cfg;
+	struct nl_oidc *o = NULL;
+	static const struct {
+		const char *name;
+		mode_t mode;
+		const char *needle;
+	} modes[] = {{"g-w.jwks", 0664, "group- or world-writable"}, {"o-w.jwks", 0646, "world-writable"}};
+	(void)state;
+
+	assert_non_null(doc);
+	key = json_array_get(json_object_get(doc, "keys"), 0);
+	assert_non_null(n = nl_json_str(key, "n"));
+	/* writable by others */
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		put_file(modes[i].name, jwks, modes[i].mode, path, sizeof(path));
+		pinned_cfg(&cfg, path);
+		assert_int_not_equal(nl_oidc_new(&cfg, &o, err, sizeof(err)), 0);
+		assert_null(o);
+		if (strstr(err, path) == NULL || strstr(err, modes[i].needle) == NULL)
+			fail_msg("%s", err);
+		nl_config_free(&cfg);
+	}
+	/* not JSON; no keys; a key for RS256 only; private members; a symbolic link; too big */
+	struct {
+		const char *name, *text, *needle;
+	} bad[] = {
+	    {"garbage.jwks", "-----BEGIN PUBLIC KEY-----\nnot a key set\n", "not a JSON object"},
+	    {"empty.jwks", "{\"keys\":[]}", "no usable signing key"},
+	    {"rs256.jwks", NULL, "no signing key for RS512"},
+	    {"private.jwks", NULL, "private key members"},
+	};
+	json_object_set_new(key, "alg", json_string("RS256"));
+	bad[2].text = text = json_dumps(doc, JSON_COMPACT);
+	json_object_set_new(key, "alg", json_string("RS512"));
+	json_object_set_new(key, "d", json_string("c2VjcmV0LXByaXZhdGUtZXhwb25lbnQ"));
+	bad[3].text = json_dumps(doc, JSON_COMPACT);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put_file(bad[i].name, bad[i].text, 0644, path, sizeof(path));
+		pinned_cfg(&cfg, path);
+		err[0] = '\0';
+		assert_int_not_equal(nl_oidc_new(&cfg, &o, err, sizeof(err)), 0);
+		assert_null(o);
+		if (strstr(err, path) == NULL || strstr(err, bad[i].needle) == NULL)
+			fail_msg("%s: %s", bad[i].name, err);
+		/* never key material in the line that goes to the log */
+		assert_null(strstr(err, "c2VjcmV0"));
+		assert_null(strstr(err, n));
+		nl_config_free(&cfg);
+	}
+	free((char *)bad[3].text);
+	/* a symbolic link to a good file */
+	put_file("good.jwks", jwks, 0644, path, sizeof(path));
+	snprintf(link_path, sizeof(link_path), "%s/link.jwks", fx.dir);
+	unlink(link_path);
+	assert_int_equal(symlink(path, link_path), 0);
+	pinned_cfg(&cfg, link_path);
+	assert_int_not_equal(nl_oidc_new(&cfg, &o, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "symbolic link"));
+	nl_config_free(&cfg);
+	/* bounded: past NL_JWKS_MAX the file is not read */
+	{
+		size_t big = NL_JWKS_MAX + 2;
+		char *huge = malloc(big);
+		assert_non_null(huge);
+		memset(huge, ' ', big - 1);
+		huge[0] = '{';
+		huge[big - 2] = '}';
+		huge[big - 1] = '\0';
+		put_file("huge.jwks", huge, 0644, path, sizeof(path));
+		free(huge);
+	}
+	pinned_cfg(&cfg, path);
+	assert_int_not_equal(nl_oidc_new(&cfg, &o, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "larger than"));
+	nl_config_free(&cfg);
+	json_decref(doc);
+	free(text);
+	free(jwks);
+}
+
+/* NHS login rotates its key: the pinned agent refuses the new kid and fetches nothing; the file
+ * brought up to date and read again by a flush, it accepts; a bad file at a flush keeps the keys.
+ * (Last: the mock's signing key changes for good.) */
+static void test_pinned_agent_refuses_a_rotated_key_without_fetching(void **state)
+{
+	struct nl_config cfg;
+	struct nl_oidc *o = NULL;
+	struct nl_oidc_stats st;
+	struct nl_grant_result res;
+	enum nl_idtoken_rule rule = NL_RULE_NONE;
+	char path[400], err[512] = "", *old = mock_jwks_text(), *now;
+	long status = 0, disc, keys;
+	(void)state;
+
+	put_file("rotate.jwks", old, 0644, path, sizeof(path));
+	pinned_cfg(&cfg, path);
+	assert_int_equal(nl_oidc_new(&cfg, &o, err, sizeof(err)), 0);
+	assert_int_equal(mockproc_control(fx.mock, "{\"fault\":\"rotate_key\"}", &status), 0);
+	assert_int_equal(status, 200);
+	bridge_signin(fx.bridge, "nonce-pinned-rot-0001", &res); /* the bridge refetches; its business */
+	disc = stat_of("discovery");
+	keys = stat_of("jwks");
+	assert_int_equal(agent_verdict(o, res.raw_id_token, NULL, "nonce-pinned-rot-0001", &rule),
+	                 NL_OUT_INVALID_TOKEN);
+	assert_int_equal(rule, NL_RULE_KID);
+	assert_int_equal(stat_of("discovery"), disc);
+	assert_int_equal(stat_of("jwks"), keys);
+	nl_oidc_get_stats(o, &st);
+	assert_int_equal(st.discovery_fetches + st.jwks_fetches, 0);
+	nl_grant_result_clear(&res);
+
+	/* the operator puts the current key set in the file and flushes */
+	now = mock_jwks_text();
+	put_file("rotate.jwks", now, 0644, path, sizeof(path));
+	nl_oidc_flush(o);
+	bridge_signin(fx.bridge, "nonce-pinned-rot-0002", &res);
+	assert_int_equal(agent_verdict(o, res.raw_id_token, NULL, "nonce-pinned-rot-0002", NULL), NL_OUT_OK);
+	nl_grant_result_clear(&res);
+	/* a file that no longer reads at a flush: the keys read before stay */
+	put_file("rotate.jwks", "not a key set", 0644, path, sizeof(path));
+	nl_oidc_flush(o);
+	bridge_signin(fx.bridge, "nonce-pinned-rot-0003", &res);
+	assert_int_equal(agent_verdict(o, res.raw_id_token, NULL, "nonce-pinned-rot-0003", NULL), NL_OUT_OK);
+	nl_oidc_get_stats(o, &st);
+	assert_int_equal(st.jwks_pinned_keys, 1);
+	assert_int_equal(st.discovery_fetches + st.jwks_fetches, 0);
+	nl_grant_result_clear(&res);
+	nl_oidc_free(o);
+	nl_config_free(&cfg);
+	free(old);
+	free(now);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +652,9 @@ int main(void)
 	    cmocka_unit_test(test_approval_without_a_token_is_refused),
 	    cmocka_unit_test(test_access_token_of_another_signin_is_not_approved),
 	    cmocka_unit_test(test_issuer_unreachable_for_the_agent_is_unavailable),
+	    cmocka_unit_test(test_pinned_agent_accepts_its_flow_and_fetches_nothing),
+	    cmocka_unit_test(test_pinned_file_must_be_safe_and_a_public_jwks),
+	    cmocka_unit_test(test_pinned_agent_refuses_a_rotated_key_without_fetching),
 	};
 	return cmocka_run_group_tests_name("oidc_agent", tests, group_setup, group_teardown);
 }
