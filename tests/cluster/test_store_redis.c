@@ -137,6 +137,21 @@ static void test_a_replica_refuses_writes_as_unavailable(void **state)
 	assert_string_equal(s.role, "slave");
 }
 
+/* Flow n within bounds on pending flows (the create with the most arguments). */
+static int create_limited_flow(struct nl_store *st, int n)
+{
+	struct nl_store_flow_keys k;
+	char bufs[4][64];
+	const struct nl_store_limits lim = {"ws-0123.example.nhs.uk", "alice", 1024, 12};
+	json_t *rec = sample_record();
+	int r;
+
+	flow_keys(n, &k, bufs);
+	r = nl_store_flow_create_limited(st, &k, &lim, rec, 300, NULL);
+	json_decref(rec);
+	return r;
+}
+
 static void test_password_is_sent_and_its_absence_is_reported(void **state)
 {
 	struct fx *fx = *state;
@@ -150,6 +165,9 @@ static void test_password_is_sent_and_its_absence_is_reported(void **state)
 	cfg.url = url;
 	raw_ok(fx->raw, "CONFIG SET requirepass %s", "s3cret-store-password");
 	assert_int_equal(create_flow(fx->st, 24, 300), NL_ERR_PERM); /* no password: NOAUTH */
+	/* The bounded create too: Redis refuses more than 10 arguments from a client not yet
+	 * authenticated before it could say NOAUTH (a protocol error, not NL_ERR_PERM). */
+	assert_int_equal(create_limited_flow(fx->st, 25), NL_ERR_PERM);
 	cfg.password = "wrong";
 	assert_int_equal(nl_store_open(&cfg, &st, err, sizeof(err)), 0);
 	assert_int_equal(create_flow(st, 24, 300), NL_ERR_PERM);
@@ -157,11 +175,13 @@ static void test_password_is_sent_and_its_absence_is_reported(void **state)
 	cfg.password = "s3cret-store-password";
 	assert_int_equal(nl_store_open(&cfg, &st, err, sizeof(err)), 0);
 	assert_int_equal(create_flow(st, 24, 300), 0);
+	assert_int_equal(create_limited_flow(st, 25), 0);
 	nl_store_close(st);
 	/* In database 3, as the url said. */
 	raw_ok(fx->raw, "AUTH %s", "s3cret-store-password");
 	raw_ok(fx->raw, "SELECT 3");
-	one_key(fx->raw, "nl:flow:*", url, sizeof(url));
+	one_key(fx->raw, "nl:flow:f-0000000000000018", url, sizeof(url));
+	one_key(fx->raw, "nl:pu:*", url, sizeof(url));
 }
 
 static void test_redis_restarted_new_flows_work_old_are_gone_subscriber_returns(void **state)
