@@ -1159,6 +1159,24 @@ static long post_as(const struct inst *i, const cjose_jwk_t *key, const char *na
 	return status;
 }
 
+/* The starts instance i refused by the bounds, as its status says. */
+static long long starts_limited(const struct inst *i)
+{
+	char *out = ctl_status(i, true), *text = ctl_status(i, false);
+	json_t *m = json_loads(out, 0, NULL), *v;
+	long long n;
+
+	assert_non_null(m);
+	v = json_object_get(json_object_get(m, "bridge"), "starts_limited");
+	assert_true(json_is_integer(v));
+	n = json_integer_value(v);
+	assert_non_null(strstr(text, "Refused (429):"));
+	json_decref(m);
+	free(out);
+	free(text);
+	return n;
+}
+
 /* Does instance i's log hold a line with both a and b? */
 static bool log_has(const struct inst *i, const char *a, const char *b)
 {
@@ -1200,6 +1218,9 @@ static void test_flood_of_starts_from_one_workstation_gets_429_on_both_instances
 	answer_clear(&a);
 	assert_int_equal(post_as(&fx.a, fx.ka, "ws-a", "clinician", NULL), 201);
 	assert_int_equal(post_as(&fx.b, fx.ka, "ws-a", "clinician", NULL), 429);
+	/* each instance's status counts the starts it refused */
+	assert_true(starts_limited(&fx.a) >= 1);
+	assert_true(starts_limited(&fx.b) >= 2);
 }
 
 /* The workstation's own bound (max_flows), whoever its flows are for; only that workstation's. */
