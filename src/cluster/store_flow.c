@@ -118,35 +118,37 @@ static const char lua_get[] = LUA_COMMON "local id = ARGV[4]\n"
 static const char lua_claim[] = LUA_CLAIM_HEAD LUA_CLAIM_TAKE;
 
 /* KEYS: flow, pending. ARGV: outcome, grace, channel, id. 1 ended, 0 no flow, -1 ended already. */
-static const char lua_end[] = LUA_COMMON "local fk = KEYS[1]\n"
-                                         "local t = redis.call('TYPE', fk)['ok']\n"
-                                         "if t == 'none' then return 0 end\n"
-                                         "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
-                                         "if redis.call('HEXISTS', fk, 'end') == 1 then return -1 end\n"
-                                         "local k = redis.call('HMGET', fk, 'kuc', 'kdc', 'kst', 'kph', 'kpu')\n"
-                                         "local keep = math.max(redis.call('TTL', fk), tonumber(ARGV[2]))\n"
-                                         "redis.call('HSET', fk, 'end', ARGV[1])\n"
-                                         "redis.call('EXPIRE', fk, keep)\n"
-                                         "drop(k[1], ARGV[4])\n"
-                                         "drop(k[3], ARGV[4])\n"
-                                         "if ours(k[2], ARGV[4]) then redis.call('EXPIRE', k[2], keep) end\n"
-                                         "redis.call('ZREM', KEYS[2], ARGV[4])\n"
-                                         "unpend(k[4], ARGV[4])\n"
-                                         "unpend(k[5], ARGV[4])\n"
-                                         "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
-                                         "return 1\n";
+static const char lua_end[] =
+    LUA_COMMON "local fk = KEYS[1]\n"
+               "local t = redis.call('TYPE', fk)['ok']\n"
+               "if t == 'none' then return 0 end\n"
+               "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
+               "if redis.call('HEXISTS', fk, 'end') == 1 then return -1 end\n"
+               "local k = redis.call('HMGET', fk, 'kuc', 'kdc', 'kst', 'kph', 'kpu')\n"
+               "local keep = math.max(redis.call('TTL', fk), tonumber(ARGV[2]))\n"
+               "redis.call('HSET', fk, 'end', ARGV[1])\n"
+               "redis.call('EXPIRE', fk, keep)\n"
+               "drop(k[1], ARGV[4])\n"
+               "drop(k[3], ARGV[4])\n"
+               "if ours(k[2], ARGV[4]) then redis.call('EXPIRE', k[2], keep) end\n"
+               "redis.call('ZREM', KEYS[2], ARGV[4])\n"
+               "unpend(k[4], ARGV[4])\n"
+               "unpend(k[5], ARGV[4])\n"
+               "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+               "return 1\n";
 
 /* KEYS: flow, pending. ARGV: id. */
-static const char lua_delete[] = LUA_COMMON "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-                                            "local t = redis.call('TYPE', KEYS[1])['ok']\n"
-                                            "if t == 'none' then return 0 end\n"
-                                            "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
-                                            "local k = redis.call('HMGET', KEYS[1], 'kuc', 'kdc', 'kst', 'kph', 'kpu')\n"
-                                            "for i = 1, 3 do drop(k[i], ARGV[1]) end\n"
-                                            "unpend(k[4], ARGV[1])\n"
-                                            "unpend(k[5], ARGV[1])\n"
-                                            "redis.call('DEL', KEYS[1])\n"
-                                            "return 1\n";
+static const char lua_delete[] =
+    LUA_COMMON "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+               "local t = redis.call('TYPE', KEYS[1])['ok']\n"
+               "if t == 'none' then return 0 end\n"
+               "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
+               "local k = redis.call('HMGET', KEYS[1], 'kuc', 'kdc', 'kst', 'kph', 'kpu')\n"
+               "for i = 1, 3 do drop(k[i], ARGV[1]) end\n"
+               "unpend(k[4], ARGV[1])\n"
+               "unpend(k[5], ARGV[1])\n"
+               "redis.call('DEL', KEYS[1])\n"
+               "return 1\n";
 
 /* KEYS: counter. ARGV: window. A counter found without a TTL (not ours) gets one. */
 static const char lua_count[] =

@@ -142,11 +142,11 @@ static void log_limit(const struct nl_flows *fl, const struct nl_flow_request *r
 int nl_flows_store_create(struct nl_flows *fl, const struct nl_flow_request *rq, struct nl_flow_made *out)
 {
 	unsigned ttl = fl->cfg->flow_ttl;
-	const struct nl_store_limits lim = {
-	    .host = rq->host,
-	    .user = rq->user,
-	    .max_host = fl->cfg->max_flows,
-	    .max_pair = NL_FLOWS_BRIDGE_USER_FACTOR * fl->cfg->max_flows_per_user};
+	const struct nl_store_limits lim = {.host = rq->host,
+	                                    .user = rq->user,
+	                                    .max_host = fl->cfg->max_flows,
+	                                    .max_pair =
+	                                        NL_FLOWS_BRIDGE_USER_FACTOR * fl->cfg->max_flows_per_user};
 	enum nl_store_limit hit = NL_STORE_LIMIT_NONE;
 	char id[NL_FLOW_ID_LEN], code[NL_USER_CODE_LEN + 1];
 	char *dc = NULL, *state = NULL, *verifier = NULL, *challenge = NULL;

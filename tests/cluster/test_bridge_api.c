@@ -100,8 +100,8 @@ static int write_inst_config(struct inst *i, const char *name)
 	    "[bridge]\nlisten = 127.0.0.1:%d\npublic_url = %s\nhosts_dir = %s\ncode_attempts = %d\n"
 	    "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n"
 	    "[store]\nurl = redis://127.0.0.1:%d\nindex_key_file = %s/index.key\ntimeout_ms = %d\n",
-	    fx.dir, i->socket, state, fx.dir, name, MAX_FLOWS, MAX_PER_USER, i->port, fx.public_url, fx.hosts, CODE_ATTEMPTS, fx.dir,
-	    redisproc_port(fx.rs), fx.dir, STORE_TIMEOUT_MS);
+	    fx.dir, i->socket, state, fx.dir, name, MAX_FLOWS, MAX_PER_USER, i->port, fx.public_url, fx.hosts,
+	    CODE_ATTEMPTS, fx.dir, redisproc_port(fx.rs), fx.dir, STORE_TIMEOUT_MS);
 	return test_write_file(i->conf, 0644, text);
 }
 
@@ -1283,9 +1283,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_status_shows_redis_and_the_enrolled_hosts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_status_counts_the_flows_of_every_instance, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_commands_of_one_signin, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_flood_of_starts_from_one_workstation_gets_429_on_both_instances,
-	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_workstation_bound_counts_every_person_there, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_flood_of_starts_from_one_workstation_gets_429_on_both_instances, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_workstation_bound_counts_every_person_there, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_hung_answers_503_within_the_store_timeout, setup,
 	                                    teardown),
 	};
