@@ -36,8 +36,9 @@ struct nl_flow_made {
  * and one user at one workstation (NL_FLOWS_USER_FACTOR + 1) x max_flows_per_user. An agent with
  * the same settings never has more than NL_FLOWS_USER_FACTOR x max_flows_per_user of one user
  * pending itself; the extra max_flows_per_user is room for the starts it makes at the bridge
- * before its own limits evict (a sign-in at the computer itself ends a remote one) or refuse (and
- * cancel at the bridge), so that an honest workstation's people meet its own limits, not these. */
+ * before its own limits act (a sign-in at the computer itself ends a remote one, cancelled at the
+ * bridge a moment later; a start its own limits refuse is not cancelled there yet and holds its
+ * place until it expires), so that an honest workstation's people meet its own limits first. */
 #define NL_FLOWS_BRIDGE_USER_FACTOR (NL_FLOWS_USER_FACTOR + 1)
 /* NL_ERR_INVALID (bad user name or field), NL_ERR_UNAVAILABLE (Redis), NL_ERR_LIMIT (a bound above;
  * logged with the workstation's name). */
