@@ -14,6 +14,7 @@
  *                     through the sentinels); never later than command_timeout_ms after the call.
  * NL_ERR_NOT_FOUND    no such flow (expired, deleted, claimed already, or lost in a Redis restart).
  * NL_STORE_TAKEN      create: the user code (or another of the flow's keys) is in use: pick another.
+ * NL_ERR_LIMIT        create: a bound on pending flows (nl_store_flow_create_limited) is reached.
  * NL_ERR_EXPIRED      end: the flow has ended already.
  * NL_ERR_PERM         Redis wants a password (NOAUTH) or refused ours.
  * NL_ERR_TOO_BIG      a value or reply past the bounds below (nothing read into memory past them).
@@ -66,6 +67,21 @@ struct nl_store_flow_keys {
  * none of the four keys exists (NL_STORE_TAKEN otherwise: nothing written). */
 int nl_store_flow_create(struct nl_store *st, const struct nl_store_flow_keys *k, const json_t *rec,
                          unsigned ttl);
+/* The bounds on pending flows (created, not yet ended, deleted or expired) that a create checks,
+ * counted over every instance: of one workstation, and of one user at one workstation. */
+struct nl_store_limits {
+	const char *host; /* the workstation's enrolled name (no ':') */
+	const char *user;
+	unsigned max_host; /* the create is refused when host has this many pending (>= 1) */
+	unsigned max_pair; /* ... or (host, user) has this many */
+};
+enum nl_store_limit { NL_STORE_LIMIT_NONE, NL_STORE_LIMIT_HOST, NL_STORE_LIMIT_PAIR };
+/* nl_store_flow_create within lim (NULL: none), in the same atomic step: expired flows are dropped
+ * from the counts first, and a flow that has ended or been deleted no longer counts. NL_ERR_LIMIT
+ * (nothing written) with *hit (may be NULL) saying which bound. */
+int nl_store_flow_create_limited(struct nl_store *st, const struct nl_store_flow_keys *k,
+                                 const struct nl_store_limits *lim, const json_t *rec, unsigned ttl,
+                                 enum nl_store_limit *hit);
 
 enum nl_store_by { NL_STORE_BY_ID, NL_STORE_BY_USER_CODE, NL_STORE_BY_DEVICE_CODE, NL_STORE_BY_STATE };
 /* What a read returns. Free with nl_store_flow_clear. */
@@ -138,6 +154,7 @@ struct nl_store_status {
 	uint64_t setup_commands; /* AUTH, SELECT, ROLE and sentinel queries on connecting */
 	uint64_t connects;       /* connections made (pool and subscribers) */
 	uint64_t unavailable;    /* calls that returned NL_ERR_UNAVAILABLE */
+	uint64_t limited;        /* creates refused by a bound on pending flows (NL_ERR_LIMIT) */
 };
 /* Asks ROLE (one command, counted in commands). The counters are filled even when it fails. */
 int nl_store_status(struct nl_store *st, struct nl_store_status *out);

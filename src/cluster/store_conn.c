@@ -589,6 +589,7 @@ void nl_store_counters(struct nl_store *st, struct nl_store_status *out)
 	out->setup_commands = atomic_load(&st->setup_commands);
 	out->connects = atomic_load(&st->connects);
 	out->unavailable = atomic_load(&st->unavailable);
+	out->limited = atomic_load(&st->limited);
 }
 
 int nl_store_instances(struct nl_store *st, long long *n)

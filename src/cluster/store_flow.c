@@ -15,7 +15,8 @@
 
 /* Shared by the flow scripts. resolve: an index key's flow id (false if absent; nil, 'bad' if the
  * key is not ours). read: a flow hash as {id, rec, end or '', claim or '', ttl}, or false. drop and
- * ours touch an index only while it still names this flow (a user code is reused once free). */
+ * ours touch an index only while it still names this flow (a user code is reused once free); unpend
+ * takes a flow out of one of its pending sets. */
 #define LUA_COMMON                                                                                           \
 	"local function resolve(ik)\n"                                                                       \
 	"  local t = redis.call('TYPE', ik)['ok']\n"                                                         \
@@ -40,21 +41,45 @@
 	"end\n"                                                                                              \
 	"local function drop(k, id)\n"                                                                       \
 	"  if ours(k, id) then redis.call('DEL', k) end\n"                                                   \
+	"end\n"                                                                                              \
+	"local function unpend(k, id)\n"                                                                     \
+	"  if k and redis.call('TYPE', k)['ok'] == 'zset' then redis.call('ZREM', k, id) end\n"              \
 	"end\n"
 
-/* KEYS: flow, uc, dc, st. ARGV: id, rec, ttl. The pending set (PREFIX "pending", named from the
- * flow key: an eleventh argument would be refused from a client not yet authenticated, before
- * Redis could say NOAUTH) holds each pending flow's id scored by its expiry (unix seconds), for the
- * count in status; it lives as long as its longest flow. */
+/* KEYS: flow, uc, dc, st. ARGV: id, rec, then "TTL" or "TTL MAXHOST MAXPAIR HOSTHASH PAIRHASH".
+ * Keys beyond these four are named here from the prefix (taken off the flow key): an eleventh
+ * argument would be refused from a client not yet authenticated, before Redis could say NOAUTH.
+ * The pending sets hold each pending flow's id scored by its expiry (unix seconds): "pending" over
+ * every workstation (the count in status), and with limits "ph:HOSTHASH" (one workstation's) and
+ * "pu:PAIRHASH" (one user's at one workstation). Expired members go first; then the flow goes in
+ * only if the workstation has fewer than MAXHOST and the pair fewer than MAXPAIR pending (-1 and
+ * -2 otherwise, nothing written). Each set lives as long as its longest flow; the flow hash names
+ * its two ("kph", "kpu") so that the end and the delete take it out. */
 static const char lua_create[] =
+    "local ttl, mh, mp, hh, ph = string.match(ARGV[3], '^(%d+) (%d+) (%d+) (%x+) (%x+)$')\n"
+    "if not ttl then ttl = ARGV[3] end\n"
+    "local pre = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)\n"
+    "local now = tonumber(redis.call('TIME')[1])\n"
+    "local sets = {pre .. 'pending'}\n"
+    "if hh then\n"
+    "  sets[2] = pre .. 'ph:' .. hh\n"
+    "  sets[3] = pre .. 'pu:' .. ph\n"
+    "  local max = {0, tonumber(mh), tonumber(mp)}\n"
+    "  for i = 2, 3 do\n"
+    "    if redis.call('TYPE', sets[i])['ok'] ~= 'zset' then redis.call('DEL', sets[i]) end\n"
+    "    redis.call('ZREMRANGEBYSCORE', sets[i], '-inf', now)\n"
+    "    if redis.call('ZCARD', sets[i]) >= max[i] then return 1 - i end\n"
+    "  end\n"
+    "end\n"
     "if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) > 0 then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'kuc', KEYS[2], 'kdc', KEYS[3], 'kst', KEYS[4])\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
-    "for i = 2, 4 do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[3]) end\n"
-    "local pk = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5) .. 'pending'\n"
-    "local now = tonumber(redis.call('TIME')[1])\n"
-    "redis.call('ZADD', pk, now + tonumber(ARGV[3]), ARGV[1])\n"
-    "if redis.call('TTL', pk) < tonumber(ARGV[3]) then redis.call('EXPIRE', pk, ARGV[3]) end\n"
+    "if hh then redis.call('HSET', KEYS[1], 'kph', sets[2], 'kpu', sets[3]) end\n"
+    "redis.call('EXPIRE', KEYS[1], ttl)\n"
+    "for i = 2, 4 do redis.call('SET', KEYS[i], ARGV[1], 'EX', ttl) end\n"
+    "for i = 1, #sets do\n"
+    "  redis.call('ZADD', sets[i], now + tonumber(ttl), ARGV[1])\n"
+    "  if redis.call('TTL', sets[i]) < tonumber(ttl) then redis.call('EXPIRE', sets[i], ttl) end\n"
+    "end\n"
     "return 1\n";
 
 /* KEYS: pending. The pending flows: the expired ones dropped first. */
@@ -93,31 +118,37 @@ static const char lua_get[] = LUA_COMMON "local id = ARGV[4]\n"
 static const char lua_claim[] = LUA_CLAIM_HEAD LUA_CLAIM_TAKE;
 
 /* KEYS: flow, pending. ARGV: outcome, grace, channel, id. 1 ended, 0 no flow, -1 ended already. */
-static const char lua_end[] = LUA_COMMON "local fk = KEYS[1]\n"
-                                         "local t = redis.call('TYPE', fk)['ok']\n"
-                                         "if t == 'none' then return 0 end\n"
-                                         "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
-                                         "if redis.call('HEXISTS', fk, 'end') == 1 then return -1 end\n"
-                                         "local k = redis.call('HMGET', fk, 'kuc', 'kdc', 'kst')\n"
-                                         "local keep = math.max(redis.call('TTL', fk), tonumber(ARGV[2]))\n"
-                                         "redis.call('HSET', fk, 'end', ARGV[1])\n"
-                                         "redis.call('EXPIRE', fk, keep)\n"
-                                         "drop(k[1], ARGV[4])\n"
-                                         "drop(k[3], ARGV[4])\n"
-                                         "if ours(k[2], ARGV[4]) then redis.call('EXPIRE', k[2], keep) end\n"
-                                         "redis.call('ZREM', KEYS[2], ARGV[4])\n"
-                                         "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
-                                         "return 1\n";
+static const char lua_end[] =
+    LUA_COMMON "local fk = KEYS[1]\n"
+               "local t = redis.call('TYPE', fk)['ok']\n"
+               "if t == 'none' then return 0 end\n"
+               "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
+               "if redis.call('HEXISTS', fk, 'end') == 1 then return -1 end\n"
+               "local k = redis.call('HMGET', fk, 'kuc', 'kdc', 'kst', 'kph', 'kpu')\n"
+               "local keep = math.max(redis.call('TTL', fk), tonumber(ARGV[2]))\n"
+               "redis.call('HSET', fk, 'end', ARGV[1])\n"
+               "redis.call('EXPIRE', fk, keep)\n"
+               "drop(k[1], ARGV[4])\n"
+               "drop(k[3], ARGV[4])\n"
+               "if ours(k[2], ARGV[4]) then redis.call('EXPIRE', k[2], keep) end\n"
+               "redis.call('ZREM', KEYS[2], ARGV[4])\n"
+               "unpend(k[4], ARGV[4])\n"
+               "unpend(k[5], ARGV[4])\n"
+               "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+               "return 1\n";
 
 /* KEYS: flow, pending. ARGV: id. */
-static const char lua_delete[] = LUA_COMMON "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-                                            "local t = redis.call('TYPE', KEYS[1])['ok']\n"
-                                            "if t == 'none' then return 0 end\n"
-                                            "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
-                                            "local k = redis.call('HMGET', KEYS[1], 'kuc', 'kdc', 'kst')\n"
-                                            "for i = 1, 3 do drop(k[i], ARGV[1]) end\n"
-                                            "redis.call('DEL', KEYS[1])\n"
-                                            "return 1\n";
+static const char lua_delete[] =
+    LUA_COMMON "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+               "local t = redis.call('TYPE', KEYS[1])['ok']\n"
+               "if t == 'none' then return 0 end\n"
+               "if t ~= 'hash' then return redis.error_reply('NLBAD flow') end\n"
+               "local k = redis.call('HMGET', KEYS[1], 'kuc', 'kdc', 'kst', 'kph', 'kpu')\n"
+               "for i = 1, 3 do drop(k[i], ARGV[1]) end\n"
+               "unpend(k[4], ARGV[1])\n"
+               "unpend(k[5], ARGV[1])\n"
+               "redis.call('DEL', KEYS[1])\n"
+               "return 1\n";
 
 /* KEYS: counter. ARGV: window. A counter found without a TTL (not ours) gets one. */
 static const char lua_count[] =
@@ -281,37 +312,72 @@ static int dump_object(const json_t *o, char **out)
 	return 0;
 }
 
-int nl_store_flow_create(struct nl_store *st, const struct nl_store_flow_keys *k, const json_t *rec,
-                         unsigned ttl)
+/* ARGV[3] of the create: "TTL", or with limits "TTL MAXHOST MAXPAIR HOSTHASH PAIRHASH". */
+static int limits_arg(const struct nl_store *st, const struct nl_store_limits *lim, unsigned ttl, char *out,
+                      size_t len)
 {
-	char fk[KEYLEN], uc[KEYLEN], dc[KEYLEN], sk[KEYLEN], ttls[16];
+	char hh[STORE_HASH_HEX + 1], ph[STORE_HASH_HEX + 1], pair[2 * NL_STORE_KEY_MAX + 2];
+	int r;
+
+	if (lim == NULL) {
+		snprintf(out, len, "%u", ttl);
+		return 0;
+	}
+	if (!valid_key(lim->host) || strchr(lim->host, ':') != NULL || !valid_key(lim->user) ||
+	    lim->max_host == 0 || lim->max_pair == 0)
+		return NL_ERR_INVALID;
+	snprintf(pair, sizeof(pair), "%s:%s", lim->host, lim->user);
+	if ((r = store_hash(st, "ph", lim->host, hh)) != 0 || (r = store_hash(st, "pu", pair, ph)) != 0)
+		return r;
+	snprintf(out, len, "%u %u %u %s %s", ttl, lim->max_host, lim->max_pair, hh, ph);
+	return 0;
+}
+
+int nl_store_flow_create_limited(struct nl_store *st, const struct nl_store_flow_keys *k,
+                                 const struct nl_store_limits *lim, const json_t *rec, unsigned ttl,
+                                 enum nl_store_limit *hit)
+{
+	char fk[KEYLEN], uc[KEYLEN], dc[KEYLEN], sk[KEYLEN], ttls[128];
 	const char *keys[] = {fk, uc, dc, sk};
 	const char *args[3];
 	char *json = NULL;
 	redisReply *rep = NULL;
 	int r;
 
+	if (hit != NULL)
+		*hit = NL_STORE_LIMIT_NONE;
 	if (!valid_id(k->id) || ttl == 0 || ttl > 86400)
 		return NL_ERR_INVALID;
-	if ((r = hashed_key(st, "uc", k->user_code, uc, sizeof(uc))) != 0 ||
+	if ((r = limits_arg(st, lim, ttl, ttls, sizeof(ttls))) != 0 ||
+	    (r = hashed_key(st, "uc", k->user_code, uc, sizeof(uc))) != 0 ||
 	    (r = hashed_key(st, "dc", k->device_code, dc, sizeof(dc))) != 0 ||
 	    (r = hashed_key(st, "st", k->state, sk, sizeof(sk))) != 0 || (r = dump_object(rec, &json)) != 0)
 		return r;
 	flow_key(st, k->id, fk, sizeof(fk));
-	snprintf(ttls, sizeof(ttls), "%u", ttl);
 	args[0] = k->id;
 	args[1] = json;
 	args[2] = ttls;
 	if ((r = run(st, S_CREATE, 4, keys, 3, args, &rep)) != 0)
 		goto out;
-	if (rep->type == REDIS_REPLY_INTEGER)
-		r = rep->integer == 1 ? 0 : NL_STORE_TAKEN;
-	else
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer >= -2 && rep->integer <= 1) {
+		r = rep->integer == 1 ? 0 : rep->integer == 0 ? NL_STORE_TAKEN : NL_ERR_LIMIT;
+		if (rep->integer < 0 && hit != NULL)
+			*hit = rep->integer == -1 ? NL_STORE_LIMIT_HOST : NL_STORE_LIMIT_PAIR;
+		if (rep->integer < 0)
+			atomic_fetch_add(&st->limited, 1);
+	} else {
 		r = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) : NL_ERR_INVALID;
+	}
 out:
 	freeReplyObject(rep);
 	nl_free_secret(json);
 	return r;
+}
+
+int nl_store_flow_create(struct nl_store *st, const struct nl_store_flow_keys *k, const json_t *rec,
+                         unsigned ttl)
+{
+	return nl_store_flow_create_limited(st, k, NULL, rec, ttl, NULL);
 }
 
 void nl_store_flow_clear(struct nl_store_flow *f)

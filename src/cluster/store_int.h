@@ -41,7 +41,7 @@ struct nl_store {
 	struct store_slot slot[STORE_POOL_MAX];
 	unsigned nslots;
 	atomic_uint next_slot;
-	atomic_uint_fast64_t commands, setup_commands, connects, unavailable;
+	atomic_uint_fast64_t commands, setup_commands, connects, unavailable, limited;
 	pthread_mutex_t amu; /* guards in_use and good_sentinel */
 	char in_use[300];
 	size_t good_sentinel; /* the sentinel that answered last: asked first */

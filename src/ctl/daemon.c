@@ -212,6 +212,8 @@ static void print_bridge(const json_t *b)
 		       "Shared sign-ins:", int_or(b, "flows_pending", 0));
 	else
 		printf("%-17sunknown (Redis did not answer)\n", "Shared sign-ins:");
+	printf("%-17s%lld starts refused by the bounds on pending flows (this bridge, since it started)\n",
+	       "Refused (429):", int_or(b, "starts_limited", 0));
 }
 
 int ctl_status(const struct ctl_opts *o)

@@ -406,8 +406,10 @@ int nl_agent_create(struct nl_agent *a, const struct nl_agent_start *st, struct 
 		goto out;
 	}
 	if (resp.status == 429)
-		r = nl_errf(err, errlen, NL_ERR_LIMIT, "the bridge refused: too many sign-ins of %s wait",
-		            st->user);
+		r = nl_errf(err, errlen, NL_ERR_LIMIT,
+		            "the bridge %s refused the start (429): too many sign-ins in progress from this "
+		            "workstation",
+		            a->cfg->agent_bridge_url);
 	else if (resp.status == 401)
 		r = nl_errf(err, errlen, NL_ERR_UNAVAILABLE,
 		            "the bridge %s refused this workstation's signature (401): is %s enrolled there "

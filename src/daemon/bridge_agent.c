@@ -229,6 +229,9 @@ static mhd_result post_flow(struct nl_bridge *b, struct MHD_Connection *conn, co
 	if (r == NL_ERR_INVALID)
 		return send_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
 		                  "a field is too long or not printable");
+	if (r == NL_ERR_LIMIT) /* logged by nl_flows_store_create */
+		return send_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "limit",
+		                  "too many sign-ins in progress from this workstation");
 	if (r != 0) {
 		nl_err("bridge: flow for workstation %s not started: %s", host, nl_strerror(r));
 		return send_store_error(conn, NL_ERR_UNAVAILABLE);

@@ -125,9 +125,29 @@ static json_t *make_record(const struct nl_flow_request *rq, const char *verifie
 	                 user_code);
 }
 
+/* One line for a start refused by a bound on pending flows: the workstation, the bound, no code. */
+static void log_limit(const struct nl_flows *fl, const struct nl_flow_request *rq, enum nl_store_limit hit)
+{
+	if (hit == NL_STORE_LIMIT_HOST)
+		nl_notice("bridge: sign-in for %.64s from workstation %s refused: the workstation has %u "
+		          "sign-ins in progress (max_flows)",
+		          rq->user, rq->host, fl->cfg->max_flows);
+	else
+		nl_notice("bridge: sign-in for %.64s from workstation %s refused: %u sign-ins of this "
+		          "person are in progress there (%d x max_flows_per_user)",
+		          rq->user, rq->host, NL_FLOWS_BRIDGE_USER_FACTOR * fl->cfg->max_flows_per_user,
+		          NL_FLOWS_BRIDGE_USER_FACTOR);
+}
+
 int nl_flows_store_create(struct nl_flows *fl, const struct nl_flow_request *rq, struct nl_flow_made *out)
 {
 	unsigned ttl = fl->cfg->flow_ttl;
+	const struct nl_store_limits lim = {.host = rq->host,
+	                                    .user = rq->user,
+	                                    .max_host = fl->cfg->max_flows,
+	                                    .max_pair =
+	                                        NL_FLOWS_BRIDGE_USER_FACTOR * fl->cfg->max_flows_per_user};
+	enum nl_store_limit hit = NL_STORE_LIMIT_NONE;
 	char id[NL_FLOW_ID_LEN], code[NL_USER_CODE_LEN + 1];
 	char *dc = NULL, *state = NULL, *verifier = NULL, *challenge = NULL;
 	json_t *rec = NULL;
@@ -155,8 +175,10 @@ int nl_flows_store_create(struct nl_flows *fl, const struct nl_flow_request *rq,
 		}
 		struct nl_store_flow_keys k = {
 		    .id = id, .user_code = code, .device_code = dc, .state = state};
-		r = nl_store_flow_create(fl->st, &k, rec, ttl);
+		r = nl_store_flow_create_limited(fl->st, &k, &lim, rec, ttl, &hit);
 	}
+	if (r == NL_ERR_LIMIT)
+		log_limit(fl, rq, hit);
 	if (r != 0)
 		goto out;
 	memset(out, 0, sizeof(*out));

@@ -31,7 +31,17 @@ struct nl_flow_made {
 	char user_code[NL_USER_CODE_LEN + 2]; /* display form */
 	int expires_in;
 };
-/* NL_ERR_INVALID (bad user name or field), NL_ERR_UNAVAILABLE (Redis). */
+/* The bounds on pending flows at the bridge, counted in Redis over every instance (nothing stops
+ * or delays them but a flow's end, delete or expiry): a workstation may have max_flows pending,
+ * and one user at one workstation (NL_FLOWS_USER_FACTOR + 1) x max_flows_per_user. An agent with
+ * the same settings never has more than NL_FLOWS_USER_FACTOR x max_flows_per_user of one user
+ * pending itself; the extra max_flows_per_user is room for the starts it makes at the bridge
+ * before its own limits act (a sign-in at the computer itself ends a remote one, cancelled at the
+ * bridge a moment later; a start its own limits refuse is not cancelled there yet and holds its
+ * place until it expires), so that an honest workstation's people meet its own limits first. */
+#define NL_FLOWS_BRIDGE_USER_FACTOR (NL_FLOWS_USER_FACTOR + 1)
+/* NL_ERR_INVALID (bad user name or field), NL_ERR_UNAVAILABLE (Redis), NL_ERR_LIMIT (a bound above;
+ * logged with the workstation's name). */
 int nl_flows_store_create(struct nl_flows *fl, const struct nl_flow_request *rq, struct nl_flow_made *out);
 /* The flow id as host sees it: NL_ERR_NOT_FOUND for no such flow or another host's. *outcome (a
  * new reference) is NULL while pending; *expires_in the seconds left. */

@@ -337,12 +337,13 @@ static json_t *bridge_status(const struct nl_server_ctx *ctx)
 	else
 		n = 0;
 	return json_pack(
-	    "{ss ss ss* sI sI sI sI sI sb so so}", "store_role", r == 0 ? st.role : "unreachable",
+	    "{ss ss ss* sI sI sI sI sI sb so so sI}", "store_role", r == 0 ? st.role : "unreachable",
 	    "store_addr", st.addr, "store_error", r == 0 ? NULL : nl_strerror(r), "store_commands",
 	    (json_int_t)st.commands, "store_setup_commands", (json_int_t)st.setup_commands, "store_connects",
 	    (json_int_t)st.connects, "store_unavailable", (json_int_t)st.unavailable, "hosts", (json_int_t)n,
 	    "hosts_more", cut, "flows_pending", rp == 0 ? json_integer((json_int_t)pending) : json_null(),
-	    "instances", ri == 0 ? json_integer((json_int_t)instances) : json_null());
+	    "instances", ri == 0 ? json_integer((json_int_t)instances) : json_null(), "starts_limited",
+	    (json_int_t)st.limited);
 }
 
 static void handle_status(struct nl_server *s, struct conn *c, const json_t *req)

@@ -262,7 +262,11 @@ static void start_job_done(struct nl_server *s, struct start_job *jb)
 		goto out;
 	c->job = NULL;
 	c->idle_deadline = nl_mono_ms() + NL_SERVER_IDLE_MS;
-	if (jb->r != 0) {
+	if (jb->r == NL_ERR_LIMIT) {
+		/* the bridge's 429: its bound on pending flows, answered as this computer's own limit */
+		nl_notice("sign-in for %s refused: %s", jb->user, jb->err[0] ? jb->err : nl_strerror(jb->r));
+		srv_reply_flow_error(c, NL_ERR_LIMIT, "");
+	} else if (jb->r != 0) {
 		nl_warn("sign-in for %s unavailable: %s", jb->user,
 		        jb->err[0] ? jb->err : nl_strerror(jb->r));
 		srv_reply_error(c, NL_EWORD_UNAVAILABLE,

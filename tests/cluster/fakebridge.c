@@ -134,7 +134,7 @@ static enum MHD_Result handle_start(struct fakebridge *fb, struct MHD_Connection
 		unsigned s = fb->start_status;
 		pthread_mutex_unlock(&fb->mu);
 		json_decref(m);
-		return send_error(c, s, s == 503 ? "unavailable" : "error");
+		return send_error(c, s, s == 503 ? "unavailable" : s == 429 ? "limit" : "error");
 	}
 	if (nonce == NULL || strlen(nonce) != 43 || user == NULL || nl_json_int(m, "ttl", &ttl) != 0) {
 		pthread_mutex_unlock(&fb->mu);

@@ -390,6 +390,33 @@ static void test_bridge_503_at_start_is_authinfo_unavail(void **state)
 	agent_world_stop(x);
 }
 
+/* The bridge's bound on pending flows (429 limit): the module says what it says for this computer's
+ * own limit (PAM_AUTHINFO_UNAVAIL with "too many sign-ins are in progress", as local mode: a count
+ * is capacity, not a verdict on the person), the start is not tried again, and the log says why. */
+static void test_bridge_429_at_start_is_the_local_limit_and_not_retried(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	struct pam_run run = {.service = "nl-login", .user = "clinician"};
+	struct fakebridge_stats st;
+	bool limit_message = false, unavailable_message = false;
+	(void)state;
+
+	fakebridge_start_status(x->fb, 429);
+	assert_int_equal(pam_run_auth(x->w, &run), PAM_AUTHINFO_UNAVAIL);
+	for (int i = 0; i < run.n_error; i++) {
+		limit_message = limit_message || strstr(run.errors[i], "too many sign-ins are in progress");
+		unavailable_message = unavailable_message || strstr(run.errors[i], "is not available");
+	}
+	assert_true(limit_message);
+	assert_false(unavailable_message);
+	assert_int_equal(run.user_code[0], '\0'); /* no code shown */
+	fakebridge_stats(x->fb, &st);
+	assert_int_equal(st.starts, 1);
+	assert_true(daemon_log_has(x, "refused the start (429)"));
+	assert_true(status_has(x, "429"));
+	agent_world_stop(x);
+}
+
 /* Long-polls dropped and answered 502 (an instance dying behind the balancer): asked again, and the
  * sign-in completes. */
 static void test_polls_that_fail_for_a_moment_are_asked_again(void **state)
@@ -727,6 +754,7 @@ int main(void)
 	    cmocka_unit_test(test_approved_with_two_tokens_is_refused),
 	    cmocka_unit_test(test_bridge_down_at_start_is_authinfo_unavail),
 	    cmocka_unit_test(test_bridge_503_at_start_is_authinfo_unavail),
+	    cmocka_unit_test(test_bridge_429_at_start_is_the_local_limit_and_not_retried),
 	    cmocka_unit_test(test_polls_that_fail_for_a_moment_are_asked_again),
 	    cmocka_unit_test(test_revoked_workstation_is_unavailable_and_says_so),
 	    cmocka_unit_test(test_number_from_the_bridge_typed_right_signs_in),

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "flows_store.h"
 #include "harness.h"
 #include "hostauth.h"
 #include "mockproc.h"
@@ -41,6 +42,9 @@
 
 #define STORE_TIMEOUT_MS 500
 #define CODE_ATTEMPTS    4
+#define MAX_FLOWS        20 /* the bridges' max_flows: pending flows of one workstation */
+#define MAX_PER_USER     2  /* max_flows_per_user: (4 + 1) x 2 = 10 of one user at one workstation */
+#define PAIR_BOUND       (NL_FLOWS_BRIDGE_USER_FACTOR * MAX_PER_USER)
 #define NONCE            "bm9uY2Utb2YtdGhlLWFnZW50LWNob3Nlbi1ieS1pdAx" /* 43 characters */
 #define NONCE2           "c2Vjb25kLW5vbmNlLW9mLXRoZS1hZ2VudC1jaG9zZW4" /* 43 characters */
 
@@ -92,11 +96,12 @@ static int write_inst_config(struct inst *i, const char *name)
 	    text, sizeof(text),
 	    "environment = local\nenvironments_dir = %s/environments\n"
 	    "[daemon]\nsocket = %s\nstate_dir = %s\ncache_dir = %s/cache-%s\nrole = bridge\ndebug = yes\n"
+	    "max_flows = %d\nmax_flows_per_user = %d\n"
 	    "[bridge]\nlisten = 127.0.0.1:%d\npublic_url = %s\nhosts_dir = %s\ncode_attempts = %d\n"
 	    "[identity]\nclaim = nhs_number\nmap_file = %s/nhslogin.map\nmin_level = P9\n"
 	    "[store]\nurl = redis://127.0.0.1:%d\nindex_key_file = %s/index.key\ntimeout_ms = %d\n",
-	    fx.dir, i->socket, state, fx.dir, name, i->port, fx.public_url, fx.hosts, CODE_ATTEMPTS, fx.dir,
-	    redisproc_port(fx.rs), fx.dir, STORE_TIMEOUT_MS);
+	    fx.dir, i->socket, state, fx.dir, name, MAX_FLOWS, MAX_PER_USER, i->port, fx.public_url, fx.hosts,
+	    CODE_ATTEMPTS, fx.dir, redisproc_port(fx.rs), fx.dir, STORE_TIMEOUT_MS);
 	return test_write_file(i->conf, 0644, text);
 }
 
@@ -1127,6 +1132,124 @@ static void test_redis_hung_answers_503_within_the_store_timeout(void **state)
 	answer_clear(&a);
 }
 
+/* ---- the bounds on pending flows (429 limit) ---- */
+
+/* POST a flow for user as workstation name (key) on instance i: the status; flow (64 bytes) set on
+ * 201, and the error word checked on 429. */
+static long post_as(const struct inst *i, const cjose_jwk_t *key, const char *name, const char *user,
+                    char *flow)
+{
+	char body[512];
+	struct answer a;
+	long status;
+
+	snprintf(body, sizeof(body),
+	         "{\"user\":\"%s\",\"service\":\"sshd\",\"rhost\":\"10.1.2.3\",\"tty\":\"ssh\","
+	         "\"nonce\":\"" NONCE "\",\"ttl\":120}",
+	         user);
+	assert_int_equal(agent_as(i, key, name, "POST", "/agent/v1/flows", body, &a), 0);
+	status = a.status;
+	if (status == 201 && flow != NULL)
+		snprintf(flow, 64, "%s", jstr(&a, "flow"));
+	if (status == 429) {
+		assert_string_equal(jstr(&a, "error"), "limit");
+		assert_non_null(jstr(&a, "message"));
+	}
+	answer_clear(&a);
+	return status;
+}
+
+/* The starts instance i refused by the bounds, as its status says. */
+static long long starts_limited(const struct inst *i)
+{
+	char *out = ctl_status(i, true), *text = ctl_status(i, false);
+	json_t *m = json_loads(out, 0, NULL), *v;
+	long long n;
+
+	assert_non_null(m);
+	v = json_object_get(json_object_get(m, "bridge"), "starts_limited");
+	assert_true(json_is_integer(v));
+	n = json_integer_value(v);
+	assert_non_null(strstr(text, "Refused (429):"));
+	json_decref(m);
+	free(out);
+	free(text);
+	return n;
+}
+
+/* Does instance i's log hold a line with both a and b? */
+static bool log_has(const struct inst *i, const char *a, const char *b)
+{
+	char path[400], line[1024];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/daemon-%d.log", fx.dir, i->port);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, a) != NULL && strstr(line, b) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* One workstation floods starts for one person, alternating between the two instances: the bound
+ * is the shared one. Another person there, and another workstation, go on; a DELETE frees a place. */
+static void test_flood_of_starts_from_one_workstation_gets_429_on_both_instances(void **state)
+{
+	char flows[PAIR_BOUND][64], target[128], flow[64];
+	struct answer a;
+	(void)state;
+	NEED_WORLD();
+
+	for (int n = 0; n < PAIR_BOUND; n++)
+		assert_int_equal(post_as(n % 2 ? &fx.b : &fx.a, fx.ka, "ws-a", "clinician", flows[n]), 201);
+	assert_int_equal(post_as(&fx.a, fx.ka, "ws-a", "clinician", NULL), 429);
+	assert_int_equal(post_as(&fx.b, fx.ka, "ws-a", "clinician", NULL), 429);
+	assert_true(log_has(&fx.a, "workstation ws-a refused", "clinician") ||
+	            log_has(&fx.b, "workstation ws-a refused", "clinician"));
+	/* the same person at another workstation, another person at this one: not affected */
+	assert_int_equal(post_as(&fx.b, fx.kb, "ws-b", "clinician", flow), 201);
+	assert_int_equal(post_as(&fx.a, fx.ka, "ws-a", "nurse", flow), 201);
+	/* the person gave up on one (DELETE): a new start works, on either instance */
+	flow_target(flows[3], -1, target, sizeof(target));
+	assert_int_equal(agent(&fx.b, "DELETE", target, NULL, &a), 0);
+	assert_int_equal(a.status, 204);
+	answer_clear(&a);
+	assert_int_equal(post_as(&fx.a, fx.ka, "ws-a", "clinician", NULL), 201);
+	assert_int_equal(post_as(&fx.b, fx.ka, "ws-a", "clinician", NULL), 429);
+	/* each instance's status counts the starts it refused */
+	assert_true(starts_limited(&fx.a) >= 1);
+	assert_true(starts_limited(&fx.b) >= 2);
+}
+
+/* The workstation's own bound (max_flows), whoever its flows are for; only that workstation's. */
+static void test_workstation_bound_counts_every_person_there(void **state)
+{
+	char user[32], flow[64], first[64] = "", target[128];
+	struct answer a;
+	int n = 0;
+	(void)state;
+	NEED_WORLD();
+
+	for (; n < MAX_FLOWS; n++) {
+		snprintf(user, sizeof(user), "user%d", n);
+		assert_int_equal(post_as(n % 2 ? &fx.b : &fx.a, fx.ka, "ws-a", user, flow), 201);
+		if (n == 0)
+			snprintf(first, sizeof(first), "%s", flow);
+	}
+	assert_int_equal(post_as(&fx.a, fx.ka, "ws-a", "someone-new", NULL), 429);
+	assert_int_equal(post_as(&fx.b, fx.ka, "ws-a", "someone-new", NULL), 429);
+	assert_true(log_has(&fx.a, "workstation ws-a refused", "max_flows") ||
+	            log_has(&fx.b, "workstation ws-a refused", "max_flows"));
+	assert_int_equal(post_as(&fx.a, fx.kb, "ws-b", "someone-new", NULL), 201);
+	/* a flow the workstation cancelled frees its place */
+	flow_target(first, -1, target, sizeof(target));
+	assert_int_equal(agent(&fx.a, "DELETE", target, NULL, &a), 0);
+	answer_clear(&a);
+	assert_int_equal(post_as(&fx.b, fx.ka, "ws-a", "someone-new", NULL), 201);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1160,6 +1283,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_status_shows_redis_and_the_enrolled_hosts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_status_counts_the_flows_of_every_instance, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_commands_of_one_signin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_flood_of_starts_from_one_workstation_gets_429_on_both_instances, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_workstation_bound_counts_every_person_there, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_hung_answers_503_within_the_store_timeout, setup,
 	                                    teardown),
 	};

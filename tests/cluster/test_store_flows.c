@@ -520,6 +520,122 @@ static void test_pending_flows_are_counted_until_they_end(void **state)
 	json_decref(outcome);
 }
 
+/* ---- Bounds on pending flows (nl_store_flow_create_limited) ---- */
+
+/* Flow n for user at host within the bounds max_host, max_pair. */
+static int create_limited(struct nl_store *st, int n, const char *host, const char *user, unsigned max_host,
+                          unsigned max_pair, unsigned ttl, enum nl_store_limit *hit)
+{
+	struct nl_store_flow_keys k;
+	char bufs[4][64];
+	const struct nl_store_limits lim = {host, user, max_host, max_pair};
+	json_t *rec = sample_record();
+	int r;
+
+	flow_keys(n, &k, bufs);
+	r = nl_store_flow_create_limited(st, &k, &lim, rec, ttl, hit);
+	json_decref(rec);
+	return r;
+}
+
+static const char *id_of(int n, char buf[64])
+{
+	snprintf(buf, 64, "f-%016x", (unsigned)n);
+	return buf;
+}
+
+static void test_limit_per_workstation_counts_its_pending_flows(void **state)
+{
+	struct fx *fx = *state;
+	enum nl_store_limit hit = NL_STORE_LIMIT_NONE;
+	struct nl_store_flow f;
+	json_t *outcome = json_pack("{s:s}", "status", "denied");
+	char id[64];
+	NEED_REDIS(fx);
+
+	/* three pending flows of three people at ws-a: the fourth is refused, nothing written */
+	assert_int_equal(create_limited(fx->st, 1, "ws-a", "alice", 3, 10, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 2, "ws-a", "bob", 3, 10, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 3, "ws-a", "carol", 3, 10, 1, &hit), 0);
+	assert_int_equal(hit, NL_STORE_LIMIT_NONE);
+	assert_int_equal(create_limited(fx->st, 4, "ws-a", "dave", 3, 10, 300, &hit), NL_ERR_LIMIT);
+	assert_int_equal(hit, NL_STORE_LIMIT_HOST);
+	assert_int_equal(nl_store_flow_get(fx->st, NL_STORE_BY_ID, id_of(4, id), &f), NL_ERR_NOT_FOUND);
+	/* another workstation is not affected */
+	assert_int_equal(create_limited(fx->st, 5, "ws-b", "dave", 3, 10, 300, &hit), 0);
+	/* an expired flow frees its place */
+	sleep(2);
+	assert_int_equal(create_limited(fx->st, 4, "ws-a", "dave", 3, 10, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 6, "ws-a", "erin", 3, 10, 300, &hit), NL_ERR_LIMIT);
+	/* so does one that ended, and one that was deleted */
+	assert_int_equal(nl_store_flow_end(fx->st, id_of(1, id), outcome, 60), 0);
+	assert_int_equal(create_limited(fx->st, 6, "ws-a", "erin", 3, 10, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 7, "ws-a", "frank", 3, 10, 300, &hit), NL_ERR_LIMIT);
+	assert_int_equal(nl_store_flow_delete(fx->st, id_of(2, id)), 0);
+	assert_int_equal(create_limited(fx->st, 7, "ws-a", "frank", 3, 10, 300, &hit), 0);
+	json_decref(outcome);
+}
+
+static void test_limit_per_workstation_and_user_frees_ended_flows(void **state)
+{
+	struct fx *fx = *state;
+	enum nl_store_limit hit = NL_STORE_LIMIT_NONE;
+	json_t *outcome = json_pack("{s:s}", "status", "approved");
+	struct nl_store_status s0, s1;
+	char id[64];
+	NEED_REDIS(fx);
+
+	nl_store_counters(fx->st, &s0);
+	assert_int_equal(create_limited(fx->st, 1, "ws-a", "alice", 100, 2, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 2, "ws-a", "alice", 100, 2, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 3, "ws-a", "alice", 100, 2, 300, &hit), NL_ERR_LIMIT);
+	assert_int_equal(hit, NL_STORE_LIMIT_PAIR);
+	nl_store_counters(fx->st, &s1);
+	assert_int_equal(s1.limited - s0.limited, 1);
+	/* another user at the same workstation, the same user at another: not affected */
+	assert_int_equal(create_limited(fx->st, 4, "ws-a", "bob", 100, 2, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 5, "ws-b", "alice", 100, 2, 300, &hit), 0);
+	/* a flow that ended (the callback's decision) frees its place at once, before its hand-over */
+	assert_int_equal(nl_store_flow_end(fx->st, id_of(1, id), outcome, 60), 0);
+	assert_int_equal(create_limited(fx->st, 3, "ws-a", "alice", 100, 2, 300, &hit), 0);
+	assert_int_equal(create_limited(fx->st, 6, "ws-a", "alice", 100, 2, 300, &hit), NL_ERR_LIMIT);
+	/* handed over (the waiter's read, then the delete): still free, and counted once */
+	assert_int_equal(nl_store_flow_delete(fx->st, id_of(1, id)), 0);
+	assert_int_equal(create_limited(fx->st, 6, "ws-a", "alice", 100, 2, 300, &hit), NL_ERR_LIMIT);
+	/* the person gave up: deleted while pending */
+	assert_int_equal(nl_store_flow_delete(fx->st, id_of(2, id)), 0);
+	assert_int_equal(create_limited(fx->st, 6, "ws-a", "alice", 100, 2, 300, &hit), 0);
+	json_decref(outcome);
+}
+
+/* The sets are named by keyed hashes, hold ids only, and expire with their longest flow. */
+static void test_limit_sets_name_no_host_or_user_and_expire(void **state)
+{
+	struct fx *fx = *state;
+	redisReply *keys;
+	char key[200];
+	NEED_REDIS(fx);
+
+	assert_int_equal(create_limited(fx->st, 1, "ws-0123.example.nhs.uk", "alice", 10, 10, 120, NULL), 0);
+	assert_int_equal(create_limited(fx->st, 2, "ws-0123.example.nhs.uk", "alice", 10, 10, 60, NULL), 0);
+	keys = raw(fx->raw, "KEYS *");
+	/* two flows' eight keys, and the three sets: all pending, this workstation's, alice's there */
+	assert_int_equal(keys->elements, 11);
+	for (size_t i = 0; i < keys->elements; i++) {
+		const char *name = keys->element[i]->str;
+		assert_null(strstr(name, "ws-0123"));
+		assert_null(strstr(name, "alice"));
+	}
+	freeReplyObject(keys);
+	assert_all_keys_expire(fx->raw, 120);
+	one_key(fx->raw, "nl:ph:*", key, sizeof(key));
+	one_key(fx->raw, "nl:pu:*", key, sizeof(key));
+	/* bad bounds and names are refused before Redis */
+	assert_int_equal(create_limited(fx->st, 3, "ws:a", "alice", 10, 10, 60, NULL), NL_ERR_INVALID);
+	assert_int_equal(create_limited(fx->st, 3, "ws-a", "", 10, 10, 60, NULL), NL_ERR_INVALID);
+	assert_int_equal(create_limited(fx->st, 3, "ws-a", "alice", 0, 10, 60, NULL), NL_ERR_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +658,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage_under_our_keys_is_an_error_not_a_crash, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_arguments_are_refused_before_redis, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_limit_per_workstation_counts_its_pending_flows, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_limit_per_workstation_and_user_frees_ended_flows, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_limit_sets_name_no_host_or_user_and_expire, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store_flows", tests, NULL, NULL);
 }
