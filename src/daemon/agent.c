@@ -47,6 +47,7 @@ struct poll_job {
 	char bflow[NL_AGENT_FLOW_MAX + 1];
 	char nonce[64];
 	bool number_match;
+	bool forget; /* only tell the bridge that this flow will not be used (nl_agent_forget) */
 	int64_t deadline_ms;
 };
 
@@ -631,7 +632,10 @@ static void *poll_thread(void *arg)
 	struct poll_job *j = arg;
 	struct nl_agent *a = j->a;
 
-	poll_flow(j);
+	if (j->forget)
+		send_delete(j);
+	else
+		poll_flow(j);
 	nl_wipe(j, sizeof(*j));
 	free(j);
 	pthread_mutex_lock(&a->mu);
@@ -641,27 +645,13 @@ static void *poll_thread(void *arg)
 	return NULL;
 }
 
-int nl_agent_add(struct nl_agent *a, const char *flow_id, const struct nl_agent_start *st,
-                 struct nl_agent_flow *af)
+/* Run j on a detached thread counted in running (at most max_flows; stop waits for them). Takes j. */
+static int spawn_job(struct nl_agent *a, struct poll_job *j)
 {
-	struct poll_job *j;
 	pthread_attr_t at;
 	pthread_t t;
 	int r = NL_ERR_LIMIT;
 
-	if (a == NULL || flow_id == NULL || st == NULL || af == NULL)
-		return NL_ERR_INTERNAL;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return NL_ERR_NOMEM;
-	j->a = a;
-	snprintf(j->flow_id, sizeof(j->flow_id), "%s", flow_id);
-	snprintf(j->user, sizeof(j->user), "%s", st->user);
-	snprintf(j->bflow, sizeof(j->bflow), "%s", af->flow);
-	memcpy(j->nonce, af->nonce, sizeof(j->nonce));
-	nl_wipe(af->nonce, sizeof(af->nonce));
-	j->number_match = st->number_match;
-	/* the local flow's own expiry ends it; this is the backstop, a little after */
-	j->deadline_ms = nl_mono_ms() + ((int64_t)st->ttl + 5) * 1000;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&a->mu);
@@ -681,4 +671,44 @@ int nl_agent_add(struct nl_agent *a, const char *flow_id, const struct nl_agent_
 		free(j);
 	}
 	return r;
+}
+
+int nl_agent_add(struct nl_agent *a, const char *flow_id, const struct nl_agent_start *st,
+                 struct nl_agent_flow *af)
+{
+	struct poll_job *j;
+
+	if (a == NULL || flow_id == NULL || st == NULL || af == NULL)
+		return NL_ERR_INTERNAL;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NL_ERR_NOMEM;
+	j->a = a;
+	snprintf(j->flow_id, sizeof(j->flow_id), "%s", flow_id);
+	snprintf(j->user, sizeof(j->user), "%s", st->user);
+	snprintf(j->bflow, sizeof(j->bflow), "%s", af->flow);
+	memcpy(j->nonce, af->nonce, sizeof(j->nonce));
+	nl_wipe(af->nonce, sizeof(af->nonce));
+	j->number_match = st->number_match;
+	/* the local flow's own expiry ends it; this is the backstop, a little after */
+	j->deadline_ms = nl_mono_ms() + ((int64_t)st->ttl + 5) * 1000;
+	return spawn_job(a, j);
+}
+
+void nl_agent_forget(struct nl_agent *a, struct nl_agent_flow *af)
+{
+	struct poll_job *j;
+
+	if (a == NULL || af == NULL || af->flow[0] == '\0')
+		return;
+	nl_wipe(af->nonce, sizeof(af->nonce));
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->a = a;
+	j->forget = true;
+	snprintf(j->flow_id, sizeof(j->flow_id), "(not started here)");
+	snprintf(j->bflow, sizeof(j->bflow), "%s", af->flow);
+	if (spawn_job(a, j) != 0)
+		nl_info("bridge flow %s was not used here and could not be cancelled now; it holds its "
+		        "place at the bridge until it expires",
+		        af->flow);
 }

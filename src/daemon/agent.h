@@ -57,6 +57,11 @@ int nl_agent_create(struct nl_agent *a, const struct nl_agent_start *st, struct 
  * nl_signin_complete. Takes af's nonce (wiped there). NL_ERR_LIMIT when max_flows pollers run. */
 int nl_agent_add(struct nl_agent *a, const char *flow_id, const struct nl_agent_start *st,
                  struct nl_agent_flow *af);
+/* On the loop: the bridge made af but this computer will not use it (its own limits refused the
+ * start, or the asker left before the answer): DELETE it at the bridge from a thread of its own, so
+ * that it does not hold a place in the bridge's bounds on pending flows until it expires. Wipes af's
+ * nonce. Nothing is returned: a flow that cannot be cancelled ends by itself. */
+void nl_agent_forget(struct nl_agent *a, struct nl_agent_flow *af);
 size_t nl_agent_count(struct nl_agent *a);
 
 /* For nhsloginctl status. */

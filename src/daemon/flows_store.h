@@ -37,8 +37,8 @@ struct nl_flow_made {
  * the same settings never has more than NL_FLOWS_USER_FACTOR x max_flows_per_user of one user
  * pending itself; the extra max_flows_per_user is room for the starts it makes at the bridge
  * before its own limits act (a sign-in at the computer itself ends a remote one, cancelled at the
- * bridge a moment later; a start its own limits refuse is not cancelled there yet and holds its
- * place until it expires), so that an honest workstation's people meet its own limits first. */
+ * bridge a moment later; so is a start its own limits refuse, or whose asker left: nl_agent_forget),
+ * so that an honest workstation's people meet its own limits first. */
 #define NL_FLOWS_BRIDGE_USER_FACTOR (NL_FLOWS_USER_FACTOR + 1)
 /* NL_ERR_INVALID (bad user name or field), NL_ERR_UNAVAILABLE (Redis), NL_ERR_LIMIT (a bound above;
  * logged with the workstation's name). */

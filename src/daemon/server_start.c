@@ -233,11 +233,13 @@ static void start_agent(struct nl_server *s, struct conn *c, struct start_job *j
 	if (af->expires_in > 0 && (unsigned)af->expires_in < ttl)
 		ttl = (unsigned)af->expires_in;
 	if ((r = start_flow(s, c, jb, ttl, &st)) != 0) {
+		nl_agent_forget(jb->agent, af); /* this computer's own limits: the bridge's flow goes */
 		srv_reply_flow_error(c, r, "user must be 1..64 bytes without control characters");
 		goto out;
 	}
 	if ((r = nl_agent_add(jb->agent, st.id, &as, af)) != 0) {
 		nl_flows_cancel(s->ctx.flows, st.device_code);
+		nl_agent_forget(jb->agent, af);
 		srv_reply_flow_error(c, r, "");
 		goto out;
 	}
@@ -258,8 +260,11 @@ static void start_job_done(struct nl_server *s, struct start_job *jb)
 {
 	struct conn *c = jb->c;
 
-	if (c == NULL)
+	if (c == NULL) {
+		if (jb->agent != NULL && jb->r == 0)
+			nl_agent_forget(jb->agent, &jb->af); /* the asker left: nobody will use it */
 		goto out;
+	}
 	c->job = NULL;
 	c->idle_deadline = nl_mono_ms() + NL_SERVER_IDLE_MS;
 	if (jb->r == NL_ERR_LIMIT) {

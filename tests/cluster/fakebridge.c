@@ -41,7 +41,7 @@ struct fakebridge {
 	pthread_cond_t cv;
 	bool stopping, kick;
 	enum fb_mode mode;
-	unsigned start_status, fail_polls, number, nflows_made;
+	unsigned start_status, start_delay_ms, fail_polls, number, nflows_made;
 	struct fbflow flows[FB_FLOWS];
 	int latest; /* index of the latest flow, -1 */
 	char *jtis[FB_JTIS];
@@ -127,6 +127,7 @@ static enum MHD_Result handle_start(struct fakebridge *fb, struct MHD_Connection
 	char body[1024];
 	struct fbflow *f = NULL;
 	enum MHD_Result ret;
+	unsigned delay;
 
 	pthread_mutex_lock(&fb->mu);
 	fb->st.starts++;
@@ -161,8 +162,11 @@ static enum MHD_Result handle_start(struct fakebridge *fb, struct MHD_Connection
 	         "{\"flow\":\"%s\",\"user_code\":\"BCDF-GHJK\",\"verification_uri\":\"%s/d\","
 	         "\"verification_uri_complete\":\"%s/d?code=BCDFGHJK\",\"expires_in\":%lld}",
 	         f->id, fb->url, fb->url, ttl > 0 && ttl < 600 ? ttl : 600);
+	delay = fb->start_delay_ms;
 	pthread_mutex_unlock(&fb->mu);
 	json_decref(m);
+	if (delay > 0) /* the flow is made; its answer is slow */
+		usleep((useconds_t)delay * 1000);
 	ret = send_json(c, 201, body);
 	return ret;
 }
@@ -436,6 +440,13 @@ void fakebridge_start_status(struct fakebridge *fb, unsigned status)
 {
 	pthread_mutex_lock(&fb->mu);
 	fb->start_status = status;
+	pthread_mutex_unlock(&fb->mu);
+}
+
+void fakebridge_start_delay(struct fakebridge *fb, unsigned ms)
+{
+	pthread_mutex_lock(&fb->mu);
+	fb->start_delay_ms = ms;
 	pthread_mutex_unlock(&fb->mu);
 }
 

@@ -41,6 +41,8 @@ const char *fakebridge_url(const struct fakebridge *fb);
 void fakebridge_mode(struct fakebridge *fb, enum fb_mode mode);
 /* Answer the start with this status and an error body (0: 201 as usual). */
 void fakebridge_start_status(struct fakebridge *fb, unsigned status);
+/* Make each flow at once but answer the start only ms later (0: at once). */
+void fakebridge_start_delay(struct fakebridge *fb, unsigned ms);
 /* The next n polls fail: odd ones drop the connection without an answer, even ones answer 502. */
 void fakebridge_fail_polls(struct fakebridge *fb, unsigned n);
 /* The number the phone's page shows, put in the approval (0: none). */

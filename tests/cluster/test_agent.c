@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fakebridge.h"
+#include "faultutil.h"
 #include "harness.h"
 #include "hostauth.h"
 #include "nl_jose.h"
@@ -516,6 +517,72 @@ static void test_person_giving_up_cancels_at_the_bridge(void **state)
 	agent_world_stop(x);
 }
 
+/* The bridge's DELETEs, once they have come (5 s at most) and a moment more for any extra one. */
+static unsigned deletes_after_a_while(const struct afx *x)
+{
+	struct fakebridge_stats st;
+
+	for (int i = 0; i < 50; i++) {
+		fakebridge_stats(x->fb, &st);
+		if (st.deletes > 0)
+			break;
+		usleep(100 * 1000);
+	}
+	usleep(300 * 1000);
+	fakebridge_stats(x->fb, &st);
+	return st.deletes;
+}
+
+/* The bridge makes a flow before this computer's own limits are asked (they need its answer). A
+ * start they refuse must not leave that flow holding a place in the bridge's bounds on pending
+ * flows: the agent cancels it there. Here max_flows_per_user (3) of one person is reached. */
+static void test_start_refused_here_is_cancelled_at_the_bridge(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	struct fakebridge_stats st;
+	int fd[4];
+	json_t *m;
+	(void)state;
+
+	for (int i = 0; i < 4; i++) {
+		assert_true((fd[i] = fu_connect(x->w->socket)) >= 0);
+		assert_non_null(
+		    m = fu_call(fd[i], "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"nl-login\"}",
+		                10000));
+		assert_string_equal(fu_str(m, i < 3 ? "status" : "error"), i < 3 ? "pending" : "limit");
+		json_decref(m);
+	}
+	assert_int_equal(deletes_after_a_while(x), 1); /* the refused one's, and only it */
+	fakebridge_stats(x->fb, &st);
+	assert_int_equal(st.starts, 4);
+	assert_requests_all_signed_once(x);
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+	agent_world_stop(x);
+}
+
+/* The asker (the module) is gone before the bridge answered the start: nobody will show its code,
+ * so the agent cancels the flow at the bridge. */
+static void test_start_whose_asker_left_is_cancelled_at_the_bridge(void **state)
+{
+	struct afx *x = agent_world(NULL, NULL);
+	static const char line[] = "{\"op\":\"start\",\"user\":\"clinician\",\"service\":\"nl-login\"}\n";
+	struct fakebridge_stats st;
+	int fd;
+	(void)state;
+
+	fakebridge_start_delay(x->fb, 1500);
+	assert_true((fd = fu_connect(x->w->socket)) >= 0);
+	assert_int_equal(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
+	usleep(300 * 1000); /* the start is at the bridge */
+	close(fd);
+	assert_int_equal(deletes_after_a_while(x), 1);
+	fakebridge_stats(x->fb, &st);
+	assert_int_equal(st.starts, 1);
+	assert_requests_all_signed_once(x);
+	agent_world_stop(x);
+}
+
 /* The phone, instead of signing in: the daemon is stopped while the agent's long-poll waits. */
 static int64_t stop_ms = -1;
 static int phone_stops_the_daemon(struct world *w, struct pam_run *run)
@@ -760,6 +827,8 @@ int main(void)
 	    cmocka_unit_test(test_number_from_the_bridge_typed_right_signs_in),
 	    cmocka_unit_test(test_number_from_the_bridge_typed_wrong_is_refused),
 	    cmocka_unit_test(test_person_giving_up_cancels_at_the_bridge),
+	    cmocka_unit_test(test_start_refused_here_is_cancelled_at_the_bridge),
+	    cmocka_unit_test(test_start_whose_asker_left_is_cancelled_at_the_bridge),
 	    cmocka_unit_test(test_agent_without_its_host_key_refuses_to_start),
 	    cmocka_unit_test(test_stop_abandons_a_long_poll_at_once),
 	    cmocka_unit_test(test_signin_at_a_persons_speed),
