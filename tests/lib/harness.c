@@ -83,6 +83,7 @@ int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid)
 	pid_t parent = getpid();
 	int64_t deadline;
 	size_t len = 0;
+	bool exited = false;
 
 	*pid = -1;
 	snprintf(path, sizeof(path), "%s/nhslogind", builddir());
@@ -116,8 +117,10 @@ int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid)
 		if (left <= 0 || poll(&p, 1, left) <= 0)
 			break;
 		ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
-		if (n <= 0)
+		if (n <= 0) {
+			exited = true; /* it closed stdout: it is stopping (some tests want that) */
 			break;
+		}
 		len += (size_t)n;
 		buf[len] = '\0';
 		if (strchr(buf, '\n') != NULL) {
@@ -126,13 +129,16 @@ int harness_spawn_daemon(const char *conf, const char *log, pid_t *pid)
 		}
 	}
 	close(pipefd[0]);
-	fprintf(stderr, "harness: nhslogind did not say ready within %d ms; the end of %s:\n",
-	        DAEMON_READY_TIMEOUT_MS * mockproc_timeout_scale(), log);
+	if (exited)
+		fprintf(stderr, "harness: nhslogind exited without saying ready; the end of %s:\n", log);
+	else
+		fprintf(stderr, "harness: nhslogind did not say ready within %d ms; the end of %s:\n",
+		        DAEMON_READY_TIMEOUT_MS * mockproc_timeout_scale(), log);
 	print_tail(log, 2048);
 	kill(*pid, SIGKILL);
 	waitpid(*pid, NULL, 0);
 	*pid = -1;
-	return NL_ERR_TIMEOUT;
+	return exited ? NL_ERR_CLOSED : NL_ERR_TIMEOUT;
 }
 
 /* Start nhslogind and wait for its "ready" line on stdout. */
